@@ -1,0 +1,5 @@
+import sys
+
+from airchitect.cli import main
+
+sys.exit(main())

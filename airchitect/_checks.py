@@ -1,0 +1,96 @@
+"""Validation of user input at the API boundary.
+
+Every function here raises ``TypeError`` or ``ValueError`` whose message names
+the offending field and its allowed range, e.g.::
+
+    >>> check_int("M", 0, 1, 16384)
+    Traceback (most recent call last):
+    ...
+    ValueError: M must be an integer in [1, 16384], got 0
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+INT_MAX = 2**31 - 1
+
+
+def _range_text(low, high):
+    return f"[{low}, {high}]"
+
+
+def check_int(name, value, low=1, high=INT_MAX):
+    """Return ``value`` as a Python int, or raise naming ``name`` and ``[low, high]``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"{name} must be an integer in {_range_text(low, high)}, "
+            f"got {type(value).__name__} {value!r}"
+        )
+    value = int(value)
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be an integer in {_range_text(low, high)}, got {value}")
+    return value
+
+
+def check_int_array(name, value, low=1, high=INT_MAX):
+    """Return ``value`` as an int64 array, or raise naming ``name`` and ``[low, high]``.
+
+    Accepts scalars, sequences and arrays of integers. Floats, booleans,
+    NaN, None and strings are rejected even when they hold whole numbers.
+    """
+    arr = np.asarray(value)
+    if arr.dtype == object:
+        for item in arr.ravel():
+            check_int(name, item, low, high)
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(
+            f"{name} must be integers in {_range_text(low, high)}, got dtype {arr.dtype}"
+        )
+    arr = arr.astype(np.int64, copy=False)
+    if arr.size and (arr.min() < low or arr.max() > high):
+        bad = arr[(arr < low) | (arr > high)].ravel()[0]
+        raise ValueError(f"{name} must be integers in {_range_text(low, high)}, got {bad}")
+    return arr
+
+
+def check_number_array(name, value, low, high, *, low_open=False):
+    """Return ``value`` as a float64 array within ``[low, high]`` (``(low, high]`` if ``low_open``)."""
+    arr = np.asarray(value)
+    if arr.dtype == bool or arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be numbers in {_bounds(low, high, low_open)}, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    bad = ~np.isfinite(arr) | (arr > high) | ((arr <= low) if low_open else (arr < low))
+    if bad.any():
+        raise ValueError(
+            f"{name} must be numbers in {_bounds(low, high, low_open)}, got {arr[bad].ravel()[0]}"
+        )
+    return arr
+
+
+def _bounds(low, high, low_open):
+    return f"{'(' if low_open else '['}{low}, {high}]"
+
+
+def check_choice(name, value, choices):
+    """Return ``value`` if it is one of ``choices``, else raise naming them."""
+    if isinstance(value, str) and value in choices:
+        return value
+    raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
+
+
+def check_choice_array(name, value, choices):
+    """Return ``value`` as an array of strings, each one of ``choices``."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "UO":
+        raise TypeError(f"{name} must be one of {', '.join(choices)}; got dtype {arr.dtype}")
+    arr = arr.astype(str)
+    bad = ~np.isin(arr, list(choices))
+    if bad.any():
+        raise ValueError(
+            f"{name} must be one of {', '.join(choices)}; got {arr[bad].ravel()[0]!r}"
+        )
+    return arr

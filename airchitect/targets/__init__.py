@@ -1,0 +1,1 @@
+"""Hardware families, one sub-package each: ``systolic``, ``cim``, ``sve``."""

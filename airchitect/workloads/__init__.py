@@ -1,0 +1,5 @@
+"""GEMM workloads: the :class:`Gemm` type, seeded samplers and real networks."""
+
+from airchitect.workloads.gemm import Gemm
+
+__all__ = ["Gemm"]
