@@ -1,5 +1,12 @@
-"""GEMM workloads: the :class:`Gemm` type, seeded samplers and real networks."""
+"""GEMM workloads: the :class:`Gemm` type, seeded samplers and real networks.
+
+Importing this package does not import torch; :func:`network`,
+:func:`networks` and :func:`gemms_from_module` import it when called.
+"""
 
 from airchitect.workloads.gemm import Gemm
+from airchitect.workloads.networks import NETWORKS, network, networks
+from airchitect.workloads.sampling import sample_gemms
+from airchitect.workloads.trace import COLUMNS, gemms_from_module
 
-__all__ = ["Gemm"]
+__all__ = ["COLUMNS", "Gemm", "NETWORKS", "gemms_from_module", "network", "networks", "sample_gemms"]
