@@ -1,0 +1,14 @@
+"""RRAM computing-in-memory target: crossbar configuration and cost model."""
+
+from airchitect.targets.cim.config import MAPPINGS, CrossbarConfig, make_config
+from airchitect.targets.cim.cost import layer_costs, lossless_adc_bits, mapping_properties, simulate
+
+__all__ = [
+    "MAPPINGS",
+    "CrossbarConfig",
+    "layer_costs",
+    "lossless_adc_bits",
+    "make_config",
+    "mapping_properties",
+    "simulate",
+]
