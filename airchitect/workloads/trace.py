@@ -138,10 +138,11 @@ def _make_recorder_class():
             self.hooks = []
             for name, sub in module.named_modules():
                 self.hooks.append(sub.register_forward_pre_hook(self._enter(name or "model", sub)))
+                # the root is named "model" and never counts as a leaf
                 self.hooks.append(sub.register_forward_hook(self._leave))
 
         def _enter(self, name, sub):
-            leaf = next(iter(sub.children()), None) is None
+            leaf = name != "model" and next(iter(sub.children()), None) is None
 
             def hook(mod, args):
                 self.stack.append([name, leaf, isinstance(mod, torch.nn.Linear), 0])
