@@ -1,0 +1,332 @@
+"""SCALE-Sim 3.0.0 backend: write its input files and run the real package.
+
+Three files describe a SCALE-Sim run and are accepted unchanged by its command
+line (``python -m scalesim.scale -c run.cfg -t topology.csv -l layout.csv
+-i gemm|conv -s N``):
+
+* a config (``.cfg``) with the array, the three SRAM sizes, the dataflow and the
+  interface bandwidth mode (``CALC`` or ``USER``);
+* a topology (``.csv``), one layer per line, in GEMM format
+  (``Layer, M, N, K,``) or conv format (``Layer name, IFMAP Height, IFMAP
+  Width, Filter Height, Filter Width, Channels, Num Filter, Strides,``). Every
+  line ends with a comma because SCALE-Sim drops the last field of each line;
+* a layout (``.csv``), one line per layer; custom layouts are switched off in
+  the config, so the layout only has to parse.
+
+:func:`run_scalesim` runs the package in-process (``save_disk_space=True``,
+stdout captured), reads the three reports it writes (``COMPUTE_REPORT.csv``,
+``BANDWIDTH_REPORT.csv``, ``DETAILED_ACCESS_REPORT.csv``) and returns them as
+one DataFrame with the column names of :func:`airchitect.systolic.simulate`
+plus the DRAM columns.
+
+In USER mode ``bandwidth`` sets ``Bandwidth`` (used by SCALE-Sim only for the
+OFMAP drain) and both ``IfmapSRAMBankBandwidth`` and ``FilterSRAMBankBandwidth``
+(SCALE-Sim 3.0.0 takes the IFMAP and filter DRAM bandwidth from these two
+[layout] keys). In CALC mode SCALE-Sim ignores all three and uses 10 words/cycle
+for the IFMAP and filter prefetches and ``cols`` words/cycle for the OFMAP drain.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import pandas as pd
+
+from airchitect._checks import check_choice, check_int
+
+DATAFLOWS = ("os", "ws", "is")
+MODES = ("calc", "user")
+MAX_ARRAY_DIM = 16384
+
+GEMM_COLUMNS = ("M", "N", "K")
+CONV_COLUMNS = ("ifmap_h", "ifmap_w", "filter_h", "filter_w", "channels", "num_filters", "stride")
+
+# Report header (as SCALE-Sim writes it) -> our column name.
+REPORT_COLUMNS = {
+    "Total Cycles (incl. prefetch)": "total_cycles_incl_prefetch",
+    "Total Cycles": "total_cycles",
+    "Stall Cycles": "stall_cycles",
+    "Overall Util %": "overall_util",
+    "Mapping Efficiency %": "mapping_efficiency",
+    "Compute Util %": "compute_util",
+    "Avg IFMAP SRAM BW": "avg_ifmap_sram_bw",
+    "Avg FILTER SRAM BW": "avg_filter_sram_bw",
+    "Avg OFMAP SRAM BW": "avg_ofmap_sram_bw",
+    "Avg IFMAP DRAM BW": "avg_ifmap_dram_bw",
+    "Avg FILTER DRAM BW": "avg_filter_dram_bw",
+    "Avg OFMAP DRAM BW": "avg_ofmap_dram_bw",
+    "SRAM IFMAP Start Cycle": "sram_ifmap_start_cycle",
+    "SRAM IFMAP Stop Cycle": "sram_ifmap_stop_cycle",
+    "SRAM IFMAP Reads": "sram_ifmap_reads",
+    "SRAM Filter Start Cycle": "sram_filter_start_cycle",
+    "SRAM Filter Stop Cycle": "sram_filter_stop_cycle",
+    "SRAM Filter Reads": "sram_filter_reads",
+    "SRAM OFMAP Start Cycle": "sram_ofmap_start_cycle",
+    "SRAM OFMAP Stop Cycle": "sram_ofmap_stop_cycle",
+    "SRAM OFMAP Writes": "sram_ofmap_writes",
+    "DRAM IFMAP Start Cycle": "dram_ifmap_start_cycle",
+    "DRAM IFMAP Stop Cycle": "dram_ifmap_stop_cycle",
+    "DRAM IFMAP Reads": "dram_ifmap_reads",
+    "DRAM Filter Start Cycle": "dram_filter_start_cycle",
+    "DRAM Filter Stop Cycle": "dram_filter_stop_cycle",
+    "DRAM Filter Reads": "dram_filter_reads",
+    "DRAM OFMAP Start Cycle": "dram_ofmap_start_cycle",
+    "DRAM OFMAP Stop Cycle": "dram_ofmap_stop_cycle",
+    "DRAM OFMAP Writes": "dram_ofmap_writes",
+}
+
+_FLOAT_COLUMNS = {
+    "overall_util", "mapping_efficiency", "compute_util",
+    "avg_ifmap_sram_bw", "avg_filter_sram_bw", "avg_ofmap_sram_bw",
+    "avg_ifmap_dram_bw", "avg_filter_dram_bw", "avg_ofmap_dram_bw",
+}
+
+_LAYOUT_HEADER = (
+    "Layer name, IFMAP Height Intraline Factor, IFMAP Width Intraline Factor, "
+    "Filter Height Intraline Factor, Filter Width Intraline Factor, "
+    "Channel Intraline Factor, Num Filter Intraline Factor, "
+    "IFMAP Height Intraline Order, IFMAP Width Intraline Order, Channel Intraline Order, "
+    "IFMAP Height Interline Order, IFMAP Width Interline Order, Channel Interline Order, "
+    "Num Filter Intraline Order, Channel Intraline Order, Filter Height Intraline Order, "
+    "Filter Width Intraline Order, Num Filter Interline Order, Channel Interline Order, "
+    "Filter Height Interline Order, Filter Width Interline Order,"
+)
+# Intraline factors 1, orders in their natural sequence (X, Y, C and K, C, R, S).
+_LAYOUT_ROW = "1, 1, 1, 1, 1, 1, 0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5, 6, 7,"
+
+
+def _write_text(path, text):
+    """Write ``text`` to ``path`` through a temporary name and a rename."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def config_text(rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofmap_kb=256,
+                bandwidth=10, mode="calc", run_name="airchitect"):
+    """Return the text of a SCALE-Sim 3.0.0 ``.cfg`` file.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Array height and width in PEs, each in ``[1, 16384]``.
+    dataflow : {"os", "ws", "is"}
+    ifmap_kb, filter_kb, ofmap_kb : int
+        SRAM sizes in kB (SCALE-Sim reads them as integers), each >= 1.
+    bandwidth : int
+        DRAM bandwidth in words/cycle (USER mode only), >= 1.
+    mode : {"calc", "user"}
+        SCALE-Sim's ``InterfaceBandwidth``.
+
+    Examples
+    --------
+    >>> print(config_text(8, 4, "ws").splitlines()[3])
+    ArrayHeight : 8
+    """
+    rows = check_int("rows", rows, 1, MAX_ARRAY_DIM)
+    cols = check_int("cols", cols, 1, MAX_ARRAY_DIM)
+    dataflow = check_choice("dataflow", dataflow, DATAFLOWS)
+    mode = check_choice("mode", mode, MODES)
+    sizes = [check_int(name, value, 1, 2**31 - 1) for name, value in
+             (("ifmap_kb", ifmap_kb), ("filter_kb", filter_kb), ("ofmap_kb", ofmap_kb))]
+    bandwidth = check_int("bandwidth", bandwidth, 1, 2**31 - 1)
+    return "\n".join([
+        "[general]",
+        f"run_name = {run_name}",
+        "[architecture_presets]",
+        f"ArrayHeight : {rows}",
+        f"ArrayWidth : {cols}",
+        f"IfmapSramSzkB : {sizes[0]}",
+        f"FilterSramSzkB : {sizes[1]}",
+        f"OfmapSramSzkB : {sizes[2]}",
+        "IfmapOffset : 0",
+        "FilterOffset : 10000000",
+        "OfmapOffset : 20000000",
+        f"Bandwidth : {bandwidth}",
+        f"Dataflow : {dataflow}",
+        "MemoryBanks : 1",
+        "ReadRequestBuffer : 32",
+        "WriteRequestBuffer : 32",
+        "[layout]",
+        "IfmapCustomLayout : False",
+        f"IfmapSRAMBankBandwidth : {bandwidth}",
+        "IfmapSRAMBankNum : 1",
+        "IfmapSRAMBankPort : 2",
+        "FilterCustomLayout : False",
+        f"FilterSRAMBankBandwidth : {bandwidth}",
+        "FilterSRAMBankNum : 1",
+        "FilterSRAMBankPort : 2",
+        "[sparsity]",
+        "SparsitySupport : false",
+        "SparseRep : ellpack_block",
+        "OptimizedMapping : false",
+        "BlockSize : 8",
+        "RandomNumberGeneratorSeed : 40",
+        "[run_presets]",
+        f"InterfaceBandwidth : {mode.upper()}",
+        "UseRamulatorTrace : False",
+        "",
+    ])
+
+
+def _layer_table(layers, columns):
+    """Validate a DataFrame/dict/list of layers; return an int64 array (n, len(columns))."""
+    if isinstance(layers, pd.DataFrame):
+        missing = [c for c in columns if c not in layers.columns]
+        if missing:
+            raise ValueError(f"layers must have the columns {', '.join(columns)}; missing {missing}")
+        table = {c: layers[c].to_numpy() for c in columns}
+    elif isinstance(layers, dict):
+        table = {c: np.atleast_1d(layers[c]) for c in columns}
+    else:
+        rows = [tuple(layer) for layer in layers]
+        if any(len(r) != len(columns) for r in rows):
+            raise ValueError(f"each layer must be ({', '.join(columns)})")
+        table = {c: np.array([r[i] for r in rows], dtype=object) for i, c in enumerate(columns)}
+    from airchitect._checks import check_int_array
+
+    arrays = [check_int_array(c, table[c], 1, 2**31 - 1).ravel() for c in columns]
+    if len({a.size for a in arrays}) != 1 or arrays[0].size == 0:
+        raise ValueError("layers must be a non-empty table with one value per column per layer")
+    return np.stack(arrays, axis=1)
+
+
+def topology_text(layers, kind="gemm"):
+    """Return the text of a SCALE-Sim topology CSV.
+
+    ``layers`` is a DataFrame (or dict of columns, or list of tuples) with the
+    columns ``M, N, K`` (``kind="gemm"``) or ``ifmap_h, ifmap_w, filter_h,
+    filter_w, channels, num_filters, stride`` (``kind="conv"``). Layers are
+    named ``layer0``, ``layer1``, ... (SCALE-Sim treats a name containing
+    ``DP`` as depthwise, so the names avoid it).
+
+    Examples
+    --------
+    >>> print(topology_text([(4, 5, 6)]))
+    Layer, M, N, K,
+    layer0, 4, 5, 6,
+    <BLANKLINE>
+    """
+    kind = check_choice("kind", kind, ("gemm", "conv"))
+    if kind == "gemm":
+        table = _layer_table(layers, GEMM_COLUMNS)
+        header = "Layer, M, N, K,"
+    else:
+        table = _layer_table(layers, CONV_COLUMNS)
+        bad = (table[:, 2] > table[:, 0]) | (table[:, 3] > table[:, 1])
+        if bad.any():
+            raise ValueError("filter_h/filter_w must not exceed ifmap_h/ifmap_w")
+        header = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, "
+                  "Channels, Num Filter, Strides,")
+    lines = [header] + [f"layer{i}, " + ", ".join(map(str, row)) + ","
+                        for i, row in enumerate(table.tolist())]
+    return "\n".join(lines) + "\n"
+
+
+def layout_text(n_layers):
+    """Return the text of a SCALE-Sim layout CSV with ``n_layers`` default rows."""
+    n_layers = check_int("n_layers", n_layers, 1, 2**31 - 1)
+    lines = [_LAYOUT_HEADER] + [f"layer{i}, {_LAYOUT_ROW}" for i in range(n_layers)]
+    return "\n".join(lines) + "\n"
+
+
+def write_inputs(directory, layers, rows, cols, dataflow, *, kind="gemm", ifmap_kb=256,
+                 filter_kb=256, ofmap_kb=256, bandwidth=10, mode="calc"):
+    """Write ``run.cfg``, ``topology.csv`` and ``layout.csv`` into ``directory``.
+
+    Returns a dict of the three paths. The files run unchanged with
+    ``python -m scalesim.scale -c run.cfg -t topology.csv -l layout.csv -i <kind> -s N``.
+    """
+    os.makedirs(directory, exist_ok=True)
+    topo = topology_text(layers, kind)
+    n_layers = topo.count("\n") - 1
+    paths = {
+        "config": os.path.join(directory, "run.cfg"),
+        "topology": os.path.join(directory, "topology.csv"),
+        "layout": os.path.join(directory, "layout.csv"),
+    }
+    _write_text(paths["config"], config_text(rows, cols, dataflow, ifmap_kb=ifmap_kb,
+                                             filter_kb=filter_kb, ofmap_kb=ofmap_kb,
+                                             bandwidth=bandwidth, mode=mode))
+    _write_text(paths["topology"], topo)
+    _write_text(paths["layout"], layout_text(n_layers))
+    return paths
+
+
+def read_reports(report_dir):
+    """Read SCALE-Sim's three reports in ``report_dir`` into one DataFrame (one row per layer)."""
+    frames = []
+    for name in ("COMPUTE_REPORT.csv", "BANDWIDTH_REPORT.csv", "DETAILED_ACCESS_REPORT.csv"):
+        frame = pd.read_csv(os.path.join(report_dir, name), skipinitialspace=True)
+        frame = frame.loc[:, [c for c in frame.columns if not c.startswith("Unnamed")]]
+        frame.columns = [c.strip() for c in frame.columns]
+        frames.append(frame.drop(columns="LayerID"))
+    out = pd.concat(frames, axis=1).rename(columns=REPORT_COLUMNS)
+    for column in out.columns:
+        out[column] = out[column].astype(np.float64 if column in _FLOAT_COLUMNS else np.int64)
+    return out
+
+
+def run_scalesim(layers, rows, cols, dataflow, *, kind="gemm", ifmap_kb=256, filter_kb=256,
+                 ofmap_kb=256, bandwidth=10, mode="calc", keep_dir=None):
+    """Run the real SCALE-Sim 3.0.0 on ``layers`` with one array configuration.
+
+    Parameters
+    ----------
+    layers : DataFrame, dict of columns or list of tuples
+        GEMMs ``(M, N, K)`` or conv layers ``(ifmap_h, ifmap_w, filter_h,
+        filter_w, channels, num_filters, stride)``; all run in one SCALE-Sim
+        invocation.
+    rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidth, mode
+        As in :func:`config_text`.
+    kind : {"gemm", "conv"}
+    keep_dir : str, optional
+        Keep the inputs and reports in this directory; by default a temporary
+        directory is used and removed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per layer: the layer columns, ``rows``, ``cols``, ``dataflow``,
+        the SRAM sizes, ``bandwidth``, ``mode`` and every field of SCALE-Sim's
+        COMPUTE, BANDWIDTH and DETAILED_ACCESS reports (snake_case), plus
+        ``compute_cycles = total_cycles - stall_cycles``.
+    """
+    from scalesim.scale_sim import scalesim
+
+    kind = check_choice("kind", kind, ("gemm", "conv"))
+    columns = GEMM_COLUMNS if kind == "gemm" else CONV_COLUMNS
+    table = _layer_table(layers, columns)
+    directory = keep_dir if keep_dir is not None else tempfile.mkdtemp(prefix="airchitect_scalesim_")
+    try:
+        paths = write_inputs(directory, {c: table[:, i] for i, c in enumerate(columns)}, rows,
+                             cols, dataflow, kind=kind, ifmap_kb=ifmap_kb, filter_kb=filter_kb,
+                             ofmap_kb=ofmap_kb, bandwidth=bandwidth, mode=mode)
+        out_dir = os.path.join(directory, "out")
+        with contextlib.redirect_stdout(io.StringIO()):
+            sim = scalesim(save_disk_space=True, verbose=False, config=paths["config"],
+                           topology=paths["topology"], layout=paths["layout"],
+                           input_type_gemm=(kind == "gemm"))
+            sim.run_scale(top_path=out_dir)
+        reports = read_reports(os.path.join(out_dir, "airchitect"))
+    finally:
+        if keep_dir is None:
+            shutil.rmtree(directory, ignore_errors=True)
+    inputs = pd.DataFrame({c: table[:, i] for i, c in enumerate(columns)})
+    inputs["rows"] = rows
+    inputs["cols"] = cols
+    inputs["dataflow"] = dataflow
+    inputs["ifmap_kb"] = ifmap_kb
+    inputs["filter_kb"] = filter_kb
+    inputs["ofmap_kb"] = ofmap_kb
+    inputs["bandwidth"] = bandwidth
+    inputs["mode"] = mode
+    out = pd.concat([inputs, reports], axis=1)
+    out["compute_cycles"] = out["total_cycles"] - out["stall_cycles"]
+    return out
