@@ -3,7 +3,6 @@
 __version__ = "0.1.0"
 
 from airchitect.workloads import Gemm  # noqa: E402
-from airchitect.targets import cim  # noqa: E402
 from airchitect.targets import systolic  # noqa: E402
 from airchitect.targets import cim  # noqa: E402
 
