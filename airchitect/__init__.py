@@ -5,6 +5,7 @@ __version__ = "0.1.0"
 from airchitect.workloads import Gemm  # noqa: E402
 from airchitect.targets import systolic  # noqa: E402
 from airchitect.targets import cim  # noqa: E402
+from airchitect.targets import sve  # noqa: E402
 
 _LAZY = {
     "tasks": ("airchitect.tasks", None),
@@ -29,4 +30,4 @@ def __getattr__(name):
     return getattr(value, attr) if attr else value
 
 
-__all__ = ["Gemm", "cim", "systolic", "__version__", *_LAZY]
+__all__ = ["Gemm", "cim", "sve", "systolic", "__version__", *_LAZY]
