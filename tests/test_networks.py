@@ -176,3 +176,21 @@ def test_all_networks_trace_quickly_in_one_table():
     df = networks()
     assert isinstance(df, pd.DataFrame) and len(df) == 1124
     assert ac.workloads.network is network
+
+
+def test_batch():
+    r = network("resnet50", batch=4)
+    assert shape(r.iloc[0]) == (4 * 112 * 112, 64, 147, 1) and r.loc[0, "batch"] == 4
+    assert macs(r) == 4 * macs(network("resnet50"))
+    b = network("bert-base-128", batch=3)
+    assert shape(row(b, "blocks.0.attn.q")) == (3 * 128, 768, 768, 1)
+    assert shape(row(b, "blocks.0.attn.qk")) == (128, 128, 64, 3 * 12)
+    assert shape(row(b, "head")) == (3, 768, 768, 1)
+    d = network("llama2-7b-decode", batch=8)
+    assert shape(row(d, "blocks.0.mlp.down")) == (8, 4096, 11008, 1)
+    assert shape(row(d, "blocks.0.attn.av")) == (1, 128, 2049, 8 * 32)
+    assert shape(row(network("dlrm", batch=2048), "interact")) == (27, 27, 128, 2048)
+    assert set(networks(["vgg16", "dlrm"], batch=2).batch) == {1, 2}
+    for bad in (0, 65537, True, 2.0, None, "1"):
+        with pytest.raises((TypeError, ValueError), match="^batch must be an integer in"):
+            network("vgg16", batch=bad)

@@ -20,7 +20,7 @@ import functools
 
 import pandas as pd
 
-from airchitect._checks import check_choice
+from airchitect._checks import check_choice, check_int
 from airchitect.workloads.trace import COLUMNS
 
 #: name -> (model constructor name, keyword arguments, input shape, token input)
@@ -46,17 +46,21 @@ _SPECS = {
     "dlrm": ("DLRM", {}, (1, 13), False),
 }
 
+MAX_BATCH = 65536
+
 #: The names accepted by :func:`network`, in the order :func:`networks` concatenates them.
 NETWORKS = tuple(_SPECS)
 
 
-def network(name):
-    """Return the GEMM table of the named network (batch 1).
+def network(name, batch=1):
+    """Return the GEMM table of the named network.
 
     Parameters
     ----------
     name : str
         One of :data:`NETWORKS`.
+    batch : int
+        Images, sequences or samples per forward pass, in ``[1, 65536]``.
 
     Returns
     -------
@@ -66,11 +70,14 @@ def network(name):
         :func:`airchitect.workloads.gemms_from_module` for the conventions.
     """
     check_choice("name", name, NETWORKS)
-    return _traced(name).copy()
+    return _traced(name, check_int("batch", batch, 1, MAX_BATCH)).copy()
 
 
-def networks(names=None):
+def networks(names=None, batch=1):
     """Return the GEMM tables of several networks concatenated (all by default).
+
+    ``names`` is None (all of :data:`NETWORKS`), one name or a list of names;
+    ``batch`` as in :func:`network`.
 
     The ``net`` column tells the networks apart; the index is 0..n-1 and the
     ``inputs`` column still holds row positions within each network's own table.
@@ -84,14 +91,14 @@ def networks(names=None):
         names = NETWORKS
     elif isinstance(names, str):
         names = [names]
-    frames = [network(n) for n in names]
+    frames = [network(n, batch) for n in names]
     if not frames:
         return pd.DataFrame(columns=list(COLUMNS))
     return pd.concat(frames, ignore_index=True)
 
 
-@functools.lru_cache(maxsize=None)
-def _traced(name):
+@functools.lru_cache(maxsize=64)
+def _traced(name, batch):
     import torch
 
     from airchitect.workloads import models
@@ -100,4 +107,5 @@ def _traced(name):
     cls, kwargs, shape, tokens = _SPECS[name]
     with torch.device("meta"):
         module = getattr(models, cls)(**kwargs).eval()
+    shape = (batch,) + shape[1:]
     return gemms_from_module(module, shape, dtype=torch.int64 if tokens else None, net=name)
