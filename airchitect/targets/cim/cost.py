@@ -38,6 +38,7 @@ and are not bit-serial (``S_w = S_in = 1``).
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -249,3 +250,47 @@ def simulate(P, n, m, w_bits, in_bits, **config):
     """
     costs = layer_costs(P, n, m, w_bits, in_bits, **config)
     return pd.DataFrame({k: np.ravel(v) for k, v in costs.items()})
+
+
+_CELL_PJ = energy.NEUROSIM_CELL_READ_PJ
+_WRITE_PJ = energy.NEUROSIM_CELL_WRITE_PJ
+_SA_PJ = energy.ISAAC_SHIFT_ADD_PJ
+_ADC8_PJ = energy.ISAAC_ADC_8BIT_PJ
+_DAC1_PJ = energy.ISAAC_DAC_1BIT_PJ
+
+
+@numba.njit(cache=True, inline="always")
+def layer_point(P, n, m, w_bits, in_bits, xbar_rows, xbar_cols, cell_bits, dac_bits, mapping_id,
+                active_rows, duplication, adc_bits, t_write_us, t_exec_us):
+    """Scalar kernel of :func:`layer_costs` (no ADC sharing): latency_us, energy_pj, crossbars.
+
+    ``mapping_id`` indexes :data:`MAPPINGS`; ``active_rows`` must be set
+    (``xbar_rows`` for all rows) and ``adc_bits`` given. Same formulas as
+    :func:`layer_costs`, for compiled loops over workloads x configurations.
+    """
+    col_mult = _TABLE[mapping_id, 0]
+    integer = _TABLE[mapping_id, 6]
+    phases = _TABLE[mapping_id, 3]
+    s_w = (w_bits + cell_bits - 1) // cell_bits if integer else 1
+    s_in = (in_bits + dac_bits - 1) // dac_bits if integer else 1
+    cols = m * s_w * col_mult + _TABLE[mapping_id, 1]
+    rows = n * _TABLE[mapping_id, 2]
+    col_tiles = (cols + xbar_cols - 1) // xbar_cols
+    tiles = col_tiles * ((rows + xbar_rows - 1) // xbar_rows)
+    rem = rows % xbar_rows
+    row_groups = (rows // xbar_rows) * ((xbar_rows + active_rows - 1) // active_rows) + (
+        (rem + active_rows - 1) // active_rows)
+    slices = s_in * phases
+    reads = slices * col_tiles * row_groups
+    critical = ((P + duplication - 1) // duplication) * reads
+    latency = tiles * duplication * t_write_us + critical * t_exec_us
+    db = dac_bits if integer else 1
+    adc_cols = cols // col_mult if _TABLE[mapping_id, 5] else cols
+    vs = float(P) * slices
+    e = vs * rows * cols * _CELL_PJ
+    e += vs * rows * col_tiles * (_DAC1_PJ * (2.0**db - 1.0))
+    adc_ops = vs * adc_cols * row_groups
+    e += adc_ops * (_ADC8_PJ * 2.0 ** (adc_bits - 8))
+    e += adc_ops * _SA_PJ
+    e += float(rows) * cols * duplication * _WRITE_PJ
+    return latency, e, tiles * duplication

@@ -1,0 +1,194 @@
+"""The crossbar design space of the ``cim`` task and its vectorised costs.
+
+Inputs (one row per layer-with-constraints): ``P, n, m, w_bits, in_bits``
+(the layer, as in :func:`airchitect.targets.cim.simulate`), ``n_xbars`` (the
+crossbars available) and ``adc_bits`` (the resolution of the ADCs on chip).
+
+Space (:func:`design_space`, 1224 configurations, in this order):
+crossbar size ``xbar`` in {64, 128, 256, 512} (square), rows activated per
+read ``active_rows`` in {16, 32, 64, 128, all} (only values below ``xbar``,
+then ``all`` = ``xbar``), ``cell_bits`` in {1, 2, 4}, ``dac_bits`` in {1, 2},
+``mapping`` in (offset, differential-column, differential-row),
+``duplication`` in {1, 2, 4, 8}.
+
+A configuration is feasible for a row when its ADC is lossless,
+``lossless_adc_bits(active_rows, cell_bits, dac_bits, signed) <= adc_bits``
+(signed for the two differential mappings), and it fits the chip,
+``tiles * duplication <= n_xbars``. Costs come from
+:func:`airchitect.targets.cim.cost.layer_costs` with the CIM-AQ latencies
+(56 us per crossbar write, 1.4 us per read) and the chip's ``adc_bits`` for
+ADC energy. See ``docs/cim.md`` ("Task cim") for the full definition.
+
+>>> space = design_space()
+>>> len(space), space.columns.tolist()[:3]
+(1224, ['xbar', 'active_rows', 'active_all'])
+>>> inputs = sample_inputs(3, seed=0)
+>>> task_costs(inputs, space, "latency").shape
+(3, 1224)
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pandas as pd
+
+from airchitect._checks import check_choice, check_int_array
+from airchitect.targets.cim.config import INTEGER_MAPPINGS, MAPPINGS
+from airchitect.targets.cim.cost import layer_point, lossless_adc_bits
+from airchitect.targets.cim.config import CrossbarConfig
+
+XBAR_SIZES = (64, 128, 256, 512)
+ACTIVE_ROWS = (16, 32, 64, 128)
+CELL_BITS = (1, 2, 4)
+DAC_BITS = (1, 2)
+DUPLICATION = (1, 2, 4, 8)
+OBJECTIVES = ("latency", "energy", "edp")
+INPUT_COLUMNS = ("P", "n", "m", "w_bits", "in_bits", "n_xbars", "adc_bits")
+CONFIG_COLUMNS = ("xbar", "active_rows", "active_all", "cell_bits", "dac_bits", "mapping", "duplication")
+
+#: Sampler ranges (inclusive): log-uniform P, n, m; uniform bits;
+#: n_xbars = 2**k with k uniform.
+P_RANGE = (1, 65536)
+N_RANGE = (1, 32768)
+M_RANGE = (1, 8192)
+BITS_RANGE = (2, 8)
+XBARS_EXP_RANGE = (0, 14)
+ADC_BITS_RANGE = (5, 14)
+_CHUNK = 1024
+
+
+def design_space():
+    """The 1224 crossbar configurations, one row each, index = configuration id."""
+    rows = []
+    for xbar in XBAR_SIZES:
+        actives = [a for a in ACTIVE_ROWS if a < xbar] + [xbar]
+        for active in actives:
+            for bc in CELL_BITS:
+                for d in DAC_BITS:
+                    for mapping in INTEGER_MAPPINGS:
+                        for dup in DUPLICATION:
+                            rows.append((xbar, active, active == xbar, bc, d, mapping, dup))
+    return pd.DataFrame(rows, columns=list(CONFIG_COLUMNS))
+
+
+def check_inputs(inputs):
+    """Validate an inputs table; return a DataFrame with int64 columns :data:`INPUT_COLUMNS`."""
+    df = inputs if isinstance(inputs, pd.DataFrame) else pd.DataFrame(inputs)
+    missing = [c for c in INPUT_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"cim inputs need columns {', '.join(INPUT_COLUMNS)}; missing {', '.join(missing)}")
+    limits = {"P": (1, 2**40), "n": (1, 2**31 - 1), "m": (1, 2**31 - 1), "w_bits": (1, 32),
+              "in_bits": (1, 32), "n_xbars": (1, 2**40), "adc_bits": (1, 32)}
+    return pd.DataFrame({c: check_int_array(c, df[c].to_numpy(), *limits[c]) for c in INPUT_COLUMNS})
+
+
+def _space_arrays(space):
+    """Configuration columns as int64 arrays for the compiled kernel."""
+    mapping = space["mapping"].to_numpy().astype(str)
+    signed = np.isin(mapping, ("differential-column", "differential-row"))
+    return (
+        space["xbar"].to_numpy(np.int64),
+        space["active_rows"].to_numpy(np.int64),
+        space["cell_bits"].to_numpy(np.int64),
+        space["dac_bits"].to_numpy(np.int64),
+        np.array([MAPPINGS.index(x) for x in mapping], dtype=np.int64),
+        space["duplication"].to_numpy(np.int64),
+        lossless_adc_bits(space["active_rows"].to_numpy(np.int64), space["cell_bits"].to_numpy(np.int64),
+                          space["dac_bits"].to_numpy(np.int64), signed).astype(np.int64),
+    )
+
+
+_DEFAULT = CrossbarConfig()
+
+
+@numba.njit(cache=True, parallel=False)
+def _kernel(P, n, m, wb, ib, nx, adc, xbar, active, bc, d, mp, dup, need, objective, t_write, t_exec,
+            cost, xbars):
+    for i in range(P.shape[0]):
+        for j in range(xbar.shape[0]):
+            lat, e, used = layer_point(P[i], n[i], m[i], wb[i], ib[i], xbar[j], xbar[j], bc[j], d[j],
+                                       mp[j], active[j], dup[j], adc[i], t_write, t_exec)
+            xbars[i, j] = used
+            if need[j] > adc[i] or used > nx[i]:
+                cost[i, j] = np.inf
+            elif objective == 0:
+                cost[i, j] = lat
+            elif objective == 1:
+                cost[i, j] = e
+            else:
+                cost[i, j] = lat * e
+
+
+def task_costs(inputs, space=None, objective="latency"):
+    """Objective of every configuration for every row, ``(n_rows, n_configs)``.
+
+    ``objective``: ``"latency"`` (us), ``"energy"`` (pJ) or ``"edp"``
+    (us x pJ). Infeasible configurations cost ``np.inf``.
+    """
+    return _costs_and_crossbars(inputs, space, objective)[0]
+
+
+def crossbars_used(inputs, space=None):
+    """Crossbars a configuration occupies (tiles x duplication), the first tie-break key."""
+    return _costs_and_crossbars(inputs, space, "latency")[1]
+
+
+def _costs_and_crossbars(inputs, space, objective):
+    objective = OBJECTIVES.index(check_choice("objective", objective, OBJECTIVES))
+    inp = check_inputs(inputs)
+    space = design_space() if space is None else space
+    cols = [inp[c].to_numpy(np.int64) for c in INPUT_COLUMNS]
+    cost = np.empty((len(inp), len(space)))
+    xbars = np.empty((len(inp), len(space)))
+    _kernel(*cols, *_space_arrays(space), objective, _DEFAULT.t_write_us, _DEFAULT.t_exec_us, cost, xbars)
+    return cost, xbars
+
+
+def best_configs(inputs, space=None, objective="latency"):
+    """Configuration id of the optimum of every row (tie-break: fewer crossbars, lower id).
+
+    Rows with no feasible configuration get -1.
+    """
+    cost, xbars = _costs_and_crossbars(inputs, space, objective)
+    low = cost.min(axis=1, keepdims=True)
+    tied = (cost == low) & np.isfinite(cost)
+    key = np.where(tied, xbars, np.inf)
+    pick = tied & (key == key.min(axis=1, keepdims=True))
+    return np.where(tied.any(axis=1), pick.argmax(axis=1), -1)
+
+
+def _log_uniform(rng, low, high, size):
+    v = np.floor(np.exp(rng.uniform(np.log(low), np.log(high + 1), size))).astype(np.int64)
+    return np.clip(v, low, high)
+
+
+def sample_inputs(n, seed=0):
+    """``n`` seeded input rows, each with at least one feasible configuration.
+
+    Candidates are drawn in batches of 1024 from ``np.random.default_rng(seed)``
+    (columns in the order P, n, m, w_bits, in_bits, n_xbars, adc_bits, each a
+    whole batch) and kept in order when some configuration is feasible.
+    """
+    from airchitect._checks import check_int
+
+    n = check_int("n", n, 0, 10**9)
+    rng = np.random.default_rng(seed)
+    space = design_space()
+    kept, have = [], 0
+    while have < n:
+        size = _CHUNK
+        cand = pd.DataFrame({
+            "P": _log_uniform(rng, *P_RANGE, size),
+            "n": _log_uniform(rng, *N_RANGE, size),
+            "m": _log_uniform(rng, *M_RANGE, size),
+            "w_bits": rng.integers(BITS_RANGE[0], BITS_RANGE[1] + 1, size),
+            "in_bits": rng.integers(BITS_RANGE[0], BITS_RANGE[1] + 1, size),
+            "n_xbars": 2 ** rng.integers(XBARS_EXP_RANGE[0], XBARS_EXP_RANGE[1] + 1, size),
+            "adc_bits": rng.integers(ADC_BITS_RANGE[0], ADC_BITS_RANGE[1] + 1, size),
+        })
+        ok = np.isfinite(task_costs(cand, space, "latency")).any(axis=1)
+        kept.append(cand[ok])
+        have += int(ok.sum())
+    out = pd.concat(kept, ignore_index=True).iloc[:n] if kept else pd.DataFrame(columns=list(INPUT_COLUMNS))
+    return out.reset_index(drop=True).astype(np.int64)
