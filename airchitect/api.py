@@ -1,0 +1,89 @@
+"""The public face: ``predict`` and ``recommend`` with the shipped models.
+
+>>> import airchitect as ac
+>>> cfg = ac.predict("array", M=512, N=512, K=512, max_macs=4096)
+>>> sorted(cfg)[:3]
+['cols', 'dataflow', 'label']
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from airchitect._checks import check_int
+from airchitect.learn.predictor import Predictor
+
+SHIPPED = Path(__file__).parent / "models"
+
+
+def shipped_path(task):
+    return SHIPPED / task
+
+
+@functools.lru_cache(maxsize=None)
+def shipped(task) -> Predictor:
+    """The shipped predictor of ``task`` (loaded once per process)."""
+    from airchitect.tasks import get
+
+    name = get(task).name
+    path = shipped_path(name)
+    if not (path / "predictor.json").exists():
+        raise ValueError(f"no shipped model for task {name!r}; train one with airchitect train")
+    return Predictor.load(path, task=name)
+
+
+def _query(predictor, inputs):
+    task = predictor.task
+    extra = sorted(set(inputs) - set(task.input_columns))
+    if extra:
+        raise TypeError(
+            f"task {task.name!r} takes {', '.join(task.input_columns)}; unexpected {', '.join(extra)}"
+        )
+    return task.validate(pd.DataFrame({k: [v] for k, v in inputs.items()}))
+
+
+def _record(task, label):
+    row = task.space().iloc[int(label)].to_dict()
+    return {**{c: _plain(row[c]) for c in task.config_columns}, "label": int(label)}
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def predict(task, model=None, **inputs) -> dict:
+    """The configuration the shipped (or given) model predicts for one query.
+
+    Parameters
+    ----------
+    task : str
+        Task name, e.g. ``"array"``.
+    model : Predictor, optional
+        Use this predictor instead of the shipped one.
+    **inputs
+        The task's input columns, e.g. ``M, N, K, max_macs`` for ``array``.
+    """
+    predictor = model or shipped(task)
+    query = _query(predictor, inputs)
+    label = predictor.estimator.decision_function(query)[0].argmax()
+    return _record(predictor.task, label)
+
+
+def recommend(task, k=5, model=None, objective="cycles", **inputs) -> dict:
+    """The best of the model's top-``k`` configurations, ranked by the exact cost model.
+
+    Returns the configuration with ``cost`` (the exact objective) and ``rank``
+    (its position, from 1, in the model's own ranking).
+    """
+    k = check_int("k", k, 1, 10**6)
+    predictor = model or shipped(task)
+    query = _query(predictor, inputs)
+    labels = predictor.top_k(query, k)[0]
+    repeated = query.loc[np.zeros(len(labels), dtype=int)].reset_index(drop=True)
+    costs = predictor.task.cost_of(repeated, labels, objective)
+    best = int(np.argmin(costs))
+    return {**_record(predictor.task, labels[best]), "cost": float(costs[best]), "rank": best + 1}

@@ -1,0 +1,46 @@
+"""``airchitect evaluate``: metrics of a predictor on a labelled dataset."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def add_parser(sub):
+    parser = sub.add_parser("evaluate", help="metric table of a model on a dataset")
+    parser.add_argument("--model", required=True, help="saved predictor directory, or a task name for its shipped model")
+    parser.add_argument("--data", required=True, help="dataset directory")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(func=run)
+
+
+def load_model(spec):
+    """A saved predictor directory, or a task name meaning its shipped model."""
+    from pathlib import Path
+
+    from airchitect.api import shipped
+    from airchitect.learn import Predictor
+
+    if Path(spec).is_dir():
+        return Predictor.load(spec)
+    return shipped(spec)
+
+
+def run(args):
+    from airchitect.data import load, read_manifest
+    from airchitect.learn import evaluate
+
+    predictor = load_model(args.model)
+    manifest = read_manifest(args.data)
+    if manifest["arguments"]["task"] != predictor.task.name:
+        raise ValueError(
+            f"dataset is for task {manifest['arguments']['task']!r}, model for {predictor.task.name!r}"
+        )
+    result = evaluate(predictor, load(args.data), manifest["arguments"]["objective"])
+    if args.json:
+        json.dump(result, sys.stdout, indent=2)
+        print()
+        return 0
+    for key, value in result.items():
+        print(f"{key:>24}  {value:.6g}" if isinstance(value, float) else f"{key:>24}  {value}")
+    return 0

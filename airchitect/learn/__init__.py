@@ -1,0 +1,16 @@
+"""Learned predictors: encodings, classifiers, metrics, training and persistence."""
+
+from airchitect.learn import metrics
+from airchitect.learn.encoding import Encoder
+from airchitect.learn.estimators import (
+    AirchitectClassifier,
+    ResMLPClassifier,
+    make_baseline,
+)
+from airchitect.learn.predictor import Predictor
+from airchitect.learn.train import evaluate, split, train
+
+__all__ = [
+    "AirchitectClassifier", "Encoder", "Predictor", "ResMLPClassifier",
+    "evaluate", "make_baseline", "metrics", "split", "train",
+]

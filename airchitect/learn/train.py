@@ -1,0 +1,106 @@
+"""Train a predictor on a labelled dataset and measure it on a held-out split."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from airchitect._checks import check_choice, check_number_array
+from airchitect.data.store import load, manifest_hash, read_manifest
+from airchitect.learn import metrics
+from airchitect.learn.predictor import MODELS, Predictor
+
+
+def split(frame, test_size=0.1, seed=0):
+    """Seeded train/test split of a dataset frame."""
+    return train_test_split(frame, test_size=test_size, random_state=seed, shuffle=True)
+
+
+def _dataset(dataset):
+    if isinstance(dataset, pd.DataFrame):
+        return dataset, {}
+    path = Path(dataset)
+    manifest = read_manifest(path)
+    return load(path), {
+        "manifest_sha256": manifest_hash(path),
+        "task": manifest["arguments"]["task"],
+        "objective": manifest["arguments"]["objective"],
+        "seed": manifest["arguments"]["seed"],
+        "n": manifest["arguments"]["n"],
+    }
+
+
+def evaluate(predictor, frame, objective="cycles"):
+    """Metrics of ``predictor`` on a labelled frame, beside the majority baseline.
+
+    Costs of predicted configurations come from the task's exact cost model.
+    """
+    task = predictor.task
+    inputs = task.validate(frame[list(task.input_columns)])
+    proba = predictor.predict_proba(inputs)
+    y_pred = proba.argmax(axis=1)
+    return metrics.report(
+        task, inputs, frame["label"].to_numpy(), y_pred, proba, objective,
+        best_cost=frame["best_cost"].to_numpy() if "best_cost" in frame else None,
+    )
+
+
+def train(task, dataset, model="resmlp", objective=None, test_size=0.1, seed=0, **params):
+    """Train ``model`` on ``dataset`` and return a :class:`Predictor` with its metrics.
+
+    Parameters
+    ----------
+    task : str or Task
+    dataset : path or DataFrame
+        A dataset directory (checked against its manifest) or a labelled frame.
+    model : {"airchitect", "resmlp"}
+    objective : str, optional
+        Defaults to the dataset's objective (or ``cycles``).
+    test_size : float in (0, 1)
+        Share of rows held out for the reported metrics.
+    seed : int
+    **params
+        Hyper-parameters of the model (see its class).
+    """
+    from airchitect.tasks import get
+
+    task = get(task)
+    check_choice("model", model, tuple(MODELS))
+    check_number_array("test_size", test_size, 0, 0.9, low_open=True)
+    frame, provenance = _dataset(dataset)
+    if provenance and provenance["task"] != task.name:
+        raise ValueError(f"dataset is for task {provenance['task']!r}, not {task.name!r}")
+    objective = objective or provenance.get("objective", "cycles")
+    train_frame, test_frame = split(frame, test_size, seed)
+    inputs = task.validate(train_frame[list(task.input_columns)])
+    est = MODELS[model](task=task.name, objective=objective, seed=seed, **params)
+    start = time.perf_counter()
+    costs = None
+    if est.regret_weight > 0 and task.cheap_costs:
+        costs = np.concatenate(
+            [
+                task.costs(inputs.iloc[s : s + task.chunk_rows], objective)
+                for s in range(0, len(inputs), task.chunk_rows)
+            ]
+        )
+    est.fit(inputs, train_frame["label"].to_numpy(), costs=costs)
+    fit_s = time.perf_counter() - start
+    predictor = Predictor(task, est)
+    held = evaluate(predictor, test_frame, objective)
+    test_inputs = task.validate(test_frame[list(task.input_columns)])
+    held["majority"] = metrics.majority_baseline(
+        task, test_inputs, test_frame["label"].to_numpy(), train_frame["label"].to_numpy(), objective
+    )
+    predictor.metadata = {
+        "metrics": {"held_out": held},
+        "training_data": provenance,
+        "training": {
+            "rows": int(len(train_frame)), "test_rows": int(len(test_frame)),
+            "seed": seed, "objective": objective, "fit_seconds": round(fit_s, 1),
+        },
+    }
+    return predictor

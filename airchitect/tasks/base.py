@@ -1,0 +1,222 @@
+"""The :class:`Task`: a design space, an objective and a deterministic tie-break.
+
+A task turns a table of workloads-with-constraints (its *inputs*) into the
+id of the best configuration of its *space* (the label vocabulary). Every
+task reduces to two vectorised pieces that subclasses provide:
+
+- :meth:`Task.costs` -- an ``(n_rows, n_labels)`` array of the objective for
+  every row and every configuration, ``inf`` where a configuration is not
+  allowed for that row;
+- :meth:`Task.tiebreak` -- the secondary keys that order configurations of
+  equal cost (the space's own order is the last key).
+
+Everything else (labelling, the exact search of one query, the margin to the
+runner-up) is shared here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from airchitect._checks import check_choice
+
+OBJECTIVES = ("cycles", "energy", "edp")
+
+
+class Task:
+    """Base class of every task; see the module docstring.
+
+    Subclasses set ``name``, ``space_version``, ``input_columns`` and
+    ``config_columns`` and implement ``_space``, ``sample``, ``costs``.
+    """
+
+    name = ""
+    space_version = "1"
+    input_columns: tuple = ()
+    config_columns: tuple = ()
+    objectives = OBJECTIVES
+    chunk_rows = 20_000
+    #: whether :meth:`costs` is cheap enough to call while training a model
+    cheap_costs = True
+    #: rows per dataset shard
+    shard_rows = 10_000
+
+    def __init__(self):
+        self._space_cache = None
+
+    # -- the label vocabulary ------------------------------------------------
+    def space(self) -> pd.DataFrame:
+        """The label vocabulary: one row per configuration, index = label id."""
+        if self._space_cache is None:
+            space = self._space().reset_index(drop=True)
+            space.index.name = "label"
+            self._space_cache = space
+        return self._space_cache.copy()
+
+    @property
+    def n_labels(self) -> int:
+        return len(self.space())
+
+    def _space(self) -> pd.DataFrame:
+        raise NotImplementedError
+
+    # -- inputs ----------------------------------------------------------------
+    def sample(self, n, seed=0) -> pd.DataFrame:
+        """``n`` seeded rows of inputs (workloads and constraints)."""
+        raise NotImplementedError
+
+    def validate(self, inputs) -> pd.DataFrame:
+        """Check ``inputs`` (a DataFrame or a mapping of columns) and return a DataFrame."""
+        df = pd.DataFrame(inputs) if not isinstance(inputs, pd.DataFrame) else inputs
+        missing = [c for c in self.input_columns if c not in df.columns]
+        if missing:
+            raise ValueError(
+                f"task {self.name!r} needs input columns {', '.join(self.input_columns)}; "
+                f"missing {', '.join(missing)}"
+            )
+        return self._validate(df[list(self.input_columns)].reset_index(drop=True))
+
+    def _validate(self, df):
+        return df
+
+    def check_objective(self, objective):
+        return check_choice("objective", objective, self.objectives)
+
+    # -- the objective ------------------------------------------------------------
+    def costs(self, inputs, objective="cycles") -> np.ndarray:
+        """Objective of every configuration for every row, ``(n_rows, n_labels)``.
+
+        ``inf`` marks configurations that a row's constraints rule out.
+        """
+        raise NotImplementedError
+
+    def tiebreak(self, inputs, costs, objective="cycles"):
+        """Secondary keys, each ``(n_rows, n_labels)``, that order equal costs.
+
+        The default is none: ties go to the lower label id (the space is
+        sorted so that this is the documented tie-break).
+        """
+        return []
+
+    def allowed(self, inputs) -> np.ndarray:
+        """``(n_rows, n_labels)`` booleans: configurations a row's constraints allow."""
+        inputs = self.validate(inputs)
+        if not self.cheap_costs:
+            return np.ones((len(inputs), self.n_labels), dtype=bool)
+        return np.concatenate(
+            [
+                np.isfinite(self.costs(inputs.iloc[s : s + self.chunk_rows]))
+                for s in range(0, max(len(inputs), 1), self.chunk_rows)
+            ]
+        )[: len(inputs)]
+
+    def cost_of(self, inputs, labels, objective="cycles") -> np.ndarray:
+        """Exact objective of configuration ``labels[i]`` for row ``i``."""
+        inputs = self.validate(inputs)
+        labels = np.asarray(labels, dtype=np.int64)
+        out = np.empty(len(inputs), dtype=np.float64)
+        for start in range(0, len(inputs), self.chunk_rows):
+            part = inputs.iloc[start : start + self.chunk_rows]
+            costs = self.costs(part, objective)
+            out[start : start + len(part)] = costs[
+                np.arange(len(part)), labels[start : start + len(part)]
+            ]
+        return out
+
+    # -- labels --------------------------------------------------------------------
+    def label(self, inputs, objective="cycles") -> pd.DataFrame:
+        """Label every row with its optimal configuration.
+
+        Returns the inputs, ``label`` (id into :meth:`space`), the label's
+        configuration columns, ``best_cost`` and ``second_cost`` (the best
+        cost among the other configurations, the margin to the runner-up).
+        """
+        self.check_objective(objective)
+        inputs = self.validate(inputs)
+        labels = np.empty(len(inputs), dtype=np.int64)
+        best = np.empty(len(inputs))
+        second = np.empty(len(inputs))
+        for start in range(0, len(inputs), self.chunk_rows):
+            part = inputs.iloc[start : start + self.chunk_rows]
+            stop = start + len(part)
+            costs = self.costs(part, objective)
+            labels[start:stop], best[start:stop], second[start:stop] = self._choose(
+                part, costs, objective
+            )
+        config = self.space().iloc[labels].reset_index(drop=True)
+        out = pd.concat([inputs, config], axis=1)
+        out.insert(len(inputs.columns), "label", labels)
+        out["best_cost"] = best
+        out["second_cost"] = second
+        return out
+
+    def _choose(self, inputs, costs, objective):
+        """Lexicographic argmin over (cost, tie-break keys..., label id)."""
+        keys = [costs, *self.tiebreak(inputs, costs, objective)]
+        rows = np.arange(costs.shape[0])
+        candidates = np.ones(costs.shape, dtype=bool)
+        for key in keys:
+            masked = np.where(candidates, key, np.inf)
+            low = masked.min(axis=1, keepdims=True)
+            candidates &= masked == low
+        labels = candidates.argmax(axis=1)
+        if not np.isfinite(costs[rows, labels]).all():
+            bad = int(np.flatnonzero(~np.isfinite(costs[rows, labels]))[0])
+            raise ValueError(f"task {self.name!r}: row {bad} has no feasible configuration")
+        best = costs[rows, labels]
+        others = costs.copy()
+        others[rows, labels] = np.inf
+        return labels, best, others.min(axis=1)
+
+    def search(self, objective="cycles", **inputs) -> dict:
+        """The exact optimum of one query: its configuration, label and cost.
+
+        Examples
+        --------
+        >>> import airchitect as ac
+        >>> ac.tasks.get("array").search(M=64, N=64, K=64, max_macs=256)["label"] >= 0
+        True
+        """
+        row = self.label(pd.DataFrame({k: [v] for k, v in inputs.items()}), objective)
+        record = row.iloc[0].to_dict()
+        return {
+            **{c: record[c] for c in self.config_columns},
+            "label": int(record["label"]),
+            "cost": float(record["best_cost"]),
+            "second_cost": float(record["second_cost"]),
+            "objective": objective,
+        }
+
+    def params(self) -> dict:
+        """Constructor arguments that rebuild this task (JSON-serialisable)."""
+        return {}
+
+    def describe(self) -> dict:
+        """The task's identity as written into dataset and model manifests."""
+        return {
+            "task": self.name,
+            "space_version": self.space_version,
+            "n_labels": self.n_labels,
+            "input_columns": list(self.input_columns),
+            "config_columns": list(self.config_columns),
+        }
+
+
+def systolic_objective(objective, M, N, K, rows, cols, dataflow_code, cycles, **memory):
+    """Energy (pJ) or EDP (pJ x cycles) of systolic runs, by broadcasting.
+
+    ``cycles`` is returned unchanged for the ``cycles`` objective; the other
+    objectives come from :func:`airchitect.systolic.simulate`.
+    """
+    if objective == "cycles":
+        return cycles
+    from airchitect.targets.systolic import simulate
+
+    flows = np.asarray(["os", "ws", "is"])[np.asarray(dataflow_code)]
+    shape = np.broadcast_shapes(np.shape(M), np.shape(rows), np.shape(cycles))
+    report = simulate(
+        *(np.broadcast_to(a, shape).ravel() for a in (M, N, K, rows, cols, flows)), **memory
+    )
+    column = "energy_pj" if objective == "energy" else "edp"
+    return report[column].to_numpy(dtype=np.float64).reshape(shape)
