@@ -11,8 +11,12 @@ elements) it issues
 
 A tile adds ``M0 * n_v`` zeroing moves, ``M0 * n_v`` stores and
 ``LOOP_TILE_INSTRUCTIONS``; a row of tiles ``LOOP_ROW_INSTRUCTIONS``; the
-call ``CALL_INSTRUCTIONS``. These loop constants are read off the code
-``aarch64-linux-gnu-gcc -O2`` (12.2) emits for the generated kernel.
+call ``CALL_INSTRUCTIONS`` plus one STP and one LDP per pair of
+callee-saved registers z8-z15 that a tile of more than 24 registers needs.
+These constants are read off the code ``aarch64-linux-gnu-gcc -O2`` (12.2)
+emits for the generated kernel (flags in ``kernel.NO_ALIGN``). Tiles of 30
+or more registers make gcc spill inside the loop; the model does not count
+spill code.
 
 Cycles per k-step are the maximum of five bounds on a :class:`Core`: FMA
 pipes, load slots, L1 bytes, issue slots (micro-ops) and the accumulator
@@ -35,6 +39,7 @@ LOOP_K_INSTRUCTIONS = 5
 LOOP_TILE_INSTRUCTIONS = 10
 LOOP_ROW_INSTRUCTIONS = 10
 CALL_INSTRUCTIONS = 16
+CALLER_SAVED_VECTORS = 24  # z0-z7 and z16-z31; d8-d15 are callee-saved
 BOUNDS = ("fma", "load", "bandwidth", "issue", "latency")
 
 
@@ -94,11 +99,12 @@ def _k0_unroll(k0, dtype):
 def kernel_counts(m1, n1, k1, m0, n_v, u):
     """Executed instructions of the micro-kernel: (total, fma, loads) arrays."""
     tiles = m1 * n1
+    saved_pairs = np.clip((registers(m0, n_v, u) - CALLER_SAVED_VECTORS) // 2, 0, 4)
     fma = tiles * k1 * m0 * n_v * u
     loads = tiles * k1 * (m0 * u + n_v)
     per_tile = LOOP_TILE_INSTRUCTIONS + 2 * m0 * n_v
     total = (fma + loads + tiles * k1 * LOOP_K_INSTRUCTIONS + tiles * per_tile
-             + m1 * LOOP_ROW_INSTRUCTIONS + CALL_INSTRUCTIONS)
+             + m1 * LOOP_ROW_INSTRUCTIONS + CALL_INSTRUCTIONS + 2 * saved_pairs)
     return total, fma, loads
 
 
