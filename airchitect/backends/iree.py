@@ -1,0 +1,364 @@
+"""IREE backend: compile GEMMs and MLPs for Arm SVE with a chosen packed tile.
+
+The input program is MLIR ``linalg`` text that packs each operand into the
+mmt4d layout of an SVE tile (``M0 x N0 x K0``, ``N0 = n_v * vl_bits / 32``),
+multiplies with ``linalg.mmt4d`` and unpacks. ``iree-compile`` (package
+``iree-base-compiler``) builds it for ``aarch64`` with ``+sve``, scalable
+vectorisation and ``--iree-experimental-vscale-value = vl_bits / 128``.
+
+Driving the tile: a first compile dumps the executable configurations
+(``--iree-hal-dump-executable-configurations-to``); in each ``linalg.mmt4d``
+lowering config the fixed vector size ``N0`` becomes the scalable size
+``[N0 / vscale]`` (``[4 * n_v]``) and the row tile stays ``M0``; a second
+compile substitutes the rewritten executables
+(``--iree-hal-substitute-executable-configuration``). Micro-kernels are
+disabled (``--iree-llvmcpu-enable-ukernels=none``) so that code generation,
+not a library routine, lowers the tile.
+
+``mode="data-tiling"`` instead lets IREE choose its own packed layout
+(``--iree-opt-data-tiling``; f32 tile ``8 x [8] x 1``); there the host code
+sizes buffers with the compile-time vscale, so the module is only correct at
+that vector length.
+
+Every :class:`Artifact` records its vector length; :func:`run` refuses
+another one. Modules run with ``iree-run-module`` from the aarch64
+``iree-base-runtime`` wheel (fetched with ``pip download`` into a cache
+folder, same version as the compiler) under ``qemu-aarch64`` at that vector
+length.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from airchitect._checks import check_choice, check_int
+from airchitect.targets.sve.config import VL_BITS
+from airchitect.targets.sve.kernel import cache_dir
+
+TRIPLE = "aarch64-unknown-linux-gnu"
+SYSROOT = "/usr/aarch64-linux-gnu"
+MODES = ("explicit", "data-tiling")
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A compiled IREE module bound to one SVE vector length."""
+
+    vmfb: str
+    vl_bits: int
+    mode: str
+    tile: tuple | None
+    function: str
+    flags: tuple
+    compiler_version: str
+    substituted: tuple = ()
+
+    def save_metadata(self):
+        """Write ``<vmfb>.json`` next to the module (temp name, then rename)."""
+        path = Path(self.vmfb + ".json")
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=1))
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, vmfb):
+        """Read the artifact description written by :meth:`save_metadata`."""
+        data = json.loads(Path(str(vmfb) + ".json").read_text())
+        data["tile"] = tuple(data["tile"]) if data["tile"] else None
+        data["flags"], data["substituted"] = tuple(data["flags"]), tuple(data["substituted"])
+        return cls(**data)
+
+
+def compiler_version():
+    """Installed ``iree-base-compiler`` version, or None."""
+    try:
+        return metadata.version("iree-base-compiler")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _compile_tool():
+    exe = Path(sys.executable).with_name("iree-compile")
+    return str(exe) if exe.exists() else shutil.which("iree-compile")
+
+
+def missing():
+    """Reasons the backend cannot run here (empty list when it can)."""
+    reasons = []
+    if compiler_version() is None or _compile_tool() is None:
+        reasons.append("iree-base-compiler is not installed")
+    if shutil.which("qemu-aarch64") is None:
+        reasons.append("qemu-aarch64 is not installed")
+    if not Path(SYSROOT, "lib", "ld-linux-aarch64.so.1").exists():
+        reasons.append(f"no aarch64 sysroot at {SYSROOT} (Debian package libc6-arm64-cross)")
+    return reasons
+
+
+def _check_vl(vl_bits):
+    vl_bits = check_int("vl_bits", vl_bits, 128, 2048)
+    if vl_bits not in VL_BITS:
+        raise ValueError(f"vl_bits must be one of {', '.join(map(str, VL_BITS))}; got {vl_bits}")
+    return vl_bits
+
+
+def _pack_mmt4d_unpack(x, w, m, n, k, m0, n0, k0, name):
+    """MLIR lines computing ``%{name} = x @ w`` through packed tiles."""
+    m1, n1, k1 = -(-m // m0), -(-n // n0), -(-k // k0)
+    t = "f32"
+    return [
+        f"  %{name}_pa0 = tensor.empty() : tensor<{m1}x{k1}x{m0}x{k0}x{t}>",
+        f"  %{name}_pa = linalg.pack %{x} padding_value(%zero : {t}) inner_dims_pos = [0, 1] "
+        f"inner_tiles = [{m0}, {k0}] into %{name}_pa0 : tensor<{m}x{k}x{t}> -> tensor<{m1}x{k1}x{m0}x{k0}x{t}>",
+        f"  %{name}_pb0 = tensor.empty() : tensor<{n1}x{k1}x{n0}x{k0}x{t}>",
+        f"  %{name}_pb = linalg.pack %{w} padding_value(%zero : {t}) outer_dims_perm = [1, 0] "
+        f"inner_dims_pos = [1, 0] inner_tiles = [{n0}, {k0}] into %{name}_pb0 "
+        f": tensor<{k}x{n}x{t}> -> tensor<{n1}x{k1}x{n0}x{k0}x{t}>",
+        f"  %{name}_c0 = tensor.empty() : tensor<{m1}x{n1}x{m0}x{n0}x{t}>",
+        f"  %{name}_cf = linalg.fill ins(%zero : {t}) outs(%{name}_c0 : tensor<{m1}x{n1}x{m0}x{n0}x{t}>) "
+        f"-> tensor<{m1}x{n1}x{m0}x{n0}x{t}>",
+        f"  %{name}_c = linalg.mmt4d ins(%{name}_pa, %{name}_pb : tensor<{m1}x{k1}x{m0}x{k0}x{t}>, "
+        f"tensor<{n1}x{k1}x{n0}x{k0}x{t}>) outs(%{name}_cf : tensor<{m1}x{n1}x{m0}x{n0}x{t}>) "
+        f"-> tensor<{m1}x{n1}x{m0}x{n0}x{t}>",
+        f"  %{name}_r0 = tensor.empty() : tensor<{m}x{n}x{t}>",
+        f"  %{name} = linalg.unpack %{name}_c inner_dims_pos = [0, 1] inner_tiles = [{m0}, {n0}] "
+        f"into %{name}_r0 : tensor<{m1}x{n1}x{m0}x{n0}x{t}> -> tensor<{m}x{n}x{t}>",
+    ]
+
+
+def _relu(x, m, n, name):
+    t = f"tensor<{m}x{n}xf32>"
+    return [
+        f"  %{name}_e = tensor.empty() : {t}",
+        f"  %{name} = linalg.generic {{indexing_maps = [affine_map<(i, j) -> (i, j)>, "
+        f"affine_map<(i, j) -> (i, j)>], iterator_types = [\"parallel\", \"parallel\"]}} "
+        f"ins(%{x} : {t}) outs(%{name}_e : {t}) {{",
+        "  ^bb0(%v: f32, %o: f32):",
+        "    %r = arith.maximumf %v, %zero : f32",
+        "    linalg.yield %r : f32",
+        f"  }} -> {t}",
+    ]
+
+
+def mlp_mlir(batch, sizes, m0, n0, k0, relu=True):
+    """MLIR of an MLP ``x -> relu(x @ W1) -> ... -> x @ Wn`` through packed tiles.
+
+    ``sizes`` = ``[in, hidden..., out]``; arguments are ``x`` (``batch x
+    in``) and one ``K x N`` weight per layer; one f32 result.
+    A single GEMM is ``mlp_mlir(M, [K, N], ...)``.
+
+    >>> "linalg.mmt4d" in mlp_mlir(4, [8, 16], 2, 8, 1)
+    True
+    """
+    batch = check_int("batch", batch, 1, 1 << 20)
+    sizes = [check_int("sizes", s, 1, 1 << 20) for s in sizes]
+    if len(sizes) < 2:
+        raise ValueError("sizes must list at least an input and an output width")
+    args = [f"%x: tensor<{batch}x{sizes[0]}xf32>"]
+    args += [f"%w{i}: tensor<{k}x{n}xf32>" for i, (k, n) in enumerate(zip(sizes, sizes[1:]))]
+    lines = [f"func.func @main({', '.join(args)}) -> tensor<{batch}x{sizes[-1]}xf32> {{",
+             "  %zero = arith.constant 0.0 : f32"]
+    x = "x"
+    for i, (k, n) in enumerate(zip(sizes, sizes[1:])):
+        lines += _pack_mmt4d_unpack(x, f"w{i}", batch, n, k, m0, n0, k0, f"y{i}")
+        x = f"y{i}"
+        if relu and i < len(sizes) - 2:
+            lines += _relu(x, batch, n, f"h{i}")
+            x = f"h{i}"
+    lines += [f"  return %{x} : tensor<{batch}x{sizes[-1]}xf32>", "}", ""]
+    return "\n".join(lines)
+
+
+def _matmul_mlir(m, n, k):
+    """Plain ``linalg.matmul`` (for ``mode="data-tiling"``)."""
+    a, b, c = f"tensor<{m}x{k}xf32>", f"tensor<{k}x{n}xf32>", f"tensor<{m}x{n}xf32>"
+    return "\n".join([
+        f"func.func @main(%a: {a}, %b: {b}) -> {c} {{",
+        "  %zero = arith.constant 0.0 : f32",
+        f"  %e = tensor.empty() : {c}",
+        f"  %f = linalg.fill ins(%zero : f32) outs(%e : {c}) -> {c}",
+        f"  %r = linalg.matmul ins(%a, %b : {a}, {b}) outs(%f : {c}) -> {c}",
+        f"  return %r : {c}", "}", ""])
+
+
+def compile_flags(vl_bits, mode="explicit"):
+    """``iree-compile`` flags for aarch64 SVE at ``vl_bits``."""
+    vl_bits = _check_vl(vl_bits)
+    mode = check_choice("mode", mode, MODES)
+    flags = [
+        "--iree-hal-target-device=local",
+        "--iree-hal-local-target-device-backends=llvm-cpu",
+        f"--iree-llvmcpu-target-triple={TRIPLE}",
+        "--iree-llvmcpu-target-cpu-features=+sve",
+        "--iree-llvmcpu-enable-scalable-vectorization",
+        f"--iree-experimental-vscale-value={vl_bits // 128}",
+    ]
+    if mode == "explicit":
+        flags.append("--iree-llvmcpu-enable-ukernels=none")
+    else:
+        flags.append("--iree-opt-data-tiling")
+    return flags
+
+
+def rewrite_lowering_config(text, m0, n0, vscale):
+    """Set every ``linalg.mmt4d`` vector tile to ``[.., m0, [n0 / vscale], ..]``.
+
+    The register tile becomes the whole packed ``m0 x n0`` tile with a
+    scalable N size (IREE's own choice may be a smaller, fixed one).
+    Returns ``(new_text, changed)``.
+
+    >>> cfg = "linalg.mmt4d {lowering_config = #iree_cpu.lowering_config<vector_common_parallel = [1, 1, 0, 4, 16, 0]>}"
+    >>> rewrite_lowering_config(cfg, 4, 16, 2)[0].split("= [")[1]
+    '1, 1, 0, 4, [8], 0]>}'
+    """
+    if n0 % vscale:
+        raise ValueError(f"n0 = {n0} is not a multiple of vscale = {vscale}")
+    pattern = re.compile(r"(linalg\.mmt4d \{lowering_config = #iree_cpu\.lowering_config<[^>]*?"
+                         r"vector_common_parallel = \[)(\d+), (\d+), (\d+), (\d+), (\d+), (\d+)\]")
+
+    def repl(match):
+        head, outer_m, outer_n, red, _, _, k = match.groups()
+        return f"{head}{outer_m}, {outer_n}, {red}, {m0}, [{n0 // vscale}], {k}]"
+
+    new, count = pattern.subn(repl, text)
+    return new, count > 0 and new != text
+
+
+def _iree_compile(mlir_path, out, flags, extra=()):
+    cmd = [_compile_tool(), str(mlir_path), *flags, *extra, "-o", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"iree-compile failed: {done.stderr.strip()[-2000:]}")
+
+
+def compile_module(mlir, vl_bits, out, *, tile=None, mode="explicit"):
+    """Compile MLIR text for SVE at ``vl_bits``; return an :class:`Artifact`.
+
+    ``tile = (m0, n0)`` (explicit mode) rewrites every mmt4d lowering config
+    to the scalable ``m0 x [n0 / vscale]`` tile and substitutes it.
+    """
+    vl_bits = _check_vl(vl_bits)
+    flags = compile_flags(vl_bits, mode)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    substituted = []
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "module.mlir"
+        src.write_text(mlir)
+        extra = []
+        if tile is not None and mode == "explicit":
+            dump = Path(tmp) / "configs"
+            _iree_compile(src, Path(tmp) / "first.vmfb", flags,
+                          [f"--iree-hal-dump-executable-configurations-to={dump}"])
+            for path in sorted(dump.glob("*.mlir")):
+                text, changed = rewrite_lowering_config(path.read_text(), tile[0], tile[1], vl_bits // 128)
+                if changed:
+                    name = re.search(r"hal\.executable public @(\w+)", text).group(1)
+                    new = Path(tmp) / f"{name}.mlir"
+                    new.write_text(text)
+                    extra.append(f"--iree-hal-substitute-executable-configuration={name}={new}")
+                    substituted.append(name)
+            if not substituted:
+                raise RuntimeError("no linalg.mmt4d lowering configuration matched the tile")
+        tmp_out = out.with_name(out.name + ".tmp")
+        _iree_compile(src, tmp_out, flags, extra)
+        os.replace(tmp_out, out)
+    flags = [f for f in flags]
+    art = Artifact(str(out), vl_bits, mode, tuple(tile) if tile else None, "main", tuple(flags),
+                   compiler_version(), tuple(substituted))
+    art.save_metadata()
+    return art
+
+
+def compile_gemm(M, N, K, vl_bits, out, *, m0=8, n_v=2, k0=1, mode="explicit"):
+    """Compile ``C = A @ B`` (f32) for SVE at ``vl_bits`` with tile ``m0 x (n_v*VL/32) x k0``.
+
+    ``mode="data-tiling"`` ignores the tile and uses IREE's own layout.
+    """
+    vl_bits = _check_vl(vl_bits)
+    if check_choice("mode", mode, MODES) == "data-tiling":
+        return compile_module(_matmul_mlir(M, N, K), vl_bits, out, mode=mode)
+    n0 = n_v * vl_bits // 32
+    return compile_module(mlp_mlir(M, [K, N], m0, n0, k0), vl_bits, out, tile=(m0, n0))
+
+
+def compile_mlp(batch, sizes, vl_bits, out, *, m0=8, n_v=2, k0=1):
+    """Compile an f32 MLP (see :func:`mlp_mlir`) for SVE at ``vl_bits``."""
+    vl_bits = _check_vl(vl_bits)
+    n0 = n_v * vl_bits // 32
+    return compile_module(mlp_mlir(batch, sizes, m0, n0, k0), vl_bits, out, tile=(m0, n0))
+
+
+def runtime_tool(name="iree-run-module", version=None):
+    """Path of an aarch64 IREE runtime tool, fetched from PyPI on first use.
+
+    Runs ``pip download --no-deps --only-binary=:all: --platform
+    manylinux_2_28_aarch64 --python-version 3.11 iree-base-runtime==<version>``
+    into the cache folder and extracts ``iree/_runtime_libs/<name>``.
+    """
+    version = version or compiler_version()
+    folder = cache_dir() / f"iree-runtime-aarch64-{version}"
+    exe = folder / name
+    if exe.exists():
+        return exe
+    wheels = folder / "wheels"
+    wheels.mkdir(parents=True, exist_ok=True)
+    if not list(wheels.glob("iree_base_runtime-*.whl")):
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--platform", "manylinux_2_28_aarch64", "--python-version", "3.11",
+               "-d", str(wheels), f"iree-base-runtime=={version}"]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"pip download of iree-base-runtime failed: {done.stderr.strip()[-500:]}")
+    wheel = next(wheels.glob("iree_base_runtime-*.whl"))
+    with zipfile.ZipFile(wheel) as zf:
+        data = zf.read(f"iree/_runtime_libs/{name}")
+    tmp = exe.with_name(exe.name + f".tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    tmp.chmod(0o755)
+    os.replace(tmp, exe)
+    return exe
+
+
+def run(artifact, inputs, vl_bits=None):
+    """Run ``artifact`` under qemu at its vector length; return the output array.
+
+    ``vl_bits`` (if given) must equal the artifact's: a data-tiled SVE module
+    is only correct at the vscale it was compiled for.
+    """
+    if not isinstance(artifact, Artifact):
+        artifact = Artifact.load(artifact)
+    if vl_bits is not None and _check_vl(vl_bits) != artifact.vl_bits:
+        raise ValueError(f"vl_bits must be {artifact.vl_bits} (the vector length {artifact.vmfb} "
+                         f"was compiled for); got {vl_bits}")
+    return _run_at(artifact, inputs, artifact.vl_bits)
+
+
+def _run_at(artifact, inputs, vl_bits):
+    tool = runtime_tool("iree-run-module", artifact.compiler_version)
+    with tempfile.TemporaryDirectory() as tmp:
+        args = []
+        for i, x in enumerate(inputs):
+            path = Path(tmp) / f"in{i}.npy"
+            np.save(path, np.ascontiguousarray(x, dtype=np.float32))
+            args.append(f"--input=@{path}")
+        out = Path(tmp) / "out.npy"
+        cmd = ["qemu-aarch64", "-L", SYSROOT, "-cpu", f"max,sve-default-vector-length={vl_bits // 8}",
+               str(tool), f"--module={artifact.vmfb}", "--device=local-task",
+               f"--function={artifact.function}", *args, f"--output=@{out}"]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"iree-run-module failed: {done.stderr.strip()[-1000:]}")
+        return np.load(out)
