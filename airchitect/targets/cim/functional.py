@@ -136,7 +136,8 @@ class _Array:
         group = (r // xr) * per_tile + (r % xr) // active
         slot = (r % xr) % active
         self.n_groups = int(group.max()) + 1
-        self.active = active
+        self.active = active  # rows per read the ADC range is designed for
+        width = int(slot.max()) + 1  # rows per read actually used
         self.rows = rows
         self.group, self.slot = group, slot
         h = device.hrs_in_steps(level_max)
@@ -145,7 +146,8 @@ class _Array:
             g = g * (1.0 + device.d2d_sigma * rng.standard_normal(g.shape))
         self.c2c_sigma = device.c2c_sigma
         self.dtype = np.float32 if active * level_max * 255 < 2**24 else np.float64
-        eff = np.zeros((self.n_groups, active, cols), dtype=self.dtype)
+        self.width = width
+        eff = np.zeros((self.n_groups, width, cols), dtype=self.dtype)
         eff[group, slot] = g - h
         self.eff = eff
         self.ideal = np.zeros_like(eff)
@@ -176,7 +178,7 @@ class _Array:
 
     def _layout(self, inputs):
         """Inputs (batch, rows) arranged as (groups, batch, active)."""
-        G, a, rows = self.n_groups, self.active, self.rows
+        G, a, rows = self.n_groups, self.width, self.rows
         x = inputs.astype(self.dtype, copy=False)
         if G == 1 and rows == a:
             return x[None]
