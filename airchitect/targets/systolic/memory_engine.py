@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit
 
 # geometry vector layout (int64): see memory.geometry()
-G_P, G_WN, G_NF, G_H, G_W, G_FW, G_CH, G_S, G_EW, G_R, G_C, G_DF = range(12)
+G_P, G_WN, G_NF, G_H, G_W, G_FW, G_CH, G_S, G_EW, G_R, G_C, G_DF, G_DENSE = range(13)
 
 # output vector layout (float64)
 OUT_FIELDS = (
@@ -203,14 +203,8 @@ def _read_buffer(size_words, bw, n_valid, n_elems, convention):
 
 @njit(cache=True, inline="always")
 def _hit(st, ptr, idx, a):
-    start = st[RB_START]
-    end = st[RB_END]
     for q in range(ptr[a], ptr[a + 1]):
-        s = idx[q]
-        if start < end:
-            if start <= s < end:
-                return True
-        elif s >= start or s < end:
+        if _in_window(st, idx[q]):
             return True
     return False
 
@@ -225,45 +219,71 @@ def _first_row(st, cycle):
     st[RB_LAST] = cycle - 1
 
 
+@njit(cache=True, inline="always")
+def _miss(st, cycle, offset):
+    """SCALE-Sim's new_prefetch after a miss; return the updated offset."""
+    n_lines = st[RB_NLINES]
+    start = (st[RB_START] + st[RB_NPRE]) % n_lines
+    st[RB_START] = start
+    st[RB_END] = (start + st[RB_NACT]) % n_lines
+    st[RB_NPF] += 1
+    if st[RB_CONV] == 1:
+        # CORRECTED: scalesim times the prefetch from the end of the previous
+        # prefetch (new_prefetch: cycles_arr = last_prefetch_cycle + i + 1); a
+        # prefetch cannot start before the miss that asks for it (cycle + offset).
+        issue = max(st[RB_LAST] + 1, cycle + offset)
+        st[RB_LAST] = issue + st[RB_REQ1]
+        p = st[RB_LAST] - (cycle + offset)
+        # CORRECTED: scalesim adds ``p`` once unconditionally and once more when
+        # positive (service_reads: offset += p; if p > 0: offset += p); here the
+        # array waits ``p`` cycles once, and only when ``p`` is positive.
+        if p > 0:
+            offset += p
+    else:
+        st[RB_LAST] = st[RB_LAST] + st[RB_REQ1] + 1
+        p = st[RB_LAST] - (cycle + offset)
+        offset += p
+        if p > 0:
+            offset += p
+    return offset
+
+
+@njit(cache=True, inline="always")
+def _in_window(st, s):
+    start = st[RB_START]
+    end = st[RB_END]
+    if start < end:
+        return start <= s < end
+    return s >= start or s < end
+
+
 @njit(cache=True)
-def _serve_reads(st, ptr, idx, addrs, n_addrs, cycle):
-    """Serve one demand row; return the cycle at which it is served."""
+def _serve_addrs(st, ptr, idx, addrs, n_addrs, cycle):
+    """Serve one demand row given as address ids; return the cycle it is served."""
     if st[RB_INIT] == 0:
         _first_row(st, cycle)
     offset = 1  # hit latency
     if st[RB_ALLFIT] == 1:
         return cycle + offset
-    corrected = st[RB_CONV] == 1
-    n_lines = st[RB_NLINES]
-    n_pre = st[RB_NPRE]
-    n_act = st[RB_NACT]
-    req1 = st[RB_REQ1]
     for k in range(n_addrs):
         a = addrs[k]
         while not _hit(st, ptr, idx, a):
-            # new_prefetch: slide the active window by the prefetch half
-            start = (st[RB_START] + n_pre) % n_lines
-            st[RB_START] = start
-            st[RB_END] = (start + n_act) % n_lines
-            st[RB_NPF] += 1
-            if corrected:
-                # CORRECTED: scalesim times the prefetch from the end of the previous
-                # prefetch (cycles_arr = last_prefetch_cycle + i + 1); a prefetch
-                # cannot start before the miss that asks for it (cycle + offset).
-                issue = max(st[RB_LAST] + 1, cycle + offset)
-                st[RB_LAST] = issue + req1
-                p = st[RB_LAST] - (cycle + offset)
-                # CORRECTED: scalesim adds ``p`` once unconditionally and a second
-                # time when positive (offset += p; if p > 0: offset += p); the
-                # stall is ``p`` once, and only when positive.
-                if p > 0:
-                    offset += p
-            else:
-                st[RB_LAST] = st[RB_LAST] + req1 + 1
-                p = st[RB_LAST] - (cycle + offset)
-                offset += p
-                if p > 0:
-                    offset += p
+            offset = _miss(st, cycle, offset)
+    return cycle + offset
+
+
+@njit(cache=True)
+def _serve_run(st, first_pos, n, words_per_set, cycle):
+    """Serve one demand row whose ``n`` words are consecutive in the prefetch order
+    from position ``first_pos`` (each address in one set); return the served cycle."""
+    if st[RB_INIT] == 0:
+        _first_row(st, cycle)
+    offset = 1
+    if st[RB_ALLFIT] == 1 or n <= 0:
+        return cycle + offset
+    for s in range(first_pos // words_per_set, (first_pos + n - 1) // words_per_set + 1):
+        while not _in_window(st, s):
+            offset = _miss(st, cycle, offset)
     return cycle + offset
 
 
@@ -385,86 +405,224 @@ def _fold_grid(g):
     return _ceil_div(sc, C), _ceil_div(sr, R), per, sr, sc, t
 
 
+# operand descriptor layout (int64): the operand's stacked prefetch matrix is
+# n_bands bands of band_rows rows and n_cols columns; the last band has only
+# last_cols valid columns (the rest is SCALE-Sim's -1 padding).
+D_DIAG, D_ROWS, D_COLS, D_BAND, D_NBANDS, D_LAST = range(6)
+
+
 @njit(cache=True)
-def _row_demand(g, fc, fr, j, sr, sc, t, ia, fa):
-    """Fill the ifmap (``ia``) and filter (``fa``) address ids demanded in row ``j``
-    of fold (fc, fr); return (n ifmap, n filter, n ofmap writes)."""
+def _operand(g, operand):
+    """Descriptor of the ifmap (0) or filter (1) prefetch matrix."""
     df = g[G_DF]
     R = g[G_R]
     C = g[G_C]
-    rv = min(R, sr - fr * R)
-    cv = min(C, sc - fc * C)
-    ni = 0
-    nf = 0
-    no = 0
     if df == 0:
-        lo = max(0, j - t + 1)
-        for c in range(lo, min(rv, j + 1)):
+        if operand == 0:
+            diag, cols, band, length = 1, R, g[G_WN], g[G_P]
+        else:
+            diag, cols, band, length = 1, C, g[G_WN], g[G_NF]
+    elif df == 1:
+        if operand == 0:
+            diag, cols, band, length = 1, R, g[G_P], g[G_WN]
+        else:
+            diag, cols, band, length = 0, C, g[G_WN], g[G_NF]
+    else:
+        if operand == 0:
+            diag, cols, band, length = 0, C, g[G_WN], g[G_P]
+        else:
+            diag, cols, band, length = 1, R, g[G_NF], g[G_WN]
+    d = np.empty(6, np.int64)
+    nb = _ceil_div(length, cols)
+    d[D_DIAG] = diag
+    d[D_ROWS] = nb * band
+    d[D_COLS] = cols
+    d[D_BAND] = band
+    d[D_NBANDS] = nb
+    d[D_LAST] = length - (nb - 1) * cols
+    return d
+
+
+@njit(cache=True, inline="always")
+def _padding_between(d, diag_id, c_lo, c_hi):
+    """Padding words of diagonal ``diag_id`` with column in [c_lo, c_hi]."""
+    last_row_start = (d[D_NBANDS] - 1) * d[D_BAND]
+    return max(0, min(c_hi, diag_id - last_row_start) - max(c_lo, d[D_LAST]) + 1)
+
+
+@njit(cache=True)
+def _diag_starts(d):
+    """Valid words before each anti-diagonal of a diagonal-order prefetch matrix."""
+    rows = d[D_ROWS]
+    cols = d[D_COLS]
+    out = np.zeros(rows + cols + 1, np.int64)
+    if d[D_DIAG] == 0:
+        return out
+    for k in range(rows + cols):
+        hi = min(k, rows - 1)
+        lo = max(0, k - cols + 1)
+        n = max(0, hi - lo + 1)
+        if n > 0:
+            n -= _padding_between(d, k, k - hi, k - lo)
+        out[k + 1] = out[k] + n
+    return out
+
+
+@njit(cache=True, inline="always")
+def _position(d, starts, r, c):
+    """Prefetch-order position (among valid words) of stacked element (r, c)."""
+    if d[D_DIAG] == 1:
+        k = r + c
+        c_lo = k - min(k, d[D_ROWS] - 1)
+        before = c - c_lo
+        if c > c_lo:
+            before -= _padding_between(d, k, c_lo, c - 1)
+        return starts[k] + before
+    base = (d[D_NBANDS] - 1) * d[D_BAND]
+    if r < base:
+        return r * d[D_COLS] + c
+    return base * d[D_COLS] + (r - base) * d[D_LAST] + c
+
+
+@njit(cache=True, inline="always")
+def _valid_words(d, starts):
+    if d[D_DIAG] == 1:
+        return starts[-1]
+    return (d[D_NBANDS] - 1) * d[D_BAND] * d[D_COLS] + d[D_BAND] * d[D_LAST]
+
+
+@njit(cache=True, inline="always")
+def _skew_run(j, lag, t, valid):
+    """Columns [c0, c1) of a skewed fold row ``j`` whose data rows start at ``lag``."""
+    return max(0, j - lag - t + 1), min(valid, j - lag + 1)
+
+
+@njit(cache=True)
+def _row_runs(g, fc, fr, j, rv, cv, t):
+    """Demand of row ``j`` of fold (fc, fr): for ifmap and filter the stacked
+    prefetch-matrix element (r, c) of the row's first word and the word count;
+    and the number of ofmap writes."""
+    df = g[G_DF]
+    R = g[G_R]
+    Wn = g[G_WN]
+    ir = ic = fr_ = fcol = 0
+    ni = nf = 0
+    if df == 0:
+        c0, c1 = _skew_run(j, 0, t, rv)
+        ni = c1 - c0
+        ir, ic = fr * t + j - c0, c0
+        c0, c1 = _skew_run(j, 0, t, cv)
+        nf = c1 - c0
+        fr_, fcol = fc * t + j - c0, c0
+        no = 0
+        q0 = j - (t - 1)
+        # writes at columns c < cv with q = q0 - c in [R - rv, R)
+        no = max(0, min(cv - 1, q0 - (R - rv)) - max(0, q0 - R + 1) + 1)
+    else:
+        lo = j - 2 * R + 1
+        no = max(0, min(cv, lo + 1) - max(0, lo - t + 1))
+        c0, c1 = _skew_run(j, R, t, rv)
+        n_skew = c1 - c0
+        r_skew = fr * t + j - c0 - R
+        n_flat = 0
+        r_flat = 0
+        if j < R and R - 1 - j < rv:
+            n_flat = cv
+            r_flat = fc * Wn + fr * R + R - 1 - j
+        if df == 1:
+            ni, ir, ic = n_skew, r_skew, c0
+            nf, fr_, fcol = n_flat, r_flat, 0
+        else:
+            ni, ir, ic = n_flat, r_flat, 0
+            nf, fr_, fcol = n_skew, r_skew, c0
+    return ir, ic, ni, fr_, fcol, nf, no
+
+
+@njit(cache=True)
+def _ifmap_addrs(g, fc, fr, j, rv, cv, t, ia):
+    """Address ids of the ifmap words of row ``j`` (im2col addresses may repeat or
+    be empty); return their number."""
+    df = g[G_DF]
+    R = g[G_R]
+    C = g[G_C]
+    n = 0
+    if df == 0:
+        c0, c1 = _skew_run(j, 0, t, rv)
+        for c in range(c0, c1):
             a = _ifmap_addr(g, fr * R + c, j - c)
             if a >= 0:
-                ia[ni] = a
-                ni += 1
-        for c in range(lo, min(cv, j + 1)):
-            fa[nf] = _filter_addr(g, j - c, fc * C + c)
-            nf += 1
-        # ofmap: rows T-1 .. T-2+R of the skewed fold, flipped, valid rows >= R - rv
-        for c in range(cv):
-            q = j - c - (t - 1)
-            if 0 <= q < R and R - 1 - q < rv:
-                no += 1
+                ia[n] = a
+                n += 1
     elif df == 1:
-        for c in range(max(0, j - R - t + 1), min(rv, j - R + 1)):
+        c0, c1 = _skew_run(j, R, t, rv)
+        for c in range(c0, c1):
             a = _ifmap_addr(g, j - c - R, fr * R + c)
             if a >= 0:
-                ia[ni] = a
-                ni += 1
-        if j < R and R - 1 - j < rv:
-            r = fr * R + R - 1 - j
-            for c in range(cv):
-                fa[nf] = _filter_addr(g, r, fc * C + c)
-                nf += 1
-        lo = j - 2 * R + 1
-        no = max(0, min(cv, lo + 1) - max(0, lo - t + 1))
+                ia[n] = a
+                n += 1
+    elif j < R and R - 1 - j < rv:
+        k = fr * R + R - 1 - j
+        for c in range(cv):
+            a = _ifmap_addr(g, fc * C + c, k)
+            if a >= 0:
+                ia[n] = a
+                n += 1
+    return n
+
+
+@njit(cache=True)
+def _fold_grid(g):
+    """(outer folds, inner folds, rows per fold, Sr, Sc, T) in SCALE-Sim's order."""
+    df = g[G_DF]
+    R = g[G_R]
+    C = g[G_C]
+    if df == 0:
+        sr, sc, t = g[G_P], g[G_NF], g[G_WN]
+        per = t + R + C - 2
+    elif df == 1:
+        sr, sc, t = g[G_WN], g[G_NF], g[G_P]
+        per = t + 2 * R + C - 2
     else:
-        if j < R and R - 1 - j < rv:
-            k = fr * R + R - 1 - j
-            for c in range(cv):
-                a = _ifmap_addr(g, fc * C + c, k)
-                if a >= 0:
-                    ia[ni] = a
-                    ni += 1
-        for c in range(max(0, j - R - t + 1), min(rv, j - R + 1)):
-            fa[nf] = _filter_addr(g, fr * R + c, j - c - R)
-            nf += 1
-        lo = j - 2 * R + 1
-        no = max(0, min(cv, lo + 1) - max(0, lo - t + 1))
-    return ni, nf, no
+        sr, sc, t = g[G_WN], g[G_P], g[G_NF]
+        per = t + 2 * R + C - 2
+    return _ceil_div(sc, C), _ceil_div(sr, R), per, sr, sc, t
 
 
 @njit(cache=True)
 def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
                  bw_ofmap, convention, out):
-    """Simulate one layer; write the OUT_FIELDS figures to ``out``."""
+    """Simulate one layer; write the OUT_FIELDS figures to ``out``.
+
+    ``g`` is the geometry vector (see ``memory.geometry``); sizes are in words.
+    """
     R = g[G_R]
     C = g[G_C]
-    n_ifmap_addr = g[G_H] * g[G_W] * g[G_CH]
-    n_filter_addr = g[G_WN] * g[G_NF]
-
-    order = np.empty(max(_prefetch_shape(g, 0)[0] * _prefetch_shape(g, 0)[1],
-                         _prefetch_shape(g, 1)[0] * _prefetch_shape(g, 1)[1]), np.int64)
-    nv, ne = _prefetch_order(g, 0, order)
-    ist = _read_buffer(ifmap_words, bw_ifmap, nv, ne, convention)
-    iptr, iidx = _build_sets(order, nv, n_ifmap_addr, _ceil_div(ifmap_words, 100))
-    nv, ne = _prefetch_order(g, 1, order)
-    fst = _read_buffer(filter_words, bw_filter, nv, ne, convention)
-    fptr, fidx = _build_sets(order, nv, n_filter_addr, _ceil_div(filter_words, 100))
+    dense = g[G_DENSE] == 1
+    idesc = _operand(g, 0)
+    fdesc = _operand(g, 1)
+    istarts = _diag_starts(idesc)
+    fstarts = _diag_starts(fdesc)
+    ieps = _ceil_div(ifmap_words, 100)
+    feps = _ceil_div(filter_words, 100)
+    ne_i = idesc[D_ROWS] * idesc[D_COLS]
+    fst = _read_buffer(filter_words, bw_filter, _valid_words(fdesc, fstarts),
+                       fdesc[D_ROWS] * fdesc[D_COLS], convention)
+    if dense:
+        ist = _read_buffer(ifmap_words, bw_ifmap, _valid_words(idesc, istarts), ne_i,
+                           convention)
+        iptr = np.zeros(1, np.int64)
+        iidx = np.zeros(1, np.int32)
+    else:
+        order = np.empty(ne_i, np.int64)
+        nv, ne = _prefetch_order(g, 0, order)
+        ist = _read_buffer(ifmap_words, bw_ifmap, nv, ne, convention)
+        iptr, iidx = _build_sets(order, nv, g[G_H] * g[G_W] * g[G_CH], ieps)
 
     wst = _write_buffer(ofmap_words, bw_ofmap)
     lines = np.empty(1024, np.int64)
 
     n_outer, n_inner, per, sr, sc, t = _fold_grid(g)
     ia = np.empty(max(R, C), np.int64)
-    fa = np.empty(max(R, C), np.int64)
     stall = 0
     row = 0
     i_first = -1
@@ -475,12 +633,26 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
     o_last = 0
     out_o = 0
     for fc in range(n_outer):
+        cv = min(C, sc - fc * C)
         for fr in range(n_inner):
+            rv = min(R, sr - fr * R)
             for j in range(per):
                 cycle = row + stall
-                ni, nf, no = _row_demand(g, fc, fr, j, sr, sc, t, ia, fa)
-                out_i = _serve_reads(ist, iptr, iidx, ia, ni, cycle)
-                out_f = _serve_reads(fst, fptr, fidx, fa, nf, cycle)
+                ir, ic, ni, fr_, fcol, nf, no = _row_runs(g, fc, fr, j, rv, cv, t)
+                if dense:
+                    if ni > 0 and ist[RB_ALLFIT] == 0:
+                        p = _position(idesc, istarts, ir, ic)
+                    else:
+                        p = 0
+                    out_i = _serve_run(ist, p, ni, ieps, cycle)
+                else:
+                    ni = _ifmap_addrs(g, fc, fr, j, rv, cv, t, ia)
+                    out_i = _serve_addrs(ist, iptr, iidx, ia, ni, cycle)
+                if nf > 0 and fst[RB_ALLFIT] == 0:
+                    p = _position(fdesc, fstarts, fr_, fcol)
+                else:
+                    p = 0
+                out_f = _serve_run(fst, p, nf, feps, cycle)
                 out_o, lines = _serve_writes(wst, lines, no, cycle)
                 if ni > 0:
                     if i_first < 0:
@@ -494,8 +666,7 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
                     if o_first < 0:
                         o_first = out_o
                     o_last = out_o
-                s = max(out_i - cycle - 1, out_f - cycle - 1, out_o - cycle)
-                stall += s
+                stall += max(out_i - cycle - 1, out_f - cycle - 1, out_o - cycle)
                 row += 1
     total_cycles = out_o
     lines = _empty_all(wst, lines, out_o)

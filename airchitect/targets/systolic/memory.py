@@ -1,0 +1,230 @@
+"""SCALE-Sim 3.0.0's memory system in USER bandwidth mode, exact and vectorised.
+
+SCALE-Sim replays every SRAM address of a layer in Python (minutes per GEMM
+when the buffers are small). This module gives the same figures -- stall
+cycles, total cycles, DRAM traffic per operand, SRAM and DRAM start/stop
+cycles, average bandwidths -- from a streamed, fold-by-fold numba model
+(:mod:`airchitect.targets.systolic.memory_engine`), one workload at a time
+inside a compiled loop.
+
+Conventions
+-----------
+``convention="scalesim-3.0"`` (default) reproduces SCALE-Sim 3.0.0, quirks
+included. ``convention="corrected"`` departs in two places, both in the read
+buffers (see ``memory_engine._miss``):
+
+* a positive prefetch stall is counted once (SCALE-Sim adds it twice, and adds a
+  negative one once, in ``read_buffer.service_reads``);
+* a prefetch starts no earlier than the miss that triggers it (SCALE-Sim times
+  it from the end of the previous prefetch, ``read_buffer.new_prefetch``).
+
+SCALE-Sim 3.0.0 in USER mode also takes the ifmap and filter DRAM bandwidth from
+the ``[layout]`` ``IfmapSRAMBankBandwidth`` / ``FilterSRAMBankBandwidth`` keys and
+only the OFMAP drain from ``Bandwidth``. Here ``bandwidth`` is the single DRAM
+bandwidth used for all three (the backend writes it to all three keys), so both
+conventions use it everywhere and that quirk changes no figure.
+
+Units: sizes in kB (1 kB = 1024 one-byte words, SCALE-Sim's word size),
+bandwidths in words/cycle, cycles as SCALE-Sim counts them (the DRAM start
+cycles of the first prefetch are negative: it happens before cycle 0).
+
+Examples
+--------
+>>> out = user_mode(64, 64, 64, 8, 8, 0, 1, 1, 1, 2)
+>>> int(out["total_cycles"][0]), int(out["stall_cycles"][0])
+(59423, 55888)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from airchitect._checks import INT_MAX, check_choice, check_int_array
+from airchitect.targets.systolic import memory_engine as engine
+
+CONVENTIONS = ("scalesim-3.0", "corrected")
+WORDS_PER_KB = 1024
+
+#: integer-valued output fields of :func:`user_mode`, then the derived ones
+COUNT_FIELDS = engine.OUT_FIELDS + ("sram_ifmap_reads", "sram_filter_reads", "sram_ofmap_writes")
+RATE_FIELDS = (
+    "overall_util",
+    "avg_ifmap_sram_bw", "avg_filter_sram_bw", "avg_ofmap_sram_bw",
+    "avg_ifmap_dram_bw", "avg_filter_dram_bw", "avg_ofmap_dram_bw",
+)
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+def geometry(P, Wn, Nf, ifmap_h, ifmap_w, filter_w, channels, stride, ofmap_w, rows, cols,
+             dataflow_code, dense):
+    """Stack the engine's geometry vectors, shape (n, 13) int64.
+
+    ``P`` ofmap pixels, ``Wn`` conv window (filter_h * filter_w * channels),
+    ``Nf`` filters; for a GEMM (M, N, K): P = M, Wn = K, Nf = N, a K-wide
+    one-channel "image" of M rows. ``dense`` marks ifmap operand matrices whose
+    addresses are all distinct and present (GEMMs).
+    """
+    cols_ = (P, Wn, Nf, ifmap_h, ifmap_w, filter_w, channels, stride, ofmap_w, rows, cols,
+             dataflow_code, dense)
+    arrays = np.broadcast_arrays(*(np.asarray(c, dtype=np.int64) for c in cols_))
+    return np.stack([a.ravel() for a in arrays], axis=1)
+
+
+def gemm_geometry(M, N, K, rows, cols, dataflow_code):
+    """Geometry vectors of GEMMs as SCALE-Sim maps them (ifmap M x K, filter K x N)."""
+    M = np.asarray(M, dtype=np.int64)
+    K = np.asarray(K, dtype=np.int64)
+    return geometry(M, K, N, M, K, K, 1, 1, 1, rows, cols, dataflow_code, 1)
+
+
+def conv_geometry(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride, rows,
+                  cols, dataflow_code):
+    """Geometry vectors of conv layers in SCALE-Sim's topology format (no padding)."""
+    ih, iw, fh, fw, ch, nf, s = (np.asarray(v, dtype=np.int64) for v in
+                                 (ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters,
+                                  stride))
+    oh = _ceil_div(ih - fh + s, s)
+    ow = _ceil_div(iw - fw + s, s)
+    # 1x1 filters at stride 1 read every ifmap word once: the GEMM fast path applies
+    dense = ((fh == 1) & (fw == 1) & (s == 1)).astype(np.int64)
+    return geometry(oh * ow, fh * fw * ch, nf, ih, iw, fw, ch, s, ow, rows, cols,
+                    dataflow_code, dense)
+
+
+@njit(cache=True)
+def _run_many(G, words, bws, convention, out):
+    for n in range(G.shape[0]):
+        engine.simulate_one(G[n], words[n, 0], words[n, 1], words[n, 2], bws[n, 0], bws[n, 1],
+                            bws[n, 2], convention, out[n])
+
+
+def _sram_counts(G):
+    """SCALE-Sim's SRAM read/write counts (compute side), per dataflow."""
+    P, Wn, Nf = G[:, engine.G_P], G[:, engine.G_WN], G[:, engine.G_NF]
+    R, C, code = G[:, engine.G_R], G[:, engine.G_C], G[:, engine.G_DF]
+    Sr = np.select([code == 0], [P], Wn)
+    Sc = np.select([code == 2], [P], Nf)
+    T = np.select([code == 0, code == 1], [Wn, P], Nf)
+    row_folds = _ceil_div(Sr, R)
+    col_folds = _ceil_div(Sc, C)
+    streamed = T * Sr * col_folds  # the operand fed along the rows, once per column fold
+    ifmap = np.select([code == 2], [Sr * Sc], streamed)
+    filt = np.select([code == 0, code == 1], [T * Sc * row_folds, Sr * Sc], streamed)
+    ofmap = np.where(code == 0, Sr * Sc + row_folds * col_folds * (R + C), T * Sc * row_folds)
+    return ifmap, filt, ofmap
+
+
+def simulate_geometry(G, ifmap_kb, filter_kb, ofmap_kb, bandwidth, convention="scalesim-3.0"):
+    """Run the memory model on geometry vectors ``G`` (n, 13); see :func:`user_mode`."""
+    convention = check_choice("convention", convention, CONVENTIONS)
+    n = G.shape[0]
+    kb = np.broadcast_arrays(*(np.broadcast_to(np.asarray(v, dtype=np.int64), (n,))
+                               for v in (ifmap_kb, filter_kb, ofmap_kb)))
+    words = np.stack(kb, axis=1) * WORDS_PER_KB
+    bw = np.broadcast_to(np.asarray(bandwidth, dtype=np.int64), (n,))
+    bws = np.repeat(bw[:, None], 3, axis=1)
+    raw = np.zeros((n, engine.N_OUT), dtype=np.float64)
+    _run_many(np.ascontiguousarray(G), np.ascontiguousarray(words), bws,
+              CONVENTIONS.index(convention), raw)
+    out = {name: raw[:, i].astype(np.int64) for i, name in enumerate(engine.OUT_FIELDS)}
+    reads = _sram_counts(G)
+    for name, value in zip(COUNT_FIELDS[-3:], reads):
+        out[name] = value
+    total = out["total_cycles"]
+    macs = G[:, engine.G_P] * G[:, engine.G_WN] * G[:, engine.G_NF]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["overall_util"] = (macs * 100) / (total * G[:, engine.G_R] * G[:, engine.G_C])
+        for op, count in (("ifmap", "sram_ifmap_reads"), ("filter", "sram_filter_reads"),
+                          ("ofmap", "sram_ofmap_writes")):
+            out[f"avg_{op}_sram_bw"] = out[count] / total
+        for op, count in (("ifmap", "dram_ifmap_reads"), ("filter", "dram_filter_reads"),
+                          ("ofmap", "dram_ofmap_writes")):
+            span = (out[f"dram_{op}_stop_cycle"] - out[f"dram_{op}_start_cycle"] + 1.0)
+            out[f"avg_{op}_dram_bw"] = out[count] / span
+    return out
+
+
+def _check_memory(ifmap_kb, filter_kb, ofmap_kb, bandwidth):
+    return (check_int_array("ifmap_kb", ifmap_kb, 1, 2**20),
+            check_int_array("filter_kb", filter_kb, 1, 2**20),
+            check_int_array("ofmap_kb", ofmap_kb, 1, 2**20),
+            check_int_array("bandwidth", bandwidth, 1, 2**20))
+
+
+def user_mode(M, N, K, rows, cols, dataflow_code, ifmap_kb, filter_kb, ofmap_kb, bandwidth,
+              convention="scalesim-3.0"):
+    """SCALE-Sim 3.0.0 USER-mode memory figures of GEMMs, vectorised.
+
+    Every argument broadcasts (numpy rules); results are flat arrays in C order
+    of the broadcast shape.
+
+    Parameters
+    ----------
+    M, N, K : int or array_like of int
+        GEMM ``C[M, N] = A[M, K] @ B[K, N]``.
+    rows, cols : int or array_like of int
+        Array height and width in PEs.
+    dataflow_code : int or array_like of int
+        0 = os, 1 = ws, 2 = is.
+    ifmap_kb, filter_kb, ofmap_kb : int or array_like of int
+        SRAM sizes in kB (1024 words each).
+    bandwidth : int or array_like of int
+        DRAM bandwidth in words/cycle, for all three operands.
+    convention : {"scalesim-3.0", "corrected"}
+
+    Returns
+    -------
+    dict of str -> numpy.ndarray
+        ``COUNT_FIELDS`` (int64: cycles, words) and ``RATE_FIELDS`` (float64:
+        ``overall_util`` in percent, bandwidths in words/cycle), named after
+        SCALE-Sim's report columns.
+
+    Examples
+    --------
+    >>> out = user_mode(32, 32, 32, 8, 8, [0, 1, 2], 1, 1, 1, 1)
+    >>> out["stall_cycles"].tolist()
+    [6158, 8704, 8704]
+    """
+    gemm = [check_int_array(n, v, 1, INT_MAX) for n, v in (("M", M), ("N", N), ("K", K))]
+    rows = check_int_array("rows", rows, 1, 16384)
+    cols = check_int_array("cols", cols, 1, 16384)
+    code = check_int_array("dataflow_code", dataflow_code, 0, 2)
+    mem = _check_memory(ifmap_kb, filter_kb, ofmap_kb, bandwidth)
+    shape = np.broadcast_shapes(*(np.shape(a) for a in (*gemm, rows, cols, code, *mem)))
+    G = gemm_geometry(*(np.broadcast_to(a, shape) for a in (*gemm, rows, cols, code)))
+    return simulate_geometry(G, *(np.broadcast_to(a, shape).ravel() for a in mem),
+                             convention=convention)
+
+
+def user_mode_conv(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride, rows,
+                   cols, dataflow_code, ifmap_kb, filter_kb, ofmap_kb, bandwidth,
+                   convention="scalesim-3.0"):
+    """:func:`user_mode` for conv layers in SCALE-Sim's conv topology format.
+
+    The ifmap operand is SCALE-Sim's im2col matrix, whose addresses repeat across
+    overlapping windows (and are empty past the edge when the stride does not
+    divide the image); a read hits when any buffer set holding the address is
+    active, exactly as SCALE-Sim's hashed buffer decides.
+
+    Examples
+    --------
+    >>> out = user_mode_conv(8, 8, 3, 3, 4, 8, 1, 4, 4, 0, 1, 1, 1, 1)
+    >>> int(out["total_cycles"][0]) > 0
+    True
+    """
+    layer = [check_int_array(n, v, 1, INT_MAX) for n, v in
+             (("ifmap_h", ifmap_h), ("ifmap_w", ifmap_w), ("filter_h", filter_h),
+              ("filter_w", filter_w), ("channels", channels), ("num_filters", num_filters),
+              ("stride", stride))]
+    rows = check_int_array("rows", rows, 1, 16384)
+    cols = check_int_array("cols", cols, 1, 16384)
+    code = check_int_array("dataflow_code", dataflow_code, 0, 2)
+    mem = _check_memory(ifmap_kb, filter_kb, ofmap_kb, bandwidth)
+    shape = np.broadcast_shapes(*(np.shape(a) for a in (*layer, rows, cols, code, *mem)))
+    G = conv_geometry(*(np.broadcast_to(a, shape) for a in (*layer, rows, cols, code)))
+    return simulate_geometry(G, *(np.broadcast_to(a, shape).ravel() for a in mem),
+                             convention=convention)
