@@ -148,7 +148,7 @@ class _Array:
         self.dtype = np.float32 if active * level_max * 255 < 2**24 else np.float64
         self.width = width
         eff = np.zeros((self.n_groups, width, cols), dtype=self.dtype)
-        eff[group, slot] = g - h
+        eff[group, slot] = g - h if device.d2d_sigma else levels
         self.eff = eff
         self.ideal = np.zeros_like(eff)
         self.ideal[group, slot] = levels
@@ -214,6 +214,8 @@ class CrossbarLayer:
         self.adc_range = adc_range
         self.calibration = None
         self._pairs = {}
+        # ideal cells sum exact integers (float32 holds them), so no rounding is needed
+        self._exact = device.d2d_sigma == 0 and device.c2c_sigma == 0
         self._rng = np.random.default_rng(seed)
         self._props = mapping_properties(config.mapping)
         mapping = config.mapping
@@ -296,7 +298,7 @@ class CrossbarLayer:
             self.calibration[key] = max(self.calibration.get(key, 0.0), peak)
             return np.round(analog)
         if cfg.adc_bits is None:
-            return np.round(analog)
+            return analog if self._exact else np.round(analog)
         if isinstance(self.adc_range, str) and self.adc_range == "calibrated":
             top = max(self.calibration.get(key, 0.0), 1.0)
         elif isinstance(self.adc_range, str):
@@ -308,7 +310,7 @@ class CrossbarLayer:
         lo = -levels if signed else 0
         if step != 1.0:
             analog = analog / step
-        out = np.clip(np.round(analog), lo, levels)
+        out = np.clip(analog if self._exact and step == 1.0 else np.round(analog), lo, levels)
         return out * step if step != 1.0 else out
 
     def calibrate(self, x):
@@ -437,12 +439,11 @@ def _input_slices(X, dac_bits, in_bits):
     low = X + (2 ** (in_bits - 1)) * (X < 0) if signed else X
     count = -(-mag_bits // dac_bits) if mag_bits else 0
     shifts = dac_bits * np.arange(count, dtype=np.int64)
-    if dac_bits == 1 and mag_bits <= 8:  # fast path: unpack the bits of bytes
-        bits = np.unpackbits(low.astype(np.uint8)[..., None], axis=-1, count=count, bitorder="little")
-        slices = np.moveaxis(bits, -1, 0).astype(np.float32)
-    else:
-        low = low.astype(np.int32 if mag_bits < 31 else np.int64)
-        slices = ((low[None] >> shifts[:, None, None].astype(low.dtype)) & (2**dac_bits - 1)).astype(np.float32)
+    low = low.astype(np.uint8 if mag_bits <= 8 else np.uint32 if mag_bits <= 32 else np.uint64)
+    slices = np.empty((count,) + X.shape, dtype=np.float32)
+    mask = low.dtype.type(2**dac_bits - 1)
+    for k, shift in enumerate(shifts):
+        np.copyto(slices[k], (low >> low.dtype.type(shift)) & mask, casting="unsafe")
     coefs = 2.0**shifts
     if signed:
         slices = np.concatenate([slices, (X < 0)[None].astype(np.float32)])
