@@ -60,8 +60,12 @@ def test_v2_core_cracks_long_vectors():
     v2 = simulate(256, 256, 256, [128, 512], 8, 2, 1, core="v2")
     # V1-like: FMA pipes as wide as VL, 4x fewer k-steps at 512 bits.
     assert v1.kernel_cycles[0] / v1.kernel_cycles[1] == pytest.approx(4.0)
-    # V2: fixed 128-bit pipes, the FMA-bound kernel does not speed up.
-    assert v2.kernel_cycles[0] == pytest.approx(v2.kernel_cycles[1])
+    # V2 at 128 bits: issue-bound, (16 FMLA + 8 LD1RW + 2 LD1W + 5) / 6 per k-step;
+    # 1024 tiles x (256 k-steps + 16 stores / 2 per cycle).
+    assert v2.kernel_cycles[0] == pytest.approx(1024 * (256 * 31 / 6 + 8))
+    # At 512 bits every FMLA is four 128-bit micro-ops: 16 * 4 / 4 pipes per k-step.
+    assert v2.kernel_cycles[1] == pytest.approx(256 * (256 * 16 + 16 * 4 / 2))
+    assert v2.bound.tolist() == ["issue", "fma"]
     assert (v1.instructions == v2.instructions).all()
 
 

@@ -65,16 +65,18 @@ class Core:
 
 
 CORES = {
-    # Neoverse V1 (SVE at 256 bits): two FMA pipes, two vector loads and one
-    # store per cycle, 8-wide dispatch; FMLA 4 cycles, SDOT 3 cycles. Here the
-    # pipes and loads are as wide as the vector length.
+    # Neoverse V1 (SVE at 256 bits): SVE FMLA issues to two pipes (V0/V1 pair),
+    # latency 4; SVE contiguous and broadcast loads use the two L01 pipes;
+    # 8 instructions decoded per cycle. Here the FMA pipes and loads are as
+    # wide as the vector length (the scaling assumption of simulator studies).
     "v1": Core("v1", fma_pipes=2, fma_width_bits=None, loads_per_cycle=2, load_width_bits=None,
                stores_per_cycle=1, issue_width=8),
-    # Neoverse V2 (SVE2 at 128 bits): four 128-bit FP/SIMD pipes, three 128-bit
-    # loads and two stores per cycle, 8-wide dispatch; FMLA 4, SDOT 3 cycles.
-    # Longer vectors are cracked into 128-bit micro-ops.
+    # Neoverse V2 (SVE2 at 128 bits): four 128-bit FP/SIMD pipes V0-V3, FMLA
+    # latency 4; three load pipes (L01, L2) of 128 bits; two store-data pipes;
+    # 6 instructions decoded per cycle. Longer vectors are cracked into
+    # 128-bit micro-ops.
     "v2": Core("v2", fma_pipes=4, fma_width_bits=128, loads_per_cycle=3, load_width_bits=128,
-               stores_per_cycle=2, issue_width=8),
+               stores_per_cycle=2, issue_width=6),
 }
 
 
