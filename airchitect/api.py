@@ -73,7 +73,7 @@ def predict(task, model=None, **inputs) -> dict:
     return _record(predictor.task, label)
 
 
-def recommend(task, k=5, model=None, objective="cycles", **inputs) -> dict:
+def recommend(task, k=5, model=None, objective=None, **inputs) -> dict:
     """The best of the model's top-``k`` configurations, ranked by the exact cost model.
 
     Returns the configuration with ``cost`` (the exact objective) and ``rank``

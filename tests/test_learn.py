@@ -91,7 +91,7 @@ def test_sklearn_interface(array_frame):
     assert scores.shape == (2,) and ((0 <= scores) & (scores <= 1)).all()
     pipe = Pipeline([("model", AirchitectClassifier(task="array", epochs=1))]).fit(X, y)
     assert pipe.predict(X[:5]).shape == (5,)
-    for name in ("majority", "knn", "boosting"):
+    for name in ("majority", "knn", "forest"):
         base = make_baseline(name).fit(X, y)
         assert base.predict(X[:3]).shape == (3,)
     knn = make_baseline("knn").fit(X, y)

@@ -16,7 +16,8 @@ def add_parser(sub):
     gen.add_argument("--out", required=True, help="output directory")
     gen.add_argument("--workers", type=int, default=None, help="local worker processes")
     gen.add_argument("--scheduler", default=None, help="Dask scheduler address")
-    gen.add_argument("--objective", default="cycles", help="cycles, energy or edp")
+    gen.add_argument("--objective", default=None,
+                     help="cycles, energy or edp (cim: latency, energy, edp); default: the task's")
     gen.add_argument("--shard-rows", type=int, default=None, help="rows per shard")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.add_argument("--overwrite", action="store_true", help="replace a foreign dataset")

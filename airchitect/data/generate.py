@@ -116,7 +116,7 @@ def generate(
     out="dataset",
     workers=None,
     scheduler=None,
-    objective="cycles",
+    objective=None,
     shard_rows=None,
     overwrite=False,
     progress=True,
@@ -139,7 +139,9 @@ def generate(
         Local worker processes (joblib); default: the number of cores.
     scheduler : str or dask.distributed.Client, optional
         Run the shards on a Dask cluster instead (its address or a client).
-    objective : {"cycles", "energy", "edp"}
+    objective : str, optional
+        One of the task's objectives (``cycles``, ``energy``, ``edp`` for the
+        systolic tasks); default: the task's default.
     shard_rows : int, optional
         Rows per shard; default: the task's ``shard_rows``.
     progress : bool
@@ -154,7 +156,7 @@ def generate(
     task = get_task(task)
     n = check_int("n_workloads", n_workloads, 1, 10**9)
     seed = check_int("seed", seed, 0, 2**63 - 1)
-    task.check_objective(objective)
+    objective = task.check_objective(objective)
     shard_rows = check_int("shard_rows", shard_rows or getattr(task, "shard_rows", 10_000), 1)
     if workers is not None:
         workers = check_int("workers", workers, 1, 1024)

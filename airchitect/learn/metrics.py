@@ -37,7 +37,7 @@ def slowdowns(best_cost, chosen_cost):
     return np.asarray(chosen_cost, dtype=np.float64) / np.asarray(best_cost, dtype=np.float64)
 
 
-def report(task, inputs, y_true, y_pred, proba=None, objective="cycles", best_cost=None):
+def report(task, inputs, y_true, y_pred, proba=None, objective=None, best_cost=None):
     """All metrics of one set of predictions, as a dict.
 
     Parameters
@@ -67,7 +67,7 @@ def report(task, inputs, y_true, y_pred, proba=None, objective="cycles", best_co
     return out
 
 
-def majority_baseline(task, inputs, y_true, train_labels, objective="cycles"):
+def majority_baseline(task, inputs, y_true, train_labels, objective=None):
     """Metrics of always predicting the training set's most frequent label."""
     majority = int(pd.Series(train_labels).value_counts().idxmax())
     y_pred = np.full(len(y_true), majority)

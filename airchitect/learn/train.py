@@ -34,7 +34,7 @@ def _dataset(dataset):
     }
 
 
-def evaluate(predictor, frame, objective="cycles"):
+def evaluate(predictor, frame, objective=None):
     """Metrics of ``predictor`` on a labelled frame, beside the majority baseline.
 
     Costs of predicted configurations come from the task's exact cost model.
@@ -74,7 +74,7 @@ def train(task, dataset, model="resmlp", objective=None, test_size=0.1, seed=0, 
     frame, provenance = _dataset(dataset)
     if provenance and provenance["task"] != task.name:
         raise ValueError(f"dataset is for task {provenance['task']!r}, not {task.name!r}")
-    objective = objective or provenance.get("objective", "cycles")
+    objective = task.check_objective(objective or provenance.get("objective"))
     train_frame, test_frame = split(frame, test_size, seed)
     inputs = task.validate(train_frame[list(task.input_columns)])
     est = MODELS[model](task=task.name, objective=objective, seed=seed, **params)

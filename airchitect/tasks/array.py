@@ -75,7 +75,7 @@ class ArrayTask(Task):
         return self.space().pes.to_numpy()[None, :] <= inputs["max_macs"].to_numpy()[:, None]
 
     def costs(self, inputs, objective="cycles"):
-        self.check_objective(objective)
+        objective = self.check_objective(objective)
         space = self.space()
         M, N, K = (inputs[c].to_numpy()[:, None] for c in ("M", "N", "K"))
         rows = space.rows.to_numpy()[None, :]

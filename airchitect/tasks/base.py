@@ -36,6 +36,7 @@ class Task:
     input_columns: tuple = ()
     config_columns: tuple = ()
     objectives = OBJECTIVES
+    default_objective = "cycles"
     chunk_rows = 20_000
     #: whether :meth:`costs` is cheap enough to call while training a model
     cheap_costs = True
@@ -81,6 +82,8 @@ class Task:
         return df
 
     def check_objective(self, objective):
+        if objective is None:
+            return self.default_objective
         return check_choice("objective", objective, self.objectives)
 
     # -- the objective ------------------------------------------------------------
@@ -111,8 +114,9 @@ class Task:
             ]
         )[: len(inputs)]
 
-    def cost_of(self, inputs, labels, objective="cycles") -> np.ndarray:
+    def cost_of(self, inputs, labels, objective=None) -> np.ndarray:
         """Exact objective of configuration ``labels[i]`` for row ``i``."""
+        objective = self.check_objective(objective)
         inputs = self.validate(inputs)
         labels = np.asarray(labels, dtype=np.int64)
         out = np.empty(len(inputs), dtype=np.float64)
@@ -125,14 +129,14 @@ class Task:
         return out
 
     # -- labels --------------------------------------------------------------------
-    def label(self, inputs, objective="cycles") -> pd.DataFrame:
+    def label(self, inputs, objective=None) -> pd.DataFrame:
         """Label every row with its optimal configuration.
 
         Returns the inputs, ``label`` (id into :meth:`space`), the label's
         configuration columns, ``best_cost`` and ``second_cost`` (the best
         cost among the other configurations, the margin to the runner-up).
         """
-        self.check_objective(objective)
+        objective = self.check_objective(objective)
         inputs = self.validate(inputs)
         labels = np.empty(len(inputs), dtype=np.int64)
         best = np.empty(len(inputs))
@@ -169,7 +173,7 @@ class Task:
         others[rows, labels] = np.inf
         return labels, best, others.min(axis=1)
 
-    def search(self, objective="cycles", **inputs) -> dict:
+    def search(self, objective=None, **inputs) -> dict:
         """The exact optimum of one query: its configuration, label and cost.
 
         Examples
@@ -178,6 +182,7 @@ class Task:
         >>> ac.tasks.get("array").search(M=64, N=64, K=64, max_macs=256)["label"] >= 0
         True
         """
+        objective = self.check_objective(objective)
         row = self.label(pd.DataFrame({k: [v] for k, v in inputs.items()}), objective)
         record = row.iloc[0].to_dict()
         return {

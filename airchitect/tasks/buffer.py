@@ -115,7 +115,7 @@ class BufferTask(Task):
         return energy if objective == "energy" else energy * cycles
 
     def costs(self, inputs, objective="cycles"):
-        self.check_objective(objective)
+        objective = self.check_objective(objective)
         self._last = (inputs, self._simulate(inputs))
         return self._objective(self._last[1], objective)
 
@@ -123,7 +123,8 @@ class BufferTask(Task):
         sim = self._last[1] if self._last[0] is inputs else self._simulate(inputs)
         return [sim["dram_ifmap_reads"] + sim["dram_filter_reads"] + sim["dram_ofmap_writes"]]
 
-    def cost_of(self, inputs, labels, objective="cycles"):
+    def cost_of(self, inputs, labels, objective=None):
+        objective = self.check_objective(objective)
         inputs = self.validate(inputs)
         sim = self._simulate(inputs, labels)
         return self._objective(sim, objective)[:, 0]

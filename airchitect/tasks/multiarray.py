@@ -110,7 +110,7 @@ class MultiArrayTask(Task):
 
     def costs(self, inputs, objective="cycles"):
         """Makespan (cycles), total energy (pJ), or total energy x makespan (EDP)."""
-        self.check_objective(objective)
+        objective = self.check_objective(objective)
         makespan = self._per_assignment(inputs, "cycles").max(axis=2)
         if objective == "cycles":
             return makespan
