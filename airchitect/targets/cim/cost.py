@@ -260,13 +260,11 @@ _DAC1_PJ = energy.ISAAC_DAC_1BIT_PJ
 
 
 @numba.njit(cache=True, inline="always")
-def layer_point(P, n, m, w_bits, in_bits, xbar_rows, xbar_cols, cell_bits, dac_bits, mapping_id,
-                active_rows, duplication, adc_bits, t_write_us, t_exec_us):
-    """Scalar kernel of :func:`layer_costs` (no ADC sharing): latency_us, energy_pj, crossbars.
+def layer_base(P, n, m, w_bits, in_bits, xbar_rows, xbar_cols, cell_bits, dac_bits, mapping_id,
+               active_rows, adc_pj):
+    """The part of :func:`layer_point` that duplication does not change.
 
-    ``mapping_id`` indexes :data:`MAPPINGS`; ``active_rows`` must be set
-    (``xbar_rows`` for all rows) and ``adc_bits`` given. Same formulas as
-    :func:`layer_costs`, for compiled loops over workloads x configurations.
+    Returns ``(tiles, reads per vector, read energy pJ, mapped cells)``.
     """
     col_mult = _TABLE[mapping_id, 0]
     integer = _TABLE[mapping_id, 6]
@@ -282,15 +280,35 @@ def layer_point(P, n, m, w_bits, in_bits, xbar_rows, xbar_cols, cell_bits, dac_b
         (rem + active_rows - 1) // active_rows)
     slices = s_in * phases
     reads = slices * col_tiles * row_groups
-    critical = ((P + duplication - 1) // duplication) * reads
-    latency = tiles * duplication * t_write_us + critical * t_exec_us
     db = dac_bits if integer else 1
     adc_cols = cols // col_mult if _TABLE[mapping_id, 5] else cols
     vs = float(P) * slices
     e = vs * rows * cols * _CELL_PJ
-    e += vs * rows * col_tiles * (_DAC1_PJ * (2.0**db - 1.0))
+    e += vs * rows * col_tiles * (_DAC1_PJ * ((1 << db) - 1))
     adc_ops = vs * adc_cols * row_groups
-    e += adc_ops * (_ADC8_PJ * 2.0 ** (adc_bits - 8))
+    e += adc_ops * adc_pj
     e += adc_ops * _SA_PJ
-    e += float(rows) * cols * duplication * _WRITE_PJ
-    return latency, e, tiles * duplication
+    return tiles, reads, e, rows * cols
+
+
+@numba.njit(cache=True, inline="always")
+def layer_point(P, n, m, w_bits, in_bits, xbar_rows, xbar_cols, cell_bits, dac_bits, mapping_id,
+                active_rows, duplication, adc_pj, t_write_us, t_exec_us):
+    """Scalar kernel of :func:`layer_costs` (no ADC sharing): latency_us, energy_pj, crossbars.
+
+    ``mapping_id`` indexes :data:`MAPPINGS`; ``active_rows`` must be set
+    (``xbar_rows`` for all rows); ``adc_pj`` is the energy of one conversion,
+    ``energy.adc_energy_pj(adc_bits)``. Same formulas as :func:`layer_costs`,
+    for compiled loops over workloads x configurations.
+    """
+    tiles, reads, e, cells = layer_base(P, n, m, w_bits, in_bits, xbar_rows, xbar_cols, cell_bits,
+                                        dac_bits, mapping_id, active_rows, adc_pj)
+    return with_duplication(P, tiles, reads, e, cells, duplication, t_write_us, t_exec_us)
+
+
+@numba.njit(cache=True, inline="always")
+def with_duplication(P, tiles, reads, e, cells, duplication, t_write_us, t_exec_us):
+    """Latency_us, energy_pj and crossbars of :func:`layer_base`'s result with ``duplication`` copies."""
+    critical = ((P + duplication - 1) // duplication) * reads
+    latency = tiles * duplication * t_write_us + critical * t_exec_us
+    return latency, e + float(cells * duplication) * _WRITE_PJ, tiles * duplication

@@ -35,7 +35,8 @@ import pandas as pd
 
 from airchitect._checks import check_choice, check_int_array
 from airchitect.targets.cim.config import INTEGER_MAPPINGS, MAPPINGS
-from airchitect.targets.cim.cost import layer_point, lossless_adc_bits
+from airchitect.targets.cim.cost import layer_base, lossless_adc_bits, with_duplication
+from airchitect.targets.cim.energy import ISAAC_ADC_8BIT_PJ as _ADC8_PJ
 from airchitect.targets.cim.config import CrossbarConfig
 
 XBAR_SIZES = (64, 128, 256, 512)
@@ -102,22 +103,39 @@ def _space_arrays(space):
 _DEFAULT = CrossbarConfig()
 
 
-@numba.njit(cache=True, parallel=False)
-def _kernel(P, n, m, wb, ib, nx, adc, xbar, active, bc, d, mp, dup, need, objective, t_write, t_exec,
-            cost, xbars):
+@numba.njit(cache=True)
+def _kernel(P, n, m, wb, ib, nx, adc, xbar, active, bc, d, mp, dup, need, order, starts, objective,
+            t_write, t_exec, cost, xbars, want_xbars):
+    # configurations that differ only in duplication share one base computation:
+    # order[starts[b]:starts[b + 1]] are the configurations of base b
     for i in range(P.shape[0]):
-        for j in range(xbar.shape[0]):
-            lat, e, used = layer_point(P[i], n[i], m[i], wb[i], ib[i], xbar[j], xbar[j], bc[j], d[j],
-                                       mp[j], active[j], dup[j], adc[i], t_write, t_exec)
-            xbars[i, j] = used
-            if need[j] > adc[i] or used > nx[i]:
-                cost[i, j] = np.inf
-            elif objective == 0:
-                cost[i, j] = lat
-            elif objective == 1:
-                cost[i, j] = e
-            else:
-                cost[i, j] = lat * e
+        adc_pj = _ADC8_PJ * 2.0 ** (adc[i] - 8)
+        for b in range(starts.shape[0] - 1):
+            j0 = order[starts[b]]
+            tiles, reads, e, cells = layer_base(P[i], n[i], m[i], wb[i], ib[i], xbar[j0], xbar[j0], bc[j0],
+                                                d[j0], mp[j0], active[j0], adc_pj)
+            for t in range(starts[b], starts[b + 1]):
+                j = order[t]
+                lat, en, used = with_duplication(P[i], tiles, reads, e, cells, dup[j], t_write, t_exec)
+                if want_xbars:
+                    xbars[i, j] = used
+                if need[j] > adc[i] or used > nx[i]:
+                    cost[i, j] = np.inf
+                elif objective == 0:
+                    cost[i, j] = lat
+                elif objective == 1:
+                    cost[i, j] = en
+                else:
+                    cost[i, j] = lat * en
+
+
+def _groups(space):
+    """Configurations grouped by everything but duplication: (order, starts)."""
+    keys = space[[c for c in CONFIG_COLUMNS if c != "duplication"]].astype(str).agg("|".join, axis=1)
+    codes, _ = pd.factorize(keys)
+    order = np.argsort(codes, kind="stable").astype(np.int64)
+    starts = np.searchsorted(codes[order], np.arange(codes.max() + 2)).astype(np.int64)
+    return order, starts
 
 
 def task_costs(inputs, space=None, objective="latency"):
@@ -126,7 +144,7 @@ def task_costs(inputs, space=None, objective="latency"):
     ``objective``: ``"latency"`` (us), ``"energy"`` (pJ) or ``"edp"``
     (us x pJ). Infeasible configurations cost ``np.inf``.
     """
-    return _costs_and_crossbars(inputs, space, objective)[0]
+    return _costs_and_crossbars(inputs, space, objective, want_xbars=False)[0]
 
 
 def crossbars_used(inputs, space=None):
@@ -134,14 +152,15 @@ def crossbars_used(inputs, space=None):
     return _costs_and_crossbars(inputs, space, "latency")[1]
 
 
-def _costs_and_crossbars(inputs, space, objective):
+def _costs_and_crossbars(inputs, space, objective, want_xbars=True):
     objective = OBJECTIVES.index(check_choice("objective", objective, OBJECTIVES))
     inp = check_inputs(inputs)
     space = design_space() if space is None else space
     cols = [inp[c].to_numpy(np.int64) for c in INPUT_COLUMNS]
     cost = np.empty((len(inp), len(space)))
-    xbars = np.empty((len(inp), len(space)))
-    _kernel(*cols, *_space_arrays(space), objective, _DEFAULT.t_write_us, _DEFAULT.t_exec_us, cost, xbars)
+    xbars = np.empty((len(inp), len(space)) if want_xbars else (1, 1))
+    _kernel(*cols, *_space_arrays(space), *_groups(space), objective, _DEFAULT.t_write_us,
+            _DEFAULT.t_exec_us, cost, xbars, want_xbars)
     return cost, xbars
 
 
