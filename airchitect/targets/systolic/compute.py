@@ -392,34 +392,85 @@ def calc_dram_start(distinct_words, sram_kb, first_request_cycle):
 
 
 @numba.njit(cache=True)
-def _fold_rows(code, R, T, ru, cu):
-    """(offset, height) of the fold's valid OFMAP block before the skew over ``cu`` columns."""
+def _tri(m):
+    return m * (m + 1) // 2 if m > 0 else 0
+
+
+@numba.njit(cache=True)
+def _writes_before(t, code, R, C, T, Sr, Sc, RF, CF, per_fold):
+    """Valid OFMAP writes in demand rows ``0 .. t-1`` (closed form, O(1)).
+
+    Fold ``f = (fc, fr)`` writes a ``h x cu`` block starting at fold row ``a``,
+    skewed so that element ``(r, c)`` lands on row ``a + r + c``: os ``a = T-1+R-ru``,
+    ``h = ru``; ws/is ``a = 2R-1``, ``h = T``. Rows of a block before ``n`` hold
+    ``g(n) - g(n-h) - g(n-cu) + g(n-h-cu)`` elements, ``g(m) = m(m+1)/2``.
+    """
+    if t >= RF * CF * per_fold:
+        return Sr * Sc if code == 0 else RF * T * Sc
+    f = t // per_fold
+    y = t - f * per_fold
+    fc = f // RF
+    fr = f - fc * RF
+    cu = C if fc < CF - 1 else Sc - (CF - 1) * C
+    ru = R if fr < RF - 1 else Sr - (RF - 1) * R
     if code == 0:
-        return T - 1 + R - ru, ru
-    return 2 * R - 1, T
+        before = fc * Sr * C + fr * R * cu
+        a, h = T - 1 + R - ru, ru
+    else:
+        before = fc * RF * T * C + fr * T * cu
+        a, h = 2 * R - 1, T
+    n = y - a
+    return before + _tri(n) - _tri(n - h) - _tri(n - cu) + _tri(n - h - cu)
+
+
+@numba.njit(cache=True)
+def _row_of(e, code, R, C, T, Sr, Sc, RF, CF, per_fold):
+    """Demand row holding valid OFMAP write number ``e`` (0-based): binary search."""
+    lo, hi = 0, RF * CF * per_fold - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _writes_before(mid, code, R, C, T, Sr, Sc, RF, CF, per_fold) <= e:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+@numba.njit(cache=True)
+def _drain(n_lines, start_line, lines_per_drain, c, part_lines, part_valid, ptr):
+    """Lines and words of one drain chunk; SCALE-Sim counts whole lines minus the
+    empty slots of the chunk's last line only."""
+    n = min(lines_per_drain, n_lines - start_line)
+    last = start_line + n - 1
+    while ptr < len(part_lines) and part_lines[ptr] < last:
+        ptr += 1
+    valid_last = c
+    if ptr < len(part_lines) and part_lines[ptr] == last:
+        valid_last = part_valid[ptr]
+    return n, n * c - (c - valid_last), ptr
 
 
 @numba.njit(cache=True)
 def _drain_kernel(code, R, C, T, Sr, Sc, S, total, out_stop, out_writes, out_stall):
     """Replay SCALE-Sim's OFMAP ``write_buffer`` in CALC mode (drain ``C`` words/cycle).
 
-    Per demand row at cycle ``t`` with ``w`` valid writes, element by element
-    as ``write_buffer.service_writes``: an element stored while ``t`` is before
-    the end of the running drain stalls if the buffer is full; otherwise, once
-    free space drops below the active half, the partial line is flushed and
-    ``ceil(drain_half / C)`` trace lines drain over as many cycles (the words
-    freed are counted as SCALE-Sim counts them: whole lines except for the
-    empty slots of the chunk's last line).
+    ``write_buffer.service_writes`` stores words one by one: a word stored
+    before the end of the running drain stalls if the buffer is full; once
+    the running drain has ended and free space drops below the active half,
+    the partial trace line is flushed and ``ceil(drain_half / C)`` lines drain
+    over as many cycles, from the current cycle. Between two such events only
+    counts change, so the replay jumps from event to event with
+    :func:`_writes_before` and :func:`_row_of` (cost per drain, not per cycle).
     """
     for i in range(out_stop.size):
-        r, c, t_len = R[i], C[i], T[i]
-        rf = (Sr[i] + r - 1) // r
-        cf = (Sc[i] + c - 1) // c
-        per_fold = t_len + r + c - 2 + (r if code[i] != 0 else 0)
+        d, r, c, t_len, sr, sc = code[i], R[i], C[i], T[i], Sr[i], Sc[i]
+        rf = (sr + r - 1) // r
+        cf = (sc + c - 1) // c
+        per_fold = t_len + r + c - 2 + (r if d != 0 else 0)
+        w_total = _writes_before(rf * cf * per_fold, d, r, c, t_len, sr, sc, rf, cf, per_fold)
         size = S[i]
         active = (size + 1) // 2
-        drain_half = size - active
-        lines_per_drain = (drain_half + c - 1) // c
+        lines_per_drain = (size - active + c - 1) // c
         free = size
         n_lines = 0
         line_idx = 0
@@ -430,55 +481,40 @@ def _drain_kernel(code, R, C, T, Sr, Sc, S, total, out_stop, out_writes, out_sta
         stalled = False
         part_lines = [np.int64(-1)]
         part_valid = [np.int64(0)]
-        part_ptr = 1
-        fold = 0
-        for fc in range(cf):
-            cu = c if fc < cf - 1 else Sc[i] - (cf - 1) * c
-            for fr in range(rf):
-                ru = r if fr < rf - 1 else Sr[i] - (rf - 1) * r
-                a, h = _fold_rows(code[i], r, t_len, ru, cu)
-                base = fold * per_fold
-                for x in range(a, a + h + cu - 1):
-                    lo = max(0, x - a - h + 1)
-                    hi = min(cu - 1, x - a)
-                    remaining = hi - lo + 1
-                    t = base + x
-                    while remaining > 0:
-                        if t < drain_end:
-                            if free - remaining <= 0:
-                                stalled = True
-                            k = remaining
-                        else:
-                            k = free - active + 1
-                            if k < 1:
-                                k = 1
-                            if k > remaining:
-                                k = remaining
-                        free -= k
-                        filled = line_idx + k
-                        n_lines += filled // c
-                        line_idx = filled % c
-                        remaining -= k
-                        if t >= drain_end and free < active:
-                            if line_idx > 0:
-                                part_lines.append(n_lines)
-                                part_valid.append(line_idx)
-                                n_lines += 1
-                                line_idx = 0
-                            n = min(lines_per_drain, n_lines - start_line)
-                            last = start_line + n - 1
-                            valid_last = c
-                            while part_ptr < len(part_lines) and part_lines[part_ptr] < last:
-                                part_ptr += 1
-                            if part_ptr < len(part_lines) and part_lines[part_ptr] == last:
-                                valid_last = part_valid[part_ptr]
-                            credit = n * c - (c - valid_last)
-                            free += credit
-                            words += credit
-                            drain_end = t + n - 1
-                            last_drain_end = drain_end
-                            start_line += n
-                fold += 1
+        ptr = 1
+        e0 = 0
+        while True:
+            e_free = e0 + max(1, free - active + 1) - 1
+            e_drain = _writes_before(drain_end, d, r, c, t_len, sr, sc, rf, cf, per_fold)
+            if min(e_drain, w_total) - e0 >= free:
+                stalled = True
+                break
+            e_star = max(e_free, e_drain)
+            if e_star >= w_total:
+                break
+            k = e_star - e0 + 1
+            free -= k
+            filled = line_idx + k
+            n_lines += filled // c
+            line_idx = filled % c
+            t_star = _row_of(e_star, d, r, c, t_len, sr, sc, rf, cf, per_fold)
+            if line_idx > 0:
+                part_lines.append(n_lines)
+                part_valid.append(line_idx)
+                n_lines += 1
+                line_idx = 0
+            n, credit, ptr = _drain(n_lines, start_line, lines_per_drain, c, part_lines,
+                                    part_valid, ptr)
+            free += credit
+            words += credit
+            drain_end = t_star + n - 1
+            last_drain_end = drain_end
+            start_line += n
+            e0 = e_star + 1
+        k = w_total - e0
+        filled = line_idx + k
+        n_lines += filled // c
+        line_idx = filled % c
         # empty_all_buffers(last OFMAP service cycle): flush, then drain the rest back to back.
         if line_idx > 0:
             part_lines.append(n_lines)
@@ -487,16 +523,11 @@ def _drain_kernel(code, R, C, T, Sr, Sc, S, total, out_stop, out_writes, out_sta
         stop = last_drain_end
         if start_line < n_lines:
             stop = max(stop, total[i] + (n_lines - start_line) - 1)
-            while start_line < n_lines:
-                n = min(lines_per_drain, n_lines - start_line)
-                last = start_line + n - 1
-                valid_last = c
-                while part_ptr < len(part_lines) and part_lines[part_ptr] < last:
-                    part_ptr += 1
-                if part_ptr < len(part_lines) and part_lines[part_ptr] == last:
-                    valid_last = part_valid[part_ptr]
-                words += n * c - (c - valid_last)
-                start_line += n
+        while start_line < n_lines:
+            n, credit, ptr = _drain(n_lines, start_line, lines_per_drain, c, part_lines,
+                                    part_valid, ptr)
+            words += credit
+            start_line += n
         out_stop[i] = stop
         out_writes[i] = words
         out_stall[i] = stalled
