@@ -41,6 +41,7 @@ import numpy as np
 from numba import njit
 
 from airchitect._checks import INT_MAX, check_choice, check_int_array
+from airchitect.targets.systolic import energy
 from airchitect.targets.systolic import memory_engine as engine
 
 CONVENTIONS = ("scalesim-3.0", "corrected")
@@ -49,7 +50,7 @@ WORDS_PER_KB = 1024
 #: integer-valued output fields of :func:`user_mode`, then the derived ones
 COUNT_FIELDS = engine.OUT_FIELDS + ("sram_ifmap_reads", "sram_filter_reads", "sram_ofmap_writes")
 RATE_FIELDS = (
-    "overall_util",
+    "overall_util", "energy_pj", "edp",
     "avg_ifmap_sram_bw", "avg_filter_sram_bw", "avg_ofmap_sram_bw",
     "avg_ifmap_dram_bw", "avg_filter_dram_bw", "avg_ofmap_dram_bw",
 )
@@ -96,10 +97,10 @@ def conv_geometry(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, s
 
 
 @njit(cache=True)
-def _run_many(G, words, bws, convention, out):
+def _run_many(G, words, bws, convention, calc, out):
     for n in range(G.shape[0]):
         engine.simulate_one(G[n], words[n, 0], words[n, 1], words[n, 2], bws[n, 0], bws[n, 1],
-                            bws[n, 2], convention, out[n])
+                            bws[n, 2], convention, out[n], calc)
 
 
 def _sram_counts(G):
@@ -118,18 +119,30 @@ def _sram_counts(G):
     return ifmap, filt, ofmap
 
 
-def simulate_geometry(G, ifmap_kb, filter_kb, ofmap_kb, bandwidth, convention="scalesim-3.0"):
-    """Run the memory model on geometry vectors ``G`` (n, 13); see :func:`user_mode`."""
+def simulate_geometry(G, ifmap_kb, filter_kb, ofmap_kb, bandwidth, convention="scalesim-3.0",
+                      mode="user", energy_model=energy.DEFAULT):
+    """Run the memory model on geometry vectors ``G`` (n, 13); see :func:`user_mode`.
+
+    ``mode="calc"`` gives SCALE-Sim's CALC-mode figures instead: estimate read
+    buffers (10 words/cycle, never stalling) and an OFMAP drain of ``cols``
+    words/cycle; ``bandwidth`` and ``convention`` are then unused.
+    ``energy_model`` (:class:`~airchitect.targets.systolic.energy.EnergyModel`)
+    sets the ``energy_pj`` and ``edp`` columns.
+    """
     convention = check_choice("convention", convention, CONVENTIONS)
+    mode = check_choice("mode", mode, ("user", "calc"))
     n = G.shape[0]
     kb = np.broadcast_arrays(*(np.broadcast_to(np.asarray(v, dtype=np.int64), (n,))
                                for v in (ifmap_kb, filter_kb, ofmap_kb)))
     words = np.stack(kb, axis=1) * WORDS_PER_KB
     bw = np.broadcast_to(np.asarray(bandwidth, dtype=np.int64), (n,))
     bws = np.repeat(bw[:, None], 3, axis=1)
+    if mode == "calc":
+        bws[:, 0] = bws[:, 1] = engine.CALC_READ_BW
+        bws[:, 2] = G[:, engine.G_C]
     raw = np.zeros((n, engine.N_OUT), dtype=np.float64)
     _run_many(np.ascontiguousarray(G), np.ascontiguousarray(words), bws,
-              CONVENTIONS.index(convention), raw)
+              CONVENTIONS.index(convention), mode == "calc", raw)
     out = {name: raw[:, i].astype(np.int64) for i, name in enumerate(engine.OUT_FIELDS)}
     reads = _sram_counts(G)
     for name, value in zip(COUNT_FIELDS[-3:], reads):
@@ -145,7 +158,33 @@ def simulate_geometry(G, ifmap_kb, filter_kb, ofmap_kb, bandwidth, convention="s
                           ("ofmap", "dram_ofmap_writes")):
             span = (out[f"dram_{op}_stop_cycle"] - out[f"dram_{op}_start_cycle"] + 1.0)
             out[f"avg_{op}_dram_bw"] = out[count] / span
+    out["energy_pj"] = energy.layer_energy_pj(
+        macs, (out["sram_ifmap_reads"], out["sram_filter_reads"]), kb,
+        out["sram_ofmap_writes"],
+        out["dram_ifmap_reads"] + out["dram_filter_reads"] + out["dram_ofmap_writes"],
+        energy_model)
+    out["edp"] = out["energy_pj"] * total
     return out
+
+
+def calc_mode(M, N, K, rows, cols, dataflow_code, ifmap_kb, filter_kb, ofmap_kb):
+    """SCALE-Sim 3.0.0 CALC-mode memory figures of GEMMs (its estimate buffers),
+    vectorised like :func:`user_mode`; same output fields.
+
+    Examples
+    --------
+    >>> out = calc_mode(64, 64, 64, 8, 8, 0, 1, 1, 1)
+    >>> int(out["dram_ifmap_reads"][0]) >= 64 * 64
+    True
+    """
+    gemm = [check_int_array(n, v, 1, INT_MAX) for n, v in (("M", M), ("N", N), ("K", K))]
+    rows = check_int_array("rows", rows, 1, 16384)
+    cols = check_int_array("cols", cols, 1, 16384)
+    code = check_int_array("dataflow_code", dataflow_code, 0, 2)
+    mem = _check_memory(ifmap_kb, filter_kb, ofmap_kb, 1)
+    shape = np.broadcast_shapes(*(np.shape(a) for a in (*gemm, rows, cols, code, *mem)))
+    G = gemm_geometry(*(np.broadcast_to(a, shape) for a in (*gemm, rows, cols, code)))
+    return simulate_geometry(G, *(np.broadcast_to(a, shape).ravel() for a in mem), mode="calc")
 
 
 def _check_memory(ifmap_kb, filter_kb, ofmap_kb, bandwidth):
@@ -180,8 +219,9 @@ def user_mode(M, N, K, rows, cols, dataflow_code, ifmap_kb, filter_kb, ofmap_kb,
     -------
     dict of str -> numpy.ndarray
         ``COUNT_FIELDS`` (int64: cycles, words) and ``RATE_FIELDS`` (float64:
-        ``overall_util`` in percent, bandwidths in words/cycle), named after
-        SCALE-Sim's report columns.
+        ``overall_util`` in percent, bandwidths in words/cycle, ``energy_pj``
+        in pJ with the default :mod:`~airchitect.targets.systolic.energy`
+        model, ``edp`` in pJ x cycles), named after SCALE-Sim's report columns.
 
     Examples
     --------

@@ -405,6 +405,94 @@ def _fold_grid(g):
     return _ceil_div(sc, C), _ceil_div(sr, R), per, sr, sc, t
 
 
+# CALC-mode estimate read buffer (SCALE-Sim's ReadBufferEstimateBw) state (int64)
+EB_CUR, EB_ELEMS, EB_RSTART, EB_REND, EB_LSTART, EB_LEND, EB_DONE, EB_PFSTART, EB_SEEN, \
+    EB_FIRST, EB_ACCESS, EB_DSTART, EB_DSTOP, EB_DVALID, EB_ITEMS = range(15)
+CALC_READ_BW = 10  # words/cycle, hard-coded in SCALE-Sim's CALC mode
+SETS_HALF = 50  # int(active_buf_frac * 100) sets in each half
+
+
+@njit(cache=True)
+def _estimate_buffer(size_words):
+    st = np.zeros(15, np.int64)
+    st[EB_REND] = SETS_HALF - 1
+    st[EB_LSTART] = -2
+    st[EB_LEND] = -1
+    st[EB_ITEMS] = size_words // 100
+    return st
+
+
+@njit(cache=True, inline="always")
+def _estimate_prefetch(st, words):
+    """Record one prefetch of ``words`` words over cycles [LSTART, LEND] (+1 latency)."""
+    st[EB_ACCESS] += words
+    if st[EB_DVALID] == 0:
+        st[EB_DSTART] = st[EB_LSTART] + 1
+        st[EB_DVALID] = 1
+    st[EB_DSTOP] = st[EB_LEND] + 1
+
+
+@njit(cache=True)
+def _estimate_read(st, latest, a, cycle):
+    """manage_prefetches for address id ``a``: new addresses fill sets of ITEMS words;
+    each time the sets reach the end of the active window, a prefetch is timed."""
+    s = latest[a]
+    if s >= 0 and st[EB_RSTART] <= s < min(st[EB_CUR], st[EB_REND] + 1):
+        return
+    if s == st[EB_CUR]:
+        return
+    latest[a] = st[EB_CUR]
+    st[EB_ELEMS] += 1
+    items = st[EB_ITEMS]
+    if st[EB_ELEMS] != items:
+        return
+    st[EB_ELEMS] = 0
+    st[EB_CUR] += 1
+    if st[EB_CUR] != st[EB_REND] + 1:
+        return
+    if st[EB_DONE] == 0:
+        st[EB_LEND] = st[EB_FIRST] - 2  # first request - 1 - read latency
+        st[EB_LSTART] = st[EB_LEND] - _ceil_div(SETS_HALF * items, CALC_READ_BW) + 1
+        _estimate_prefetch(st, SETS_HALF * items)
+        st[EB_PFSTART] = st[EB_REND] + 1
+        st[EB_DONE] = 1
+    else:
+        _estimate_prefetch(st, SETS_HALF * items)
+        st[EB_PFSTART] += SETS_HALF
+    st[EB_RSTART] += SETS_HALF
+    st[EB_REND] += SETS_HALF
+    st[EB_LSTART] = st[EB_LEND] + 1
+    st[EB_LEND] = cycle
+
+
+@njit(cache=True)
+def _estimate_finish(st):
+    """complete_all_prefetches: fetch what is left (the sets since the last prefetch)."""
+    items = st[EB_ITEMS]
+    if st[EB_ELEMS] == 0:
+        st[EB_CUR] -= 1
+    if st[EB_DONE] == 0:
+        words = st[EB_CUR] * items + (st[EB_ELEMS] if st[EB_ELEMS] > 0 else items)
+        st[EB_LEND] = -2
+        st[EB_LSTART] = st[EB_LEND] - _ceil_div((st[EB_CUR] + 1) * items, CALC_READ_BW) + 1
+    else:
+        full = st[EB_CUR] - st[EB_PFSTART] + (0 if st[EB_ELEMS] > 0 else 1)
+        words = full * items + st[EB_ELEMS]
+    _estimate_prefetch(st, words)
+
+
+@njit(cache=True)
+def _estimate_row(st, latest, first_id, n, ids, use_ids, cycle):
+    """Serve one demand row in CALC mode (never stalls): ids are ``first_id + k``
+    (dense operands, id = prefetch position) or ``ids[:n]``."""
+    if n > 0 and st[EB_SEEN] == 0:
+        st[EB_SEEN] = 1
+        st[EB_FIRST] = cycle
+    for k in range(n):
+        _estimate_read(st, latest, ids[k] if use_ids else first_id + k, cycle)
+    return cycle + 1
+
+
 # operand descriptor layout (int64): the operand's stacked prefetch matrix is
 # n_bands bands of band_rows rows and n_cols columns; the last band has only
 # last_cols valid columns (the rest is SCALE-Sim's -1 padding).
@@ -590,10 +678,12 @@ def _fold_grid(g):
 
 @njit(cache=True)
 def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
-                 bw_ofmap, convention, out):
+                 bw_ofmap, convention, out, calc=False):
     """Simulate one layer; write the OUT_FIELDS figures to ``out``.
 
     ``g`` is the geometry vector (see ``memory.geometry``); sizes are in words.
+    ``calc`` replaces the read buffers by CALC mode's estimate buffers (which
+    never stall; ``bw_ifmap``/``bw_filter`` are then unused).
     """
     R = g[G_R]
     C = g[G_C]
@@ -620,6 +710,15 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
 
     wst = _write_buffer(ofmap_words, bw_ofmap)
     lines = np.empty(1024, np.int64)
+    iest = _estimate_buffer(ifmap_words)
+    fest = _estimate_buffer(filter_words)
+    if calc:
+        n_ids = _valid_words(idesc, istarts) if dense else g[G_H] * g[G_W] * g[G_CH]
+        ilatest = np.full(n_ids, -1, np.int64)
+        flatest = np.full(_valid_words(fdesc, fstarts), -1, np.int64)
+    else:
+        ilatest = np.zeros(1, np.int64)
+        flatest = ilatest
 
     n_outer, n_inner, per, sr, sc, t = _fold_grid(g)
     ia = np.empty(max(R, C), np.int64)
@@ -639,7 +738,16 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
             for j in range(per):
                 cycle = row + stall
                 ir, ic, ni, fr_, fcol, nf, no = _row_runs(g, fc, fr, j, rv, cv, t)
-                if dense:
+                if calc:
+                    if dense:
+                        p = _position(idesc, istarts, ir, ic) if ni > 0 else 0
+                    else:
+                        ni = _ifmap_addrs(g, fc, fr, j, rv, cv, t, ia)
+                        p = 0
+                    out_i = _estimate_row(iest, ilatest, p, ni, ia, not dense, cycle)
+                    p = _position(fdesc, fstarts, fr_, fcol) if nf > 0 else 0
+                    out_f = _estimate_row(fest, flatest, p, nf, ia, False, cycle)
+                elif dense:
                     if ni > 0 and ist[RB_ALLFIT] == 0:
                         p = _position(idesc, istarts, ir, ic)
                     else:
@@ -648,11 +756,12 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
                 else:
                     ni = _ifmap_addrs(g, fc, fr, j, rv, cv, t, ia)
                     out_i = _serve_addrs(ist, iptr, iidx, ia, ni, cycle)
-                if nf > 0 and fst[RB_ALLFIT] == 0:
-                    p = _position(fdesc, fstarts, fr_, fcol)
-                else:
-                    p = 0
-                out_f = _serve_run(fst, p, nf, feps, cycle)
+                if not calc:
+                    if nf > 0 and fst[RB_ALLFIT] == 0:
+                        p = _position(fdesc, fstarts, fr_, fcol)
+                    else:
+                        p = 0
+                    out_f = _serve_run(fst, p, nf, feps, cycle)
                 out_o, lines = _serve_writes(wst, lines, no, cycle)
                 if ni > 0:
                     if i_first < 0:
@@ -670,6 +779,13 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
                 row += 1
     total_cycles = out_o
     lines = _empty_all(wst, lines, out_o)
+    if calc:
+        _estimate_finish(iest)
+        _estimate_finish(fest)
+        ist[RB_DRAM_START] = iest[EB_DSTART]
+        ist[RB_LAST] = iest[EB_DSTOP]
+        fst[RB_DRAM_START] = fest[EB_DSTART]
+        fst[RB_LAST] = fest[EB_DSTOP]
 
     out[0] = wst[WB_DSTOP] - min(ist[RB_DRAM_START], fst[RB_DRAM_START])
     out[1] = total_cycles
@@ -682,10 +798,10 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
     out[8] = o_last
     out[9] = ist[RB_DRAM_START]
     out[10] = ist[RB_LAST]
-    out[11] = (ist[RB_REQ0] + ist[RB_NPF] * ist[RB_REQ1]) * ist[RB_BW]
+    out[11] = iest[EB_ACCESS] if calc else (ist[RB_REQ0] + ist[RB_NPF] * ist[RB_REQ1]) * ist[RB_BW]
     out[12] = fst[RB_DRAM_START]
     out[13] = fst[RB_LAST]
-    out[14] = (fst[RB_REQ0] + fst[RB_NPF] * fst[RB_REQ1]) * fst[RB_BW]
+    out[14] = fest[EB_ACCESS] if calc else (fst[RB_REQ0] + fst[RB_NPF] * fst[RB_REQ1]) * fst[RB_BW]
     out[15] = wst[WB_DSTART]
     out[16] = wst[WB_DSTOP]
     out[17] = wst[WB_ACCESS]

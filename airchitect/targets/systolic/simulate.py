@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from airchitect._checks import INT_MAX, check_choice, check_choice_array, check_int_array
-from airchitect.targets.systolic import compute
+from airchitect.targets.systolic import compute, energy, memory
 from airchitect.targets.systolic.conv import (CONV_FIELDS, check_conv, conv_gemm,
                                               last_ifmap_rows, overflows)
 
@@ -31,7 +31,16 @@ REPORT_FIELDS = (
     "sram_filter_start_cycle", "sram_filter_stop_cycle",
     "sram_ofmap_start_cycle", "sram_ofmap_stop_cycle",
     "avg_ifmap_sram_bw", "avg_filter_sram_bw", "avg_ofmap_sram_bw",
+    "dram_ifmap_start_cycle", "dram_ifmap_stop_cycle", "dram_ifmap_reads",
+    "dram_filter_start_cycle", "dram_filter_stop_cycle", "dram_filter_reads",
+    "dram_ofmap_start_cycle", "dram_ofmap_stop_cycle", "dram_ofmap_writes",
+    "avg_ifmap_dram_bw", "avg_filter_dram_bw", "avg_ofmap_dram_bw",
 )
+# Columns of this package's energy model (airchitect.targets.systolic.energy).
+ENERGY_FIELDS = ("energy_pj", "edp")
+# Columns that the memory system (airchitect.targets.systolic.memory) sets in USER mode.
+_USER_FIELDS = ("total_cycles_incl_prefetch", "total_cycles", "stall_cycles", "overall_util") + tuple(
+    f for f in REPORT_FIELDS if f.endswith(("_cycle", "_bw")) or f.startswith("dram_"))
 
 
 def _check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidth, mode):
@@ -48,11 +57,23 @@ def _check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidth
     return config, mode
 
 
-def _memory_fields(mode, arrays, fields, ifmap_words, filter_words):
+def _geometry(arrays):
+    if "ifmap_h" in arrays:
+        return memory.conv_geometry(*(arrays[n] for n in CONV_FIELDS), arrays["rows"],
+                                    arrays["cols"], arrays["code"])
+    return memory.gemm_geometry(arrays["M"], arrays["N"], arrays["K"], arrays["rows"],
+                                arrays["cols"], arrays["code"])
+
+
+def _memory_fields(mode, arrays, fields, ifmap_words, filter_words, convention="scalesim-3.0"):
     """Columns that depend on the memory system, for ``mode``."""
+    mem = memory.simulate_geometry(_geometry(arrays), arrays["ifmap_kb"], arrays["filter_kb"],
+                                   arrays["ofmap_kb"], arrays["bandwidth"], convention, mode)
     if mode == "user":
-        raise NotImplementedError(
-            "mode='user' needs the DRAM memory system, which is not built yet; use mode='calc'")
+        out = {name: mem[name] for name in _USER_FIELDS}
+        out["compute_cycles"] = mem["total_cycles"] - mem["stall_cycles"]
+        return out
+    dram = {name: mem[name] for name in REPORT_FIELDS if "dram" in name}
     ifmap_start = compute.calc_dram_start(ifmap_words, arrays["ifmap_kb"],
                                           fields["first_request_cycle_ifmap"])
     filter_start = compute.calc_dram_start(filter_words, arrays["filter_kb"],
@@ -65,10 +86,10 @@ def _memory_fields(mode, arrays, fields, ifmap_words, filter_words):
         raise NotImplementedError(
             "this configuration stalls on the OFMAP SRAM even in CALC mode (ofmap_kb too small "
             "for cols); that needs the memory system, which is not built yet")
-    return {"total_cycles_incl_prefetch": stop - np.minimum(ifmap_start, filter_start)}
+    return dict(dram, total_cycles_incl_prefetch=stop - np.minimum(ifmap_start, filter_start))
 
 
-def _run(inputs, ifmap_words, mode):
+def _run(inputs, ifmap_words, mode, convention="scalesim-3.0"):
     """Broadcast ``inputs`` (dict name -> array, holding M, N, K and the configuration),
     run the model parts and build the DataFrame (input columns in ``inputs`` order)."""
     shape = np.broadcast_shapes(*(np.shape(v) for v in inputs.values()), np.shape(ifmap_words))
@@ -83,16 +104,17 @@ def _run(inputs, ifmap_words, mode):
         raise ValueError("M, N, K too large for rows, cols: total cycles would exceed 2**62")
     fields = compute.compute_fields(M, N, K, rows, cols, code)
     arrays = dict(flat, M=M, N=N, K=K, code=code)
-    fields.update(_memory_fields(mode, arrays, fields, ifmap_words, K * N))
+    fields.update(_memory_fields(mode, arrays, fields, ifmap_words, K * N, convention))
     out = pd.DataFrame(flat)
     out["mode"] = mode
     for name in REPORT_FIELDS:
         out[name] = fields[name]
+    out["energy_pj"], out["edp"] = energy.energy_columns(out, M * N * K)
     return out
 
 
 def simulate(M, N, K, rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofmap_kb=256,
-             bandwidth=10, mode="calc"):
+             bandwidth=10, mode="calc", convention="scalesim-3.0"):
     """SCALE-Sim 3.0.0's reports for GEMMs ``C[M, N] = A[M, K] @ B[K, N]``, vectorised.
 
     Every argument broadcasts (numpy rules); the result has one row per
@@ -111,8 +133,11 @@ def simulate(M, N, K, rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofma
         DRAM bandwidth in words/cycle, integers >= 1 (USER mode only; CALC
         mode ignores it, as SCALE-Sim does).
     mode : {"calc", "user"}
-        SCALE-Sim's interface bandwidth mode. ``"user"`` is not built yet and
-        raises ``NotImplementedError``.
+        SCALE-Sim's interface bandwidth mode. ``"user"`` runs the memory system
+        of :mod:`airchitect.targets.systolic.memory` (stalls on DRAM).
+    convention : {"scalesim-3.0", "corrected"}
+        USER mode only: reproduce SCALE-Sim 3.0.0's prefetch-stall quirks, or
+        fix them (see :mod:`airchitect.targets.systolic.memory`).
 
     Returns
     -------
@@ -124,7 +149,11 @@ def simulate(M, N, K, rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofma
         ``compute_cycles`` (``total_cycles - stall_cycles``),
         ``sram_ifmap_reads, sram_filter_reads, sram_ofmap_writes`` (words),
         ``sram_{ifmap,filter,ofmap}_{start,stop}_cycle`` and
-        ``avg_{ifmap,filter,ofmap}_sram_bw`` (words/cycle).
+        ``avg_{ifmap,filter,ofmap}_sram_bw`` (words/cycle),
+        ``dram_{ifmap,filter,ofmap}_{start,stop}_cycle``, ``dram_ifmap_reads,
+        dram_filter_reads, dram_ofmap_writes`` (words),
+        ``avg_{ifmap,filter,ofmap}_dram_bw`` (words/cycle), and the energy
+        model's ``energy_pj`` (pJ) and ``edp`` (pJ x total_cycles).
 
     Examples
     --------
@@ -135,12 +164,12 @@ def simulate(M, N, K, rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofma
     config, mode = _check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidth, mode)
     gemm = {n: check_int_array(n, v, 1, INT_MAX) for n, v in (("M", M), ("N", N), ("K", K))}
     inputs = dict(gemm, **config)
-    return _run(inputs, gemm["M"] * gemm["K"], mode)
+    return _run(inputs, gemm["M"] * gemm["K"], mode, convention)
 
 
 def simulate_conv(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride, rows,
                   cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofmap_kb=256, bandwidth=10,
-                  mode="calc"):
+                  mode="calc", convention="scalesim-3.0"):
     """:func:`simulate` for conv layers in SCALE-Sim's conv topology format.
 
     The layer fields (integers >= 1, ``filter_h <= ifmap_h``, ``filter_w <=
@@ -157,11 +186,11 @@ def simulate_conv(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, s
     config, mode = _check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidth, mode)
     M, N, K, ifmap_words = conv_gemm(*np.broadcast_arrays(*layer))
     inputs = dict(zip(CONV_FIELDS, layer), M=M, N=N, K=K, **config)
-    out = _run(inputs, ifmap_words, mode)
+    out = _run(inputs, ifmap_words, mode, convention)
     cols = {name: out[name].to_numpy() for name in CONV_FIELDS + ("M", "N", "K", "rows", "cols")}
     edge = overflows(cols["ifmap_h"], cols["ifmap_w"], cols["filter_h"], cols["filter_w"],
                      cols["stride"])
-    if edge.any():
+    if edge.any() and mode == "calc":  # USER mode: the memory system finds it
         # Empty (-1) IFMAP addresses past the edge: find the last valid one (read latency 1).
         code = out["dataflow"].map({"os": 0, "ws": 1, "is": 2}).to_numpy()[edge]
         last = last_ifmap_rows(code, *(cols[n][edge] for n in ("rows", "cols", "M", "N", "K",
