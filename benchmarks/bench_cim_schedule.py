@@ -43,7 +43,7 @@ def main():
     print()
     print("Schedules (256x256 crossbars, 8-bit weights and inputs, 1 output row per set)")
     print(f"{'network':<14} {'tiles':>6} {'PEs':>6} {'strategy':<12} {'dup':<5} "
-          f"{'makespan_us':>12} {'util':>7} {'speedup':>8} {'util gain':>9}")
+          f"{'makespan_us':>12} {'util':>7} {'speedup':>8} {'util gain':>9} {'used-PE util gain':>17}")
     for name in ("vgg16", "resnet50", "bert-base-128"):
         table = wl.network(name)
         tiles = int(schedule(table, 2**24, "layer").layers.tiles.sum())
@@ -55,7 +55,7 @@ def main():
                 s = schedule(table, tiles * factor, strategy, dup)
                 print(f"{name:<14} {tiles:6d} {tiles * factor:6d} {strategy:<12} {str(dup):<5} "
                       f"{s.makespan_us:12.1f} {s.utilization:7.4f} {s.speedup_vs_layer:8.2f} "
-                      f"{s.utilization_vs_layer:9.2f}")
+                      f"{s.utilization_vs_layer:9.2f} {s.utilization_used_vs_layer:17.2f}")
 
 
 if __name__ == "__main__":

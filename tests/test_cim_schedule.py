@@ -60,6 +60,9 @@ def test_duplication_by_hand():
     assert s.layers.copies.tolist() == [2, 1]
     assert s.makespan_us == pytest.approx(224.101)
     assert s.speedup_vs_layer == pytest.approx(358.504 / 224.101)
+    # 3 PEs hold weights here, 2 in the baseline (both have n_pes = 3)
+    assert s.utilization_used == pytest.approx(358.4 / (3 * 224.101))
+    assert s.utilization_used_vs_layer == pytest.approx((358.4 / (3 * 224.101)) / (358.4 / (2 * 358.504)))
     # layer by layer with the same copies: 89.6 + 0.104 + 179.2
     assert schedule(two_convs(), 3, "layer", [2, 1]).makespan_us == pytest.approx(268.904)
     assert sorted(s.busy_us.tolist()) == pytest.approx([89.6, 89.6, 179.2])
@@ -193,3 +196,41 @@ def test_real_network(name, n_pes):
         assert (dup.layers.tiles * dup.layers.copies).sum() <= n_pes
     else:
         assert layer.layers.segment.max() == 1 and (dup.layers.copies == 1).all()
+
+
+def test_duplication_costs_match_the_simulator():
+    from airchitect.targets.cim.schedule_pairs import (
+        duplication_costs, duplication_labels, duplication_space, sample_inputs)
+
+    inputs = sample_inputs(4, seed=1)
+    space = duplication_space()
+    costs = duplication_costs(inputs, space)
+    for i, r in inputs.iterrows():
+        net = pd.DataFrame({
+            "kind": "conv", "M": [r.H * r.H] * 2, "N": [r.c_mid, r.c_out],
+            "K": [r.c_in * r.k1**2, r.c_mid * r.k2**2], "in_h": r.H, "in_w": r.H,
+            "kh": [r.k1, r.k2], "kw": [r.k1, r.k2], "stride": 1, "padding": [r.k1 // 2, r.k2 // 2]})
+        for j, (d1, d2) in enumerate(zip(space.D1, space.D2)):
+            tiles = schedule(net, 10**6, "layer").layers.tiles.to_numpy()
+            if d1 * tiles[0] + d2 * tiles[1] > r.n_pes:
+                assert costs[i, j] == np.inf
+            else:
+                s = schedule(net, int(r.n_pes), "cross-layer", [d1, d2])
+                assert costs[i, j] == pytest.approx(s.makespan_us, rel=1e-12)
+    labels = duplication_labels(inputs, space)
+    assert costs[np.arange(4), labels] == pytest.approx(costs.min(axis=1), rel=1e-12)
+    assert sample_inputs(4, seed=1).equals(inputs)
+
+
+def test_duplication_tie_break_prefers_fewer_pes():
+    from airchitect.targets.cim.schedule_pairs import duplication_costs, duplication_labels
+
+    # H = 1: one set per layer, copies cannot help; every feasible choice ties
+    # and the one with fewest PEs (label 0, D1 = D2 = 1) wins.
+    inputs = pd.DataFrame({"H": [1], "c_in": [16], "c_mid": [16], "c_out": [16], "k1": [3],
+                           "k2": [3], "n_pes": [100]})
+    costs = duplication_costs(inputs)
+    assert np.isfinite(costs).all() and np.ptp(costs) == 0
+    assert duplication_labels(inputs).tolist() == [0]
+    with pytest.raises(ValueError, match="k2"):
+        duplication_costs(inputs.assign(k2=2))

@@ -75,7 +75,13 @@ class ScheduleResult:
         Makespan of the layer-by-layer schedule without duplication (same
         chip and configuration) divided by ``makespan_us``.
     utilization_vs_layer : float
-        ``utilization`` divided by that baseline's utilization.
+        ``utilization`` divided by that baseline's utilization (equal to
+        ``speedup_vs_layer``: the busy time does not depend on the schedule).
+    utilization_used : float
+        Busy time over (PEs that hold weights x makespan); with duplication
+        more PEs hold weights, so this grows less than ``utilization``.
+    utilization_used_vs_layer : float
+        ``utilization_used`` divided by that of the baseline.
     busy_us : numpy.ndarray
         Busy time of every PE, microseconds (length ``n_pes``).
     timeline : pandas.DataFrame
@@ -92,6 +98,8 @@ class ScheduleResult:
     utilization: float
     speedup_vs_layer: float
     utilization_vs_layer: float
+    utilization_used: float
+    utilization_used_vs_layer: float
     busy_us: np.ndarray
     timeline: pd.DataFrame
     layers: pd.DataFrame
@@ -250,6 +258,7 @@ def schedule(network, n_pes, strategy="cross-layer", duplication=None, *, set_ro
         result,
         speedup_vs_layer=base.makespan_us / result.makespan_us,
         utilization_vs_layer=result.utilization / base.utilization,
+        utilization_used_vs_layer=result.utilization_used / base.utilization_used,
     )
 
 
@@ -322,8 +331,10 @@ def _simulate(layers, n_pes, set_rows, tiles, t_mvm, t_write, in_bits, noc, stra
         "segment": segment, "sets": [len(s[0]) for s in sets], "t_mvm_us": t_mvm,
         "start_us": layer_start, "end_us": layer_end,
     })
+    used = int(np.bincount(segment, weights=tiles * copies).max())
     return ScheduleResult(strategy, n_pes, makespan, float(busy.sum() / (n_pes * makespan)),
-                          1.0, 1.0, busy, _timeline(sets, first_pe, tiles), table)
+                          1.0, 1.0, float(busy.sum() / (used * makespan)), 1.0, busy,
+                          _timeline(sets, first_pe, tiles), table)
 
 
 def _list_schedule(ready, duration, n_copies):
