@@ -10,6 +10,7 @@ alignment padding, no pre-allocation scheduling: ``NO_ALIGN``) and run under
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -131,14 +132,19 @@ def cache_dir():
     return path
 
 
+@functools.lru_cache(maxsize=1)
+def _gcc_version():
+    return subprocess.run([GCC, "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+
+
 def build(m0, n_v, k0, dtype="f32"):
     """Cross-compile the kernel for one tile; return the path of the static binary.
 
-    Binaries are cached by a hash of their source and flags.
+    Binaries are cached by a hash of their source, flags and compiler version.
     """
     source = kernel_source(m0, n_v, k0, dtype)
     flags = ["-O2", f"-march={MARCH[dtype]}", "-static", *NO_ALIGN]
-    key = hashlib.sha256((source + " ".join(flags)).encode()).hexdigest()[:16]
+    key = hashlib.sha256((source + " ".join(flags) + _gcc_version()).encode()).hexdigest()[:16]
     exe = cache_dir() / f"mmt4d_{dtype}_{m0}x{n_v}x{k0}_{key}"
     if not exe.exists():
         src = exe.with_suffix(".c")
