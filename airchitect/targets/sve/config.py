@@ -49,7 +49,7 @@ def k0_choices(dtype):
 def n0_of(vl_bits, n_v):
     """Tile width ``N0`` in output elements: ``n_v * vl_bits / 32``.
 
-    >>> n0_of(512, 2)
+    >>> int(n0_of(512, 2))
     32
     """
     return np.asarray(n_v) * np.asarray(vl_bits) // ACC_BITS

@@ -67,7 +67,7 @@ def check_tile(m0, n_v, k0, dtype):
 def kernel_source(m0, n_v, k0, dtype="f32"):
     """C source of the micro-kernel ``mmt4d_kernel`` plus its test driver.
 
-    >>> "svmla_lane_f32" in kernel_source(2, 1, 1)
+    >>> "svmla_f32_m" in kernel_source(2, 1, 1)
     True
     """
     u = check_tile(m0, n_v, k0, dtype)
