@@ -13,6 +13,7 @@ _LAZY = {
     "learn": ("airchitect.learn", None),
     "backends": ("airchitect.backends", None),
     "workloads": ("airchitect.workloads", None),
+    "api": ("airchitect.api", None),
     "Predictor": ("airchitect.learn.predictor", "Predictor"),
     "predict": ("airchitect.api", "predict"),
     "recommend": ("airchitect.api", "recommend"),

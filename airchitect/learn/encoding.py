@@ -9,6 +9,9 @@ Two encodings, both fitted on training inputs and saved as plain JSON:
 - ``"continuous"``: ``log2`` of every numeric input, the pairwise differences
   of those logs (log-ratios such as ``log2(M / rows)``), and a one-hot of every
   string input; standardised with the training mean and deviation.
+- ``"folds"``: the continuous features plus, for every numeric input ``x``,
+  ``log2(ceil(x / 2**a))`` for ``a = 1 .. 14``: how many folds ``x`` takes on a
+  hardware dimension of ``2**a``, the quantity that decides tiled cost models.
 
 >>> import pandas as pd
 >>> enc = Encoder("tokens").fit(pd.DataFrame({"M": [1, 4, 64], "dataflow": ["os", "ws", "os"]}))
@@ -23,7 +26,8 @@ import pandas as pd
 
 from airchitect._checks import check_choice
 
-ENCODINGS = ("tokens", "continuous")
+ENCODINGS = ("tokens", "continuous", "folds")
+FOLD_EXPONENTS = np.arange(1, 15)
 TOKEN_BINS_PER_OCTAVE = 2
 TOKEN_VOCAB = 2 * 32 + 1  # log2 up to 32, half-octave bins
 
@@ -46,7 +50,7 @@ class Encoder:
             for c in self.columns
             if not pd.api.types.is_numeric_dtype(X[c])
         }
-        if self.kind == "continuous":
+        if self.kind != "tokens":
             raw = self._continuous(X)
             self.mean = raw.mean(axis=0).tolist()
             self.std = np.where(raw.std(axis=0) > 0, raw.std(axis=0), 1.0).tolist()
@@ -102,6 +106,10 @@ class Encoder:
         logs = np.log2(np.maximum(X[self.numeric].to_numpy(dtype=np.float64), 1e-9))
         i, j = np.triu_indices(logs.shape[1], k=1)
         parts = [logs, logs[:, i] - logs[:, j]]
+        if self.kind == "folds":
+            values = np.maximum(X[self.numeric].to_numpy(dtype=np.float64), 1.0)
+            folds = np.ceil(values[:, :, None] / 2.0 ** FOLD_EXPONENTS[None, None, :])
+            parts.append(np.log2(folds).reshape(len(values), -1))
         for column, vocab in self.categories.items():
             parts.append(np.eye(len(vocab))[self._category_index(X, column)])
         return np.concatenate(parts, axis=1)

@@ -176,7 +176,7 @@ class AirchitectClassifier(TorchClassifier):
 
 
 class ResMLPClassifier(TorchClassifier):
-    """A residual MLP over continuous features with a regret-aware loss.
+    """A residual MLP over continuous and fold features with a regret-aware loss.
 
     Parameters
     ----------
@@ -192,7 +192,7 @@ class ResMLPClassifier(TorchClassifier):
     seed : int
     """
 
-    encoding = "continuous"
+    encoding = "folds"
 
     def __init__(self, task=None, width=256, depth=3, epochs=30, batch_size=256,
                  learning_rate=2e-3, weight_decay=1e-4, regret_weight=1.0, objective=None,

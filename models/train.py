@@ -1,0 +1,93 @@
+"""Train a shipped model from its regenerated dataset, with a fixed seed.
+
+    python models/train.py --task array
+
+Regenerates ``datasets/<task>/full`` (10^5 workloads, seed 0) if it is
+missing, trains the task's model with the hyper-parameters below, measures it
+on the held-out 10% (and, for ``array``, on the GEMM layers of every network
+in ``ac.workloads.networks()`` under every ``max_macs`` budget), and saves it
+to ``airchitect/models/<task>`` where ``ac.predict`` finds it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+import airchitect as ac
+from airchitect.learn import metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+N_WORKLOADS = 100_000
+SEED = 0
+HYPER = {
+    "array": {"model": "resmlp", "width": 512, "depth": 3, "epochs": 40, "batch_size": 512},
+    "multiarray": {"model": "resmlp", "width": 256, "depth": 3, "epochs": 30, "batch_size": 512},
+    "buffer": {"model": "resmlp", "width": 256, "depth": 3, "epochs": 40, "batch_size": 256},
+    "cim": {"model": "resmlp", "width": 512, "depth": 3, "epochs": 30, "batch_size": 512},
+    "sve": {"model": "resmlp", "width": 256, "depth": 3, "epochs": 30, "batch_size": 512},
+}
+
+
+def dataset(task, n):
+    out = ROOT / "datasets" / task / "full"
+    if not (out / "manifest.json").exists() or not ac.data.read_manifest(out).get("complete"):
+        ac.data.generate(task, n, seed=SEED, out=out)
+    return out
+
+
+def network_metrics(predictor):
+    """Array task: GeoMean and top-1 on every real-network layer under every budget."""
+    task = predictor.task
+    layers = ac.workloads.networks()
+    layers = layers[(layers[["M", "N", "K"]] <= 16384).all(axis=1)]
+    rows = []
+    for budget in (2**e for e in range(8, 17)):
+        inputs = task.validate(layers[["M", "N", "K"]].assign(max_macs=budget))
+        truth = task.label(inputs)
+        pred = predictor.estimator.predict(inputs)
+        chosen = task.cost_of(inputs, pred)
+        rows.append({
+            "max_macs": budget, "layers": len(inputs),
+            "top1": metrics.top1(truth.label, pred),
+            "geomean_percent_of_best": metrics.geomean_percent(truth.best_cost, chosen),
+            "worst_slowdown": float((chosen / truth.best_cost).max()),
+        })
+    table = pd.DataFrame(rows)
+    return {
+        "per_budget": table.to_dict(orient="records"),
+        "top1": float(np.average(table.top1, weights=table.layers)),
+        "geomean_percent_of_best": float(
+            np.exp(np.average(np.log(table.geomean_percent_of_best / 100), weights=table.layers)) * 100
+        ),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", required=True, choices=sorted(HYPER))
+    parser.add_argument("--workloads", type=int, default=N_WORKLOADS)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    data = dataset(args.task, args.workloads)
+    params = dict(HYPER[args.task])
+    model = params.pop("model")
+    start = time.perf_counter()
+    predictor = ac.learn.train(args.task, data, model=model, seed=SEED, **params)
+    predictor.metadata["training"]["wall_seconds"] = round(time.perf_counter() - start, 1)
+    if args.task == "array":
+        predictor.metadata["metrics"]["networks"] = network_metrics(predictor)
+    out = Path(args.out) if args.out else ROOT / "airchitect" / "models" / args.task
+    predictor.save(out)
+    print(json.dumps(predictor.metadata, indent=2))
+
+
+if __name__ == "__main__":
+    main()
