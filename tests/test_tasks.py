@@ -122,3 +122,32 @@ def test_cost_of_recomputes_exact_costs():
     ref = simulate(inputs.M, inputs.N, inputs.K, space.rows, space.cols, space.dataflow)
     expected = np.where(space.pes <= inputs.max_macs, ref.total_cycles, np.inf)
     np.testing.assert_array_equal(costs, expected)
+
+
+def test_sve_labels_match_brute_force():
+    task = ac.tasks.get("sve")
+    inputs = task.sample(8, seed=2)
+    labelled = task.label(inputs)
+    space = task.space()
+    for i, row in inputs.iterrows():
+        report = ac.sve.simulate(row.M, row.N, row.K, space.vl_bits.to_numpy(), space.m0.to_numpy(),
+                                 space.n_v.to_numpy(), space.u.to_numpy() * {"f32": 1, "bf16": 2, "i8": 4}[row["dtype"]],
+                                 dtype=row["dtype"])
+        keys = [(c, v, r, m, n, u, label) for label, (c, v, r, m, n, u) in enumerate(zip(
+            report.cycles, space.vl_bits, space.registers, space.m0, space.n_v, space.u))
+            if v <= row.max_vl_bits]
+        best = min(keys)
+        assert labelled.label[i] == best[-1] and labelled.best_cost[i] == best[0]
+    with pytest.raises(ValueError, match="max_vl_bits must be one of"):
+        task.search(M=4, N=4, K=4, dtype="f32", max_vl_bits=384)
+
+
+def test_cim_labels_follow_the_documented_tie_break():
+    from airchitect.targets.cim import space as cim_space
+
+    task = ac.tasks.get("cim")
+    inputs = task.sample(300, seed=4)
+    labelled = task.label(inputs)
+    np.testing.assert_array_equal(labelled.label, cim_space.best_configs(inputs))
+    costs = task.costs(inputs)
+    np.testing.assert_array_equal(labelled.best_cost, costs.min(axis=1))
