@@ -122,6 +122,10 @@ def test_auto_duplication_greedy():
     # 7 free PEs: layer 1 (90 -> 45 -> 30 per copy) takes 6, then layer 0 the last
     assert auto_duplication([1, 3], [40.0, 90.0], 11).tolist() == [2, 3]
     assert auto_duplication([5, 5], [1.0, 1.0], 8).tolist() == [1, 1]
+    assert auto_duplication([1, 1], [9.0, 1.0], 10, max_copies=[3, 9]).tolist() == [3, 7]
+    # a 4-row layer gets at most 4 copies, a dense layer (one set) one
+    net = pd.concat([two_convs().iloc[:1], pd.DataFrame({"M": [1], "N": [4], "K": [32]})])
+    assert schedule(net, 100, "cross-layer", "auto").layers.copies.tolist() == [4, 1]
 
 
 @st.composite

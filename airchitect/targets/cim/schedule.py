@@ -121,12 +121,12 @@ def _per_layer(name, value, n_layers, low, high):
 
 
 def layer_timing(layers, w_bits=8, in_bits=8, **crossbar):
-    """Return ``(tiles, t_mvm_us)`` per layer of a :func:`layer_table`.
+    """Return ``(tiles, t_mvm_us, t_write_us)`` for the layers of a :func:`layer_table`.
 
-    ``tiles`` is the PE count of one copy of the layer (all its groups);
-    ``t_mvm_us`` the time one MVM keeps those PEs busy (microseconds), which
-    is the layer's per-vector execution latency of the CIM-AQ model divided
-    by its tiles. Also returns the crossbar programming time ``t_write_us``.
+    ``tiles`` is the PE count of one copy of each layer (all its instances);
+    ``t_mvm_us`` the time one MVM keeps those PEs busy (microseconds): the
+    layer's per-vector execution latency in the CIM-AQ model divided by its
+    tiles; ``t_write_us`` the time to program one crossbar.
     """
     cfg = make_config(**crossbar).replace(duplication=1)
     costs = layer_costs(1, layers["n"].to_numpy(), layers["m"].to_numpy(), w_bits, in_bits,
@@ -152,28 +152,29 @@ def _segments(tiles, n_pes):
     return seg
 
 
-def auto_duplication(tiles, work_us, n_pes):
+def auto_duplication(tiles, work_us, n_pes, max_copies=None):
     """Greedy weight duplication within ``n_pes`` PEs.
 
     Repeatedly gives one more copy to the layer with the largest time per
-    copy (``work_us / copies``) among those whose extra copy still fits,
-    until no copy fits or a layer would get more copies than MVMs. Ties go to
-    the earlier layer.
+    copy (``work_us / copies``) among those whose extra copy still fits and
+    that have fewer than ``max_copies`` (per layer, e.g. its MVM count),
+    until no copy fits. Ties go to the earlier layer.
 
     >>> auto_duplication(np.array([1, 2]), np.array([40.0, 10.0]), 6).tolist()
     [4, 1]
     """
     tiles = np.asarray(tiles, dtype=np.int64)
     copies = np.ones(len(tiles), dtype=np.int64)
+    cap = np.full(len(tiles), np.iinfo(np.int64).max) if max_copies is None else np.asarray(max_copies)
     free = int(n_pes - tiles.sum())
     if free < 0:
         return copies
     heap = [(-float(w), i) for i, w in enumerate(work_us)]
     heapq.heapify(heap)
     while heap:
-        neg, i = heapq.heappop(heap)
-        if tiles[i] > free:
-            continue  # never fits again: the free count only shrinks
+        _, i = heapq.heappop(heap)
+        if tiles[i] > free or copies[i] >= cap[i]:
+            continue  # never again: the free count only shrinks
         copies[i] += 1
         free -= int(tiles[i])
         heapq.heappush(heap, (-float(work_us[i]) / copies[i], i))
@@ -218,7 +219,8 @@ def schedule(network, n_pes, strategy="cross-layer", duplication=None, *, set_ro
         Layer-by-layer or cross-layer (CLSA-CIM) scheduling.
     duplication : None, "auto" or sequence of int
         Copies of each layer's weights: None (one each), ``"auto"`` (greedy,
-        :func:`auto_duplication`) or one integer >= 1 per layer. Duplication
+        :func:`auto_duplication`, at most one copy per set of a layer) or one
+        integer >= 1 per layer. Duplication
         needs the whole network to fit; ``"auto"`` falls back to one copy
         each when it does not.
     set_rows : int
@@ -248,7 +250,7 @@ def schedule(network, n_pes, strategy="cross-layer", duplication=None, *, set_ro
     noc = (float(transfer_latency_us), float(transfer_bits_per_us))
 
     args = (layers, n_pes, set_rows, tiles, t_mvm, t_write, in_bits, noc)
-    copies = _copies(duplication, layers, n_pes, tiles, t_mvm)
+    copies = _copies(duplication, layers, n_pes, tiles, t_mvm, set_rows)
     result = _simulate(*args, strategy, copies)
     if strategy == "layer" and (copies == 1).all():
         base = result
@@ -262,15 +264,16 @@ def schedule(network, n_pes, strategy="cross-layer", duplication=None, *, set_ro
     )
 
 
-def _copies(duplication, layers, n_pes, tiles, t_mvm):
+def _copies(duplication, layers, n_pes, tiles, t_mvm, set_rows):
     L = len(layers)
     if duplication is None:
         return np.ones(L, dtype=np.int64)
     if isinstance(duplication, str):
         check_choice("duplication", duplication, ("auto",))
+        # a copy works on whole sets: more copies than sets would stay idle
+        sets = -(-layers["rows"].to_numpy() // set_rows)
         work = layers["rows"].to_numpy() * layers["row_pixels"].to_numpy() * t_mvm
-        copies = auto_duplication(tiles, work, n_pes)
-        return np.minimum(copies, layers["rows"].to_numpy() * layers["row_pixels"].to_numpy())
+        return auto_duplication(tiles, work, n_pes, max_copies=sets)
     copies = _per_layer("duplication", duplication, L, 1, 2**24)
     if (copies > 1).any() and int((copies * tiles).sum()) > n_pes:
         raise ValueError(f"duplication needs {int((copies * tiles).sum())} PEs, more than "
