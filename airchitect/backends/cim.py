@@ -38,8 +38,6 @@ True
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 
 import numpy as np
 
@@ -445,18 +443,10 @@ class CrossbarProgram:
         return json.dumps(self.to_dict(include_weights))
 
     def save(self, path):
-        """Write the program as JSON (under a temporary name, then renamed)."""
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".cim-program-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(self.to_json())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        """Write the program as JSON (under a temporary name, then renamed); return ``path``."""
+        from airchitect.data.store import write_atomic
+
+        write_atomic(path, self.to_json().encode())
         return path
 
     @classmethod
