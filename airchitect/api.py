@@ -46,8 +46,8 @@ def _query(predictor, inputs):
     return task.validate(pd.DataFrame({k: [v] for k, v in inputs.items()}))
 
 
-def _record(task, label):
-    row = task.space().iloc[int(label)].to_dict()
+def _record(task, query, label):
+    row = task.configs(query, [int(label)]).iloc[0].to_dict()
     return {**{c: _plain(row[c]) for c in task.config_columns}, "label": int(label)}
 
 
@@ -70,7 +70,7 @@ def predict(task, model=None, **inputs) -> dict:
     predictor = model or shipped(task)
     query = _query(predictor, inputs)
     label = predictor.estimator.decision_function(query)[0].argmax()
-    return _record(predictor.task, label)
+    return _record(predictor.task, query, label)
 
 
 def recommend(task, k=5, model=None, objective=None, **inputs) -> dict:
@@ -86,4 +86,4 @@ def recommend(task, k=5, model=None, objective=None, **inputs) -> dict:
     repeated = query.loc[np.zeros(len(labels), dtype=int)].reset_index(drop=True)
     costs = predictor.task.cost_of(repeated, labels, objective)
     best = int(np.argmin(costs))
-    return {**_record(predictor.task, labels[best]), "cost": float(costs[best]), "rank": best + 1}
+    return {**_record(predictor.task, query, labels[best]), "cost": float(costs[best]), "rank": best + 1}

@@ -151,3 +151,25 @@ def test_cim_labels_follow_the_documented_tie_break():
     np.testing.assert_array_equal(labelled.label, cim_space.best_configs(inputs))
     costs = task.costs(inputs)
     np.testing.assert_array_equal(labelled.best_cost, costs.min(axis=1))
+
+
+def test_buffer_labels_match_brute_force():
+    task = ac.tasks.get("buffer")
+    inputs = pd.DataFrame({
+        "M": [40, 64, 17], "N": [64, 24, 50], "K": [48, 64, 33], "rows": [8, 4, 16],
+        "cols": [8, 16, 4], "dataflow": ["os", "ws", "is"], "sram_kb": [16, 32, 16],
+        "bandwidth": [1, 2, 1],
+    })
+    labelled = task.label(inputs)
+    space = task.space()
+    for r, row in inputs.iterrows():
+        kb = [row.sram_kb * space[p].to_numpy() // 16 for p in "ijk"]
+        report = simulate(row.M, row.N, row.K, row.rows, row.cols, row["dataflow"], ifmap_kb=kb[0],
+                          filter_kb=kb[1], ofmap_kb=kb[2], bandwidth=row.bandwidth, mode="user")
+        dram = report.dram_ifmap_reads + report.dram_filter_reads + report.dram_ofmap_writes
+        keys = sorted(zip(report.total_cycles, dram, space.i, space.j, space.index))
+        assert labelled.label[r] == keys[0][-1]
+        assert labelled.best_cost[r] == keys[0][0]
+        assert labelled.ifmap_kb[r] == row.sram_kb * space.i[keys[0][-1]] // 16
+    with pytest.raises(ValueError, match="sram_kb must be a multiple of 16"):
+        task.search(M=4, N=4, K=4, rows=4, cols=4, dataflow="os", sram_kb=40, bandwidth=1)

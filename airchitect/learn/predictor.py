@@ -57,7 +57,7 @@ class Predictor:
         """The predicted configuration of every row: ``label`` and config columns."""
         inputs = self.task.validate(inputs)
         labels = self.estimator.predict(inputs)
-        config = self.task.space().iloc[labels].reset_index(drop=True)
+        config = self.task.configs(inputs, labels)
         config.insert(0, "label", labels)
         return config
 

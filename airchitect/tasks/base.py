@@ -102,6 +102,10 @@ class Task:
         """
         return []
 
+    def configs(self, inputs, labels) -> pd.DataFrame:
+        """The configuration columns of label ``labels[i]`` for row ``i``."""
+        return self.space().iloc[np.asarray(labels)].reset_index(drop=True)
+
     def allowed(self, inputs) -> np.ndarray:
         """``(n_rows, n_labels)`` booleans: configurations a row's constraints allow."""
         inputs = self.validate(inputs)
@@ -148,7 +152,7 @@ class Task:
             labels[start:stop], best[start:stop], second[start:stop] = self._choose(
                 part, costs, objective
             )
-        config = self.space().iloc[labels].reset_index(drop=True)
+        config = self.configs(inputs, labels)
         out = pd.concat([inputs, config], axis=1)
         out.insert(len(inputs.columns), "label", labels)
         out["best_cost"] = best

@@ -68,6 +68,13 @@ class BufferTask(Task):
             parts = [p[0][np.asarray(labels)][:, None] for p in parts]
         return [sram * p // PARTS for p in parts]
 
+    def configs(self, inputs, labels):
+        out = super().configs(inputs, labels)
+        sram = inputs["sram_kb"].to_numpy()
+        for column, part in zip(self.config_columns, "ijk"):
+            out[column] = sram * out[part].to_numpy() // PARTS
+        return out
+
     def sample(self, n, seed=0):
         rng = np.random.default_rng([seed, 2])
         dims = np.exp(rng.uniform(np.log(8), np.log(513), size=(n, 3))).astype(np.int64)
