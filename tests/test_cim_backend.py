@@ -104,3 +104,18 @@ def test_bad_input():
         backend.compile(net, calibration=torch.rand(2, 4), bits=[(8, 8), (8, 8)])
     with pytest.raises(ValueError, match="shape"):
         backend.compile(net, calibration=torch.rand(2, 4)).run(torch.rand(2, 5))
+
+
+def test_duplication_avgpool_and_signed_inputs_on_a_random_net():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(2, 4, 3, stride=2, padding=1), nn.AvgPool2d(2), nn.Flatten(),
+                        nn.Dropout(0.5), nn.Linear(16, 3)).eval()
+    x = torch.randn(6, 2, 8, 8)  # signed inputs: two's complement slices
+    prog = backend.compile(net, calibration=x, duplication=2, bits=[(6, 5), (8, 8)])
+    assert [r["in_signed"] for r in prog.layers if "in_signed" in r] == [True, True]
+    assert prog.cost.P.tolist() == [16, 1]
+    writes = [op for op in prog.ops if op["op"] == "write"]
+    assert len(writes) == 2 * (prog.cost.tiles.sum())
+    mvms = [op for op in prog.ops if op["op"] == "mvm" and op["layer"] == prog.layers[0]["name"]]
+    assert sorted(op["vectors"] for op in mvms) == [8, 8]
+    assert np.array_equal(prog.run(x), prog.reference(x).numpy())

@@ -3,7 +3,7 @@
 from airchitect.targets.cim.config import MAPPINGS, CrossbarConfig, make_config
 from airchitect.targets.cim.functional import CrossbarLayer, Device, mvm, program
 from airchitect.targets.cim.cost import layer_costs, lossless_adc_bits, mapping_properties, simulate
-from airchitect.targets.cim.space import best_configs, design_space, sample_inputs, task_costs
+from airchitect.targets.cim.space import best_configs, crossbars_used, design_space, sample_inputs, task_costs
 
 __all__ = [
     "MAPPINGS",
@@ -11,6 +11,7 @@ __all__ = [
     "CrossbarLayer",
     "Device",
     "best_configs",
+    "crossbars_used",
     "design_space",
     "layer_costs",
     "lossless_adc_bits",
