@@ -214,8 +214,8 @@ def test_duplication_costs_match_the_simulator():
             "kind": "conv", "M": [r.H * r.H] * 2, "N": [r.c_mid, r.c_out],
             "K": [r.c_in * r.k1**2, r.c_mid * r.k2**2], "in_h": r.H, "in_w": r.H,
             "kh": [r.k1, r.k2], "kw": [r.k1, r.k2], "stride": 1, "padding": [r.k1 // 2, r.k2 // 2]})
+        tiles = schedule(net, 10**6, "layer").layers.tiles.to_numpy()
         for j, (d1, d2) in enumerate(zip(space.D1, space.D2)):
-            tiles = schedule(net, 10**6, "layer").layers.tiles.to_numpy()
             if d1 * tiles[0] + d2 * tiles[1] > r.n_pes:
                 assert costs[i, j] == np.inf
             else:
