@@ -171,9 +171,12 @@ class _Array:
         v = self._layout(inputs)
         out = np.matmul(v, self.eff)
         if self.c2c_sigma:
-            var = np.matmul(v * v, self.sq)
-            noise = rng.standard_normal(out.shape, dtype=np.float32).astype(self.dtype, copy=False)
-            out += self.c2c_sigma * np.sqrt(var) * noise
+            binary = bool(np.all((inputs == 0) | (inputs == 1)))
+            std = np.matmul(v if binary else v * v, self.sq)  # variance / sigma^2
+            np.sqrt(std, out=std)
+            std *= rng.standard_normal(out.shape, dtype=np.float32).astype(self.dtype, copy=False)
+            std *= self.c2c_sigma
+            out += std
         return out
 
     def _layout(self, inputs):
@@ -308,10 +311,15 @@ class CrossbarLayer:
         levels = 2 ** (cfg.adc_bits - 1) - 1 if signed else 2**cfg.adc_bits - 1
         step = max(top / max(levels, 1), 1.0)
         lo = -levels if signed else 0
+        # ``analog`` is a fresh array from a read: quantise it in place
         if step != 1.0:
-            analog = analog / step
-        out = np.clip(analog if self._exact and step == 1.0 else np.round(analog), lo, levels)
-        return out * step if step != 1.0 else out
+            analog *= 1.0 / step
+        if not (self._exact and step == 1.0):
+            np.round(analog, out=analog)
+        np.clip(analog, lo, levels, out=analog)
+        if step != 1.0:
+            analog *= step
+        return analog
 
     def calibrate(self, x):
         """Record the largest column sum each ADC sees on inputs ``x`` (nominal cells)."""
