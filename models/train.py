@@ -77,7 +77,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     data = dataset(args.task, args.workloads)
-    params = dict(HYPER[args.task])
+    params = {"verbose": True, **HYPER[args.task]}
     model = params.pop("model")
     start = time.perf_counter()
     predictor = ac.learn.train(args.task, data, model=model, seed=SEED, **params)

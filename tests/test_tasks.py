@@ -173,3 +173,13 @@ def test_buffer_labels_match_brute_force():
         assert labelled.ifmap_kb[r] == row.sram_kb * space.i[keys[0][-1]] // 16
     with pytest.raises(ValueError, match="sram_kb must be a multiple of 16"):
         task.search(M=4, N=4, K=4, rows=4, cols=4, dataflow="os", sram_kb=40, bandwidth=1)
+
+
+def test_cim_schedule_labels_agree_with_the_scheduler_labels():
+    from airchitect.targets.cim import schedule_pairs
+
+    task = ac.tasks.get("cim-schedule")
+    inputs = task.sample(400, seed=6)
+    labelled = task.label(inputs)
+    np.testing.assert_array_equal(labelled.label, schedule_pairs.duplication_labels(inputs))
+    assert len(task.space()) == 16

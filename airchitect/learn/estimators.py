@@ -19,6 +19,8 @@ a row's constraints rule out (``task.allowed``) are never predicted.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pandas as pd
 import torch
@@ -98,8 +100,9 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         )
         sched = torch.optim.lr_scheduler.OneCycleLR(optim, self.learning_rate, total_steps=steps)
         self.module_.train()
-        for _ in range(self.epochs):
+        for epoch in range(self.epochs):
             order = torch.randperm(len(y), generator=generator)
+            total = 0.0
             for batch in order.split(self.batch_size):
                 logits = self._masked(self.module_(features[batch]), allowed, batch)
                 loss = torch.nn.functional.cross_entropy(logits, targets[batch])
@@ -110,6 +113,10 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
                 loss.backward()
                 optim.step()
                 sched.step()
+                total += float(loss) * len(batch)
+            if self.verbose:
+                print(f"epoch {epoch + 1}/{self.epochs}: loss {total / len(y):.4f}",
+                      file=sys.stderr, flush=True)
         self.module_.eval()
         return self
 
@@ -153,14 +160,17 @@ class AirchitectClassifier(TorchClassifier):
         Weight of the expected-slowdown term (0: AIRCHITECT's plain loss).
     objective : str
     seed : int
+    verbose : bool
+        Print the loss of every epoch on stderr.
     """
 
     encoding = "tokens"
 
     def __init__(self, task=None, embedding_dim=16, hidden=256, epochs=20, batch_size=256,
                  learning_rate=3e-3, weight_decay=1e-4, regret_weight=0.0, objective=None,
-                 seed=0):
+                 seed=0, verbose=False):
         self.task = task
+        self.verbose = verbose
         self.embedding_dim = embedding_dim
         self.hidden = hidden
         self.epochs = epochs
@@ -190,14 +200,17 @@ class ResMLPClassifier(TorchClassifier):
         Weight of the expected log2 slowdown in the loss.
     objective : str
     seed : int
+    verbose : bool
+        Print the loss of every epoch on stderr.
     """
 
     encoding = "folds"
 
     def __init__(self, task=None, width=256, depth=3, epochs=30, batch_size=256,
                  learning_rate=2e-3, weight_decay=1e-4, regret_weight=1.0, objective=None,
-                 seed=0):
+                 seed=0, verbose=False):
         self.task = task
+        self.verbose = verbose
         self.width = width
         self.depth = depth
         self.epochs = epochs

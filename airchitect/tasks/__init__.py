@@ -19,6 +19,7 @@ _REGISTRY = {
     "multiarray": ("airchitect.tasks.multiarray", "MultiArrayTask"),
     "cim": ("airchitect.tasks.cim", "CimTask"),
     "sve": ("airchitect.tasks.sve", "SveTask"),
+    "cim-schedule": ("airchitect.tasks.cim_schedule", "CimScheduleTask"),
 }
 
 
