@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Regenerates the 10^5-workload buffer dataset in datasets/buffer/full (seed 0; not committed).
+# Extra arguments go to the command, e.g. --workers 2 or --scheduler tcp://host:8786.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+airchitect dataset generate --task buffer --workloads 100000 --seed 0 --out datasets/buffer/full "$@"
