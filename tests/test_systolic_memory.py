@@ -166,3 +166,36 @@ def test_bad_input(bad, match):
     args.update(bad)
     with pytest.raises((ValueError, TypeError), match=match):
         memory.user_mode(**args)
+
+
+def test_simulate_both_modes_match_the_scalesim_backend():
+    # simulate(mode=...) through the package's own SCALE-Sim backend, every report
+    # column including the DRAM ones (CALC mode: SCALE-Sim's estimate buffers)
+    from airchitect.targets.systolic.scalesim_backend import run_scalesim
+    from airchitect.targets.systolic.simulate import REPORT_FIELDS
+
+    import airchitect as ac
+
+    rng = np.random.default_rng(11)
+    for i in range(6):
+        flow = DATAFLOWS[i % 3]
+        mode = ("calc", "user")[i % 2]
+        R, C = (int(v) for v in rng.integers(2, 10, 2))
+        kb = dict(ifmap_kb=int(rng.integers(1, 3)), filter_kb=1,
+                  ofmap_kb=int(rng.choice([1, 2, 256])))
+        gemms = [tuple(int(v) for v in rng.integers(1, 50, 3)) for _ in range(3)]
+        ref = run_scalesim(gemms, R, C, flow, bandwidth=2, mode=mode, **kb)
+        ours = ac.systolic.simulate(*np.array(gemms).T, R, C, flow, bandwidth=2, mode=mode, **kb)
+        layers = []
+        for _ in range(2):
+            fh, fw = (int(v) for v in rng.integers(1, 4, 2))
+            layers.append((fh + int(rng.integers(2, 10)), fw + int(rng.integers(2, 10)), fh, fw,
+                           int(rng.integers(1, 6)), int(rng.integers(2, 16)),
+                           int(rng.integers(1, 3))))
+        ref_c = run_scalesim(layers, R, C, flow, kind="conv", bandwidth=2, mode=mode, **kb)
+        ours_c = ac.systolic.simulate_conv(*np.array(layers).T, R, C, flow, bandwidth=2,
+                                           mode=mode, **kb)
+        for a, b in ((ours, ref), (ours_c, ref_c)):
+            for name in REPORT_FIELDS:
+                np.testing.assert_array_equal(a[name].to_numpy(), b[name].to_numpy(),
+                                              err_msg=f"{mode} {flow} {name}")

@@ -287,104 +287,136 @@ def _serve_run(st, first_pos, n, words_per_set, cycle):
     return cycle + offset
 
 
-# write-buffer scalar state (int64 vector)
-WB_FREE, WB_DRAIN_END, WB_LINE_IDX, WB_HEAD, WB_TAIL, WB_BASE, WB_ACCESS, WB_DSTART, \
-    WB_DSTOP, WB_VALID, WB_BW, WB_TOTAL, WB_ACTIVE, WB_DLINES = range(14)
+# write-buffer scalar state (int64 vector). Lines are kept as segments: each
+# segment is F full lines (``bw`` words) closed by at most one partial line of P
+# words (a partial line is pushed only when a drain flushes the open line).
+WB_FREE, WB_DRAIN_END, WB_LINE_IDX, WB_ACCESS, WB_DSTART, WB_DSTOP, WB_VALID, WB_BW, \
+    WB_ACTIVE, WB_DLINES, WB_HSEG, WB_HUSED, WB_NSEG, WB_AVAIL = range(14)
 
 
 @njit(cache=True)
 def _write_buffer(size_words, bw):
     st = np.zeros(14, np.int64)
     active = _ceil_div(size_words, 2)
-    drain = size_words - active
     st[WB_FREE] = size_words
     st[WB_BW] = bw
-    st[WB_TOTAL] = size_words
     st[WB_ACTIVE] = active
-    st[WB_DLINES] = _ceil_div(drain, bw)
-    st[WB_DSTART] = -1
+    st[WB_DLINES] = _ceil_div(size_words - active, bw)
+    st[WB_NSEG] = 1
     return st
 
 
 @njit(cache=True)
-def _push_line(st, lines, count):
-    """Append a line of ``count`` words to the buffer's line list (grows as needed)."""
-    tail = st[WB_TAIL] - st[WB_BASE]
-    if tail == lines.shape[0]:
-        head = st[WB_HEAD] - st[WB_BASE]
-        live = tail - head
-        if head > lines.shape[0] // 2:
+def _close_segment(st, segs, partial):
+    """Close the open segment with a partial line of ``partial`` words; open a new one."""
+    last = st[WB_NSEG] - 1
+    segs[last, 1] = partial
+    st[WB_AVAIL] += 1
+    if st[WB_NSEG] == segs.shape[0]:
+        head = st[WB_HSEG]
+        live = st[WB_NSEG] - head
+        if head > 0:
             for q in range(live):
-                lines[q] = lines[head + q]
-            new = lines
+                segs[q, 0] = segs[head + q, 0]
+                segs[q, 1] = segs[head + q, 1]
+            new = segs
         else:
-            new = np.empty(lines.shape[0] * 2, np.int64)
-            new[:live] = lines[head:tail]
-        st[WB_BASE] = st[WB_HEAD]
-        lines = new
-        tail = live
-    lines[tail] = count
-    st[WB_TAIL] += 1
-    return lines
+            new = np.zeros((segs.shape[0] * 2, 2), np.int64)
+            new[:live] = segs[:live]
+        st[WB_HSEG] = 0
+        st[WB_NSEG] = live
+        segs = new
+    segs[st[WB_NSEG], 0] = 0
+    segs[st[WB_NSEG], 1] = 0
+    st[WB_NSEG] += 1
+    return segs
+
+
+@njit(cache=True, inline="always")
+def _store(st, segs, k):
+    """Store ``k`` words: fill the open line, pushing full lines."""
+    total = st[WB_LINE_IDX] + k
+    full = total // st[WB_BW]
+    segs[st[WB_NSEG] - 1, 0] += full
+    st[WB_AVAIL] += full
+    st[WB_LINE_IDX] = total % st[WB_BW]
+    st[WB_FREE] -= k
 
 
 @njit(cache=True)
-def _drain(st, lines, start_cycle):
+def _drain(st, segs, start_cycle):
     """SCALE-Sim's empty_drain_buf: send up to DLINES lines, one per cycle."""
-    n = min(st[WB_DLINES], st[WB_TAIL] - st[WB_HEAD])
+    n = min(st[WB_DLINES], st[WB_AVAIL])
     if n <= 0:
         return start_cycle - 1
-    last_count = lines[st[WB_HEAD] + n - 1 - st[WB_BASE]]
-    # scalesim counts every line as full except the -1 padding of the last one
-    data = n * st[WB_BW] - (st[WB_BW] - last_count)
+    bw = st[WB_BW]
+    need = n
+    last_count = bw
+    while need > 0:
+        h = st[WB_HSEG]
+        full = segs[h, 0]
+        lines = full + (1 if segs[h, 1] > 0 else 0)
+        left = lines - st[WB_HUSED]
+        take = min(need, left)
+        st[WB_HUSED] += take
+        need -= take
+        last_count = bw if st[WB_HUSED] <= full else segs[h, 1]
+        if st[WB_HUSED] == lines and h < st[WB_NSEG] - 1:
+            st[WB_HSEG] += 1
+            st[WB_HUSED] = 0
+    st[WB_AVAIL] -= n
+    # scalesim counts every drained line as full except the -1 padding of the last one
+    data = n * bw - (bw - last_count)
     st[WB_ACCESS] += data
     st[WB_FREE] += data
-    st[WB_HEAD] += n
     end = start_cycle + n - 1
     if st[WB_VALID] == 0:
         st[WB_DSTART] = start_cycle
         st[WB_VALID] = 1
     st[WB_DSTOP] = max(st[WB_DSTOP], end)
-    st[WB_DSTART] = min(st[WB_DSTART], start_cycle)
     return end
 
 
 @njit(cache=True)
-def _flush_partial(st, lines):
+def _flush_partial(st, segs):
     if st[WB_LINE_IDX] != 0:
-        lines = _push_line(st, lines, st[WB_LINE_IDX])
+        segs = _close_segment(st, segs, st[WB_LINE_IDX])
         st[WB_LINE_IDX] = 0
-    return lines
+    return segs
 
 
 @njit(cache=True)
-def _serve_writes(st, lines, n_words, cycle):
+def _serve_writes(st, segs, n_words, cycle):
     """Serve one demand row holding ``n_words`` ofmap writes; return
-    (served cycle, lines)."""
+    (served cycle, segments). Words are stored in batches up to the next event
+    (a stall on a full buffer while a drain runs, or the start of a drain)."""
     current = cycle
-    bw = st[WB_BW]
-    for _ in range(n_words):
-        st[WB_LINE_IDX] += 1
-        st[WB_FREE] -= 1
-        if st[WB_LINE_IDX] == bw:
-            lines = _push_line(st, lines, bw)
-            st[WB_LINE_IDX] = 0
+    remaining = n_words
+    while remaining > 0:
+        free = st[WB_FREE]
         if current < st[WB_DRAIN_END]:
-            if st[WB_FREE] <= 0:
+            event = free if free >= 1 else 1  # the word after which free <= 0
+        else:
+            event = free - st[WB_ACTIVE] + 1 if free >= st[WB_ACTIVE] else 1
+        k = min(remaining, event)
+        _store(st, segs, k)
+        remaining -= k
+        if k == event:
+            if current < st[WB_DRAIN_END]:
                 current = st[WB_DRAIN_END]
-        elif st[WB_FREE] < st[WB_ACTIVE]:
-            lines = _flush_partial(st, lines)
-            st[WB_DRAIN_END] = _drain(st, lines, current)
-    return current, lines
+            else:
+                segs = _flush_partial(st, segs)
+                st[WB_DRAIN_END] = _drain(st, segs, current)
+    return current, segs
 
 
 @njit(cache=True)
-def _empty_all(st, lines, cycle):
-    lines = _flush_partial(st, lines)
-    while st[WB_HEAD] < st[WB_TAIL]:
-        st[WB_DRAIN_END] = _drain(st, lines, cycle)
+def _empty_all(st, segs, cycle):
+    segs = _flush_partial(st, segs)
+    while st[WB_AVAIL] > 0:
+        st[WB_DRAIN_END] = _drain(st, segs, cycle)
         cycle = st[WB_DRAIN_END] + 1
-    return lines
+    return segs
 
 
 @njit(cache=True)
@@ -709,7 +741,7 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
         iptr, iidx = _build_sets(order, nv, g[G_H] * g[G_W] * g[G_CH], ieps)
 
     wst = _write_buffer(ofmap_words, bw_ofmap)
-    lines = np.empty(1024, np.int64)
+    lines = np.zeros((64, 2), np.int64)
     iest = _estimate_buffer(ifmap_words)
     fest = _estimate_buffer(filter_words)
     if calc:
