@@ -7,7 +7,10 @@ from airchitect.targets.systolic import memory
 from airchitect.targets.systolic.memory_reference import run_scalesim_layers
 
 DATAFLOWS = ("os", "ws", "is")
-FIELDS = memory.COUNT_FIELDS + memory.RATE_FIELDS
+# every SCALE-Sim report field the memory model gives (all but mapping_efficiency
+# and compute_util, which are the compute model's); energy is ours, not SCALE-Sim's
+FIELDS = tuple(f for f in memory.COUNT_FIELDS + memory.RATE_FIELDS
+               if f not in ("energy_pj", "edp"))
 
 
 def _configs(seed, n, kb_high, bw_high, dim_high, array_high):

@@ -38,7 +38,6 @@ Examples
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from airchitect._checks import INT_MAX, check_choice, check_int_array
 from airchitect.targets.systolic import energy
@@ -96,13 +95,6 @@ def conv_geometry(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, s
                     dataflow_code, dense)
 
 
-@njit(cache=True)
-def _run_many(G, words, bws, convention, calc, out):
-    for n in range(G.shape[0]):
-        engine.simulate_one(G[n], words[n, 0], words[n, 1], words[n, 2], bws[n, 0], bws[n, 1],
-                            bws[n, 2], convention, out[n], calc)
-
-
 def _sram_counts(G):
     """SCALE-Sim's SRAM read/write counts (compute side), per dataflow."""
     P, Wn, Nf = G[:, engine.G_P], G[:, engine.G_WN], G[:, engine.G_NF]
@@ -141,7 +133,7 @@ def simulate_geometry(G, ifmap_kb, filter_kb, ofmap_kb, bandwidth, convention="s
         bws[:, 0] = bws[:, 1] = engine.CALC_READ_BW
         bws[:, 2] = G[:, engine.G_C]
     raw = np.zeros((n, engine.N_OUT), dtype=np.float64)
-    _run_many(np.ascontiguousarray(G), np.ascontiguousarray(words), bws,
+    engine.simulate_many(np.ascontiguousarray(G), np.ascontiguousarray(words), bws,
               CONVENTIONS.index(convention), mode == "calc", raw)
     out = {name: raw[:, i].astype(np.int64) for i, name in enumerate(engine.OUT_FIELDS)}
     reads = _sram_counts(G)

@@ -709,6 +709,38 @@ def _fold_grid(g):
 
 
 @njit(cache=True)
+def _fold_span(g, rv, cv, t):
+    """First and last rows of a fold that read ifmap, read filter and write ofmap,
+    and the fold's ofmap words."""
+    df = g[G_DF]
+    R = g[G_R]
+    o_lo, o_hi, words = 2 * R - 1, 2 * R + t + cv - 3, t * cv
+    skew_lo, skew_hi, flat_lo, flat_hi = R, R + t + rv - 2, R - rv, R - 1
+    if df == 0:
+        return 0, t + rv - 2, 0, t + cv - 2, t - 1 + R - rv, t + R + cv - 3, rv * cv
+    if df == 1:
+        return skew_lo, skew_hi, flat_lo, flat_hi, o_lo, o_hi, words
+    return flat_lo, flat_hi, skew_lo, skew_hi, o_lo, o_hi, words
+
+
+@njit(cache=True, inline="always")
+def _fold_hits(st, d, starts, eps, r0, c0, n0, r1, c1, n1):
+    """Whether every word of a fold (rows given by their first and last runs)
+    lies in sets of the active window, so that the fold cannot miss."""
+    if st[RB_ALLFIT] == 1:
+        return True
+    a = _position(d, starts, r0, c0)
+    b = _position(d, starts, r1, c1)
+    lo = min(a, b) // eps
+    hi = max(a + n0 - 1, b + n1 - 1) // eps
+    start = st[RB_START]
+    end = st[RB_END]
+    if start < end:
+        return start <= lo and hi < end
+    return lo >= start or hi < end
+
+
+@njit(cache=True)
 def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
                  bw_ofmap, convention, out, calc=False):
     """Simulate one layer; write the OUT_FIELDS figures to ``out``.
@@ -754,6 +786,10 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
 
     n_outer, n_inner, per, sr, sc, t = _fold_grid(g)
     ia = np.empty(max(R, C), np.int64)
+    if not calc:
+        # SCALE-Sim fills both active halves on the first demand row (cycle 0)
+        _first_row(ist, 0)
+        _first_row(fst, 0)
     stall = 0
     row = 0
     i_first = -1
@@ -767,6 +803,36 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
         cv = min(C, sc - fc * C)
         for fr in range(n_inner):
             rv = min(R, sr - fr * R)
+            if dense and not calc:
+                # closed form for a quiet fold: no miss, no drain, no stall
+                i_lo, i_hi, f_lo, f_hi, o_lo, o_hi, words = _fold_span(g, rv, cv, t)
+                cycle = row + stall
+                free = wst[WB_FREE]
+                quiet_writes = ((cycle >= wst[WB_DRAIN_END] and free - words >= wst[WB_ACTIVE])
+                                or (cycle + per - 1 < wst[WB_DRAIN_END] and free - words >= 1))
+                if quiet_writes:
+                    r0, c0, n0, q0, e0, m0, _ = _row_runs(g, fc, fr, i_lo, rv, cv, t)
+                    r1, c1, n1, _, _, _, _ = _row_runs(g, fc, fr, i_hi, rv, cv, t)
+                    quiet = _fold_hits(ist, idesc, istarts, ieps, r0, c0, n0, r1, c1, n1)
+                    if quiet:
+                        _, _, _, q0, e0, m0, _ = _row_runs(g, fc, fr, f_lo, rv, cv, t)
+                        _, _, _, q1, e1, m1, _ = _row_runs(g, fc, fr, f_hi, rv, cv, t)
+                        quiet = _fold_hits(fst, fdesc, fstarts, feps, q0, e0, m0, q1, e1, m1)
+                    if quiet:
+                        if i_first < 0:
+                            i_first = cycle + i_lo + 1
+                        i_last = cycle + i_hi + 1
+                        if f_first < 0:
+                            f_first = cycle + f_lo + 1
+                        f_last = cycle + f_hi + 1
+                        if words > 0:
+                            if o_first < 0:
+                                o_first = cycle + o_lo
+                            o_last = cycle + o_hi
+                        _store(wst, lines, words)
+                        out_o = cycle + per - 1
+                        row += per
+                        continue
             for j in range(per):
                 cycle = row + stall
                 ir, ic, ni, fr_, fcol, nf, no = _row_runs(g, fc, fr, j, rv, cv, t)
@@ -837,3 +903,12 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
     out[15] = wst[WB_DSTART]
     out[16] = wst[WB_DSTOP]
     out[17] = wst[WB_ACCESS]
+
+
+@njit(cache=True)
+def simulate_many(G, words, bws, convention, calc, out):
+    """:func:`simulate_one` over the rows of ``G``, ``words`` (n, 3: ifmap, filter,
+    ofmap SRAM words), ``bws`` (n, 3: words/cycle), into ``out`` (n, N_OUT)."""
+    for n in range(G.shape[0]):
+        simulate_one(G[n], words[n, 0], words[n, 1], words[n, 2], bws[n, 0], bws[n, 1],
+                     bws[n, 2], convention, out[n], calc)
