@@ -570,26 +570,33 @@ def _padding_between(d, diag_id, c_lo, c_hi):
     return max(0, min(c_hi, diag_id - last_row_start) - max(c_lo, d[D_LAST]) + 1)
 
 
-@njit(cache=True)
-def _diag_starts(d):
-    """Valid words before each anti-diagonal of a diagonal-order prefetch matrix."""
-    rows = d[D_ROWS]
-    cols = d[D_COLS]
-    out = np.zeros(rows + cols + 1, np.int64)
-    if d[D_DIAG] == 0:
-        return out
-    for k in range(rows + cols):
-        hi = min(k, rows - 1)
-        lo = max(0, k - cols + 1)
-        n = max(0, hi - lo + 1)
-        if n > 0:
-            n -= _padding_between(d, k, k - hi, k - lo)
-        out[k + 1] = out[k] + n
-    return out
+@njit(cache=True, inline="always")
+def _cells_below(k, r0, r1, c0, c1):
+    """Cells (r, c) of the rectangle [r0, r1) x [c0, c1) with r + c < k."""
+    h = r1 - r0
+    if h <= 0 or c1 <= c0:
+        return 0
+    full_hi = min(c1, k - r0 - h + 1)  # columns whose whole height lies below k
+    total = h * max(0, full_hi - c0)
+    lo = max(c0, k - r0 - h + 1)
+    hi = min(c1, k - r0)
+    if hi > lo:
+        total += ((k - lo - r0) + (k - (hi - 1) - r0)) * (hi - lo) // 2
+    return total
 
 
 @njit(cache=True, inline="always")
-def _position(d, starts, r, c):
+def _diag_start(d, k):
+    """Valid words before anti-diagonal ``k`` of a diagonal-order prefetch matrix
+    (all cells minus the padding block of the last band), in closed form."""
+    rows = d[D_ROWS]
+    cols = d[D_COLS]
+    return (_cells_below(k, 0, rows, 0, cols)
+            - _cells_below(k, (d[D_NBANDS] - 1) * d[D_BAND], rows, d[D_LAST], cols))
+
+
+@njit(cache=True, inline="always")
+def _position(d, r, c):
     """Prefetch-order position (among valid words) of stacked element (r, c)."""
     if d[D_DIAG] == 1:
         k = r + c
@@ -597,7 +604,7 @@ def _position(d, starts, r, c):
         before = c - c_lo
         if c > c_lo:
             before -= _padding_between(d, k, c_lo, c - 1)
-        return starts[k] + before
+        return _diag_start(d, k) + before
     base = (d[D_NBANDS] - 1) * d[D_BAND]
     if r < base:
         return r * d[D_COLS] + c
@@ -605,9 +612,9 @@ def _position(d, starts, r, c):
 
 
 @njit(cache=True, inline="always")
-def _valid_words(d, starts):
+def _valid_words(d):
     if d[D_DIAG] == 1:
-        return starts[-1]
+        return _diag_start(d, d[D_ROWS] + d[D_COLS])
     return (d[D_NBANDS] - 1) * d[D_BAND] * d[D_COLS] + d[D_BAND] * d[D_LAST]
 
 
@@ -724,13 +731,13 @@ def _fold_span(g, rv, cv, t):
 
 
 @njit(cache=True, inline="always")
-def _fold_hits(st, d, starts, eps, r0, c0, n0, r1, c1, n1):
+def _fold_hits(st, d, eps, r0, c0, n0, r1, c1, n1):
     """Whether every word of a fold (rows given by their first and last runs)
     lies in sets of the active window, so that the fold cannot miss."""
     if st[RB_ALLFIT] == 1:
         return True
-    a = _position(d, starts, r0, c0)
-    b = _position(d, starts, r1, c1)
+    a = _position(d, r0, c0)
+    b = _position(d, r1, c1)
     lo = min(a, b) // eps
     hi = max(a + n0 - 1, b + n1 - 1) // eps
     start = st[RB_START]
@@ -754,15 +761,13 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
     dense = g[G_DENSE] == 1
     idesc = _operand(g, 0)
     fdesc = _operand(g, 1)
-    istarts = _diag_starts(idesc)
-    fstarts = _diag_starts(fdesc)
     ieps = _ceil_div(ifmap_words, 100)
     feps = _ceil_div(filter_words, 100)
     ne_i = idesc[D_ROWS] * idesc[D_COLS]
-    fst = _read_buffer(filter_words, bw_filter, _valid_words(fdesc, fstarts),
+    fst = _read_buffer(filter_words, bw_filter, _valid_words(fdesc),
                        fdesc[D_ROWS] * fdesc[D_COLS], convention)
     if dense:
-        ist = _read_buffer(ifmap_words, bw_ifmap, _valid_words(idesc, istarts), ne_i,
+        ist = _read_buffer(ifmap_words, bw_ifmap, _valid_words(idesc), ne_i,
                            convention)
         iptr = np.zeros(1, np.int64)
         iidx = np.zeros(1, np.int32)
@@ -777,9 +782,9 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
     iest = _estimate_buffer(ifmap_words)
     fest = _estimate_buffer(filter_words)
     if calc:
-        n_ids = _valid_words(idesc, istarts) if dense else g[G_H] * g[G_W] * g[G_CH]
+        n_ids = _valid_words(idesc) if dense else g[G_H] * g[G_W] * g[G_CH]
         ilatest = np.full(n_ids, -1, np.int64)
-        flatest = np.full(_valid_words(fdesc, fstarts), -1, np.int64)
+        flatest = np.full(_valid_words(fdesc), -1, np.int64)
     else:
         ilatest = np.zeros(1, np.int64)
         flatest = ilatest
@@ -813,11 +818,11 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
                 if quiet_writes:
                     r0, c0, n0, q0, e0, m0, _ = _row_runs(g, fc, fr, i_lo, rv, cv, t)
                     r1, c1, n1, _, _, _, _ = _row_runs(g, fc, fr, i_hi, rv, cv, t)
-                    quiet = _fold_hits(ist, idesc, istarts, ieps, r0, c0, n0, r1, c1, n1)
+                    quiet = _fold_hits(ist, idesc, ieps, r0, c0, n0, r1, c1, n1)
                     if quiet:
                         _, _, _, q0, e0, m0, _ = _row_runs(g, fc, fr, f_lo, rv, cv, t)
                         _, _, _, q1, e1, m1, _ = _row_runs(g, fc, fr, f_hi, rv, cv, t)
-                        quiet = _fold_hits(fst, fdesc, fstarts, feps, q0, e0, m0, q1, e1, m1)
+                        quiet = _fold_hits(fst, fdesc, feps, q0, e0, m0, q1, e1, m1)
                     if quiet:
                         if i_first < 0:
                             i_first = cycle + i_lo + 1
@@ -838,16 +843,16 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
                 ir, ic, ni, fr_, fcol, nf, no = _row_runs(g, fc, fr, j, rv, cv, t)
                 if calc:
                     if dense:
-                        p = _position(idesc, istarts, ir, ic) if ni > 0 else 0
+                        p = _position(idesc, ir, ic) if ni > 0 else 0
                     else:
                         ni = _ifmap_addrs(g, fc, fr, j, rv, cv, t, ia)
                         p = 0
                     out_i = _estimate_row(iest, ilatest, p, ni, ia, not dense, cycle)
-                    p = _position(fdesc, fstarts, fr_, fcol) if nf > 0 else 0
+                    p = _position(fdesc, fr_, fcol) if nf > 0 else 0
                     out_f = _estimate_row(fest, flatest, p, nf, ia, False, cycle)
                 elif dense:
                     if ni > 0 and ist[RB_ALLFIT] == 0:
-                        p = _position(idesc, istarts, ir, ic)
+                        p = _position(idesc, ir, ic)
                     else:
                         p = 0
                     out_i = _serve_run(ist, p, ni, ieps, cycle)
@@ -856,7 +861,7 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
                     out_i = _serve_addrs(ist, iptr, iidx, ia, ni, cycle)
                 if not calc:
                     if nf > 0 and fst[RB_ALLFIT] == 0:
-                        p = _position(fdesc, fstarts, fr_, fcol)
+                        p = _position(fdesc, fr_, fcol)
                     else:
                         p = 0
                     out_f = _serve_run(fst, p, nf, feps, cycle)
