@@ -781,6 +781,11 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
     lines = np.zeros((64, 2), np.int64)
     iest = _estimate_buffer(ifmap_words)
     fest = _estimate_buffer(filter_words)
+    # CALC mode, closed form: an operand with fewer distinct words than the estimate
+    # buffer's 50 sets never triggers a prefetch before the end; every word is
+    # fetched once, by complete_all_prefetches, in the cycles before -1.
+    i_once = calc and dense and _valid_words(idesc) < SETS_HALF * iest[EB_ITEMS]
+    f_once = calc and _valid_words(fdesc) < SETS_HALF * fest[EB_ITEMS]
     if calc:
         n_ids = _valid_words(idesc) if dense else g[G_H] * g[G_W] * g[G_CH]
         ilatest = np.full(n_ids, -1, np.int64)
@@ -808,14 +813,16 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
         cv = min(C, sc - fc * C)
         for fr in range(n_inner):
             rv = min(R, sr - fr * R)
-            if dense and not calc:
+            if dense and (not calc or (i_once and f_once)):
                 # closed form for a quiet fold: no miss, no drain, no stall
                 i_lo, i_hi, f_lo, f_hi, o_lo, o_hi, words = _fold_span(g, rv, cv, t)
                 cycle = row + stall
                 free = wst[WB_FREE]
                 quiet_writes = ((cycle >= wst[WB_DRAIN_END] and free - words >= wst[WB_ACTIVE])
                                 or (cycle + per - 1 < wst[WB_DRAIN_END] and free - words >= 1))
-                if quiet_writes:
+                if quiet_writes and calc:
+                    quiet = True
+                elif quiet_writes:
                     r0, c0, n0, q0, e0, m0, _ = _row_runs(g, fc, fr, i_lo, rv, cv, t)
                     r1, c1, n1, _, _, _, _ = _row_runs(g, fc, fr, i_hi, rv, cv, t)
                     quiet = _fold_hits(ist, idesc, ieps, r0, c0, n0, r1, c1, n1)
@@ -823,33 +830,36 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
                         _, _, _, q0, e0, m0, _ = _row_runs(g, fc, fr, f_lo, rv, cv, t)
                         _, _, _, q1, e1, m1, _ = _row_runs(g, fc, fr, f_hi, rv, cv, t)
                         quiet = _fold_hits(fst, fdesc, feps, q0, e0, m0, q1, e1, m1)
-                    if quiet:
-                        if i_first < 0:
-                            i_first = cycle + i_lo + 1
-                        i_last = cycle + i_hi + 1
-                        if f_first < 0:
-                            f_first = cycle + f_lo + 1
-                        f_last = cycle + f_hi + 1
-                        if words > 0:
-                            if o_first < 0:
-                                o_first = cycle + o_lo
-                            o_last = cycle + o_hi
-                        _store(wst, lines, words)
-                        out_o = cycle + per - 1
-                        row += per
-                        continue
+                else:
+                    quiet = False
+                if quiet:
+                    if i_first < 0:
+                        i_first = cycle + i_lo + 1
+                    i_last = cycle + i_hi + 1
+                    if f_first < 0:
+                        f_first = cycle + f_lo + 1
+                    f_last = cycle + f_hi + 1
+                    if words > 0:
+                        if o_first < 0:
+                            o_first = cycle + o_lo
+                        o_last = cycle + o_hi
+                    _store(wst, lines, words)
+                    out_o = cycle + per - 1
+                    row += per
+                    continue
             for j in range(per):
                 cycle = row + stall
                 ir, ic, ni, fr_, fcol, nf, no = _row_runs(g, fc, fr, j, rv, cv, t)
                 if calc:
                     if dense:
-                        p = _position(idesc, ir, ic) if ni > 0 else 0
+                        p = _position(idesc, ir, ic) if ni > 0 and not i_once else 0
                     else:
                         ni = _ifmap_addrs(g, fc, fr, j, rv, cv, t, ia)
                         p = 0
-                    out_i = _estimate_row(iest, ilatest, p, ni, ia, not dense, cycle)
-                    p = _position(fdesc, fr_, fcol) if nf > 0 else 0
-                    out_f = _estimate_row(fest, flatest, p, nf, ia, False, cycle)
+                    out_i = _estimate_row(iest, ilatest, p, 0 if i_once else ni, ia, not dense,
+                                          cycle)
+                    p = _position(fdesc, fr_, fcol) if nf > 0 and not f_once else 0
+                    out_f = _estimate_row(fest, flatest, p, 0 if f_once else nf, ia, False, cycle)
                 elif dense:
                     if ni > 0 and ist[RB_ALLFIT] == 0:
                         p = _position(idesc, ir, ic)
@@ -883,8 +893,15 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
     total_cycles = out_o
     lines = _empty_all(wst, lines, out_o)
     if calc:
-        _estimate_finish(iest)
-        _estimate_finish(fest)
+        for once, st_, d in ((i_once, iest, idesc), (f_once, fest, fdesc)):
+            if once:
+                words = _valid_words(d)
+                st_[EB_ACCESS] = words
+                st_[EB_DSTART] = -_ceil_div(_ceil_div(words, st_[EB_ITEMS]) * st_[EB_ITEMS],
+                                            CALC_READ_BW)
+                st_[EB_DSTOP] = -1
+            else:
+                _estimate_finish(st_)
         ist[RB_DRAM_START] = iest[EB_DSTART]
         ist[RB_LAST] = iest[EB_DSTOP]
         fst[RB_DRAM_START] = fest[EB_DSTART]
