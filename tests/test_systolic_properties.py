@@ -80,9 +80,10 @@ def test_bad_dataflow_raises(value):
         ac.systolic.simulate(**dict(GOOD, dataflow=value))
 
 
-def test_mode_user_is_not_built_and_bad_mode_rejected():
-    with pytest.raises(NotImplementedError, match="memory system"):
-        ac.systolic.simulate(**GOOD, mode="user")
+def test_bad_mode_rejected_and_user_mode_only_adds_stalls():
+    calc = ac.systolic.simulate(**GOOD).iloc[0]
+    user = ac.systolic.simulate(**GOOD, mode="user", bandwidth=1, ifmap_kb=1).iloc[0]
+    assert user.total_cycles - user.stall_cycles == calc.total_cycles
     with pytest.raises(ValueError, match="mode"):
         ac.systolic.simulate(**GOOD, mode="fast")
 

@@ -94,6 +94,26 @@ def _cycles_kernel(M, N, K, R, C, D, out):
         out[i] = folds * per_fold - 1
 
 
+@numba.njit(cache=True, nogil=True)
+def _cycles_kernel_2d(M, N, K, R, C, D, out):
+    # Same arithmetic as _cycles_kernel on 2-D broadcast views (strides may be 0).
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            d = D[i, j]
+            if d == 0:
+                sr, sc, t = M[i, j], N[i, j], K[i, j]
+            elif d == 1:
+                sr, sc, t = K[i, j], N[i, j], M[i, j]
+            else:
+                sr, sc, t = K[i, j], M[i, j], N[i, j]
+            r = R[i, j]
+            c = C[i, j]
+            per_fold = t + r + c - 2
+            if d != 0:
+                per_fold += r
+            out[i, j] = ((sr + r - 1) // r) * ((sc + c - 1) // c) * per_fold - 1
+
+
 def total_cycles_calc(M, N, K, rows, cols, dataflow_code):
     """SCALE-Sim 3.0.0 CALC-mode ``Total Cycles`` of GEMMs, broadcast over all arguments.
 
@@ -128,6 +148,13 @@ def total_cycles_calc(M, N, K, rows, cols, dataflow_code):
     if len(shape) == 0:
         flat = [a.reshape(1) for a in arrays]
         _cycles_kernel(*flat, out.reshape(1))
+        return out
+    if len(shape) <= 2:
+        # Broadcast views, no copies: e.g. workloads (n, 1) x configurations (1, m).
+        shape2 = (1,) * (2 - len(shape)) + tuple(shape)
+        views = [np.broadcast_to(a.reshape((1,) * (2 - a.ndim) + a.shape) if a.ndim < 2 else a,
+                                 shape2) for a in arrays]
+        _cycles_kernel_2d(*views, out.reshape(shape2))
         return out
     # Chunk along the leading axis so that the flattened inputs stay small.
     inner = max(1, int(np.prod(shape[1:])))

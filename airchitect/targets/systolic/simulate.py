@@ -85,7 +85,7 @@ def _memory_fields(mode, arrays, fields, ifmap_words, filter_words, convention="
     if stall.any():
         raise NotImplementedError(
             "this configuration stalls on the OFMAP SRAM even in CALC mode (ofmap_kb too small "
-            "for cols); that needs the memory system, which is not built yet")
+            "for cols); CALC-mode OFMAP stalls are not modelled")
     return dict(dram, total_cycles_incl_prefetch=stop - np.minimum(ifmap_start, filter_start))
 
 
