@@ -138,7 +138,7 @@ def total_cycles_calc(M, N, K, rows, cols, dataflow_code):
     >>> int(total_cycles_calc(4, 5, 6, 8, 4, 0))
     31
     >>> total_cycles_calc([[64], [128]], 64, 64, [8, 16], 8, 1).tolist()
-    [[4607, 1599], [9215, 3199]]
+    [[5503, 3263], [9599, 5311]]
     """
     arrays = [np.asarray(a, dtype=np.int64) for a in (M, N, K, rows, cols, dataflow_code)]
     shape = np.broadcast_shapes(*(a.shape for a in arrays))

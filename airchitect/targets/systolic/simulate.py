@@ -159,7 +159,7 @@ def simulate(M, N, K, rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofma
     --------
     >>> df = simulate(4, 5, 6, 8, 4, ["os", "ws", "is"])
     >>> df["total_cycles"].tolist()
-    [31, 43, 51]
+    [31, 43, 22]
     """
     config, mode = _check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidth, mode)
     gemm = {n: check_int_array(n, v, 1, INT_MAX) for n, v in (("M", M), ("N", N), ("K", K))}
@@ -180,7 +180,7 @@ def simulate_conv(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, s
     Examples
     --------
     >>> simulate_conv(7, 7, 3, 3, 2, 4, 2, 4, 4, "os")["total_cycles"].tolist()
-    [27]
+    [71]
     """
     layer = check_conv(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride)
     config, mode = _check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidth, mode)
