@@ -65,15 +65,42 @@ def _geometry(arrays):
                                 arrays["cols"], arrays["code"])
 
 
+# CALC mode: layers whose operands outgrow the estimate buffers' 50 sets are replayed
+# word by word; above this many SRAM reads (seconds of replay) the DRAM columns are
+# left NaN ("not computed") rather than slowing the closed-form CALC model down.
+CALC_DRAM_WORK_LIMIT = 2 * 10**7
+
+
+def _calc_dram(arrays, fields, ifmap_words, filter_words):
+    """CALC-mode DRAM columns from the memory model (SCALE-Sim's estimate buffers)."""
+    names = [name for name in REPORT_FIELDS if "dram" in name]
+    replay = ((ifmap_words >= 50 * (arrays["ifmap_kb"] * 1024 // 100))
+              | (filter_words >= 50 * (arrays["filter_kb"] * 1024 // 100))
+              | ("ifmap_h" in arrays))
+    heavy = replay & (fields["sram_ifmap_reads"] + fields["sram_filter_reads"]
+                      > CALC_DRAM_WORK_LIMIT)
+    light = ~heavy
+    mem = memory.simulate_geometry(_geometry(arrays)[light], arrays["ifmap_kb"][light],
+                                   arrays["filter_kb"][light], arrays["ofmap_kb"][light], 1,
+                                   mode="calc")
+    if not heavy.any():
+        return {name: mem[name] for name in names}
+    out = {name: np.full(light.shape, np.nan) for name in names}
+    for name in names:
+        out[name][light] = mem[name]
+    return out
+
+
 def _memory_fields(mode, arrays, fields, ifmap_words, filter_words, convention="scalesim-3.0"):
     """Columns that depend on the memory system, for ``mode``."""
-    mem = memory.simulate_geometry(_geometry(arrays), arrays["ifmap_kb"], arrays["filter_kb"],
-                                   arrays["ofmap_kb"], arrays["bandwidth"], convention, mode)
     if mode == "user":
+        mem = memory.simulate_geometry(_geometry(arrays), arrays["ifmap_kb"],
+                                       arrays["filter_kb"], arrays["ofmap_kb"],
+                                       arrays["bandwidth"], convention, mode)
         out = {name: mem[name] for name in _USER_FIELDS}
         out["compute_cycles"] = mem["total_cycles"] - mem["stall_cycles"]
         return out
-    dram = {name: mem[name] for name in REPORT_FIELDS if "dram" in name}
+    dram = _calc_dram(arrays, fields, ifmap_words, filter_words)
     ifmap_start = compute.calc_dram_start(ifmap_words, arrays["ifmap_kb"],
                                           fields["first_request_cycle_ifmap"])
     filter_start = compute.calc_dram_start(filter_words, arrays["filter_kb"],
@@ -153,7 +180,10 @@ def simulate(M, N, K, rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofma
         ``dram_{ifmap,filter,ofmap}_{start,stop}_cycle``, ``dram_ifmap_reads,
         dram_filter_reads, dram_ofmap_writes`` (words),
         ``avg_{ifmap,filter,ofmap}_dram_bw`` (words/cycle), and the energy
-        model's ``energy_pj`` (pJ) and ``edp`` (pJ x total_cycles).
+        model's ``energy_pj`` (pJ) and ``edp`` (pJ x total_cycles). In CALC
+        mode the DRAM columns (and so energy) are NaN where the estimate buffers
+        would need a word-by-word replay of more than ``CALC_DRAM_WORK_LIMIT``
+        SRAM reads.
 
     Examples
     --------
