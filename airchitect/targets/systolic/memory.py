@@ -99,15 +99,16 @@ def _sram_counts(G):
     """SCALE-Sim's SRAM read/write counts (compute side), per dataflow."""
     P, Wn, Nf = G[:, engine.G_P], G[:, engine.G_WN], G[:, engine.G_NF]
     R, C, code = G[:, engine.G_R], G[:, engine.G_C], G[:, engine.G_DF]
-    Sr = np.select([code == 0], [P], Wn)
-    Sc = np.select([code == 2], [P], Nf)
-    T = np.select([code == 0, code == 1], [Wn, P], Nf)
+    os_, ws_, is_ = code == 0, code == 1, code == 2
+    Sr = np.where(os_, P, Wn)
+    Sc = np.where(is_, P, Nf)
+    T = np.where(os_, Wn, np.where(ws_, P, Nf))
     row_folds = _ceil_div(Sr, R)
     col_folds = _ceil_div(Sc, C)
     streamed = T * Sr * col_folds  # the operand fed along the rows, once per column fold
-    ifmap = np.select([code == 2], [Sr * Sc], streamed)
-    filt = np.select([code == 0, code == 1], [T * Sc * row_folds, Sr * Sc], streamed)
-    ofmap = np.where(code == 0, Sr * Sc + row_folds * col_folds * (R + C), T * Sc * row_folds)
+    ifmap = np.where(is_, Sr * Sc, streamed)
+    filt = np.where(os_, T * Sc * row_folds, np.where(ws_, Sr * Sc, streamed))
+    ofmap = np.where(os_, Sr * Sc + row_folds * col_folds * (R + C), T * Sc * row_folds)
     return ifmap, filt, ofmap
 
 
