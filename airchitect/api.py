@@ -69,7 +69,7 @@ def predict(task, model=None, **inputs) -> dict:
     """
     predictor = model or shipped(task)
     query = _query(predictor, inputs)
-    label = predictor.estimator.decision_function(query)[0].argmax()
+    label = predictor.estimator.predict(query)[0]
     return _record(predictor.task, query, label)
 
 

@@ -27,11 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 N_WORKLOADS = 100_000
 SEED = 0
 HYPER = {
-    "array": {"model": "resmlp", "width": 512, "depth": 3, "epochs": 40, "batch_size": 512},
-    "multiarray": {"model": "resmlp", "width": 256, "depth": 3, "epochs": 30, "batch_size": 512},
-    "buffer": {"model": "resmlp", "width": 256, "depth": 3, "epochs": 40, "batch_size": 256},
-    "cim": {"model": "resmlp", "width": 512, "depth": 3, "epochs": 30, "batch_size": 512},
-    "sve": {"model": "resmlp", "width": 256, "depth": 3, "epochs": 30, "batch_size": 512},
+    "array": {"model": "surrogate"},
+    "multiarray": {"model": "surrogate"},
+    "sve": {"model": "surrogate"},
+    "cim": {"model": "surrogate"},
+    "cim-schedule": {"model": "surrogate"},
+    "buffer": {"model": "resmlp", "width": 128, "depth": 2, "epochs": 30, "batch_size": 256},
 }
 
 
@@ -77,8 +78,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     data = dataset(args.task, args.workloads)
-    params = {"verbose": True, **HYPER[args.task]}
+    params = dict(HYPER[args.task])
     model = params.pop("model")
+    if model != "surrogate":
+        params["verbose"] = True
     start = time.perf_counter()
     predictor = ac.learn.train(args.task, data, model=model, seed=SEED, **params)
     predictor.metadata["training"]["wall_seconds"] = round(time.perf_counter() - start, 1)

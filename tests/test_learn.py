@@ -118,3 +118,49 @@ def test_train_save_load_round_trip(tmp_path, array_frame):
     (path / "predictor.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="schema version 99"):
         Predictor.load(path)
+
+
+def test_surrogate_learns_array_costs_and_round_trips(tmp_path, array_frame):
+    from airchitect.learn import SurrogateClassifier
+
+    task = ac.tasks.get("array")
+    train, test = ac.learn.split(array_frame, 0.2, seed=1)
+    X, Xt = train[list(task.input_columns)], test[list(task.input_columns)]
+    model = SurrogateClassifier(task="array").fit(X, train.label)
+    pred = model.predict(Xt)
+    res = metrics.report(task, Xt, test.label, pred)
+    # the basis spans SCALE-Sim's cycle formula: near-exact choices from 2400 rows
+    assert res["top1"] > 0.9 and res["geomean_percent_of_best"] > 99.9
+    assert task.allowed(Xt)[np.arange(len(pred)), pred].all()
+    predictor = Predictor(task, model, {"metrics": {}})
+    loaded = Predictor.load(predictor.save(tmp_path / "s"))
+    np.testing.assert_array_equal(loaded.predict(Xt).label, pred)
+    with pytest.raises(ValueError, match="needs task="):
+        SurrogateClassifier().fit(X, train.label)
+
+
+def test_surrogate_multiarray_combines_parts_exactly():
+    from airchitect.learn import SurrogateClassifier
+
+    task = ac.tasks.get("multiarray")
+    frame = task.label(task.sample(3000, seed=2))
+    train, test = ac.learn.split(frame, 0.2, seed=0)
+    model = SurrogateClassifier(task="multiarray").fit(train[list(task.input_columns)], train.label)
+    res = metrics.report(task, test[list(task.input_columns)], test.label,
+                         model.predict(test[list(task.input_columns)]))
+    assert res["geomean_percent_of_best"] > 99.5 and res["top1"] > 0.8
+
+
+def test_predict_and_recommend_with_a_given_model(array_frame):
+    from airchitect.learn import SurrogateClassifier
+
+    task = ac.tasks.get("array")
+    model = Predictor(task, SurrogateClassifier(task="array").fit(
+        array_frame[list(task.input_columns)], array_frame.label))
+    query = dict(M=300, N=70, K=900, max_macs=1024)
+    cfg = ac.predict("array", model=model, **query)
+    assert set(cfg) == {"rows", "cols", "dataflow", "label"} and cfg["rows"] * cfg["cols"] <= 1024
+    best = ac.recommend("array", k=5, model=model, **query)
+    assert best["cost"] == task.search(**query)["cost"] and 1 <= best["rank"] <= 5
+    with pytest.raises(TypeError, match="unexpected L"):
+        ac.predict("array", model=model, L=3, **query)

@@ -8,9 +8,10 @@ from airchitect.learn.estimators import (
     make_baseline,
 )
 from airchitect.learn.predictor import Predictor
+from airchitect.learn.surrogate import SurrogateClassifier
 from airchitect.learn.train import evaluate, split, train
 
 __all__ = [
-    "AirchitectClassifier", "Encoder", "Predictor", "ResMLPClassifier",
+    "AirchitectClassifier", "Encoder", "Predictor", "ResMLPClassifier", "SurrogateClassifier",
     "evaluate", "make_baseline", "metrics", "split", "train",
 ]

@@ -113,7 +113,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
                 loss.backward()
                 optim.step()
                 sched.step()
-                total += float(loss) * len(batch)
+                total += float(loss.detach()) * len(batch)
             if self.verbose:
                 print(f"epoch {epoch + 1}/{self.epochs}: loss {total / len(y):.4f}",
                       file=sys.stderr, flush=True)

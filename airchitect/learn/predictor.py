@@ -23,9 +23,14 @@ from airchitect import __version__
 from airchitect.data.store import write_atomic, write_json_atomic
 from airchitect.learn.encoding import Encoder
 from airchitect.learn.estimators import AirchitectClassifier, ResMLPClassifier
+from airchitect.learn.surrogate import SurrogateClassifier
 
 SCHEMA_VERSION = 1
-MODELS = {"airchitect": AirchitectClassifier, "resmlp": ResMLPClassifier}
+MODELS = {
+    "airchitect": AirchitectClassifier,
+    "resmlp": ResMLPClassifier,
+    "surrogate": SurrogateClassifier,
+}
 
 
 class Predictor:
@@ -72,7 +77,13 @@ class Predictor:
         """Write ``model.safetensors`` and ``predictor.json`` into directory ``path``."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.contiguous() for k, v in self.estimator.module_.state_dict().items()}
+        est = self.estimator
+        if isinstance(est, SurrogateClassifier):
+            tensors = {"coef": torch.as_tensor(est.coef_).contiguous()}
+            state = {"groups": list(est.groups_)}
+        else:
+            tensors = {k: v.contiguous() for k, v in est.module_.state_dict().items()}
+            state = {"encoder": est.encoder_.to_dict()}
         tmp = path / ".model.safetensors.tmp"
         save_file(tensors, str(tmp))
         write_atomic(path / "model.safetensors", tmp.read_bytes())
@@ -86,7 +97,7 @@ class Predictor:
             "labels": json.loads(self.task.space().to_json(orient="records")),
             "model": self.model_name,
             "params": params,
-            "encoder": self.estimator.encoder_.to_dict(),
+            "state": state,
             "n_labels": int(self.estimator.n_labels_),
             **self.metadata,
         }
@@ -122,12 +133,16 @@ class Predictor:
         if space != meta["labels"]:
             raise ValueError(f"{path}: model's label vocabulary differs from task {name!r}")
         est = MODELS[meta["model"]](**meta["params"])
-        est.encoder_ = Encoder.from_dict(meta["encoder"])
         est.n_labels_ = meta["n_labels"]
         est.classes_ = np.arange(est.n_labels_)
-        est.module_ = est._build(est.encoder_, est.n_labels_)
-        state = load_file(str(path / "model.safetensors"))
-        est.module_.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()})
-        est.module_.eval()
+        tensors = load_file(str(path / "model.safetensors"))
+        if isinstance(est, SurrogateClassifier):
+            est.coef_ = tensors["coef"].numpy()
+            est.groups_ = list(meta["state"]["groups"])
+        else:
+            est.encoder_ = Encoder.from_dict(meta["state"]["encoder"])
+            est.module_ = est._build(est.encoder_, est.n_labels_)
+            est.module_.load_state_dict(tensors)
+            est.module_.eval()
         keep = {k: v for k, v in meta.items() if k in ("metrics", "training_data", "training")}
         return cls(task_obj, est, keep)

@@ -42,7 +42,7 @@ def evaluate(predictor, frame, objective=None):
     task = predictor.task
     inputs = task.validate(frame[list(task.input_columns)])
     proba = predictor.predict_proba(inputs)
-    y_pred = proba.argmax(axis=1)
+    y_pred = predictor.estimator.predict(inputs)
     return metrics.report(
         task, inputs, frame["label"].to_numpy(), y_pred, proba, objective,
         best_cost=frame["best_cost"].to_numpy() if "best_cost" in frame else None,
@@ -57,7 +57,7 @@ def train(task, dataset, model="resmlp", objective=None, test_size=0.1, seed=0, 
     task : str or Task
     dataset : path or DataFrame
         A dataset directory (checked against its manifest) or a labelled frame.
-    model : {"airchitect", "resmlp"}
+    model : {"airchitect", "resmlp", "surrogate"}
     objective : str, optional
         Defaults to the dataset's objective (or ``cycles``).
     test_size : float in (0, 1)
@@ -77,10 +77,12 @@ def train(task, dataset, model="resmlp", objective=None, test_size=0.1, seed=0, 
     objective = task.check_objective(objective or provenance.get("objective"))
     train_frame, test_frame = split(frame, test_size, seed)
     inputs = task.validate(train_frame[list(task.input_columns)])
-    est = MODELS[model](task=task.name, objective=objective, seed=seed, **params)
+    est = MODELS[model](task=task.name, objective=objective, **params)
+    if "seed" in est.get_params():
+        est.set_params(seed=seed)
     start = time.perf_counter()
     costs = None
-    if est.regret_weight > 0 and task.cheap_costs:
+    if getattr(est, "regret_weight", 0) > 0 and task.cheap_costs:
         costs = np.concatenate(
             [
                 task.costs(inputs.iloc[s : s + task.chunk_rows], objective)

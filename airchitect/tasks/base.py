@@ -102,6 +102,23 @@ class Task:
         """
         return []
 
+    def relax(self, inputs) -> pd.DataFrame:
+        """``inputs`` with every constraint at its loosest, so every label has a cost."""
+        return inputs
+
+    def surrogate_parts(self, inputs, objective=None):
+        """``(frames, costs)`` of the parts a surrogate should learn, or None (learn the whole)."""
+        return None
+
+    def surrogate_frames(self, inputs):
+        """The part inputs of :meth:`surrogate_parts`, without costs, or None."""
+        return None
+
+    def surrogate_combine(self, inputs, part_costs, objective=None):
+        """Combine predicted part costs into keys, each ``(n_rows, n_labels)``:
+        the objective, then the tie-break keys."""
+        raise NotImplementedError
+
     def configs(self, inputs, labels) -> pd.DataFrame:
         """The configuration columns of label ``labels[i]`` for row ``i``."""
         return self.space().iloc[np.asarray(labels)].reset_index(drop=True)

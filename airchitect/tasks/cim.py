@@ -34,6 +34,9 @@ class CimTask(Task):
     def _validate(self, df):
         return cim_space.check_inputs(df).reset_index(drop=True)
 
+    def relax(self, inputs):
+        return inputs.assign(n_xbars=2**14, adc_bits=14)
+
     def costs(self, inputs, objective="latency"):
         objective = self.check_objective(objective)
         return cim_space.task_costs(inputs, self.space(), objective)

@@ -54,6 +54,13 @@ class SveTask(Task):
         df["max_vl_bits"] = vl
         return df
 
+    def allowed(self, inputs):
+        inputs = self.validate(inputs)
+        return self.space().vl_bits.to_numpy()[None, :] <= inputs["max_vl_bits"].to_numpy()[:, None]
+
+    def relax(self, inputs):
+        return inputs.assign(max_vl_bits=max(VL_BITS))
+
     def costs(self, inputs, objective="cycles"):
         objective = self.check_objective(objective)
         return sve_space.task_costs(inputs, self.space(), objective, self.core)

@@ -1,0 +1,163 @@
+"""A learned cost surrogate: predict every configuration's log cost, pick the least.
+
+For every label ``l`` the model learns a linear function of *basis features*
+of the inputs that approximates ``log2(cost_l)``, by least squares on the
+training rows' exact costs. Its prediction is the allowed label of least
+predicted cost; labels within ``tie_tolerance`` (in log2 units) of the least
+go to the lowest label id, the order in which every task sorts its space.
+
+Basis features of a numeric input ``x`` (the tiled cost models are sums of
+logs of these): ``log2 x``, ``log2 ceil(x / t)`` for every tile size
+``t = d * 2**a <= 16384`` with ``d`` in 1..16 (folds on a hardware dimension
+of ``t``) and ``log2(x + 2**b)`` for ``b = 1..15``
+(pipeline fill and drain). A separate linear model is fitted for every
+combination of string inputs (e.g. each element type).
+
+Costs of configurations that a row's constraints rule out are taken with the
+constraints relaxed (``Task.relax``), so every label sees every row.
+
+A task may split its objective into parts (``Task.surrogate_parts``): the
+multi-array task learns one GEMM's cycles on each array and combines the parts
+with the exact makespan rule.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+FOLDS = np.unique([d * 2.0**a for d in range(1, 17) for a in range(0, 15) if 1 < d * 2**a <= 16384])
+OFFSETS = 2.0 ** np.arange(1, 16)
+
+
+def basis(frame):
+    """Basis features of the numeric columns of ``frame``, plus a constant."""
+    cols = []
+    for column in frame.columns:
+        x = np.maximum(frame[column].to_numpy(dtype=np.float64), 1.0)
+        cols += [np.log2(x)[:, None], np.log2(np.ceil(x[:, None] / FOLDS)),
+                 np.log2(x[:, None] + OFFSETS)]
+    cols.append(np.ones((len(frame), 1)))
+    return np.concatenate(cols, axis=1)
+
+
+def _log_costs(costs):
+    """log2 of costs; entries that stay infinite get the row's worst + 4."""
+    with np.errstate(divide="ignore"):
+        y = np.log2(np.asarray(costs, dtype=np.float64))
+    finite = np.isfinite(y)
+    worst = np.where(finite, y, -np.inf).max(axis=1, keepdims=True)
+    return np.where(finite, y, np.where(np.isfinite(worst), worst, 0.0) + 4.0)
+
+
+class SurrogateClassifier(ClassifierMixin, BaseEstimator):
+    """Per-label least-squares surrogate of log2 cost over basis features.
+
+    Parameters
+    ----------
+    task : str
+        The task whose exact costs train the surrogate (required).
+    objective : str, optional
+    tie_tolerance : float
+        Labels within this many log2 units of the least predicted cost tie.
+    ridge : float
+        L2 penalty of the least-squares fit (relative to the data scale).
+    """
+
+    def __init__(self, task=None, objective=None, tie_tolerance=1e-4, ridge=1e-8):
+        self.task = task
+        self.objective = objective
+        self.tie_tolerance = tie_tolerance
+        self.ridge = ridge
+
+    def _task(self):
+        from airchitect.tasks import get
+
+        if self.task is None:
+            raise ValueError("SurrogateClassifier needs task= (its costs train the model)")
+        return get(self.task)
+
+    def _groups(self, X):
+        strings = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+        keys = X[strings].astype(str).agg("|".join, axis=1) if strings else pd.Series("", index=X.index)
+        return strings, keys.to_numpy()
+
+    def _solve(self, F, Y):
+        gram = F.T @ F
+        gram[np.diag_indices_from(gram)] += self.ridge * np.trace(gram) / len(gram)
+        return np.linalg.solve(gram, F.T @ Y)
+
+    def fit(self, X, y=None, costs=None):
+        """Fit on inputs ``X``; ``y`` is accepted for the scikit-learn interface.
+
+        The targets are the task's exact costs of every label for every row
+        (computed here, with constraints relaxed).
+        """
+        task = self._task()
+        X = task.validate(pd.DataFrame(X).reset_index(drop=True))
+        self.n_labels_ = task.n_labels
+        self.classes_ = np.arange(self.n_labels_)
+        parts = task.surrogate_parts(X, self.objective)
+        frames, targets = (parts if parts is not None else
+                           ([X], [task.costs(task.relax(X), self.objective)]))
+        F = np.concatenate([basis(self._numeric(f)) for f in frames])
+        Y = np.concatenate([_log_costs(t) for t in targets])
+        _, keys = self._groups(pd.concat(frames, ignore_index=True))
+        self.groups_ = sorted(set(keys))
+        self.coef_ = np.stack([self._solve(F[keys == g], Y[keys == g]) for g in self.groups_])
+        return self
+
+    @staticmethod
+    def _numeric(frame):
+        return frame[[c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]]
+
+    def _predict_parts(self, frame):
+        _, keys = self._groups(frame)
+        unknown = sorted(set(keys) - set(self.groups_))
+        if unknown:
+            raise ValueError(f"inputs hold a category never seen in training: {unknown[0]!r}")
+        F = basis(self._numeric(frame))
+        out = np.empty((len(frame), self.coef_.shape[2]))
+        for g, coef in zip(self.groups_, self.coef_):
+            rows = keys == g
+            out[rows] = F[rows] @ coef
+        return out
+
+    def predicted_log_costs(self, X):
+        """Predicted log2 cost keys of every label, ``inf`` where not allowed.
+
+        A list of ``(n, n_labels)`` arrays: the objective, then the task's
+        tie-break keys where the task combines parts.
+        """
+        task = self._task()
+        X = task.validate(pd.DataFrame(X).reset_index(drop=True))
+        frames = task.surrogate_frames(X)
+        if frames is None:
+            keys = [self._predict_parts(X)]
+        else:
+            parts = [np.exp2(self._predict_parts(f)) for f in frames]
+            keys = [np.log2(k) for k in task.surrogate_combine(X, parts, self.objective)]
+        allowed = task.allowed(X)
+        return [np.where(allowed, k, np.inf) for k in keys]
+
+    def decision_function(self, X):
+        """Scores (higher is better): minus the predicted log2 cost."""
+        return -self.predicted_log_costs(X)[0]
+
+    def predict(self, X):
+        """Lexicographic least predicted key, equal within ``tie_tolerance``, then lowest id."""
+        candidates = None
+        for key in self.predicted_log_costs(X):
+            if candidates is not None:
+                key = np.where(candidates, key, np.inf)
+            tied = key <= key.min(axis=1, keepdims=True) + self.tie_tolerance
+            candidates = tied if candidates is None else candidates & tied
+        return candidates.argmax(axis=1)
+
+    def predict_proba(self, X):
+        """A softmax of minus the predicted log2 costs (sharp: temperature 1/64)."""
+        scores = self.decision_function(X) * 64.0
+        scores -= scores.max(axis=1, keepdims=True)
+        p = np.exp(scores)
+        return p / p.sum(axis=1, keepdims=True)

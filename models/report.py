@@ -1,0 +1,64 @@
+"""Write models/MODELS.md from the metrics saved with the shipped models.
+
+    python models/report.py
+
+Every number comes from ``airchitect/models/<task>/predictor.json``, written by
+``models/train.py`` when it measured the model on the held-out 10% of its
+dataset (costs recomputed with the exact cost model).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from airchitect.data.store import write_atomic
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pct(x):
+    return f"{100 * x:.2f}%"
+
+
+def main():
+    lines = [
+        "# Shipped models", "",
+        "Trained by `python models/train.py --task TASK` from the task's regenerated 10^5-workload",
+        "dataset (seed 0) on 90% of it; every figure below is measured on the held-out 10%",
+        "(or on real-network layers), with the cost of each predicted configuration recomputed",
+        "by the exact cost model. Regenerate this file with `python models/report.py`.", "",
+        "| task | model | params | top-1 | majority top-1 | top-5 | GeoMean % of best | majority GeoMean | p99 slowdown | worst slowdown | training time |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    details = []
+    for meta_file in sorted((ROOT / "airchitect" / "models").glob("*/predictor.json")):
+        meta = json.loads(meta_file.read_text())
+        held = meta["metrics"]["held_out"]
+        major = held["majority"]
+        params = {k: v for k, v in meta["params"].items() if k in ("width", "depth", "epochs", "hidden", "embedding_dim")}
+        lines.append(
+            f"| {meta['task']['task']} | {meta['model']} | {params} | {pct(held['top1'])} | {pct(major['top1'])} "
+            f"| {pct(held.get('top5', float('nan')))} | {held['geomean_percent_of_best']:.3f} "
+            f"| {major['geomean_percent_of_best']:.3f} | {held['p99_slowdown']:.4f} | {held['worst_slowdown']:.3f} "
+            f"| {meta['training'].get('wall_seconds', meta['training']['fit_seconds'])} s |"
+        )
+        nets = meta["metrics"].get("networks")
+        if nets:
+            details += [
+                "", f"## {meta['task']['task']}: real-network layers", "",
+                "GEMM layers of every network in `ac.workloads.networks()` (dimensions within the",
+                "task's 1..16384), under every `max_macs` budget:", "",
+                "| max_macs | layers | top-1 | GeoMean % of best | worst slowdown |",
+                "| --- | --- | --- | --- | --- |",
+            ]
+            for row in nets["per_budget"]:
+                details.append(f"| {row['max_macs']} | {row['layers']} | {pct(row['top1'])} | "
+                               f"{row['geomean_percent_of_best']:.3f} | {row['worst_slowdown']:.3f} |")
+            details.append(f"| all | {sum(r['layers'] for r in nets['per_budget'])} | {pct(nets['top1'])} | "
+                           f"{nets['geomean_percent_of_best']:.3f} | |")
+    write_atomic(ROOT / "models" / "MODELS.md", ("\n".join(lines + details) + "\n").encode())
+
+
+if __name__ == "__main__":
+    main()
