@@ -1,0 +1,63 @@
+"""The compile, demo, predict, train and evaluate commands."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import airchitect as ac
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cli(*args, check=False):
+    return subprocess.run([sys.executable, "-m", "airchitect", *map(str, args)],
+                          capture_output=True, text=True, check=check)
+
+
+def test_compile_cim_program(tmp_path):
+    res = _cli("compile", "--target", "cim", "--out", tmp_path / "p.json", "--json", check=True)
+    out = json.loads(res.stdout)
+    program = json.loads((tmp_path / "p.json").read_text())
+    assert out["crossbars"] >= 1 and len(program["ops"]) == out["ops"]
+    assert out["crossbar_accuracy"] == out["float_accuracy"] > 0.9
+
+
+def test_compile_bad_target_exits_2():
+    res = _cli("compile", "--target", "gpu", "--out", "x")
+    assert res.returncode == 2 and "target must be one of" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_demo_matches_exact_search_and_scalesim():
+    res = _cli("demo", "--json", check=True)
+    out = json.loads(res.stdout)
+    layers = out["layers"]
+    assert len(layers) > 10
+    task = ac.tasks.get("array")
+    for row in layers[:5]:
+        best = task.search(M=row["M"], N=row["N"], K=row["K"], max_macs=4096)
+        assert row["optimal_cycles"] == best["cost"]
+        assert row["predicted_cycles"] >= row["optimal_cycles"]
+    assert out["scalesim_check"]["exact"] is True
+    assert 99.0 <= out["geomean_percent"] <= 100.0
+
+
+def test_predict_train_evaluate_commands(tmp_path):
+    res = _cli("predict", "--task", "array", "M=512", "N=512", "K=64", "max_macs=4096", "--json",
+               check=True)
+    cfg = json.loads(res.stdout)
+    assert cfg["rows"] * cfg["cols"] <= 4096
+    rec = json.loads(_cli("predict", "--task", "array", "M=512", "N=512", "K=64", "max_macs=4096",
+                          "--recommend", "5", "--json", check=True).stdout)
+    assert rec["cost"] == ac.tasks.get("array").search(M=512, N=512, K=64, max_macs=4096)["cost"]
+    bad = _cli("predict", "--task", "array", "M=0", "N=5", "K=5", "max_macs=4096")
+    assert bad.returncode == 2 and "M must be" in bad.stderr
+    sample = ROOT / "datasets" / "array" / "sample"
+    _cli("train", "--task", "array", "--data", sample, "--model", "surrogate", "--out",
+         tmp_path / "m", check=True)
+    metrics = json.loads(_cli("evaluate", "--model", tmp_path / "m", "--data", sample, "--json",
+                              check=True).stdout)
+    assert metrics["n"] == 5000 and metrics["geomean_percent_of_best"] > 99.9
