@@ -29,7 +29,7 @@ SEED = 0
 HYPER = {
     "array": {"model": "surrogate"},
     "multiarray": {"model": "surrogate"},
-    "sve": {"model": "surrogate"},
+    "sve": {"model": "surrogate", "folds": "tiles"},
     "cim": {"model": "surrogate"},
     "cim-schedule": {"model": "surrogate"},
     "buffer": {"model": "resmlp", "width": 128, "depth": 2, "epochs": 30, "batch_size": 256},

@@ -80,7 +80,7 @@ class Predictor:
         est = self.estimator
         if isinstance(est, SurrogateClassifier):
             tensors = {"coef": torch.as_tensor(est.coef_).contiguous()}
-            state = {"groups": list(est.groups_)}
+            state = {"groups": list(est.groups_), "constraints": list(est.constraints_)}
         else:
             tensors = {k: v.contiguous() for k, v in est.module_.state_dict().items()}
             state = {"encoder": est.encoder_.to_dict()}
@@ -106,6 +106,15 @@ class Predictor:
 
     @classmethod
     def load(cls, path, task=None):
+        """Load a predictor saved by :meth:`save` (see :meth:`_load`)."""
+        try:
+            return cls._load(path, task)
+        except KeyError as err:
+            raise ValueError(f"{path}: predictor.json lacks the field {err}; not a predictor "
+                             f"this airchitect can read") from None
+
+    @classmethod
+    def _load(cls, path, task=None):
         """Load a predictor saved by :meth:`save`.
 
         ``task`` (a name), when given, must match the saved model's task.
@@ -139,6 +148,7 @@ class Predictor:
         if isinstance(est, SurrogateClassifier):
             est.coef_ = tensors["coef"].numpy()
             est.groups_ = list(meta["state"]["groups"])
+            est.constraints_ = list(meta["state"]["constraints"])
         else:
             est.encoder_ = Encoder.from_dict(meta["state"]["encoder"])
             est.module_ = est._build(est.encoder_, est.n_labels_)

@@ -7,14 +7,15 @@ predicted cost; labels within ``tie_tolerance`` (in log2 units) of the least
 go to the lowest label id, the order in which every task sorts its space.
 
 Basis features of a numeric input ``x`` (the tiled cost models are sums of
-logs of these): ``log2 x``, ``log2 ceil(x / t)`` for every tile size
-``t = d * 2**a <= 16384`` with ``d`` in 1..16 (folds on a hardware dimension
-of ``t``) and ``log2(x + 2**b)`` for ``b = 1..15``
+logs of these): ``log2 x``, ``log2 ceil(x / t)`` for tile sizes ``t`` (folds on
+a hardware dimension of ``t``: ``folds="pow2"``, ``t = 2**a``, ``a = 1..14``; or
+``folds="tiles"``, every ``t = d * 2**a <= 16384`` with ``d`` in 1..16) and ``log2(x + 2**b)`` for ``b = 1..15``
 (pipeline fill and drain). A separate linear model is fitted for every
 combination of string inputs (e.g. each element type).
 
 Costs of configurations that a row's constraints rule out are taken with the
-constraints relaxed (``Task.relax``), so every label sees every row.
+constraints relaxed (``Task.relax``), so every label sees every row; the
+constraint columns themselves only mask labels and are not features.
 
 A task may split its objective into parts (``Task.surrogate_parts``): the
 multi-array task learns one GEMM's cycles on each array and combines the parts
@@ -27,16 +28,19 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-FOLDS = np.unique([d * 2.0**a for d in range(1, 17) for a in range(0, 15) if 1 < d * 2**a <= 16384])
+FOLDS = {
+    "pow2": 2.0 ** np.arange(1, 15),
+    "tiles": np.unique([d * 2.0**a for d in range(1, 17) for a in range(15) if 1 < d * 2**a <= 16384]),
+}
 OFFSETS = 2.0 ** np.arange(1, 16)
 
 
-def basis(frame):
+def basis(frame, folds="pow2"):
     """Basis features of the numeric columns of ``frame``, plus a constant."""
     cols = []
     for column in frame.columns:
         x = np.maximum(frame[column].to_numpy(dtype=np.float64), 1.0)
-        cols += [np.log2(x)[:, None], np.log2(np.ceil(x[:, None] / FOLDS)),
+        cols += [np.log2(x)[:, None], np.log2(np.ceil(x[:, None] / FOLDS[folds])),
                  np.log2(x[:, None] + OFFSETS)]
     cols.append(np.ones((len(frame), 1)))
     return np.concatenate(cols, axis=1)
@@ -63,13 +67,16 @@ class SurrogateClassifier(ClassifierMixin, BaseEstimator):
         Labels within this many log2 units of the least predicted cost tie.
     ridge : float
         L2 penalty of the least-squares fit (relative to the data scale).
+    folds : {"pow2", "tiles"}
+        Tile sizes of the fold features.
     """
 
-    def __init__(self, task=None, objective=None, tie_tolerance=1e-4, ridge=1e-8):
+    def __init__(self, task=None, objective=None, tie_tolerance=1e-4, ridge=1e-8, folds="pow2"):
         self.task = task
         self.objective = objective
         self.tie_tolerance = tie_tolerance
         self.ridge = ridge
+        self.folds = folds
 
     def _task(self):
         from airchitect.tasks import get
@@ -98,26 +105,29 @@ class SurrogateClassifier(ClassifierMixin, BaseEstimator):
         X = task.validate(pd.DataFrame(X).reset_index(drop=True))
         self.n_labels_ = task.n_labels
         self.classes_ = np.arange(self.n_labels_)
+        relaxed = task.relax(X)
+        self.constraints_ = [c for c in X.columns if not relaxed[c].equals(X[c])]
         parts = task.surrogate_parts(X, self.objective)
         frames, targets = (parts if parts is not None else
-                           ([X], [task.costs(task.relax(X), self.objective)]))
-        F = np.concatenate([basis(self._numeric(f)) for f in frames])
+                           ([X], [task.costs(relaxed, self.objective)]))
+        F = np.concatenate([self._basis(f) for f in frames])
         Y = np.concatenate([_log_costs(t) for t in targets])
         _, keys = self._groups(pd.concat(frames, ignore_index=True))
         self.groups_ = sorted(set(keys))
         self.coef_ = np.stack([self._solve(F[keys == g], Y[keys == g]) for g in self.groups_])
         return self
 
-    @staticmethod
-    def _numeric(frame):
-        return frame[[c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]]
+    def _basis(self, frame):
+        numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
+                   and c not in self.constraints_]
+        return basis(frame[numeric], self.folds)
 
     def _predict_parts(self, frame):
         _, keys = self._groups(frame)
         unknown = sorted(set(keys) - set(self.groups_))
         if unknown:
             raise ValueError(f"inputs hold a category never seen in training: {unknown[0]!r}")
-        F = basis(self._numeric(frame))
+        F = self._basis(frame)
         out = np.empty((len(frame), self.coef_.shape[2]))
         for g, coef in zip(self.groups_, self.coef_):
             rows = keys == g
@@ -140,6 +150,10 @@ class SurrogateClassifier(ClassifierMixin, BaseEstimator):
             keys = [np.log2(k) for k in task.surrogate_combine(X, parts, self.objective)]
         allowed = task.allowed(X)
         return [np.where(allowed, k, np.inf) for k in keys]
+
+    def _validated(self, X):
+        task = self._task()
+        return task, task.validate(pd.DataFrame(X).reset_index(drop=True))
 
     def decision_function(self, X):
         """Scores (higher is better): minus the predicted log2 cost."""

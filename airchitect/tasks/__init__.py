@@ -35,13 +35,25 @@ def names():
     return out
 
 
+_DEFAULTS = {}
+
+
 def get(name, **params) -> Task:
-    """The task registered under ``name``; ``params`` go to its constructor."""
+    """The task registered under ``name``; ``params`` go to its constructor.
+
+    Without ``params`` the same instance (with its cached space) is returned
+    on every call.
+    """
     if isinstance(name, Task):
         return name
+    if not params and name in _DEFAULTS:
+        return _DEFAULTS[name]
     check_choice("task", name, names())
     module, cls = _REGISTRY[name]
-    return getattr(importlib.import_module(module), cls)(**params)
+    task = getattr(importlib.import_module(module), cls)(**params)
+    if not params:
+        _DEFAULTS[name] = task
+    return task
 
 
 __all__ = ["OBJECTIVES", "Task", "get", "names"]

@@ -75,7 +75,7 @@ class ArrayTask(Task):
 
     def allowed(self, inputs):
         inputs = self.validate(inputs)
-        return self.space().pes.to_numpy()[None, :] <= inputs["max_macs"].to_numpy()[:, None]
+        return self._cached_space().pes.to_numpy()[None, :] <= inputs["max_macs"].to_numpy()[:, None]
 
     def costs(self, inputs, objective="cycles"):
         objective = self.check_objective(objective)

@@ -49,15 +49,18 @@ class Task:
     # -- the label vocabulary ------------------------------------------------
     def space(self) -> pd.DataFrame:
         """The label vocabulary: one row per configuration, index = label id."""
+        return self._cached_space().copy()
+
+    def _cached_space(self):
         if self._space_cache is None:
             space = self._space().reset_index(drop=True)
             space.index.name = "label"
             self._space_cache = space
-        return self._space_cache.copy()
+        return self._space_cache
 
     @property
     def n_labels(self) -> int:
-        return len(self.space())
+        return len(self._cached_space())
 
     def _space(self) -> pd.DataFrame:
         raise NotImplementedError
@@ -121,7 +124,7 @@ class Task:
 
     def configs(self, inputs, labels) -> pd.DataFrame:
         """The configuration columns of label ``labels[i]`` for row ``i``."""
-        return self.space().iloc[np.asarray(labels)].reset_index(drop=True)
+        return self._cached_space().iloc[np.asarray(labels)].reset_index(drop=True)
 
     def allowed(self, inputs) -> np.ndarray:
         """``(n_rows, n_labels)`` booleans: configurations a row's constraints allow."""

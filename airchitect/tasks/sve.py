@@ -56,7 +56,7 @@ class SveTask(Task):
 
     def allowed(self, inputs):
         inputs = self.validate(inputs)
-        return self.space().vl_bits.to_numpy()[None, :] <= inputs["max_vl_bits"].to_numpy()[:, None]
+        return self._cached_space().vl_bits.to_numpy()[None, :] <= inputs["max_vl_bits"].to_numpy()[:, None]
 
     def relax(self, inputs):
         return inputs.assign(max_vl_bits=max(VL_BITS))
