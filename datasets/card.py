@@ -29,11 +29,13 @@ def card(task_name, path):
     counts = frame.label.value_counts()
     top = counts.head(10)
     space = task.space()
+    sample_rows = ac.data.read_manifest(HERE / task_name / "sample")["arguments"]["n"]
     lines = [
         f"# Dataset card: `{task_name}`", "",
         f"Regenerate: `datasets/{task_name}/regenerate.sh` (10^5 workloads, seed 0, into "
-        f"`datasets/{task_name}/full`, not committed). A 5000-row sample "
-        f"generated with the same code is committed in `datasets/{task_name}/sample`.", "",
+        f"`datasets/{task_name}/full`, not committed). A {sample_rows}-row sample (seed 0) "
+        f"generated with the same code is committed in `datasets/{task_name}/sample`. "
+        f"The figures below describe the {len(frame)}-row dataset in `{Path(path).name}`.", "",
         "## Definition", "", "```", (sys.modules[type(task).__module__].__doc__ or "").strip(), "```", "",
         "## Schema", "", "| column | dtype | role |", "| --- | --- | --- |",
     ]

@@ -28,19 +28,24 @@ def main():
         "dataset (seed 0) on 90% of it; every figure below is measured on the held-out 10%",
         "(or on real-network layers), with the cost of each predicted configuration recomputed",
         "by the exact cost model. Regenerate this file with `python models/report.py`.", "",
-        "| task | model | params | top-1 | majority top-1 | top-5 | GeoMean % of best | majority GeoMean | p99 slowdown | worst slowdown | training time |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| task | model | params | rows (train/test) | top-1 | majority top-1 | top-5 | GeoMean % of best | majority GeoMean | recommend(k=5) GeoMean | p99 slowdown | worst slowdown | training time |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     details = []
     for meta_file in sorted((ROOT / "airchitect" / "models").glob("*/predictor.json")):
         meta = json.loads(meta_file.read_text())
         held = meta["metrics"]["held_out"]
         major = held["majority"]
-        params = {k: v for k, v in meta["params"].items() if k in ("width", "depth", "epochs", "hidden", "embedding_dim")}
+        params = ", ".join(f"{k}={v}" for k, v in meta["params"].items()
+                           if k in ("width", "depth", "epochs", "folds"))
+        rec = held.get("recommend5_geomean_percent_of_best")
         lines.append(
-            f"| {meta['task']['task']} | {meta['model']} | {params} | {pct(held['top1'])} | {pct(major['top1'])} "
-            f"| {pct(held.get('top5', float('nan')))} | {held['geomean_percent_of_best']:.3f} "
-            f"| {major['geomean_percent_of_best']:.3f} | {held['p99_slowdown']:.4f} | {held['worst_slowdown']:.3f} "
+            f"| {meta['task']['task']} | {meta['model']} | {params} "
+            f"| {meta['training']['rows']}/{meta['training']['test_rows']} | {pct(held['top1'])} "
+            f"| {pct(major['top1'])} | {pct(held.get('top5', float('nan')))} "
+            f"| {held['geomean_percent_of_best']:.4f} | {major['geomean_percent_of_best']:.3f} "
+            f"| {'' if rec is None else f'{rec:.4f}'} | {held['p99_slowdown']:.4f} "
+            f"| {held['worst_slowdown']:.3f} "
             f"| {meta['training'].get('wall_seconds', meta['training']['fit_seconds'])} s |"
         )
         nets = meta["metrics"].get("networks")
@@ -54,10 +59,11 @@ def main():
             ]
             for row in nets["per_budget"]:
                 details.append(f"| {row['max_macs']} | {row['layers']} | {pct(row['top1'])} | "
-                               f"{row['geomean_percent_of_best']:.3f} | {row['worst_slowdown']:.3f} |")
+                               f"{row['geomean_percent_of_best']:.5f} | {row['worst_slowdown']:.5f} |")
             details.append(f"| all | {sum(r['layers'] for r in nets['per_budget'])} | {pct(nets['top1'])} | "
-                           f"{nets['geomean_percent_of_best']:.3f} | |")
-    write_atomic(ROOT / "models" / "MODELS.md", ("\n".join(lines + details) + "\n").encode())
+                           f"{nets['geomean_percent_of_best']:.5f} | |")
+    notes = (ROOT / "models" / "NOTES.md").read_text() if (ROOT / "models" / "NOTES.md").exists() else ""
+    write_atomic(ROOT / "models" / "MODELS.md", ("\n".join(lines + details) + "\n\n" + notes).encode())
 
 
 if __name__ == "__main__":

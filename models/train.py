@@ -32,7 +32,7 @@ HYPER = {
     "sve": {"model": "surrogate", "folds": "tiles"},
     "cim": {"model": "surrogate"},
     "cim-schedule": {"model": "surrogate"},
-    "buffer": {"model": "resmlp", "width": 128, "depth": 2, "epochs": 30, "batch_size": 256},
+    "buffer": {"model": "surrogate"},
 }
 
 

@@ -43,10 +43,15 @@ def evaluate(predictor, frame, objective=None):
     inputs = task.validate(frame[list(task.input_columns)])
     proba = predictor.predict_proba(inputs)
     y_pred = predictor.estimator.predict(inputs)
-    return metrics.report(
-        task, inputs, frame["label"].to_numpy(), y_pred, proba, objective,
-        best_cost=frame["best_cost"].to_numpy() if "best_cost" in frame else None,
-    )
+    best = frame["best_cost"].to_numpy() if "best_cost" in frame else None
+    out = metrics.report(task, inputs, frame["label"].to_numpy(), y_pred, proba, objective,
+                         best_cost=best)
+    top5 = predictor.top_k(inputs, 5)
+    recommended = np.min([task.cost_of(inputs, top5[:, j], objective) for j in range(top5.shape[1])],
+                         axis=0)
+    best = task.cost_of(inputs, frame["label"].to_numpy(), objective) if best is None else best
+    out["recommend5_geomean_percent_of_best"] = metrics.geomean_percent(best, recommended)
+    return out
 
 
 def train(task, dataset, model="resmlp", objective=None, test_size=0.1, seed=0, **params):

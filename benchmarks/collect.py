@@ -1,0 +1,33 @@
+"""Assemble benchmarks/RESULTS.md from the per-topic result files in benchmarks/results/.
+
+    python benchmarks/collect.py
+
+Each topic file holds the command and the output observed when its benchmark
+script ran; this script only concatenates them under one table of contents.
+"""
+
+from pathlib import Path
+
+from airchitect.data.store import write_atomic
+
+HERE = Path(__file__).resolve().parent
+ORDER = ["systolic", "memory", "datasets", "predict", "airchitect_v2", "cim", "cim_schedule", "sve"]
+
+
+def main():
+    files = sorted(HERE.glob("results/*.md"), key=lambda p: (
+        ORDER.index(p.stem) if p.stem in ORDER else len(ORDER), p.stem))
+    parts = ["# Benchmark results", "",
+             "Every figure below was printed by the script named in its section, run on the",
+             "2-core development machine (no GPU), usually while other jobs shared it; ratios",
+             "are against the reference measured in the same run.", ""]
+    parts += [f"- [{p.stem}](results/{p.name})" for p in files]
+    for p in files:
+        text = p.read_text().strip()
+        parts += ["", "---", "", "\n".join("#" + line if line.startswith("#") else line
+                                            for line in text.splitlines())]
+    write_atomic(HERE / "RESULTS.md", ("\n".join(parts) + "\n").encode())
+
+
+if __name__ == "__main__":
+    main()
