@@ -87,8 +87,9 @@ class SurrogateClassifier(ClassifierMixin, BaseEstimator):
 
     def _groups(self, X):
         strings = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
-        keys = X[strings].astype(str).agg("|".join, axis=1) if strings else pd.Series("", index=X.index)
-        return strings, keys.to_numpy()
+        if not strings:
+            return strings, np.full(len(X), "", dtype=object)
+        return strings, X[strings].astype(str).agg("|".join, axis=1).to_numpy()
 
     def _solve(self, F, Y):
         gram = F.T @ F
@@ -148,7 +149,7 @@ class SurrogateClassifier(ClassifierMixin, BaseEstimator):
         else:
             parts = [np.exp2(self._predict_parts(f)) for f in frames]
             keys = [np.log2(k) for k in task.surrogate_combine(X, parts, self.objective)]
-        allowed = task.allowed(X)
+        allowed = task._allowed(X)
         return [np.where(allowed, k, np.inf) for k in keys]
 
     def _validated(self, X):

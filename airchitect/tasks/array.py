@@ -73,8 +73,7 @@ class ArrayTask(Task):
     def relax(self, inputs):
         return inputs.assign(max_macs=MAX_MACS_CHOICES[-1])
 
-    def allowed(self, inputs):
-        inputs = self.validate(inputs)
+    def _allowed(self, inputs):
         return self._cached_space().pes.to_numpy()[None, :] <= inputs["max_macs"].to_numpy()[:, None]
 
     def costs(self, inputs, objective="cycles"):

@@ -128,7 +128,10 @@ class Task:
 
     def allowed(self, inputs) -> np.ndarray:
         """``(n_rows, n_labels)`` booleans: configurations a row's constraints allow."""
-        inputs = self.validate(inputs)
+        return self._allowed(self.validate(inputs))
+
+    def _allowed(self, inputs):
+        """:meth:`allowed` of inputs that :meth:`validate` has already checked."""
         if not self.cheap_costs:
             return np.ones((len(inputs), self.n_labels), dtype=bool)
         return np.concatenate(

@@ -54,8 +54,7 @@ class SveTask(Task):
         df["max_vl_bits"] = vl
         return df
 
-    def allowed(self, inputs):
-        inputs = self.validate(inputs)
+    def _allowed(self, inputs):
         return self._cached_space().vl_bits.to_numpy()[None, :] <= inputs["max_vl_bits"].to_numpy()[:, None]
 
     def relax(self, inputs):
