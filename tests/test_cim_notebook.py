@@ -1,19 +1,10 @@
 """Execute notebooks/02_cim.ipynb end to end (outputs are not written back)."""
 
-from pathlib import Path
-
-import nbclient
-import nbformat
-
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "02_cim.ipynb"
+from notebook_runner import output_text, run_notebook
 
 
 def test_cim_notebook_executes():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOK.parent)}})
-    client.execute()
-    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    text = output_text(run_notebook("02_cim.ipynb", timeout=300))
     assert "speedup of the mixed policy: 2.482x" in text
     assert "offset [-13759.   -119.  -1386.]" in text
     assert "'rel_error_vs_quantized': 0.0" in text

@@ -22,6 +22,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def print_record(record, as_json):
+    """Print one result: a JSON object with ``as_json``, else ``key=value`` pairs."""
+    import json
+
+    if as_json:
+        print(json.dumps(record))
+    else:
+        print(" ".join(f"{k}={v}" for k, v in record.items()))
+
+
 def build_parser():
     parser = _Parser(prog="airchitect", description=__doc__.splitlines()[0])
     from airchitect import __version__

@@ -12,8 +12,8 @@ crossbars of the given configuration and write the crossbar program as JSON.
 
 from __future__ import annotations
 
-import json
-import sys
+from airchitect.cli import print_record
+
 
 import numpy as np
 
@@ -51,11 +51,7 @@ def run(args):
 
     target = check_choice("target", args.target, ("sve", "cim"))
     result = _compile_sve(args) if target == "sve" else _compile_cim(args)
-    if args.json:
-        json.dump(result, sys.stdout)
-        print()
-    else:
-        print(" ".join(f"{k}={v}" for k, v in result.items()))
+    print_record(result, args.json)
     return 0
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import sys
+from airchitect.cli import print_record
 
 
 def add_parser(sub):
@@ -60,9 +59,5 @@ def run(args):
         result = api.recommend(args.task, k=args.recommend, model=model, **inputs)
     else:
         result = api.predict(args.task, model=model, **inputs)
-    if args.json:
-        json.dump(result, sys.stdout)
-        print()
-    else:
-        print(" ".join(f"{k}={v}" for k, v in result.items()))
+    print_record(result, args.json)
     return 0
