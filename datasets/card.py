@@ -42,7 +42,10 @@ def card(task_name, path):
     for column, dtype in frame.dtypes.items():
         role = ("input" if column in task.input_columns else "label id" if column == "label"
                 else "configuration" if column in space.columns or column in task.config_columns
-                else "objective of the optimum / of the runner-up" if column.endswith("_cost") else "")
+                else "objective of the optimum" if column == "best_cost"
+                else "objective of the runner-up" if column == "second_cost"
+                else f"objective of every configuration ({len(space)} float64 per row)" if column == "costs"
+                else "")
         lines.append(f"| `{column}` | {dtype} | {role} |")
     lines += [
         "", "## This dataset", "",

@@ -37,7 +37,8 @@ def main():
         held = meta["metrics"]["held_out"]
         major = held["majority"]
         params = ", ".join(f"{k}={v}" for k, v in meta["params"].items()
-                           if k in ("width", "depth", "epochs", "folds"))
+                           if k in ("width", "depth", "epochs", "folds", "max_iter", "max_leaf_nodes",
+                                    "labels_per_row"))
         rec = held.get("recommend5_geomean_percent_of_best")
         lines.append(
             f"| {meta['task']['task']} | {meta['model']} | {params} "

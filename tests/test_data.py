@@ -35,6 +35,18 @@ def test_generate_writes_labelled_rows(tmp_path):
     assert manifest["arguments"]["seed"] == 4 and manifest["complete"]
 
 
+def test_buffer_dataset_keeps_every_split_cost(tmp_path):
+    manifest = ac.data.generate("buffer", 6, seed=2, out=tmp_path / "b", workers=1, progress=False)
+    frame = ac.data.load(tmp_path / "b")
+    task = ac.tasks.get("buffer")
+    costs = np.stack(frame.costs.to_numpy())
+    assert costs.shape == (6, 105) and manifest["arguments"]["stored_costs"]
+    np.testing.assert_array_equal(costs, task.costs(task.validate(frame[list(task.input_columns)])))
+    np.testing.assert_array_equal(costs[np.arange(6), frame.label], frame.best_cost)
+    assert "costs" not in ac.data.load(ac.data.generate("array", 5, seed=1, out=tmp_path / "a",
+                                                        workers=1, progress=False) and tmp_path / "a")
+
+
 def test_same_arguments_give_identical_bytes_whatever_the_workers(tmp_path):
     ac.data.generate("multiarray", 500, seed=1, out=tmp_path / "a", workers=1,
                      shard_rows=100, progress=False)

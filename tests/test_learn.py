@@ -151,6 +151,78 @@ def test_surrogate_multiarray_combines_parts_exactly():
     assert res["geomean_percent_of_best"] > 99.5 and res["top1"] > 0.8
 
 
+def test_cim_parts_combine_to_exact_latency_and_crossbars():
+    from airchitect.targets.cim import space as cim_space
+
+    task = ac.tasks.get("cim")
+    X = task.validate(task.sample(300, seed=4))
+    tiles, reads, base = cim_space.base_counts(X)
+    keys = task.surrogate_combine(X, [tiles.astype(float), reads.astype(float)])
+    exact = task.costs(task.relax(X))  # inf only where no ADC of 14 bits is lossless
+    finite = np.isfinite(exact)
+    assert finite.mean() > 0.9
+    np.testing.assert_allclose(keys[0][finite], exact[finite], rtol=1e-12)
+    np.testing.assert_array_equal(keys[1], cim_space.crossbars_used(X))
+    # conv1_1 of VGG16 (n = 27, m = 64, 8/8 bits) on 256x256, all rows, b_c 4, d 1, diff-column:
+    # cols = 64 * 2 * 2 = 256 -> 1 tile; reads per vector = 8 slices x 1 tile x 1 row group
+    one = task.validate(dict(P=[50176], n=[27], m=[64], w_bits=[8], in_bits=[8], n_xbars=[1], adc_bits=[13]))
+    label = task.space().query("xbar == 256 and active_all and cell_bits == 4 and dac_bits == 1 "
+                               "and mapping == 'differential-column' and duplication == 1").index[0]
+    t, r, base = cim_space.base_counts(one)
+    assert (t[0, base[label]], r[0, base[label]]) == (1, 8)
+
+
+def test_surrogate_cim_learns_tiles_and_reads():
+    from airchitect.learn import SurrogateClassifier
+
+    task = ac.tasks.get("cim")
+    frame = task.label(task.sample(4000, seed=5))
+    train, test = ac.learn.split(frame, 0.2, seed=0)
+    X, Xt = train[list(task.input_columns)], test[list(task.input_columns)]
+    model = SurrogateClassifier(task="cim").fit(X, train.label)
+    proba = model.predict_proba(Xt)
+    res = metrics.report(task, Xt, test.label, model.predict(Xt), proba)
+    assert res["geomean_percent_of_best"] > 99.9 and res["top1"] > 0.95
+    assert res["top5"] >= res["top1"]
+    assert task.allowed(Xt)[np.arange(len(Xt)), model.predict(Xt)].all()
+
+
+def test_boosted_trees_flatten_to_the_same_predictions():
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from airchitect.learn.boosted import _flatten, _forest_sum
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 5))
+    y = np.where(X[:, 0] > 0.3, 2.0, 0.0) + X[:, 1] ** 2 + rng.normal(scale=0.1, size=2000)
+    model = HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(X, y)
+    t = _flatten(model)
+    out = np.full(len(X), t["baseline"][0])
+    _forest_sum(X, t["feature"], t["threshold"], t["left"], t["right"], t["value"], t["roots"], out)
+    np.testing.assert_allclose(out, model.predict(X), rtol=1e-12, atol=1e-12)
+
+
+def test_boosted_buffer_model_beats_majority_and_round_trips(tmp_path):
+    from airchitect.learn import BoostedCostClassifier
+
+    task = ac.tasks.get("buffer")
+    frame = task.label(task.sample(360, seed=7), keep_costs=True)
+    train, test = ac.learn.split(frame, 60 / 360, seed=0)
+    X, Xt = train[list(task.input_columns)], test[list(task.input_columns)]
+    model = BoostedCostClassifier(task="buffer", max_iter=60).fit(X, train.label,
+                                                                 costs=np.stack(train.costs))
+    pred = model.predict(Xt)
+    res = metrics.report(task, Xt, test.label, pred, model.predict_proba(Xt))
+    base = metrics.majority_baseline(task, Xt, test.label, train.label)
+    assert res["geomean_percent_of_best"] > base["geomean_percent_of_best"] + 20
+    np.testing.assert_array_equal(np.stack(test.costs)[np.arange(60), pred], task.cost_of(Xt, pred))
+    predictor = Predictor(task, model, {"metrics": {}})
+    loaded = Predictor.load(predictor.save(tmp_path / "b"))
+    np.testing.assert_array_equal(loaded.predict(Xt).label, pred)
+    with pytest.raises(NotImplementedError, match="no pair features"):
+        BoostedCostClassifier(task="array").fit(X.assign(max_macs=256).iloc[:5])
+
+
 def test_predict_and_recommend_with_a_given_model(array_frame):
     from airchitect.learn import SurrogateClassifier
 

@@ -34,7 +34,8 @@ def make_shard(task_name, task_params, objective, rows, seed):
     """
     start = time.perf_counter()
     task = get_task(task_name, **task_params)
-    frame = task.label(task.sample(rows, seed=seed), objective=objective)
+    frame = task.label(task.sample(rows, seed=seed), objective=objective,
+                       keep_costs=not task.cheap_costs)
     return store.frame_to_parquet(frame), time.perf_counter() - start
 
 
@@ -49,6 +50,7 @@ def _arguments(task, n, seed, objective, shard_rows):
         "shard_rows": shard_rows,
         "package_version": __version__,
         "convention": getattr(task, "convention", "scalesim-3.0"),
+        "stored_costs": not task.cheap_costs,
     }
 
 

@@ -1,6 +1,7 @@
 """Learned predictors: encodings, classifiers, metrics, training and persistence."""
 
 from airchitect.learn import metrics
+from airchitect.learn.boosted import BoostedCostClassifier
 from airchitect.learn.encoding import Encoder
 from airchitect.learn.estimators import (
     AirchitectClassifier,
@@ -12,6 +13,6 @@ from airchitect.learn.surrogate import SurrogateClassifier
 from airchitect.learn.train import evaluate, split, train
 
 __all__ = [
-    "AirchitectClassifier", "Encoder", "Predictor", "ResMLPClassifier", "SurrogateClassifier",
+    "AirchitectClassifier", "BoostedCostClassifier", "Encoder", "Predictor", "ResMLPClassifier", "SurrogateClassifier",
     "evaluate", "make_baseline", "metrics", "split", "train",
 ]

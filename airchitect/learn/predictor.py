@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from airchitect import __version__
 from airchitect.data.store import write_atomic, write_json_atomic
+from airchitect.learn.boosted import BoostedCostClassifier
 from airchitect.learn.encoding import Encoder
 from airchitect.learn.estimators import AirchitectClassifier, ResMLPClassifier
 from airchitect.learn.surrogate import SurrogateClassifier
@@ -30,6 +31,7 @@ MODELS = {
     "airchitect": AirchitectClassifier,
     "resmlp": ResMLPClassifier,
     "surrogate": SurrogateClassifier,
+    "boosted": BoostedCostClassifier,
 }
 
 
@@ -39,7 +41,7 @@ class Predictor:
     Parameters
     ----------
     task : Task
-    estimator : AirchitectClassifier or ResMLPClassifier (fitted)
+    estimator : a fitted estimator of :data:`MODELS`
     metadata : dict
         Free-form facts kept with the model (metrics, training data hash).
     """
@@ -81,6 +83,9 @@ class Predictor:
         if isinstance(est, SurrogateClassifier):
             tensors = {"coef": torch.as_tensor(est.coef_).contiguous()}
             state = {"groups": list(est.groups_), "constraints": list(est.constraints_)}
+        elif hasattr(est, "get_state"):
+            arrays, state = est.get_state()
+            tensors = {k: torch.as_tensor(np.ascontiguousarray(v)) for k, v in arrays.items()}
         else:
             tensors = {k: v.contiguous() for k, v in est.module_.state_dict().items()}
             state = {"encoder": est.encoder_.to_dict()}
@@ -149,6 +154,8 @@ class Predictor:
             est.coef_ = tensors["coef"].numpy()
             est.groups_ = list(meta["state"]["groups"])
             est.constraints_ = list(meta["state"]["constraints"])
+        elif hasattr(est, "set_state"):
+            est.set_state({k: v.numpy() for k, v in tensors.items()}, meta["state"])
         else:
             est.encoder_ = Encoder.from_dict(meta["state"]["encoder"])
             est.module_ = est._build(est.encoder_, est.n_labels_)

@@ -143,7 +143,7 @@ class SurrogateClassifier(ClassifierMixin, BaseEstimator):
         """
         task = self._task()
         X = task.validate(pd.DataFrame(X).reset_index(drop=True))
-        frames = task.surrogate_frames(X)
+        frames = task.surrogate_frames(X, self.objective)
         if frames is None:
             keys = [self._predict_parts(X)]
         else:
@@ -157,8 +157,17 @@ class SurrogateClassifier(ClassifierMixin, BaseEstimator):
         return task, task.validate(pd.DataFrame(X).reset_index(drop=True))
 
     def decision_function(self, X):
-        """Scores (higher is better): minus the predicted log2 cost."""
-        return -self.predicted_log_costs(X)[0]
+        """Scores (higher is better): minus the predicted log2 cost.
+
+        Tie-break keys and then the label id enter with tiny weights
+        (``1e-8`` per log2 unit, ``1e-10`` per id), so that labels of equal
+        predicted cost rank in the order :meth:`predict` picks them.
+        """
+        keys = self.predicted_log_costs(X)
+        score = -keys[0]
+        for key in keys[1:]:
+            score = score - 1e-8 * np.where(np.isfinite(key), key, 0.0)
+        return score - 1e-10 * np.arange(score.shape[1])
 
     def predict(self, X):
         """Lexicographic least predicted key, equal within ``tie_tolerance``, then lowest id."""

@@ -62,7 +62,7 @@ def train(task, dataset, model="resmlp", objective=None, test_size=0.1, seed=0, 
     task : str or Task
     dataset : path or DataFrame
         A dataset directory (checked against its manifest) or a labelled frame.
-    model : {"airchitect", "resmlp", "surrogate"}
+    model : {"airchitect", "resmlp", "surrogate", "boosted"}
     objective : str, optional
         Defaults to the dataset's objective (or ``cycles``).
     test_size : float in (0, 1)
@@ -87,7 +87,9 @@ def train(task, dataset, model="resmlp", objective=None, test_size=0.1, seed=0, 
         est.set_params(seed=seed)
     start = time.perf_counter()
     costs = None
-    if getattr(est, "regret_weight", 0) > 0 and task.cheap_costs:
+    if "costs" in train_frame and not task.cheap_costs:
+        costs = np.stack(train_frame["costs"].to_numpy())
+    elif getattr(est, "regret_weight", 0) > 0 and task.cheap_costs:
         costs = np.concatenate(
             [
                 task.costs(inputs.iloc[s : s + task.chunk_rows], objective)

@@ -38,7 +38,8 @@ class Task:
     objectives = OBJECTIVES
     default_objective = "cycles"
     chunk_rows = 20_000
-    #: whether :meth:`costs` is cheap enough to call while training a model
+    #: whether :meth:`costs` is cheap enough to call while training a model;
+    #: datasets of tasks whose costs are dear store every configuration's cost
     cheap_costs = True
     #: rows per dataset shard
     shard_rows = 10_000
@@ -109,11 +110,19 @@ class Task:
         """``inputs`` with every constraint at its loosest, so every label has a cost."""
         return inputs
 
+    def pair_features(self, inputs, labels) -> np.ndarray:
+        """Features of (workload, configuration) pairs, ``(n, k, f)`` float64, or
+        NotImplementedError where the task defines none.
+
+        ``labels`` is ``(n, k)``: the configurations paired with each row.
+        """
+        raise NotImplementedError(f"task {self.name!r} defines no pair features")
+
     def surrogate_parts(self, inputs, objective=None):
         """``(frames, costs)`` of the parts a surrogate should learn, or None (learn the whole)."""
         return None
 
-    def surrogate_frames(self, inputs):
+    def surrogate_frames(self, inputs, objective=None):
         """The part inputs of :meth:`surrogate_parts`, without costs, or None."""
         return None
 
@@ -156,18 +165,21 @@ class Task:
         return out
 
     # -- labels --------------------------------------------------------------------
-    def label(self, inputs, objective=None) -> pd.DataFrame:
+    def label(self, inputs, objective=None, keep_costs=False) -> pd.DataFrame:
         """Label every row with its optimal configuration.
 
         Returns the inputs, ``label`` (id into :meth:`space`), the label's
         configuration columns, ``best_cost`` and ``second_cost`` (the best
-        cost among the other configurations, the margin to the runner-up).
+        cost among the other configurations, the margin to the runner-up)
+        and, with ``keep_costs``, ``costs``: every configuration's cost
+        (a float64 array per row, ``inf`` where not allowed).
         """
         objective = self.check_objective(objective)
         inputs = self.validate(inputs)
         labels = np.empty(len(inputs), dtype=np.int64)
         best = np.empty(len(inputs))
         second = np.empty(len(inputs))
+        kept = []
         for start in range(0, len(inputs), self.chunk_rows):
             part = inputs.iloc[start : start + self.chunk_rows]
             stop = start + len(part)
@@ -175,11 +187,15 @@ class Task:
             labels[start:stop], best[start:stop], second[start:stop] = self._choose(
                 part, costs, objective
             )
+            if keep_costs:
+                kept.extend(np.asarray(costs, dtype=np.float64))
         config = self.configs(inputs, labels)
         out = pd.concat([inputs, config], axis=1)
         out.insert(len(inputs.columns), "label", labels)
         out["best_cost"] = best
         out["second_cost"] = second
+        if keep_costs:
+            out["costs"] = kept
         return out
 
     def _choose(self, inputs, costs, objective):

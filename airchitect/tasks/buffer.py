@@ -101,6 +101,39 @@ class BufferTask(Task):
         df["sram_kb"] = sram
         return df
 
+    def pair_features(self, inputs, labels):
+        """Workload and split features, ``(n, k, 46)``, sizes as log2 words.
+
+        Per row: M, N, K, rows, cols, bandwidth, SRAM words, the dataflow
+        code (os 0, ws 1, is 2), the operand sizes (ifmap M x K, filter
+        K x N, ofmap M x N) and the fold counts. Per split: i, j, k, each
+        buffer's words, its words over its operand's, over six per-fold working
+        sets (rows x K, cols x K, rows x cols, K x max(rows, cols), M x cols,
+        N x rows), the prefetch window of the read buffers in SCALE-Sim's
+        sets of ``ceil(operand / 100)`` words, and each buffer half's refill
+        cycles at the DRAM bandwidth.
+        """
+        labels = np.asarray(labels)
+        col = {c: inputs[c].to_numpy(np.float64)[:, None] for c in ("M", "N", "K", "rows", "cols", "bandwidth")}
+        M, N, K, R, C, bw = (col[c] for c in ("M", "N", "K", "rows", "cols", "bandwidth"))
+        words = inputs["sram_kb"].to_numpy(np.float64)[:, None] * 1024
+        code = np.array([DATAFLOWS.index(d) for d in inputs["dataflow"]], dtype=np.float64)[:, None]
+        operands = [M * K, K * N, M * N]
+        row = [M, N, K, R, C, bw, words, *operands,
+               np.ceil(M / R) * np.ceil(N / C), np.ceil(K / R) * np.ceil(N / C), np.ceil(M / R) * np.ceil(K / C)]
+        row = [np.log2(r) for r in row] + [code]
+        space = self.space()
+        parts = [space[c].to_numpy(np.float64)[labels] for c in "ijk"]
+        buffers = [words * p / PARTS for p in parts]
+        work = [R * K, C * K, R * C, K * np.maximum(R, C), M * C, N * R]
+        pair = list(parts) + [np.log2(b) for b in buffers]
+        pair += [np.log2(b / o) for b, o in zip(buffers, operands)]
+        pair += [np.log2(b / w) for b in buffers for w in work]
+        pair += [np.floor(b / 2 / np.ceil(o / 100)) for b, o in zip(buffers[:2], operands[:2])]
+        pair += [np.log2(b / 2 / bw) for b in buffers]
+        shape = labels.shape
+        return np.stack([np.broadcast_to(f, shape) for f in row + pair], axis=2)
+
     def _simulate(self, inputs, labels=None):
         from airchitect.targets.systolic.memory import user_mode
 

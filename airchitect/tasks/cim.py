@@ -6,11 +6,22 @@ budget feasibility, objectives) lives with the cost model in
 
 Tie-break: lower objective, then fewer crossbars used (tiles x duplication),
 then the lower label id.
+
+For the latency objective the cost surrogate learns two parts of every base
+configuration (all but duplication): its tiles and its reads per vector, from
+the layer's rows ``n``, its weight columns per cell width ``m * ceil(w_bits /
+b_c)`` (and one more, the offset column) and its input slices per DAC width
+``ceil(in_bits / d)``. Latency and crossbars used then follow exactly from
+``P`` and the duplication.
 """
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+
 from airchitect.targets.cim import space as cim_space
+from airchitect.targets.cim.config import CrossbarConfig
 from airchitect.tasks.base import Task
 
 
@@ -43,3 +54,37 @@ class CimTask(Task):
 
     def tiebreak(self, inputs, costs, objective="latency"):
         return [cim_space.crossbars_used(inputs, self.space())]
+
+    def surrogate_frames(self, inputs, objective=None):
+        """Features of the tiles and reads parts (latency objective only)."""
+        if objective not in (None, "latency"):
+            return None
+        n, m, w, i = (inputs[c].to_numpy(np.int64) for c in ("n", "m", "w_bits", "in_bits"))
+        features = {"n": n}
+        for bits in cim_space.CELL_BITS:
+            features[f"m_cells{bits}"] = m * -(-w // bits)
+            features[f"m_cells{bits}_offset"] = m * -(-w // bits) + 1
+        for bits in cim_space.DAC_BITS:
+            features[f"slices{bits}"] = -(-i // bits)
+        frame = pd.DataFrame(features)
+        return [frame.assign(part="tiles"), frame.assign(part="reads")]
+
+    def surrogate_parts(self, inputs, objective=None):
+        """Learn tiles and reads per vector of every base configuration."""
+        frames = self.surrogate_frames(inputs, objective)
+        if frames is None:
+            return None
+        tiles, reads, _ = cim_space.base_counts(inputs, self.space())
+        return frames, [tiles, reads]
+
+    def surrogate_combine(self, inputs, part_costs, objective=None):
+        """Latency (us) and crossbars used of every configuration from tiles and reads."""
+        if objective not in (None, "latency"):
+            raise ValueError("the cim surrogate learns the latency objective only")
+        _, _, base = cim_space.base_counts(inputs.iloc[:0], self.space())
+        tiles, reads = (np.maximum(np.rint(p), 1.0)[:, base] for p in part_costs)
+        dup = self.space()["duplication"].to_numpy(np.float64)
+        P = inputs["P"].to_numpy(np.float64)[:, None]
+        config = CrossbarConfig()
+        latency = tiles * dup * config.t_write_us + np.ceil(P / dup) * reads * config.t_exec_us
+        return [latency, tiles * dup]

@@ -108,7 +108,7 @@ class MultiArrayTask(Task):
         gemm = np.arange(4)[None, :]
         return per[:, gemm, perms]  # (n_rows, 24 assignments, 4 gemms)
 
-    def surrogate_frames(self, inputs):
+    def surrogate_frames(self, inputs, objective=None):
         """One frame of (M, N, K) per GEMM position."""
         return [inputs[[f"M{i}", f"N{i}", f"K{i}"]].set_axis(["M", "N", "K"], axis=1)
                 for i in range(4)]

@@ -129,6 +129,44 @@ def _kernel(P, n, m, wb, ib, nx, adc, xbar, active, bc, d, mp, dup, need, order,
                     cost[i, j] = lat * en
 
 
+@numba.njit(cache=True)
+def _counts_kernel(n, m, wb, ib, xbar, active, bc, d, mp, bases, tiles, reads):
+    for i in range(n.shape[0]):
+        for b in range(bases.shape[0]):
+            j = bases[b]
+            t, r, _, _ = layer_base(1, n[i], m[i], wb[i], ib[i], xbar[j], xbar[j], bc[j], d[j], mp[j],
+                                    active[j], 0.0)
+            tiles[i, b] = t
+            reads[i, b] = r
+
+
+def base_counts(inputs, space=None):
+    """Tiles and reads per vector of every base configuration (all but duplication).
+
+    Returns ``(tiles, reads, base)``: two ``(n_rows, n_bases)`` int arrays and,
+    for every configuration of ``space``, the index of its base. A
+    configuration's latency is ``tiles * D * t_write_us + ceil(P / D) * reads *
+    t_exec_us`` with ``D`` its duplication.
+
+    >>> tiles, reads, base = base_counts(sample_inputs(2, seed=0))
+    >>> tiles.shape, base.shape
+    ((2, 306), (1224,))
+    """
+    inp = check_inputs(inputs)
+    space = design_space() if space is None else space
+    order, starts = _groups(space)
+    base = np.empty(len(space), dtype=np.int64)
+    for b in range(len(starts) - 1):
+        base[order[starts[b]:starts[b + 1]]] = b
+    xbar, active, bc, d, mp, _, _ = _space_arrays(space)
+    first = order[starts[:-1]]
+    tiles = np.empty((len(inp), len(first)), dtype=np.int64)
+    reads = np.empty_like(tiles)
+    _counts_kernel(*(inp[c].to_numpy(np.int64) for c in ("n", "m", "w_bits", "in_bits")),
+                   xbar, active, bc, d, mp, first, tiles, reads)
+    return tiles, reads, base
+
+
 def _groups(space):
     """Configurations grouped by everything but duplication: (order, starts)."""
     keys = space[[c for c in CONFIG_COLUMNS if c != "duplication"]].astype(str).agg("|".join, axis=1)
