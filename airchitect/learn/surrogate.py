@@ -147,7 +147,9 @@ class SurrogateClassifier(ClassifierMixin, BaseEstimator):
         if frames is None:
             keys = [self._predict_parts(X)]
         else:
-            parts = [np.exp2(self._predict_parts(f)) for f in frames]
+            # one pass over all part frames, then split back into parts
+            every = np.exp2(self._predict_parts(pd.concat(frames, ignore_index=True)))
+            parts = np.split(every, np.cumsum([len(f) for f in frames])[:-1])
             keys = [np.log2(k) for k in task.surrogate_combine(X, parts, self.objective)]
         allowed = task._allowed(X)
         return [np.where(allowed, k, np.inf) for k in keys]

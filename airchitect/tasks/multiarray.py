@@ -86,9 +86,8 @@ class MultiArrayTask(Task):
         return pd.concat(parts, axis=1)[list(self.input_columns)]
 
     def _validate(self, df):
-        for name in self.input_columns:
-            df[name] = check_int_array(name, df[name].to_numpy(), 1, DIM_HIGH)
-        return df
+        return pd.DataFrame({name: check_int_array(name, df[name].to_numpy(), 1, DIM_HIGH)
+                             for name in self.input_columns})
 
     def gemm_costs(self, inputs, objective="cycles"):
         """Objective of every GEMM on every array: ``(n_rows, 4 gemms, 4 arrays)``."""
@@ -110,8 +109,7 @@ class MultiArrayTask(Task):
 
     def surrogate_frames(self, inputs, objective=None):
         """One frame of (M, N, K) per GEMM position."""
-        return [inputs[[f"M{i}", f"N{i}", f"K{i}"]].set_axis(["M", "N", "K"], axis=1)
-                for i in range(4)]
+        return [pd.DataFrame({d: inputs[f"{d}{i}"].to_numpy() for d in "MNK"}) for i in range(4)]
 
     def surrogate_parts(self, inputs, objective=None):
         """Learn one GEMM's objective on each of the four arrays."""

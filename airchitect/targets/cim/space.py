@@ -29,6 +29,8 @@ ADC energy. See ``docs/cim.md`` ("Task cim") for the full definition.
 
 from __future__ import annotations
 
+import functools
+
 import numba
 import numpy as np
 import pandas as pd
@@ -153,18 +155,30 @@ def base_counts(inputs, space=None):
     ((2, 306), (1224,))
     """
     inp = check_inputs(inputs)
-    space = design_space() if space is None else space
-    order, starts = _groups(space)
-    base = np.empty(len(space), dtype=np.int64)
+    (xbar, active, bc, d, mp, _, _), (order, starts) = _prepared(space)
+    base = np.empty(len(order), dtype=np.int64)
     for b in range(len(starts) - 1):
         base[order[starts[b]:starts[b + 1]]] = b
-    xbar, active, bc, d, mp, _, _ = _space_arrays(space)
     first = order[starts[:-1]]
     tiles = np.empty((len(inp), len(first)), dtype=np.int64)
     reads = np.empty_like(tiles)
     _counts_kernel(*(inp[c].to_numpy(np.int64) for c in ("n", "m", "w_bits", "in_bits")),
                    xbar, active, bc, d, mp, first, tiles, reads)
     return tiles, reads, base
+
+
+@functools.lru_cache(maxsize=1)
+def _default_prepared():
+    space = design_space()
+    return space, _space_arrays(space), _groups(space)
+
+
+def _prepared(space):
+    """Kernel arrays and duplication groups of ``space`` (cached for the task's space)."""
+    default, arrays, groups = _default_prepared()
+    if space is None or space is default or space.equals(default):
+        return arrays, groups
+    return _space_arrays(space), _groups(space)
 
 
 def _groups(space):
@@ -193,11 +207,11 @@ def crossbars_used(inputs, space=None):
 def _costs_and_crossbars(inputs, space, objective, want_xbars=True):
     objective = OBJECTIVES.index(check_choice("objective", objective, OBJECTIVES))
     inp = check_inputs(inputs)
-    space = design_space() if space is None else space
+    arrays, groups = _prepared(space)
     cols = [inp[c].to_numpy(np.int64) for c in INPUT_COLUMNS]
-    cost = np.empty((len(inp), len(space)))
-    xbars = np.empty((len(inp), len(space)) if want_xbars else (1, 1))
-    _kernel(*cols, *_space_arrays(space), *_groups(space), objective, _DEFAULT.t_write_us,
+    cost = np.empty((len(inp), len(arrays[0])))
+    xbars = np.empty((len(inp), len(arrays[0])) if want_xbars else (1, 1))
+    _kernel(*cols, *arrays, *groups, objective, _DEFAULT.t_write_us,
             _DEFAULT.t_exec_us, cost, xbars, want_xbars)
     return cost, xbars
 
