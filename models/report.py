@@ -38,7 +38,7 @@ def main():
         major = held["majority"]
         params = ", ".join(f"{k}={v}" for k, v in meta["params"].items()
                            if k in ("width", "depth", "epochs", "folds", "max_iter", "max_leaf_nodes",
-                                    "labels_per_row"))
+                                    "labels_per_row", "best_per_row"))
         rec = held.get("recommend5_geomean_percent_of_best")
         lines.append(
             f"| {meta['task']['task']} | {meta['model']} | {params} "

@@ -32,7 +32,7 @@ HYPER = {
     "sve": {"model": "surrogate", "folds": "tiles"},
     "cim": {"model": "surrogate"},
     "cim-schedule": {"model": "surrogate"},
-    "buffer": {"model": "boosted"},
+    "buffer": {"model": "boosted", "best_per_row": 16},
 }
 
 

@@ -87,6 +87,9 @@ class BoostedCostClassifier(ClassifierMixin, BaseEstimator):
     labels_per_row : int
         Configurations drawn (seeded, without replacement) from every training
         row, to bound memory; all of them when it is the space size or more.
+    best_per_row : int
+        Of those, how many are the row's least-cost configurations (the rest
+        are random), to learn the near-optimal region more closely.
     tie_tolerance : float
         Configurations within this many log2 units of the least predicted
         slowdown tie and go to the lowest label id.
@@ -104,7 +107,7 @@ class BoostedCostClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, task=None, objective=None, max_iter=300, max_leaf_nodes=63, learning_rate=0.1,
-                 l2_regularization=0.0, labels_per_row=32, tie_tolerance=1e-3, seed=0):
+                 l2_regularization=0.0, labels_per_row=32, best_per_row=0, tie_tolerance=1e-3, seed=0):
         self.task = task
         self.objective = objective
         self.max_iter = max_iter
@@ -112,6 +115,7 @@ class BoostedCostClassifier(ClassifierMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.l2_regularization = l2_regularization
         self.labels_per_row = labels_per_row
+        self.best_per_row = best_per_row
         self.tie_tolerance = tie_tolerance
         self.seed = seed
 
@@ -137,7 +141,12 @@ class BoostedCostClassifier(ClassifierMixin, BaseEstimator):
         n, labels = target.shape
         per = min(int(self.labels_per_row), labels)
         rng = np.random.default_rng(self.seed)
-        picks = np.argsort(rng.random((n, labels)), axis=1)[:, :per]
+        # the `best_per_row` least-cost configurations, then random others
+        key = rng.random((n, labels))
+        best = min(int(self.best_per_row), per)
+        if best:
+            key[np.arange(n)[:, None], np.argsort(target, axis=1, kind="stable")[:, :best]] = -1.0
+        picks = np.argsort(key, axis=1)[:, :per]
         F = task.pair_features(X, picks).reshape(n * per, -1)
         rows = np.repeat(np.arange(n), per)
         model = HistGradientBoostingRegressor(
