@@ -1,0 +1,40 @@
+"""The shipped models: every task's loads, predicts allowed configurations and is near-optimal.
+
+Fresh workloads (a seed no dataset used) are labelled with the exact cost model, and the
+GeoMean percent of best of the shipped model's choices is checked against a floor a little
+below the held-out figure in models/MODELS.md.
+"""
+
+import numpy as np
+import pytest
+
+import airchitect as ac
+from airchitect.learn import metrics
+
+# task: (fresh rows, GeoMean floor in percent of best)
+FLOORS = {
+    "array": (400, 99.9),
+    "multiarray": (400, 99.5),
+    "cim": (400, 99.5),
+    "cim-schedule": (400, 99.5),
+    "sve": (200, 99.0),
+    "buffer": (40, 80.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_shipped_model_is_near_optimal_on_fresh_workloads(name):
+    predictor = ac.api.shipped(name)
+    task = predictor.task
+    rows, floor = FLOORS[name]
+    inputs = task.validate(task.sample(rows, seed=987))
+    truth = task.label(inputs)
+    pred = predictor.estimator.predict(inputs)
+    assert task.allowed(inputs)[np.arange(rows), pred].all()
+    chosen = task.cost_of(inputs, pred)
+    assert (chosen >= truth.best_cost.to_numpy()).all()
+    assert metrics.geomean_percent(truth.best_cost, chosen) >= floor
+    query = inputs.iloc[0].to_dict()
+    best = ac.recommend(name, k=5, **query)
+    assert best["cost"] >= truth.best_cost.iloc[0] and 1 <= best["rank"] <= 5
+    assert ac.predict(name, **query)["label"] == pred[0]
