@@ -80,7 +80,7 @@ def main(argv=None):
     data = dataset(args.task, args.workloads)
     params = dict(HYPER[args.task])
     model = params.pop("model")
-    if model != "surrogate":
+    if model in ("airchitect", "resmlp"):
         params["verbose"] = True
     start = time.perf_counter()
     predictor = ac.learn.train(args.task, data, model=model, seed=SEED, **params)
