@@ -193,3 +193,13 @@ def test_cim_schedule_labels_agree_with_the_scheduler_labels():
     labelled = task.label(inputs)
     np.testing.assert_array_equal(labelled.label, schedule_pairs.duplication_labels(inputs))
     assert len(task.space()) == 16
+
+
+def test_multiarray_bad_input_names_the_field():
+    task = ac.tasks.get("multiarray")
+    row = {f"{d}{i}": [64] for i in range(4) for d in "MNK"}
+    assert task.validate(row).dtypes.eq("int64").all()
+    with pytest.raises(ValueError, match=r"N2 must be integers in \[1, 16384\], got 0"):
+        task.validate({**row, "N2": [0]})
+    with pytest.raises((ValueError, TypeError), match="K1 must be integers"):
+        task.validate({**row, "K1": [2.5]})
