@@ -57,6 +57,25 @@ def check_int_array(name, value, low=1, high=INT_MAX):
     return arr
 
 
+def check_int_columns(df, limits):
+    """Return the columns of ``df`` named in ``limits`` as an int64 DataFrame.
+
+    ``limits`` maps each column to its ``(low, high)``; a bad column raises as
+    :func:`check_int_array` does, naming it. Columns that are already integers
+    in range are checked in one pass.
+    """
+    import pandas as pd
+
+    names = list(limits)
+    values = df[names].to_numpy()
+    if values.dtype.kind in "iu" and values.size:
+        low = np.array([limits[c][0] for c in names])
+        high = np.array([limits[c][1] for c in names])
+        if (values >= low).all() and (values <= high).all():
+            return pd.DataFrame(values.astype(np.int64, copy=False), columns=names)
+    return pd.DataFrame({c: check_int_array(c, df[c].to_numpy(), *limits[c]) for c in names})
+
+
 def check_number_array(name, value, low, high, *, low_open=False):
     """Return ``value`` as a float64 array within ``[low, high]`` (``(low, high]`` if ``low_open``)."""
     arr = np.asarray(value)

@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from airchitect.learn.surrogate import _log_costs
+
 
 _CHUNK_ROWS = 2000
 
@@ -67,11 +69,8 @@ def _flatten(model):
 
 def _slowdowns(costs):
     """log2(cost / row best); infinite costs get the row's worst + 4."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        y = np.log2(np.asarray(costs, dtype=np.float64) / np.min(costs, axis=1, keepdims=True))
-    finite = np.isfinite(y)
-    worst = np.where(finite, y, -np.inf).max(axis=1, keepdims=True)
-    return np.where(finite, y, np.where(np.isfinite(worst), worst, 0.0) + 4.0)
+    y = _log_costs(costs)
+    return y - y.min(axis=1, keepdims=True)
 
 
 class BoostedCostClassifier(ClassifierMixin, BaseEstimator):
@@ -163,13 +162,13 @@ class BoostedCostClassifier(ClassifierMixin, BaseEstimator):
         task = self._task()
         X = task.validate(pd.DataFrame(X).reset_index(drop=True))
         t = self.trees_
-        out = np.full((len(X), self.n_labels_), t["baseline"][0])
+        out = np.empty((len(X), self.n_labels_))
         every = np.arange(self.n_labels_)
         for start in range(0, len(X), _CHUNK_ROWS):
             part = X.iloc[start:start + _CHUNK_ROWS]
             features = task.pair_features(part, np.broadcast_to(every, (len(part), self.n_labels_)))
             flat = np.ascontiguousarray(features.reshape(-1, features.shape[2]), dtype=np.float64)
-            chunk = out[start:start + len(part)].reshape(-1)
+            chunk = np.full(len(flat), t["baseline"][0])
             _forest_sum(flat, t["feature"], t["threshold"], t["left"], t["right"], t["value"], t["roots"],
                         chunk)
             out[start:start + len(part)] = chunk.reshape(len(part), -1)

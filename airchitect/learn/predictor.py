@@ -80,10 +80,7 @@ class Predictor:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         est = self.estimator
-        if isinstance(est, SurrogateClassifier):
-            tensors = {"coef": torch.as_tensor(est.coef_).contiguous()}
-            state = {"groups": list(est.groups_), "constraints": list(est.constraints_)}
-        elif hasattr(est, "get_state"):
+        if hasattr(est, "get_state"):
             arrays, state = est.get_state()
             tensors = {k: torch.as_tensor(np.ascontiguousarray(v)) for k, v in arrays.items()}
         else:
@@ -150,11 +147,7 @@ class Predictor:
         est.n_labels_ = meta["n_labels"]
         est.classes_ = np.arange(est.n_labels_)
         tensors = load_file(str(path / "model.safetensors"))
-        if isinstance(est, SurrogateClassifier):
-            est.coef_ = tensors["coef"].numpy()
-            est.groups_ = list(meta["state"]["groups"])
-            est.constraints_ = list(meta["state"]["constraints"])
-        elif hasattr(est, "set_state"):
+        if hasattr(est, "set_state"):
             est.set_state({k: v.numpy() for k, v in tensors.items()}, meta["state"])
         else:
             est.encoder_ = Encoder.from_dict(meta["state"]["encoder"])

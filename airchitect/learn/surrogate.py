@@ -187,3 +187,15 @@ class SurrogateClassifier(ClassifierMixin, BaseEstimator):
         scores -= scores.max(axis=1, keepdims=True)
         p = np.exp(scores)
         return p / p.sum(axis=1, keepdims=True)
+
+    # -- persistence (used by Predictor) ----------------------------------------------
+    def get_state(self):
+        """``(arrays, json_state)`` of the fitted coefficients."""
+        return {"coef": self.coef_}, {"groups": list(self.groups_), "constraints": list(self.constraints_)}
+
+    def set_state(self, arrays, state):
+        """Restore what :meth:`get_state` returned."""
+        self.coef_ = np.asarray(arrays["coef"])
+        self.groups_ = list(state["groups"])
+        self.constraints_ = list(state["constraints"])
+        return self

@@ -62,8 +62,9 @@ class CimTask(Task):
         n, m, w, i = (inputs[c].to_numpy(np.int64) for c in ("n", "m", "w_bits", "in_bits"))
         features = {"n": n}
         for bits in cim_space.CELL_BITS:
-            features[f"m_cells{bits}"] = m * -(-w // bits)
-            features[f"m_cells{bits}_offset"] = m * -(-w // bits) + 1
+            cells = m * -(-w // bits)
+            features[f"m_cells{bits}"] = cells
+            features[f"m_cells{bits}_offset"] = cells + 1
         for bits in cim_space.DAC_BITS:
             features[f"slices{bits}"] = -(-i // bits)
         frame = pd.DataFrame(features)
@@ -81,7 +82,7 @@ class CimTask(Task):
         """Latency (us) and crossbars used of every configuration from tiles and reads."""
         if objective not in (None, "latency"):
             raise ValueError("the cim surrogate learns the latency objective only")
-        _, _, base = cim_space.base_counts(inputs.iloc[:0], self.space())
+        base = cim_space.configuration_bases(self.space())
         tiles, reads = (np.maximum(np.rint(p), 1.0)[:, base] for p in part_costs)
         dup = self.space()["duplication"].to_numpy(np.float64)
         P = inputs["P"].to_numpy(np.float64)[:, None]

@@ -29,7 +29,7 @@ from itertools import permutations
 import numpy as np
 import pandas as pd
 
-from airchitect._checks import check_choice, check_int, check_int_array
+from airchitect._checks import check_choice, check_int, check_int_columns
 from airchitect.targets.systolic.compute import total_cycles_calc
 from airchitect.tasks.base import Task, systolic_objective
 
@@ -86,12 +86,7 @@ class MultiArrayTask(Task):
         return pd.concat(parts, axis=1)[list(self.input_columns)]
 
     def _validate(self, df):
-        values = df[list(self.input_columns)].to_numpy()
-        if values.dtype.kind in "iu" and values.size and values.min() >= 1 and values.max() <= DIM_HIGH:
-            return pd.DataFrame(values.astype(np.int64, copy=False), columns=list(self.input_columns))
-        # the slow path names the first offending column
-        return pd.DataFrame({name: check_int_array(name, df[name].to_numpy(), 1, DIM_HIGH)
-                             for name in self.input_columns})
+        return check_int_columns(df, {name: (1, DIM_HIGH) for name in self.input_columns})
 
     def gemm_costs(self, inputs, objective="cycles"):
         """Objective of every GEMM on every array: ``(n_rows, 4 gemms, 4 arrays)``."""

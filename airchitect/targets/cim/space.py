@@ -35,7 +35,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from airchitect._checks import check_choice, check_int_array
+from airchitect._checks import check_choice, check_int_columns
 from airchitect.targets.cim.config import INTEGER_MAPPINGS, MAPPINGS
 from airchitect.targets.cim.cost import layer_base, lossless_adc_bits, with_duplication
 from airchitect.targets.cim.energy import ISAAC_ADC_8BIT_PJ as _ADC8_PJ
@@ -83,7 +83,7 @@ def check_inputs(inputs):
         raise ValueError(f"cim inputs need columns {', '.join(INPUT_COLUMNS)}; missing {', '.join(missing)}")
     limits = {"P": (1, 2**40), "n": (1, 2**31 - 1), "m": (1, 2**31 - 1), "w_bits": (1, 32),
               "in_bits": (1, 32), "n_xbars": (1, 2**40), "adc_bits": (1, 32)}
-    return pd.DataFrame({c: check_int_array(c, df[c].to_numpy(), *limits[c]) for c in INPUT_COLUMNS})
+    return check_int_columns(df, {c: limits[c] for c in INPUT_COLUMNS})
 
 
 def _space_arrays(space):
@@ -156,15 +156,25 @@ def base_counts(inputs, space=None):
     """
     inp = check_inputs(inputs)
     (xbar, active, bc, d, mp, _, _), (order, starts) = _prepared(space)
-    base = np.empty(len(order), dtype=np.int64)
-    for b in range(len(starts) - 1):
-        base[order[starts[b]:starts[b + 1]]] = b
     first = order[starts[:-1]]
     tiles = np.empty((len(inp), len(first)), dtype=np.int64)
     reads = np.empty_like(tiles)
     _counts_kernel(*(inp[c].to_numpy(np.int64) for c in ("n", "m", "w_bits", "in_bits")),
                    xbar, active, bc, d, mp, first, tiles, reads)
-    return tiles, reads, base
+    return tiles, reads, configuration_bases(space)
+
+
+def configuration_bases(space=None):
+    """Index of every configuration's base (its configuration without duplication).
+
+    >>> base = configuration_bases()
+    >>> base[:5].tolist(), int(base.max()) + 1
+    ([0, 0, 0, 0, 1], 306)
+    """
+    _, (order, starts) = _prepared(space)
+    base = np.empty(len(order), dtype=np.int64)
+    base[order] = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
+    return base
 
 
 @functools.lru_cache(maxsize=1)
