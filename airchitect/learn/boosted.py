@@ -175,13 +175,18 @@ class BoostedCostClassifier(ClassifierMixin, BaseEstimator):
         return np.where(task._allowed(X), out, np.inf)
 
     def decision_function(self, X):
-        """Scores (higher is better): minus the predicted slowdown, ties to the lower id."""
+        """Scores (higher is better): minus the predicted slowdown, ties to the lower
+        id; the label :meth:`predict` picks scores highest, so rankings start with it."""
         slow = self.predicted_slowdowns(X)
-        return -slow - 1e-10 * np.arange(slow.shape[1])
+        scores = -slow - 1e-10 * np.arange(slow.shape[1])
+        scores[np.arange(len(slow)), self._pick(slow)] = scores.max(axis=1) + 1.0
+        return scores
 
     def predict(self, X):
         """The lowest label id within ``tie_tolerance`` of the least predicted slowdown."""
-        slow = self.predicted_slowdowns(X)
+        return self._pick(self.predicted_slowdowns(X))
+
+    def _pick(self, slow):
         return (slow <= slow.min(axis=1, keepdims=True) + self.tie_tolerance).argmax(axis=1)
 
     def predict_proba(self, X):

@@ -32,6 +32,11 @@ from airchitect.tasks.base import Task
 
 DATAFLOWS = ("os", "ws", "is")
 PARTS = 16
+_FEATURE_ROWS = 2000
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
 
 
 class BufferTask(Task):
@@ -101,8 +106,26 @@ class BufferTask(Task):
         df["sram_kb"] = sram
         return df
 
+    def estimate(self, inputs):
+        """Fast estimates of every split, each ``(n, 105)`` int64.
+
+        ``total_cycles`` (estimated), ``ifmap_prefetches`` and
+        ``filter_prefetches`` (exact), ``ofmap_stall_cycles`` (estimated): see
+        :mod:`airchitect.targets.systolic.memory_estimate`.
+        """
+        from airchitect.targets.systolic.memory import gemm_geometry
+        from airchitect.targets.systolic.memory_estimate import estimate_geometry
+
+        n, labels = len(inputs), len(self.space())
+        code = np.array([DATAFLOWS.index(d) for d in inputs["dataflow"]])
+        every = [np.repeat(inputs[c].to_numpy(), labels) for c in ("M", "N", "K", "rows", "cols")]
+        G = gemm_geometry(*every, np.repeat(code, labels))
+        words = np.stack([kb.ravel() for kb in self.split_kb(inputs)], axis=1) * 1024
+        out = estimate_geometry(G, words, np.repeat(inputs["bandwidth"].to_numpy(), labels))
+        return {k: v.reshape(n, labels) for k, v in out.items()}
+
     def pair_features(self, inputs, labels):
-        """Workload and split features, ``(n, k, 46)``, sizes as log2 words.
+        """Workload and split features, ``(n, k, 81)``, sizes as log2 words.
 
         Per row: M, N, K, rows, cols, bandwidth, SRAM words, the dataflow
         code (os 0, ws 1, is 2), the operand sizes (ifmap M x K, filter
@@ -111,9 +134,22 @@ class BufferTask(Task):
         sets (rows x K, cols x K, rows x cols, K x max(rows, cols), M x cols,
         N x rows), the prefetch window of the read buffers in SCALE-Sim's
         sets of ``ceil(operand / 100)`` words, and each buffer half's refill
-        cycles at the DRAM bandwidth.
+        cycles at the DRAM bandwidth. Then the read buffers' mechanics
+        (:meth:`_mechanics`) and the fast estimate (:meth:`estimate`): its
+        log2 cycles over the row's least estimate and over the cycles without
+        stalls, the exact prefetch counts and the write stalls.
         """
         labels = np.asarray(labels)
+        out = np.empty(labels.shape + (81,))
+        for start in range(0, len(inputs), _FEATURE_ROWS):
+            part = inputs.iloc[start:start + _FEATURE_ROWS]
+            rows = labels[start:start + _FEATURE_ROWS]
+            out[start:start + len(part), :, :46] = self._basic_features(part, rows)
+            every = self._mechanics(part)
+            out[start:start + len(part), :, 46:] = np.take_along_axis(every, rows[:, :, None], axis=1)
+        return out
+
+    def _basic_features(self, inputs, labels):
         col = {c: inputs[c].to_numpy(np.float64)[:, None] for c in ("M", "N", "K", "rows", "cols", "bandwidth")}
         M, N, K, R, C, bw = (col[c] for c in ("M", "N", "K", "rows", "cols", "bandwidth"))
         words = inputs["sram_kb"].to_numpy(np.float64)[:, None] * 1024
@@ -133,6 +169,61 @@ class BufferTask(Task):
         pair += [np.log2(b / 2 / bw) for b in buffers]
         shape = labels.shape
         return np.stack([np.broadcast_to(f, shape) for f in row + pair], axis=2)
+
+    def _mechanics(self, inputs):
+        """Features of every split, ``(n, 105, 35)``: per read buffer whether the
+        operand fits its active half, its sets, sets per prefetch, sets over sets
+        per prefetch and the remainder, a smooth prefetch count, the refill time
+        over the cycles without stalls, set size over the run a row reads, the
+        words a fold reads over the window, the operand over the window, refill
+        cycles; for the ofmap, write time at the bandwidth over the cycles
+        without stalls and the buffer over all and per-fold writes; the
+        estimates of a smooth stall model and of :meth:`estimate`."""
+        col = {c: inputs[c].to_numpy(np.int64)[:, None] for c in ("M", "N", "K", "rows", "cols", "bandwidth")}
+        M, N, K, R, C, bw = (col[c] for c in ("M", "N", "K", "rows", "cols", "bandwidth"))
+        code = np.array([DATAFLOWS.index(d) for d in inputs["dataflow"]])[:, None]
+        os_, ws_, is_ = code == 0, code == 1, code == 2
+        words = [kb * 1024 for kb in self.split_kb(inputs)]
+        Sr, Sc = np.where(os_, M, K), np.where(is_, M, N)
+        T = np.where(os_, K, np.where(ws_, M, N))
+        outer, inner = _ceil_div(Sc, C), _ceil_div(Sr, R)
+        rows = (outer * inner * np.where(os_, T + R + C - 2, T + 2 * R + C - 2)).astype(np.float64)
+        operands = (  # (words, sweeps of the whole operand, words one fold reads, words per row)
+            (words[0], M * K, np.where(is_, 1, outer), np.where(is_, R * C, np.where(os_, K * R, M * R)),
+             np.where(is_, C, R)),
+            (words[1], K * N, np.where(is_, outer, np.where(os_, inner, 1)),
+             np.where(ws_, R * C, np.where(os_, K * C, N * R)), np.where(is_, R, C)),
+        )
+        feats, refills = [], []
+        for size, valid, sweeps, block, run in operands:
+            eps = _ceil_div(size, 100)
+            active = _ceil_div(size, 2)
+            lines = valid // eps + 1
+            act = np.minimum(_ceil_div(active, eps), lines)
+            pre = np.maximum(np.minimum(_ceil_div(size - active, eps), lines - act), 1)
+            refill = _ceil_div(size - active, bw)
+            fits = act == lines
+            count = np.where(fits, 0.0, sweeps * lines / pre)
+            busy = count * (refill + 1)
+            refills.append(busy)
+            window = act * eps
+            feats += [fits, np.log2(lines), np.log2(pre), lines / pre, (lines % pre) / pre,
+                      np.log2(count + 1), np.log2(busy + 1) - np.log2(rows), np.log2(eps / run),
+                      np.log2(block / window), block / eps, np.log2(valid / window), np.log2(refill + 1)]
+        writes = np.where(os_, M * N, T * Sc * inner).astype(np.float64)
+        drain = writes / bw
+        feats += [np.log2(drain) - np.log2(rows), np.log2(words[2] / writes),
+                  np.log2(words[2] / np.where(os_, R * C, T * C))]
+        smooth = np.log2(rows + refills[0] + refills[1] + np.maximum(0, drain - rows))
+        feats += [smooth - smooth.min(axis=1, keepdims=True), smooth - np.log2(rows),
+                  np.log2(np.maximum(rows, np.maximum(np.maximum(*refills), drain))) - np.log2(rows)]
+        est = self.estimate(inputs)
+        cycles = np.log2(est["total_cycles"].astype(np.float64))
+        feats += [cycles - cycles.min(axis=1, keepdims=True), np.log2(est["ifmap_prefetches"] + 1.0),
+                  np.log2(est["filter_prefetches"] + 1.0), np.log2(est["ofmap_stall_cycles"] + 1.0),
+                  cycles - np.log2(rows)]
+        shape = words[0].shape
+        return np.stack([np.broadcast_to(np.asarray(f, dtype=np.float64), shape) for f in feats], axis=2)
 
     def _simulate(self, inputs, labels=None):
         from airchitect.targets.systolic.memory import user_mode

@@ -419,24 +419,6 @@ def _empty_all(st, segs, cycle):
     return segs
 
 
-@njit(cache=True)
-def _fold_grid(g):
-    """(number of folds, rows per fold, outer fold count, inner fold count)."""
-    df = g[G_DF]
-    R = g[G_R]
-    C = g[G_C]
-    if df == 0:
-        sr, sc, t = g[G_P], g[G_NF], g[G_WN]
-        per = t + R + C - 2
-    elif df == 1:
-        sr, sc, t = g[G_WN], g[G_NF], g[G_P]
-        per = t + 2 * R + C - 2
-    else:
-        sr, sc, t = g[G_WN], g[G_P], g[G_NF]
-        per = t + 2 * R + C - 2
-    return _ceil_div(sc, C), _ceil_div(sr, R), per, sr, sc, t
-
-
 # CALC-mode estimate read buffer (SCALE-Sim's ReadBufferEstimateBw) state (int64)
 EB_CUR, EB_ELEMS, EB_RSTART, EB_REND, EB_LSTART, EB_LEND, EB_DONE, EB_PFSTART, EB_SEEN, \
     EB_FIRST, EB_ACCESS, EB_DSTART, EB_DSTOP, EB_DVALID, EB_ITEMS = range(15)

@@ -1,0 +1,78 @@
+"""The fast fold-level estimate against the exact memory model, and by hand."""
+
+import numpy as np
+import pytest
+
+import airchitect as ac
+from airchitect.targets.systolic import memory, memory_engine
+from airchitect.targets.systolic.memory_estimate import _burst, estimate_user_mode
+
+
+@pytest.fixture(scope="module")
+def buffer_pairs():
+    """60 sampled buffer-task workloads x all 105 splits, estimated and simulated."""
+    task = ac.tasks.get("buffer")
+    inputs = task.validate(task.sample(60, seed=11))
+    ifmap, filt, ofmap = task.split_kb(inputs)
+    code = np.array([("os", "ws", "is").index(d) for d in inputs["dataflow"]])[:, None]
+    args = [inputs[c].to_numpy()[:, None] for c in ("M", "N", "K", "rows", "cols")]
+    args += [code, ifmap, filt, ofmap, inputs["bandwidth"].to_numpy()[:, None]]
+    shape = ifmap.shape
+    est = {k: v.reshape(shape) for k, v in estimate_user_mode(*args).items()}
+    exact = {k: v.reshape(shape) for k, v in memory.user_mode(*args).items()}
+    return est, exact
+
+
+def test_prefetches_and_dram_reads_are_exact(buffer_pairs):
+    est, exact = buffer_pairs
+    for name in ("dram_ifmap_reads", "dram_filter_reads"):
+        np.testing.assert_array_equal(est[name], exact[name])
+    assert (est["ifmap_prefetches"] > 0).mean() > 0.1  # the sample really misses
+
+
+def test_stall_free_cycles_are_exact(buffer_pairs):
+    # without a miss and without a write stall, the estimate is the stall-free row
+    # count, which is SCALE-Sim's total less its stalls
+    est, exact = buffer_pairs
+    quiet = ((est["ifmap_prefetches"] == 0) & (est["filter_prefetches"] == 0)
+             & (est["ofmap_stall_cycles"] == 0))
+    assert quiet.sum() > 1000
+    np.testing.assert_array_equal(est["total_cycles"][quiet],
+                                  (exact["total_cycles"] - exact["stall_cycles"])[quiet])
+    assert (exact["stall_cycles"][quiet] == 0).mean() > 0.95
+
+
+def test_estimate_ranks_splits_near_the_optimum(buffer_pairs):
+    est, exact = buffer_pairs
+    cycles = exact["total_cycles"].astype(float)
+    ratio = cycles / est["total_cycles"]
+    assert np.median(np.abs(ratio - 1)) < 1e-3
+    pick = est["total_cycles"].argmin(axis=1)
+    chosen = cycles[np.arange(len(cycles)), pick]
+    geomean = np.exp(np.mean(np.log(cycles.min(axis=1) / chosen))) * 100
+    assert geomean > 99.0
+
+
+@pytest.mark.parametrize("last, F, cycle, m", [
+    (-1, 9, 40, 1), (-1, 9, 40, 5), (100, 9, 40, 1), (100, 9, 40, 4), (35, 9, 40, 3),
+    (38, 17, 40, 6), (500, 3, 10, 7), (-1, 50, 0, 2),
+])
+def test_burst_follows_scalesim_recurrence(last, F, cycle, m):
+    # the closed form equals SCALE-Sim 3.0.0's new_prefetch/service_reads loop
+    st = np.zeros(14, np.int64)
+    st[memory_engine.RB_LAST] = last
+    st[memory_engine.RB_REQ1] = F - 1
+    st[memory_engine.RB_NLINES] = 10
+    st[memory_engine.RB_NACT] = 4
+    st[memory_engine.RB_NPRE] = 4
+    offset = 1
+    for _ in range(m):
+        offset = memory_engine._miss(st, cycle, offset)
+    assert _burst(last, F, cycle, m) == (st[memory_engine.RB_LAST], offset)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="ifmap_kb"):
+        estimate_user_mode(8, 8, 8, 4, 4, 0, 0, 1, 1, 1)
+    with pytest.raises(ValueError, match="dataflow_code"):
+        estimate_user_mode(8, 8, 8, 4, 4, 3, 1, 1, 1, 1)
