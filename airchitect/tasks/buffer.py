@@ -11,7 +11,9 @@ Space
     ``i + j + k = 16``, each ``>= 1``: 105 labels, sorted by ``(i, j)``.
 Objective
     SCALE-Sim 3.0.0 USER-mode ``Total Cycles`` (stalls included), from
-    :func:`airchitect.targets.systolic.memory.user_mode`; ``energy`` and
+    :func:`airchitect.targets.systolic.memory_events.user_mode_totals` (the
+    same figures as :func:`airchitect.targets.systolic.memory.user_mode`,
+    event by event); ``energy`` and
     ``edp`` from :mod:`airchitect.targets.systolic.energy`.
 Tie-break
     fewer cycles, then fewer DRAM words moved (ifmap + filter reads + ofmap
@@ -111,18 +113,19 @@ class BufferTask(Task):
 
         ``total_cycles`` (estimated), ``ifmap_prefetches`` and
         ``filter_prefetches`` (exact), ``ofmap_stall_cycles`` (estimated): see
-        :mod:`airchitect.targets.systolic.memory_estimate`.
+        :mod:`airchitect.targets.systolic.memory_events`.
         """
         from airchitect.targets.systolic.memory import gemm_geometry
-        from airchitect.targets.systolic.memory_estimate import estimate_geometry
+        from airchitect.targets.systolic.memory_events import run_geometry
 
         n, labels = len(inputs), len(self.space())
         code = np.array([DATAFLOWS.index(d) for d in inputs["dataflow"]])
         every = [np.repeat(inputs[c].to_numpy(), labels) for c in ("M", "N", "K", "rows", "cols")]
         G = gemm_geometry(*every, np.repeat(code, labels))
         words = np.stack([kb.ravel() for kb in self.split_kb(inputs)], axis=1) * 1024
-        out = estimate_geometry(G, words, np.repeat(inputs["bandwidth"].to_numpy(), labels))
-        return {k: v.reshape(n, labels) for k, v in out.items()}
+        out = run_geometry(G, words, np.repeat(inputs["bandwidth"].to_numpy(), labels), exact=False)
+        return {k: out[k].reshape(n, labels) for k in
+                ("total_cycles", "ifmap_prefetches", "filter_prefetches", "ofmap_stall_cycles")}
 
     def pair_features(self, inputs, labels):
         """Workload and split features, ``(n, k, 81)``, sizes as log2 words.
@@ -227,6 +230,7 @@ class BufferTask(Task):
 
     def _simulate(self, inputs, labels=None):
         from airchitect.targets.systolic.memory import user_mode
+        from airchitect.targets.systolic.memory_events import user_mode_totals
 
         ifmap, filt, ofmap = self.split_kb(inputs, labels)
         col = {c: inputs[c].to_numpy()[:, None] for c in ("M", "N", "K", "rows", "cols", "bandwidth")}
@@ -235,7 +239,10 @@ class BufferTask(Task):
         args = [np.broadcast_to(a, shape).ravel() for a in (
             col["M"], col["N"], col["K"], col["rows"], col["cols"], code, ifmap, filt, ofmap,
             col["bandwidth"])]
-        out = user_mode(*args, convention=self.convention)
+        if self.convention == "scalesim-3.0":  # the same figures, event by event
+            out = user_mode_totals(*args)
+        else:
+            out = user_mode(*args, convention=self.convention)
         return {k: np.asarray(v).reshape(shape) for k, v in out.items()}
 
     def _objective(self, sim, objective):

@@ -137,9 +137,7 @@ def simulate_geometry(G, ifmap_kb, filter_kb, ofmap_kb, bandwidth, convention="s
     engine.simulate_many(np.ascontiguousarray(G), np.ascontiguousarray(words), bws,
               CONVENTIONS.index(convention), mode == "calc", raw)
     out = {name: raw[:, i].astype(np.int64) for i, name in enumerate(engine.OUT_FIELDS)}
-    reads = _sram_counts(G)
-    for name, value in zip(COUNT_FIELDS[-3:], reads):
-        out[name] = value
+    out = add_energy(G, np.stack(kb, axis=1), out, energy_model)
     total = out["total_cycles"]
     macs = G[:, engine.G_P] * G[:, engine.G_WN] * G[:, engine.G_NF]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -151,12 +149,21 @@ def simulate_geometry(G, ifmap_kb, filter_kb, ofmap_kb, bandwidth, convention="s
                           ("ofmap", "dram_ofmap_writes")):
             span = (out[f"dram_{op}_stop_cycle"] - out[f"dram_{op}_start_cycle"] + 1.0)
             out[f"avg_{op}_dram_bw"] = out[count] / span
+    return out
+
+
+def add_energy(G, kb, out, energy_model=energy.DEFAULT):
+    """Add the SRAM access counts, ``energy_pj`` and ``edp`` to ``out`` (which holds
+    ``total_cycles`` and the three DRAM counts) of geometry ``G``, SRAM ``kb`` (n, 3)."""
+    for name, value in zip(COUNT_FIELDS[-3:], _sram_counts(G)):
+        out[name] = value
+    macs = G[:, engine.G_P] * G[:, engine.G_WN] * G[:, engine.G_NF]
     out["energy_pj"] = energy.layer_energy_pj(
-        macs, (out["sram_ifmap_reads"], out["sram_filter_reads"]), kb,
+        macs, (out["sram_ifmap_reads"], out["sram_filter_reads"]), tuple(np.asarray(kb).T),
         out["sram_ofmap_writes"],
         out["dram_ifmap_reads"] + out["dram_filter_reads"] + out["dram_ofmap_writes"],
         energy_model)
-    out["edp"] = out["energy_pj"] * total
+    out["edp"] = out["energy_pj"] * out["total_cycles"]
     return out
 
 

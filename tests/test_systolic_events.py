@@ -1,11 +1,13 @@
-"""The fast fold-level estimate against the exact memory model, and by hand."""
+"""The event-by-event memory model and its estimate against the row model, and by hand."""
 
 import numpy as np
 import pytest
 
 import airchitect as ac
 from airchitect.targets.systolic import memory, memory_engine
-from airchitect.targets.systolic.memory_estimate import _burst, estimate_user_mode
+from airchitect.targets.systolic.memory_events import (
+    _burst, _writes_before, estimate_user_mode, user_mode_totals,
+)
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +22,19 @@ def buffer_pairs():
     shape = ifmap.shape
     est = {k: v.reshape(shape) for k, v in estimate_user_mode(*args).items()}
     exact = {k: v.reshape(shape) for k, v in memory.user_mode(*args).items()}
-    return est, exact
+    fast = {k: v.reshape(shape) for k, v in user_mode_totals(*args).items()}
+    return est, exact, fast
+
+
+def test_event_model_equals_the_row_model(buffer_pairs):
+    _, exact, fast = buffer_pairs
+    assert (exact["stall_cycles"] > 0).mean() > 0.2  # the sample really stalls
+    for name, value in fast.items():
+        np.testing.assert_array_equal(value, exact[name], err_msg=name)
 
 
 def test_prefetches_and_dram_reads_are_exact(buffer_pairs):
-    est, exact = buffer_pairs
+    est, exact, _ = buffer_pairs
     for name in ("dram_ifmap_reads", "dram_filter_reads"):
         np.testing.assert_array_equal(est[name], exact[name])
     assert (est["ifmap_prefetches"] > 0).mean() > 0.1  # the sample really misses
@@ -33,7 +43,7 @@ def test_prefetches_and_dram_reads_are_exact(buffer_pairs):
 def test_stall_free_cycles_are_exact(buffer_pairs):
     # without a miss and without a write stall, the estimate is the stall-free row
     # count, which is SCALE-Sim's total less its stalls
-    est, exact = buffer_pairs
+    est, exact, _ = buffer_pairs
     quiet = ((est["ifmap_prefetches"] == 0) & (est["filter_prefetches"] == 0)
              & (est["ofmap_stall_cycles"] == 0))
     assert quiet.sum() > 1000
@@ -43,7 +53,7 @@ def test_stall_free_cycles_are_exact(buffer_pairs):
 
 
 def test_estimate_ranks_splits_near_the_optimum(buffer_pairs):
-    est, exact = buffer_pairs
+    est, exact, _ = buffer_pairs
     cycles = exact["total_cycles"].astype(float)
     ratio = cycles / est["total_cycles"]
     assert np.median(np.abs(ratio - 1)) < 1e-3
@@ -76,3 +86,12 @@ def test_bad_input():
         estimate_user_mode(8, 8, 8, 4, 4, 0, 0, 1, 1, 1)
     with pytest.raises(ValueError, match="dataflow_code"):
         estimate_user_mode(8, 8, 8, 4, 4, 3, 1, 1, 1, 1)
+
+
+@pytest.mark.parametrize("cv, h, shift", [(4, 9, 3), (8, 3, 0), (1, 5, 2), (5, 5, 7)])
+def test_writes_before_is_the_running_total_of_the_row_writes(cv, h, shift):
+    # row j writes #{c < cv: 0 <= j - shift - c < h} words
+    per = shift + h + cv + 3
+    rows = [sum(1 for c in range(cv) if 0 <= j - shift - c < h) for j in range(per)]
+    total = np.concatenate([[0], np.cumsum(rows)])
+    assert [_writes_before(j - shift, cv, h) for j in range(per + 1)] == total.tolist()
