@@ -133,7 +133,7 @@ class BoostedCostClassifier(ClassifierMixin, BaseEstimator):
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         task = self._task()
-        X = task.validate(pd.DataFrame(X).reset_index(drop=True))
+        X = task.validate(X)
         if costs is None:
             costs = task.costs(X, self.objective)
         target = _slowdowns(costs)
@@ -160,7 +160,7 @@ class BoostedCostClassifier(ClassifierMixin, BaseEstimator):
     def predicted_slowdowns(self, X):
         """Predicted log2 slowdown of every label, ``inf`` where not allowed, ``(n, n_labels)``."""
         task = self._task()
-        X = task.validate(pd.DataFrame(X).reset_index(drop=True))
+        X = task.validate(X)
         t = self.trees_
         out = np.empty((len(X), self.n_labels_))
         every = np.arange(self.n_labels_)

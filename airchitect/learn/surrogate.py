@@ -103,7 +103,7 @@ class SurrogateClassifier(ClassifierMixin, BaseEstimator):
         (computed here, with constraints relaxed).
         """
         task = self._task()
-        X = task.validate(pd.DataFrame(X).reset_index(drop=True))
+        X = task.validate(X)
         self.n_labels_ = task.n_labels
         self.classes_ = np.arange(self.n_labels_)
         relaxed = task.relax(X)
@@ -142,7 +142,7 @@ class SurrogateClassifier(ClassifierMixin, BaseEstimator):
         tie-break keys where the task combines parts.
         """
         task = self._task()
-        X = task.validate(pd.DataFrame(X).reset_index(drop=True))
+        X = task.validate(X)
         frames = task.surrogate_frames(X, self.objective)
         if frames is None:
             keys = [self._predict_parts(X)]
@@ -156,7 +156,7 @@ class SurrogateClassifier(ClassifierMixin, BaseEstimator):
 
     def _validated(self, X):
         task = self._task()
-        return task, task.validate(pd.DataFrame(X).reset_index(drop=True))
+        return task, task.validate(X)
 
     def decision_function(self, X):
         """Scores (higher is better): minus the predicted log2 cost.

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 
 from airchitect._checks import check_choice
 from airchitect.tasks.base import OBJECTIVES, Task
@@ -41,19 +42,25 @@ _DEFAULTS = {}
 def get(name, **params) -> Task:
     """The task registered under ``name``; ``params`` go to its constructor.
 
-    Without ``params`` the same instance (with its cached space) is returned
-    on every call.
+    Without ``params``, or with the default ones, the same instance (with its
+    cached space) is returned on every call.
     """
     if isinstance(name, Task):
         return name
-    if not params and name in _DEFAULTS:
-        return _DEFAULTS[name]
-    check_choice("task", name, names())
+    if name not in _DEFAULTS:
+        check_choice("task", name, names())
+        module, cls = _REGISTRY[name]
+        _DEFAULTS[name] = getattr(importlib.import_module(module), cls)()
+    default = _DEFAULTS[name]
+    if not params or _plain(params) == _plain(default.params()):
+        return default
     module, cls = _REGISTRY[name]
-    task = getattr(importlib.import_module(module), cls)(**params)
-    if not params:
-        _DEFAULTS[name] = task
-    return task
+    return getattr(importlib.import_module(module), cls)(**params)
+
+
+def _plain(params):
+    """``params`` as JSON would hold them (tuples become lists)."""
+    return json.loads(json.dumps(params))
 
 
 __all__ = ["OBJECTIVES", "Task", "get", "names"]

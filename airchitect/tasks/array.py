@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from airchitect._checks import check_int_array
+from airchitect._checks import check_int_columns
 from airchitect.targets.systolic.compute import total_cycles_calc
 from airchitect.tasks.base import Task, systolic_objective
 
@@ -61,13 +61,12 @@ class ArrayTask(Task):
         return gemms
 
     def _validate(self, df):
-        for name in ("M", "N", "K"):
-            df[name] = check_int_array(name, df[name].to_numpy(), 1, DIM_HIGH)
-        macs = check_int_array("max_macs", df["max_macs"].to_numpy(), 2**8, 2**16)
+        df = check_int_columns(df, {"M": (1, DIM_HIGH), "N": (1, DIM_HIGH), "K": (1, DIM_HIGH),
+                                    "max_macs": (2**8, 2**16)})
+        macs = df["max_macs"].to_numpy()
         if not np.isin(macs, MAX_MACS_CHOICES).all():
             bad = macs[~np.isin(macs, MAX_MACS_CHOICES)][0]
             raise ValueError(f"max_macs must be a power of two in [256, 65536], got {bad}")
-        df["max_macs"] = macs
         return df
 
     def relax(self, inputs):

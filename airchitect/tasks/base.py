@@ -16,12 +16,15 @@ runner-up) is shared here.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pandas as pd
 
 from airchitect._checks import check_choice
 
 OBJECTIVES = ("cycles", "energy", "edp")
+_REMEMBER_ROWS = 64
 
 
 class Task:
@@ -46,6 +49,7 @@ class Task:
 
     def __init__(self):
         self._space_cache = None
+        self._checked = None
 
     # -- the label vocabulary ------------------------------------------------
     def space(self) -> pd.DataFrame:
@@ -80,7 +84,20 @@ class Task:
                 f"task {self.name!r} needs input columns {', '.join(self.input_columns)}; "
                 f"missing {', '.join(missing)}"
             )
-        return self._validate(df[list(self.input_columns)].reset_index(drop=True))
+        if self._is_checked(df):
+            return df
+        out = self._validate(df[list(self.input_columns)].reset_index(drop=True))
+        if len(out) <= _REMEMBER_ROWS:  # a query checked again by the estimator is not re-checked
+            self._checked = (weakref.ref(out), out.to_numpy(copy=True))
+        return out
+
+    def _is_checked(self, df):
+        """Whether ``df`` is the last small frame :meth:`validate` returned, unchanged."""
+        checked = getattr(self, "_checked", None)
+        if checked is None or checked[0]() is not df:
+            return False
+        values = df.to_numpy()
+        return values.shape == checked[1].shape and bool((values == checked[1]).all())
 
     def _validate(self, df):
         return df

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from airchitect._checks import check_choice_array, check_int_array
+from airchitect._checks import check_choice_array, check_int_columns
 from airchitect.tasks.base import Task
 
 DATAFLOWS = ("os", "ws", "is")
@@ -98,15 +98,14 @@ class BufferTask(Task):
         )
 
     def _validate(self, df):
-        for name, high in (("M", 2**31 - 1), ("N", 2**31 - 1), ("K", 2**31 - 1),
-                           ("rows", 16384), ("cols", 16384), ("bandwidth", 2**20)):
-            df[name] = check_int_array(name, df[name].to_numpy(), 1, high)
-        df["dataflow"] = check_choice_array("dataflow", df["dataflow"].to_numpy(), DATAFLOWS)
-        sram = check_int_array("sram_kb", df["sram_kb"].to_numpy(), 16, 4096)
+        big = 2**31 - 1
+        out = check_int_columns(df, {"M": (1, big), "N": (1, big), "K": (1, big), "rows": (1, 16384),
+                                     "cols": (1, 16384), "sram_kb": (16, 4096), "bandwidth": (1, 2**20)})
+        sram = out["sram_kb"].to_numpy()
         if (sram % 16).any():
             raise ValueError(f"sram_kb must be a multiple of 16 in [16, 4096], got {sram[sram % 16 > 0][0]}")
-        df["sram_kb"] = sram
-        return df
+        out.insert(5, "dataflow", check_choice_array("dataflow", df["dataflow"].to_numpy(), DATAFLOWS))
+        return out
 
     def estimate(self, inputs):
         """Fast estimates of every split, each ``(n, 105)`` int64.

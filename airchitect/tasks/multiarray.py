@@ -88,6 +88,10 @@ class MultiArrayTask(Task):
     def _validate(self, df):
         return check_int_columns(df, {name: (1, DIM_HIGH) for name in self.input_columns})
 
+    def _allowed(self, inputs):
+        """Every assignment is allowed (the task has no constraints)."""
+        return np.ones((len(inputs), self.n_labels), dtype=bool)
+
     def gemm_costs(self, inputs, objective="cycles"):
         """Objective of every GEMM on every array: ``(n_rows, 4 gemms, 4 arrays)``."""
         rows = np.array([a[0] for a in self.system])
