@@ -24,6 +24,7 @@ with the exact makespan rule.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -36,14 +37,32 @@ OFFSETS = 2.0 ** np.arange(1, 16)
 
 
 def basis(frame, folds="pow2"):
-    """Basis features of the numeric columns of ``frame``, plus a constant."""
-    cols = []
-    for column in frame.columns:
-        x = np.maximum(frame[column].to_numpy(dtype=np.float64), 1.0)
-        cols += [np.log2(x)[:, None], np.log2(np.ceil(x[:, None] / FOLDS[folds])),
-                 np.log2(x[:, None] + OFFSETS)]
-    cols.append(np.ones((len(frame), 1)))
-    return np.concatenate(cols, axis=1)
+    """Basis features of the numeric columns of ``frame``, plus a constant.
+
+    Per column ``x`` (clipped to >= 1): ``log2(x)``, ``log2(ceil(x / f))`` for
+    every fold ``f`` of ``FOLDS[folds]``, ``log2(x + o)`` for every offset ``o``
+    of ``OFFSETS``; then a column of ones.
+    """
+    X = np.ascontiguousarray(frame.to_numpy(dtype=np.float64)).reshape(len(frame), len(frame.columns))
+    steps = FOLDS[folds]
+    F = np.empty((len(frame), (1 + len(steps) + len(OFFSETS)) * X.shape[1] + 1))
+    _basis_rows(X, steps, OFFSETS, F)
+    return F
+
+
+@numba.njit(cache=True, parallel=True)
+def _basis_rows(X, steps, offsets, F):
+    width = 1 + len(steps) + len(offsets)
+    for i in numba.prange(X.shape[0]):
+        for j in range(X.shape[1]):
+            x = max(X[i, j], 1.0)
+            at = j * width
+            F[i, at] = np.log2(x)
+            for a in range(len(steps)):
+                F[i, at + 1 + a] = np.log2(np.ceil(x / steps[a]))
+            for b in range(len(offsets)):
+                F[i, at + 1 + len(steps) + b] = np.log2(x + offsets[b])
+        F[i, F.shape[1] - 1] = 1.0
 
 
 def _log_costs(costs):
@@ -129,6 +148,8 @@ class SurrogateClassifier(ClassifierMixin, BaseEstimator):
         if unknown:
             raise ValueError(f"inputs hold a category never seen in training: {unknown[0]!r}")
         F = self._basis(frame)
+        if len(self.groups_) == 1:
+            return F @ self.coef_[0]
         out = np.empty((len(frame), self.coef_.shape[2]))
         for g, coef in zip(self.groups_, self.coef_):
             rows = keys == g
@@ -151,8 +172,10 @@ class SurrogateClassifier(ClassifierMixin, BaseEstimator):
             every = np.exp2(self._predict_parts(pd.concat(frames, ignore_index=True)))
             parts = np.split(every, np.cumsum([len(f) for f in frames])[:-1])
             keys = [np.log2(k) for k in task.surrogate_combine(X, parts, self.objective)]
-        allowed = task._allowed(X)
-        return [np.where(allowed, k, np.inf) for k in keys]
+        barred = ~task._allowed(X)
+        for k in keys:
+            k[barred] = np.inf
+        return keys
 
     def _validated(self, X):
         task = self._task()
