@@ -46,11 +46,11 @@ def basis(frame, folds="pow2"):
     X = np.ascontiguousarray(frame.to_numpy(dtype=np.float64)).reshape(len(frame), len(frame.columns))
     steps = FOLDS[folds]
     F = np.empty((len(frame), (1 + len(steps) + len(OFFSETS)) * X.shape[1] + 1))
-    _basis_rows(X, steps, OFFSETS, F)
+    # threads pay off on large batches only; a single query stays on one thread
+    (_basis_parallel if len(X) >= _PARALLEL_ROWS else _basis_serial)(X, steps, OFFSETS, F)
     return F
 
 
-@numba.njit(cache=True, parallel=True)
 def _basis_rows(X, steps, offsets, F):
     width = 1 + len(steps) + len(offsets)
     for i in numba.prange(X.shape[0]):
@@ -63,6 +63,11 @@ def _basis_rows(X, steps, offsets, F):
             for b in range(len(offsets)):
                 F[i, at + 1 + len(steps) + b] = np.log2(x + offsets[b])
         F[i, F.shape[1] - 1] = 1.0
+
+
+_basis_serial = numba.njit(cache=True)(_basis_rows)
+_basis_parallel = numba.njit(cache=True, parallel=True)(_basis_rows)
+_PARALLEL_ROWS = 4096
 
 
 def _log_costs(costs):
