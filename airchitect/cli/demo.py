@@ -47,8 +47,10 @@ def run(args):
     task = get("array")
     layers = layer_table(args.network, max_macs)
     inputs = task.validate(layers[list(task.input_columns)])
+    predictor = api.shipped("array")
+    predictor.predict(inputs[:1])  # the first call compiles (once per install); time the rest
     start = time.perf_counter()
-    predicted = api.shipped("array").predict(inputs)
+    predicted = predictor.predict(inputs)
     predict_us = (time.perf_counter() - start) * 1e6 / len(inputs)
     exact = task.label(inputs)
     cost = task.cost_of(inputs, predicted.label)
