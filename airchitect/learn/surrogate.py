@@ -43,7 +43,8 @@ def basis(frame, folds="pow2"):
     every fold ``f`` of ``FOLDS[folds]``, ``log2(x + o)`` for every offset ``o``
     of ``OFFSETS``; then a column of ones.
     """
-    X = np.ascontiguousarray(frame.to_numpy(dtype=np.float64)).reshape(len(frame), len(frame.columns))
+    # a fresh writable copy: read-only views would compile a second kernel
+    X = np.array(frame.to_numpy(dtype=np.float64), order="C").reshape(len(frame), len(frame.columns))
     steps = FOLDS[folds]
     F = np.empty((len(frame), (1 + len(steps) + len(OFFSETS)) * X.shape[1] + 1))
     # threads pay off on large batches only; a single query stays on one thread
