@@ -24,15 +24,15 @@ Two modes:
 
 ``exact=True`` (:func:`user_mode_totals`)
     Total and stall cycles, every DRAM count, SRAM counts, energy: equal to
-    SCALE-Sim's (tested against it and against the row model). About 10x
+    SCALE-Sim's (tested against it and against the row model). About 18x
     faster than the row model on the buffer task's workloads.
 ``exact=False`` (:func:`estimate_user_mode`)
     Prefetch counts and DRAM reads still exact; a miss inside a fold's sweep is
     placed by linear interpolation instead of bisection, and the write buffer
     is a fluid queue (the fold's writes arrive evenly over its write rows and
     drain at the DRAM bandwidth; the array waits while the queue is full). About
-    2.5x cheaper than the exact mode; within 0.1% of the exact cycles for two
-    pairs in three (docs/memory.md). The buffer task's learned model uses it.
+    twice as cheap as the exact mode; within 0.1% of the exact cycles for 65 to
+    84% of pairs (docs/memory.md). The buffer task's learned model uses it.
 
 Units: sizes in kB for the public functions (1 kB = 1024 words) and in words
 for the kernels, bandwidth in words/cycle, cycles as SCALE-Sim counts them.
