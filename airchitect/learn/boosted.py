@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from airchitect.learn.surrogate import _log_costs
