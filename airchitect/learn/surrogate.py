@@ -183,10 +183,6 @@ class SurrogateClassifier(ClassifierMixin, BaseEstimator):
             k[barred] = np.inf
         return keys
 
-    def _validated(self, X):
-        task = self._task()
-        return task, task.validate(X)
-
     def decision_function(self, X):
         """Scores (higher is better): minus the predicted log2 cost.
 

@@ -49,11 +49,14 @@ def get(name, **params) -> Task:
         return name
     if name not in _DEFAULTS:
         check_choice("task", name, names())
-        module, cls = _REGISTRY[name]
-        _DEFAULTS[name] = getattr(importlib.import_module(module), cls)()
+        _DEFAULTS[name] = _build(name)
     default = _DEFAULTS[name]
     if not params or _plain(params) == _plain(default.params()):
         return default
+    return _build(name, **params)
+
+
+def _build(name, **params):
     module, cls = _REGISTRY[name]
     return getattr(importlib.import_module(module), cls)(**params)
 

@@ -93,11 +93,10 @@ class Task:
 
     def _is_checked(self, df):
         """Whether ``df`` is the last small frame :meth:`validate` returned, unchanged."""
-        checked = getattr(self, "_checked", None)
-        if checked is None or checked[0]() is not df:
+        if self._checked is None or self._checked[0]() is not df:
             return False
-        values = df.to_numpy()
-        return values.shape == checked[1].shape and bool((values == checked[1]).all())
+        values, before = df.to_numpy(), self._checked[1]
+        return values.shape == before.shape and bool((values == before).all())
 
     def _validate(self, df):
         return df

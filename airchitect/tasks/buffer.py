@@ -30,15 +30,12 @@ import numpy as np
 import pandas as pd
 
 from airchitect._checks import check_choice_array, check_int_columns
+from airchitect.targets.systolic.memory import _ceil_div
 from airchitect.tasks.base import Task
 
 DATAFLOWS = ("os", "ws", "is")
 PARTS = 16
 _FEATURE_ROWS = 2000
-
-
-def _ceil_div(a, b):
-    return -(-a // b)
 
 
 class BufferTask(Task):

@@ -177,14 +177,9 @@ def calc_mode(M, N, K, rows, cols, dataflow_code, ifmap_kb, filter_kb, ofmap_kb)
     >>> int(out["dram_ifmap_reads"][0]) >= 64 * 64
     True
     """
-    gemm = [check_int_array(n, v, 1, INT_MAX) for n, v in (("M", M), ("N", N), ("K", K))]
-    rows = check_int_array("rows", rows, 1, 16384)
-    cols = check_int_array("cols", cols, 1, 16384)
-    code = check_int_array("dataflow_code", dataflow_code, 0, 2)
-    mem = _check_memory(ifmap_kb, filter_kb, ofmap_kb, 1)
-    shape = np.broadcast_shapes(*(np.shape(a) for a in (*gemm, rows, cols, code, *mem)))
-    G = gemm_geometry(*(np.broadcast_to(a, shape) for a in (*gemm, rows, cols, code)))
-    return simulate_geometry(G, *(np.broadcast_to(a, shape).ravel() for a in mem), mode="calc")
+    # CALC mode has no DRAM bandwidth: 1 stands in for it
+    return simulate_geometry(*checked_gemms(M, N, K, rows, cols, dataflow_code, ifmap_kb, filter_kb,
+                                            ofmap_kb, 1), mode="calc")
 
 
 def _check_memory(ifmap_kb, filter_kb, ofmap_kb, bandwidth):
@@ -229,6 +224,14 @@ def user_mode(M, N, K, rows, cols, dataflow_code, ifmap_kb, filter_kb, ofmap_kb,
     >>> out["stall_cycles"].tolist()  # as SCALE-Sim 3.0.0 reports them
     [7656, 7344, 7344]
     """
+    return simulate_geometry(*checked_gemms(M, N, K, rows, cols, dataflow_code, ifmap_kb, filter_kb,
+                                            ofmap_kb, bandwidth), convention=convention)
+
+
+def checked_gemms(M, N, K, rows, cols, dataflow_code, ifmap_kb, filter_kb, ofmap_kb, bandwidth):
+    """Check the arguments of :func:`user_mode` (a bad one raises, naming it) and
+    broadcast them: ``(G, ifmap_kb, filter_kb, ofmap_kb, bandwidth)``, the GEMMs'
+    geometry vectors (n, 13) and flat int64 arrays, in C order of the broadcast shape."""
     gemm = [check_int_array(n, v, 1, INT_MAX) for n, v in (("M", M), ("N", N), ("K", K))]
     rows = check_int_array("rows", rows, 1, 16384)
     cols = check_int_array("cols", cols, 1, 16384)
@@ -236,8 +239,7 @@ def user_mode(M, N, K, rows, cols, dataflow_code, ifmap_kb, filter_kb, ofmap_kb,
     mem = _check_memory(ifmap_kb, filter_kb, ofmap_kb, bandwidth)
     shape = np.broadcast_shapes(*(np.shape(a) for a in (*gemm, rows, cols, code, *mem)))
     G = gemm_geometry(*(np.broadcast_to(a, shape) for a in (*gemm, rows, cols, code)))
-    return simulate_geometry(G, *(np.broadcast_to(a, shape).ravel() for a in mem),
-                             convention=convention)
+    return (G, *(np.broadcast_to(a, shape).ravel() for a in mem))
 
 
 def user_mode_conv(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride, rows,

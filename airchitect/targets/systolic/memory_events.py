@@ -43,28 +43,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from airchitect._checks import INT_MAX, check_int_array
 from airchitect.targets.systolic.memory_engine import (
-    G_C, G_DF, G_R, WB_ACCESS, WB_ACTIVE, WB_DRAIN_END, WB_FREE, _ceil_div, _empty_all, _fold_grid,
-    _fold_span, _operand, _position, _row_runs, _serve_writes, _store, _valid_words, _write_buffer,
+    D_COLS, D_ROWS, G_C, G_DF, G_R, RB_ALLFIT, RB_NACT, RB_NLINES, RB_NPRE, RB_REQ0, RB_REQ1,
+    WB_ACCESS, WB_ACTIVE, WB_DRAIN_END, WB_FREE, _ceil_div, _empty_all, _fold_grid, _fold_span,
+    _operand, _position, _read_buffer, _row_runs, _serve_writes, _store, _valid_words, _write_buffer,
 )
 
 #: columns of :func:`simulate_many`'s output; ``dram_ofmap_writes`` only in the exact
 #: mode, ``ofmap_stall_cycles`` only in the estimate
 OUT_FIELDS = ("total_cycles", "stall_cycles", "ifmap_prefetches", "filter_prefetches",
-              "dram_ofmap_writes", "ofmap_stall_cycles")
+              "dram_ofmap_writes", "ofmap_stall_cycles", "dram_ifmap_reads", "dram_filter_reads")
 _NONE = 1 << 60
-
-
-@njit(cache=True)
-def _window(size, n_valid):
-    """(words per set, sets, active sets, sets per prefetch) of a read buffer."""
-    eps = _ceil_div(size, 100)
-    active = _ceil_div(size, 2)
-    n_lines = n_valid // eps + 1
-    n_act = min(_ceil_div(active, eps), n_lines)
-    n_pre = min(_ceil_div(size - active, eps), n_lines - n_act)
-    return eps, n_lines, n_act, n_pre
 
 
 @njit(cache=True, inline="always")
@@ -243,12 +232,15 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw, exact, out):
     df = g[G_DF]
     idesc = _operand(g, 0)
     fdesc = _operand(g, 1)
-    iwin = _window(ifmap_words, _valid_words(idesc))
-    fwin = _window(filter_words, _valid_words(fdesc))
-    i_fit = iwin[2] == iwin[1]
-    f_fit = fwin[2] == fwin[1]
-    iF = _ceil_div(ifmap_words - _ceil_div(ifmap_words, 2), bw) + 1
-    fF = _ceil_div(filter_words - _ceil_div(filter_words, 2), bw) + 1
+    # the row model's read buffers: set sizes, window, first fill and prefetch requests
+    ist = _read_buffer(ifmap_words, bw, _valid_words(idesc), idesc[D_ROWS] * idesc[D_COLS], 0)
+    fst = _read_buffer(filter_words, bw, _valid_words(fdesc), fdesc[D_ROWS] * fdesc[D_COLS], 0)
+    iwin = (_ceil_div(ifmap_words, 100), ist[RB_NLINES], ist[RB_NACT], ist[RB_NPRE])
+    fwin = (_ceil_div(filter_words, 100), fst[RB_NLINES], fst[RB_NACT], fst[RB_NPRE])
+    i_fit = ist[RB_ALLFIT] == 1
+    f_fit = fst[RB_ALLFIT] == 1
+    iF = ist[RB_REQ1] + 1  # cycles from one prefetch's end to the next's
+    fF = fst[RB_REQ1] + 1
     n_outer, n_inner, per, sr, sc, t = _fold_grid(g)
     irow = np.empty(per + 2, np.int64)
     icnt = np.empty(per + 2, np.int64)
@@ -326,44 +318,34 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw, exact, out):
         _empty_all(wst, segs, total)
         out[4] = wst[WB_ACCESS]
     out[5] = write_stall
+    out[6] = (ist[RB_REQ0] + i_misses * ist[RB_REQ1]) * bw
+    out[7] = (fst[RB_REQ0] + f_misses * fst[RB_REQ1]) * bw
 
 
 @njit(cache=True, parallel=True)
 def simulate_many(G, words, bw, exact, out):
     """:func:`simulate_one` over the rows of ``G`` (n, 13), ``words`` (n, 3: ifmap,
-    filter, ofmap SRAM words), ``bw`` (n,) into ``out`` (n, 6), in parallel."""
+    filter, ofmap SRAM words), ``bw`` (n,) into ``out`` (n, 8), in parallel."""
     for n in prange(G.shape[0]):
         simulate_one(G[n], words[n, 0], words[n, 1], words[n, 2], bw[n], exact, out[n])
 
 
-def _checked(M, N, K, rows, cols, dataflow_code, ifmap_kb, filter_kb, ofmap_kb, bandwidth):
-    from airchitect.targets.systolic.memory import WORDS_PER_KB, gemm_geometry
+def _checked(*args):
+    """:func:`~airchitect.targets.systolic.memory.checked_gemms`, sizes as SRAM words (n, 3)."""
+    from airchitect.targets.systolic.memory import WORDS_PER_KB, checked_gemms
 
-    gemm = [check_int_array(n, v, 1, INT_MAX) for n, v in (("M", M), ("N", N), ("K", K))]
-    rows = check_int_array("rows", rows, 1, 16384)
-    cols = check_int_array("cols", cols, 1, 16384)
-    code = check_int_array("dataflow_code", dataflow_code, 0, 2)
-    mem = [check_int_array(n, v, 1, 2**20) for n, v in
-           (("ifmap_kb", ifmap_kb), ("filter_kb", filter_kb), ("ofmap_kb", ofmap_kb), ("bandwidth", bandwidth))]
-    shape = np.broadcast_shapes(*(np.shape(a) for a in (*gemm, rows, cols, code, *mem)))
-    flat = [np.broadcast_to(a, shape).ravel() for a in (*gemm, rows, cols, code, *mem)]
-    words = np.stack(flat[6:9], axis=1).astype(np.int64) * WORDS_PER_KB
-    return gemm_geometry(*flat[:6]), words, flat[9]
+    G, ifmap_kb, filter_kb, ofmap_kb, bw = checked_gemms(*args)
+    return G, np.stack([ifmap_kb, filter_kb, ofmap_kb], axis=1) * WORDS_PER_KB, bw
 
 
 def run_geometry(G, words, bandwidth, exact=True):
     """Run the kernels on dense geometry vectors ``G`` (n, 13) and SRAM ``words``
-    (n, 3); return the raw ``OUT_FIELDS`` and the exact DRAM read words. No checks."""
+    (n, 3); return the ``OUT_FIELDS`` as int64 arrays. No checks."""
     bw = np.ascontiguousarray(np.broadcast_to(np.asarray(bandwidth, dtype=np.int64), (len(G),)))
     words = np.ascontiguousarray(words, dtype=np.int64)
     raw = np.zeros((len(G), len(OUT_FIELDS)), np.int64)
     simulate_many(np.ascontiguousarray(G), words, bw, bool(exact), raw)
-    out = {name: raw[:, i] for i, name in enumerate(OUT_FIELDS)}
-    for i, name in ((0, "ifmap"), (1, "filter")):
-        size = words[:, i]
-        first = np.minimum(_cdiv(_cdiv(size, 2), bw), _cdiv(_elements(G, i), bw))
-        out[f"dram_{name}_reads"] = (first + out[f"{name}_prefetches"] * _cdiv(size - _cdiv(size, 2), bw)) * bw
-    return out
+    return {name: raw[:, i] for i, name in enumerate(OUT_FIELDS)}
 
 
 def user_mode_totals(M, N, K, rows, cols, dataflow_code, ifmap_kb, filter_kb, ofmap_kb, bandwidth,
@@ -424,19 +406,3 @@ def estimate_user_mode(M, N, K, rows, cols, dataflow_code, ifmap_kb, filter_kb, 
                                  bandwidth), exact=False)
     return {k: raw[k] for k in ("total_cycles", "ifmap_prefetches", "filter_prefetches",
                                 "dram_ifmap_reads", "dram_filter_reads", "ofmap_stall_cycles")}
-
-
-def _cdiv(a, b):
-    return -(-a // b)
-
-
-def _elements(G, operand):
-    """Elements (padding included) of each operand's stacked prefetch matrix."""
-    from airchitect.targets.systolic import memory_engine as engine
-
-    P, Wn, Nf = G[:, engine.G_P], G[:, engine.G_WN], G[:, engine.G_NF]
-    R, C, code = G[:, engine.G_R], G[:, engine.G_C], G[:, engine.G_DF]
-    if operand == 0:
-        return np.where(code == 0, _cdiv(P, R) * Wn * R,
-                        np.where(code == 1, _cdiv(Wn, R) * P * R, _cdiv(P, C) * Wn * C))
-    return np.where(code == 2, _cdiv(Wn, R) * Nf * R, _cdiv(Nf, C) * Wn * C)
