@@ -6,7 +6,7 @@ import pytest
 import airchitect as ac
 from airchitect.targets.systolic import memory, memory_engine
 from airchitect.targets.systolic.memory_events import (
-    _burst, _writes_before, estimate_user_mode, user_mode_totals,
+    _burst, _drain_writes, _writes_before, estimate_user_mode, user_mode_totals,
 )
 
 
@@ -60,7 +60,31 @@ def test_estimate_ranks_splits_near_the_optimum(buffer_pairs):
     pick = est["total_cycles"].argmin(axis=1)
     chosen = cycles[np.arange(len(cycles)), pick]
     geomean = np.exp(np.mean(np.log(cycles.min(axis=1) / chosen))) * 100
-    assert geomean > 99.0
+    assert geomean > 99.95  # 99.995 measured
+
+
+def test_estimate_follows_the_write_buffer_drains(buffer_pairs):
+    # pairs whose array waits on the ofmap write buffer: within 0.1% for the median pair
+    est, exact, _ = buffer_pairs
+    writes = est["ofmap_stall_cycles"] > 0
+    assert writes.sum() > 300
+    error = np.abs(exact["total_cycles"][writes] / est["total_cycles"][writes] - 1)
+    assert np.median(error) < 1e-3  # 4.5e-5 measured
+    assert error.mean() < 0.01  # 0.0017 measured
+
+
+def test_drain_writes_by_hand():
+    # a buffer of 8 words, active half 4, drains of up to 4 one-word lines (bw 1)
+    state = np.array([8.0, -1.0])
+    # 16 words at 2 per cycle from cycle 0: 5 words leave 3 free (t 2.5), a drain
+    # of 4 lines frees 4 (7 free, ends 5.5); 7 words fill it at t 6.0, after the
+    # drain's end, so a second drain starts (4 free, ends 9.0); the last 4 fit
+    assert _drain_writes(state, 0, 16, 2.0, 8, 4, 4, 1) == 0
+    np.testing.assert_allclose(state, [0.0, 9.0])
+    # 4 words at 4 per cycle from cycle 7: full, so wait for the drain's end (2 cycles);
+    # one word starts a drain (free -1 + 4), the other 3 fill it
+    assert _drain_writes(state, 7, 4, 4.0, 8, 4, 4, 1) == 2
+    np.testing.assert_allclose(state, [0.0, 12.25])
 
 
 @pytest.mark.parametrize("last, F, cycle, m", [

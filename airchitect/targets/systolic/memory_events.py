@@ -28,11 +28,11 @@ Two modes:
     faster than the row model on the buffer task's workloads.
 ``exact=False`` (:func:`estimate_user_mode`)
     Prefetch counts and DRAM reads still exact; a miss inside a fold's sweep is
-    placed by linear interpolation instead of bisection, and the write buffer
-    is a fluid queue (the fold's writes arrive evenly over its write rows and
-    drain at the DRAM bandwidth; the array waits while the queue is full). About
-    twice as cheap as the exact mode; within 0.1% of the exact cycles for 65 to
-    84% of pairs (docs/memory.md). The buffer task's learned model uses it.
+    placed by linear interpolation instead of bisection, and a fold's ofmap
+    writes arrive evenly over its write rows into a write buffer that drains by
+    SCALE-Sim's rules (:func:`_drain_writes`). About twice as cheap as the exact
+    mode; within 0.1% of the exact cycles for 93% of pairs (docs/memory.md). The
+    buffer task's learned model uses it.
 
 Units: sizes in kB for the public functions (1 kB = 1024 words) and in words
 for the kernels, bandwidth in words/cycle, cycles as SCALE-Sim counts them.
@@ -45,7 +45,7 @@ from numba import njit, prange
 
 from airchitect.targets.systolic.memory_engine import (
     D_COLS, D_ROWS, G_C, G_DF, G_R, RB_ALLFIT, RB_NACT, RB_NLINES, RB_NPRE, RB_REQ0, RB_REQ1,
-    WB_ACCESS, WB_ACTIVE, WB_DRAIN_END, WB_FREE, _ceil_div, _empty_all, _fold_grid, _fold_span,
+    WB_ACCESS, WB_ACTIVE, WB_DLINES, WB_DRAIN_END, WB_FREE, _ceil_div, _empty_all, _fold_grid, _fold_span,
     _operand, _position, _read_buffer, _row_runs, _serve_writes, _store, _valid_words, _write_buffer,
 )
 
@@ -226,6 +226,40 @@ def _serve_rows(wst, segs, pos, stop, base, stall, shift, cv, h):
 
 
 @njit(cache=True)
+def _drain_writes(state, start, words, rate, size, active, dlines, bw):
+    """Estimate of one fold's ofmap writes: ``words`` arrive at ``rate`` words per
+    cycle from cycle ``start`` into the write buffer, whose drains follow the row
+    model's rules (a drain starts on the write that leaves fewer than ``active``
+    words free, sends up to ``dlines`` lines of ``bw`` words, one per cycle, and
+    frees their words at once; a full buffer waits for the running drain's end).
+    ``state`` holds (free words, end of the running drain); return the cycles the
+    array waits, rounded."""
+    free, end = state[0], state[1]
+    t = float(start)
+    left = float(words)
+    wait = 0.0
+    while left > 0.0:
+        room = max(free, 0.0) if t < end else max(free - active + 1.0, 1.0)
+        if left <= room:
+            free -= left
+            break
+        t += room / rate
+        free -= room
+        left -= room
+        if t < end:  # full while a drain runs: wait for its end
+            wait += end - t
+            t = end
+        else:  # a drain starts
+            n = min(float(dlines), np.floor((size - free) / bw))
+            if n >= 1.0:
+                free += n * bw
+                end = t + n - 1.0
+    state[0] = free
+    state[1] = end
+    return int(wait + 0.5)
+
+
+@njit(cache=True)
 def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw, exact, out):
     """Simulate one dense GEMM (geometry vector ``g``); write OUT_FIELDS to ``out``."""
     C = g[G_C]
@@ -252,7 +286,7 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw, exact, out):
     i_misses = f_misses = 0
     ilast = flast = -1  # SCALE-Sim fills both active halves before cycle 0
     stall = write_stall = base = 0
-    queue = written = 0.0
+    fluid = np.array([float(ofmap_words), -1.0])  # free words, end of the running drain
     for fc in range(n_outer):
         cv = min(C, sc - fc * C)
         for fr in range(n_inner):
@@ -294,20 +328,11 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw, exact, out):
                 pos = r + 1
             if exact:
                 stall, segs = _serve_rows(wst, segs, pos, per, base, stall, shift, cv, h)
-            elif words > 0:  # the fold's ofmap writes, a fluid queue
-                queue = max(0.0, queue - bw * (base + o_lo + stall - written))
-                span = o_hi - o_lo + 1
-                rate = words / span
-                if rate > bw and queue + (rate - bw) * span > ofmap_words:
-                    filled = (ofmap_words - queue) / (rate - bw)
-                    extra = (words - rate * filled) / bw - (span - filled)
-                    if extra > 0:
-                        stall += int(extra + 0.5)
-                        write_stall += int(extra + 0.5)
-                    queue = float(ofmap_words)
-                else:
-                    queue = max(0.0, queue + (rate - bw) * span)
-                written = base + o_hi + stall
+            elif words > 0:  # the fold's ofmap writes arrive evenly over its write rows
+                wait = _drain_writes(fluid, base + o_lo + stall, words, words / (o_hi - o_lo + 1),
+                                     ofmap_words, wst[WB_ACTIVE], wst[WB_DLINES], bw)
+                stall += wait
+                write_stall += wait
             base += per
     total = base - 1 + stall  # the cycle the last row is served, as SCALE-Sim reports
     out[0] = total
