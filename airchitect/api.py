@@ -47,8 +47,8 @@ def _query(predictor, inputs):
 
 
 def _record(task, query, label):
-    row = task.configs(query, [int(label)]).iloc[0].to_dict()
-    return {**{c: _plain(row[c]) for c in task.config_columns}, "label": int(label)}
+    row = task.config_values(query, [int(label)])
+    return {**{c: _plain(row[c][0]) for c in task.config_columns}, "label": int(label)}
 
 
 def _plain(value):

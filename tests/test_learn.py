@@ -190,16 +190,17 @@ def test_surrogate_cim_learns_tiles_and_reads():
 def test_boosted_trees_flatten_to_the_same_predictions():
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    from airchitect.learn.boosted import _flatten, _forest_sum
+    from airchitect.learn.boosted import _flatten, _forest_parallel, _forest_serial
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(2000, 5))
     y = np.where(X[:, 0] > 0.3, 2.0, 0.0) + X[:, 1] ** 2 + rng.normal(scale=0.1, size=2000)
     model = HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(X, y)
     t = _flatten(model)
-    out = np.full(len(X), t["baseline"][0])
-    _forest_sum(X, t["feature"], t["threshold"], t["left"], t["right"], t["value"], t["roots"], out)
-    np.testing.assert_allclose(out, model.predict(X), rtol=1e-12, atol=1e-12)
+    for forest in (_forest_serial, _forest_parallel):
+        out = np.full(len(X), t["baseline"][0])
+        forest(X, t["feature"], t["threshold"], t["left"], t["right"], t["value"], t["roots"], out)
+        np.testing.assert_allclose(out, model.predict(X), rtol=1e-12, atol=1e-12)
 
 
 def test_boosted_buffer_model_beats_majority_and_round_trips(tmp_path):

@@ -30,8 +30,8 @@ from airchitect.learn.surrogate import _log_costs
 _CHUNK_ROWS = 2000
 
 
-@numba.njit(cache=True, parallel=True)
-def _forest_sum(F, feature, threshold, left, right, value, roots, out):
+def _forest_rows(F, feature, threshold, left, right, value, roots, out):
+    """Add the sum of the trees' leaf values for every row of ``F`` to ``out``."""
     for i in numba.prange(F.shape[0]):
         total = 0.0
         for root in roots:
@@ -40,6 +40,11 @@ def _forest_sum(F, feature, threshold, left, right, value, roots, out):
                 node = left[node] if F[i, feature[node]] <= threshold[node] else right[node]
             total += value[node]
         out[i] += total
+
+
+_forest_serial = numba.njit(cache=True)(_forest_rows)
+_forest_parallel = numba.njit(cache=True, parallel=True)(_forest_rows)
+_PARALLEL_ROWS = 4096
 
 
 def _flatten(model):
@@ -168,7 +173,8 @@ class BoostedCostClassifier(ClassifierMixin, BaseEstimator):
             features = task.pair_features(part, np.broadcast_to(every, (len(part), self.n_labels_)))
             flat = np.ascontiguousarray(features.reshape(-1, features.shape[2]), dtype=np.float64)
             chunk = np.full(len(flat), t["baseline"][0])
-            _forest_sum(flat, t["feature"], t["threshold"], t["left"], t["right"], t["value"], t["roots"],
+            forest = _forest_parallel if len(flat) >= _PARALLEL_ROWS else _forest_serial
+            forest(flat, t["feature"], t["threshold"], t["left"], t["right"], t["value"], t["roots"],
                         chunk)
             out[start:start + len(part)] = chunk.reshape(len(part), -1)
         return np.where(task._allowed(X), out, np.inf)

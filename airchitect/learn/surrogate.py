@@ -36,15 +36,17 @@ FOLDS = {
 OFFSETS = 2.0 ** np.arange(1, 16)
 
 
-def basis(frame, folds="pow2"):
-    """Basis features of the numeric columns of ``frame``, plus a constant.
+def basis(frame, folds="pow2", columns=None):
+    """Basis features of the numeric ``columns`` of ``frame`` (all by default), plus a constant.
 
     Per column ``x`` (clipped to >= 1): ``log2(x)``, ``log2(ceil(x / f))`` for
     every fold ``f`` of ``FOLDS[folds]``, ``log2(x + o)`` for every offset ``o``
     of ``OFFSETS``; then a column of ones.
     """
     # a fresh writable copy: read-only views would compile a second kernel
-    X = np.array(frame.to_numpy(dtype=np.float64), order="C").reshape(len(frame), len(frame.columns))
+    columns = frame.columns if columns is None else columns
+    X = np.column_stack([frame[c].to_numpy(dtype=np.float64) for c in columns]).reshape(len(frame), -1)
+    X = np.array(X, order="C")
     steps = FOLDS[folds]
     F = np.empty((len(frame), (1 + len(steps) + len(OFFSETS)) * X.shape[1] + 1))
     # threads pay off on large batches only; a single query stays on one thread
@@ -144,9 +146,9 @@ class SurrogateClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _basis(self, frame):
-        numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
+        numeric = [c for c, dtype in frame.dtypes.items() if pd.api.types.is_numeric_dtype(dtype)
                    and c not in self.constraints_]
-        return basis(frame[numeric], self.folds)
+        return basis(frame, self.folds, numeric)
 
     def _predict_parts(self, frame):
         _, keys = self._groups(frame)

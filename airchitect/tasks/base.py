@@ -27,6 +27,13 @@ OBJECTIVES = ("cycles", "energy", "edp")
 _REMEMBER_ROWS = 64
 
 
+def _values(df):
+    """The values of ``df`` as one array (integer frames without an object copy)."""
+    if all(kind in "iu" for kind in (dtype.kind for dtype in df.dtypes)):
+        return df.to_numpy()
+    return np.column_stack([df[c].to_numpy(dtype=object) for c in df.columns])
+
+
 class Task:
     """Base class of every task; see the module docstring.
 
@@ -49,6 +56,7 @@ class Task:
 
     def __init__(self):
         self._space_cache = None
+        self._columns_cache = None
         self._checked = None
 
     # -- the label vocabulary ------------------------------------------------
@@ -62,6 +70,16 @@ class Task:
             space.index.name = "label"
             self._space_cache = space
         return self._space_cache
+
+    def space_columns(self):
+        """The label vocabulary as ``{column: array}``, shared (read-only)."""
+        if self._columns_cache is None:
+            space = self._cached_space()
+            columns = {c: space[c].to_numpy() for c in space.columns}
+            for values in columns.values():
+                values.flags.writeable = False
+            self._columns_cache = columns
+        return self._columns_cache
 
     @property
     def n_labels(self) -> int:
@@ -86,16 +104,20 @@ class Task:
             )
         if self._is_checked(df):
             return df
-        out = self._validate(df[list(self.input_columns)].reset_index(drop=True))
+        columns = list(self.input_columns)
+        if list(df.columns) == columns and df.index.equals(pd.RangeIndex(len(df))):
+            out = self._validate(df.copy(deep=False))
+        else:
+            out = self._validate(df[columns].reset_index(drop=True))
         if len(out) <= _REMEMBER_ROWS:  # a query checked again by the estimator is not re-checked
-            self._checked = (weakref.ref(out), out.to_numpy(copy=True))
+            self._checked = (weakref.ref(out), _values(out).copy())
         return out
 
     def _is_checked(self, df):
         """Whether ``df`` is the last small frame :meth:`validate` returned, unchanged."""
         if self._checked is None or self._checked[0]() is not df:
             return False
-        values, before = df.to_numpy(), self._checked[1]
+        values, before = _values(df), self._checked[1]
         return values.shape == before.shape and bool((values == before).all())
 
     def _validate(self, df):
@@ -149,7 +171,12 @@ class Task:
 
     def configs(self, inputs, labels) -> pd.DataFrame:
         """The configuration columns of label ``labels[i]`` for row ``i``."""
-        return self._cached_space().iloc[np.asarray(labels)].reset_index(drop=True)
+        return pd.DataFrame(self.config_values(inputs, labels))
+
+    def config_values(self, inputs, labels):
+        """:meth:`configs` as ``{column: array}``."""
+        labels = np.asarray(labels)
+        return {c: values[labels] for c, values in self.space_columns().items()}
 
     def allowed(self, inputs) -> np.ndarray:
         """``(n_rows, n_labels)`` booleans: configurations a row's constraints allow."""

@@ -65,18 +65,21 @@ class BufferTask(Task):
 
     def split_kb(self, inputs, labels=None):
         """ifmap, filter, ofmap kB of every row and label, each ``(n, L)`` (or ``(n,)``)."""
-        space = self.space()
-        sram = inputs["sram_kb"].to_numpy()[:, None]
-        parts = [space[c].to_numpy()[None, :] for c in "ijk"]
+        return self._split(inputs["sram_kb"].to_numpy(), labels)
+
+    def _split(self, sram_kb, labels=None):
+        space = self.space_columns()
+        sram = sram_kb[:, None]
+        parts = [space[c][None, :] for c in "ijk"]
         if labels is not None:
             parts = [p[0][np.asarray(labels)][:, None] for p in parts]
         return [sram * p // PARTS for p in parts]
 
-    def configs(self, inputs, labels):
-        out = super().configs(inputs, labels)
+    def config_values(self, inputs, labels):
+        out = super().config_values(inputs, labels)
         sram = inputs["sram_kb"].to_numpy()
         for column, part in zip(self.config_columns, "ijk"):
-            out[column] = sram * out[part].to_numpy() // PARTS
+            out[column] = sram * out[part] // PARTS
         return out
 
     def sample(self, n, seed=0):
@@ -111,15 +114,17 @@ class BufferTask(Task):
         ``filter_prefetches`` (exact), ``ofmap_stall_cycles`` (estimated): see
         :mod:`airchitect.targets.systolic.memory_events`.
         """
+        return self._estimate(_arrays(inputs))
+
+    def _estimate(self, a):
         from airchitect.targets.systolic.memory import gemm_geometry
         from airchitect.targets.systolic.memory_events import run_geometry
 
-        n, labels = len(inputs), len(self.space())
-        code = np.array([DATAFLOWS.index(d) for d in inputs["dataflow"]])
-        every = [np.repeat(inputs[c].to_numpy(), labels) for c in ("M", "N", "K", "rows", "cols")]
-        G = gemm_geometry(*every, np.repeat(code, labels))
-        words = np.stack([kb.ravel() for kb in self.split_kb(inputs)], axis=1) * 1024
-        out = run_geometry(G, words, np.repeat(inputs["bandwidth"].to_numpy(), labels), exact=False)
+        n, labels = len(a["M"]), self.n_labels
+        every = [np.repeat(a[c], labels) for c in ("M", "N", "K", "rows", "cols", "code")]
+        G = gemm_geometry(*every)
+        words = np.stack([kb.ravel() for kb in self._split(a["sram_kb"])], axis=1) * 1024
+        out = run_geometry(G, words, np.repeat(a["bandwidth"], labels), exact=False)
         return {k: out[k].reshape(n, labels) for k in
                 ("total_cycles", "ifmap_prefetches", "filter_prefetches", "ofmap_stall_cycles")}
 
@@ -141,24 +146,28 @@ class BufferTask(Task):
         labels = np.asarray(labels)
         out = np.empty(labels.shape + (81,))
         for start in range(0, len(inputs), _FEATURE_ROWS):
-            part = inputs.iloc[start:start + _FEATURE_ROWS]
+            part = {c: v[start:start + _FEATURE_ROWS] for c, v in _arrays(inputs).items()}
             rows = labels[start:start + _FEATURE_ROWS]
-            out[start:start + len(part), :, :46] = self._basic_features(part, rows)
+            stop = start + len(rows)
+            out[start:stop, :, :46] = self._basic_features(part, rows)
             every = self._mechanics(part)
-            out[start:start + len(part), :, 46:] = np.take_along_axis(every, rows[:, :, None], axis=1)
+            if rows.shape[1] == every.shape[1] and (rows == np.arange(rows.shape[1])).all():
+                out[start:stop, :, 46:] = every
+            else:
+                out[start:stop, :, 46:] = np.take_along_axis(every, rows[:, :, None], axis=1)
         return out
 
-    def _basic_features(self, inputs, labels):
-        col = {c: inputs[c].to_numpy(np.float64)[:, None] for c in ("M", "N", "K", "rows", "cols", "bandwidth")}
+    def _basic_features(self, a, labels):
+        col = {c: a[c].astype(np.float64)[:, None] for c in ("M", "N", "K", "rows", "cols", "bandwidth")}
         M, N, K, R, C, bw = (col[c] for c in ("M", "N", "K", "rows", "cols", "bandwidth"))
-        words = inputs["sram_kb"].to_numpy(np.float64)[:, None] * 1024
-        code = np.array([DATAFLOWS.index(d) for d in inputs["dataflow"]], dtype=np.float64)[:, None]
+        words = a["sram_kb"].astype(np.float64)[:, None] * 1024
+        code = a["code"].astype(np.float64)[:, None]
         operands = [M * K, K * N, M * N]
         row = [M, N, K, R, C, bw, words, *operands,
                np.ceil(M / R) * np.ceil(N / C), np.ceil(K / R) * np.ceil(N / C), np.ceil(M / R) * np.ceil(K / C)]
         row = [np.log2(r) for r in row] + [code]
-        space = self.space()
-        parts = [space[c].to_numpy(np.float64)[labels] for c in "ijk"]
+        space = self.space_columns()
+        parts = [space[c][labels].astype(np.float64) for c in "ijk"]
         buffers = [words * p / PARTS for p in parts]
         work = [R * K, C * K, R * C, K * np.maximum(R, C), M * C, N * R]
         pair = list(parts) + [np.log2(b) for b in buffers]
@@ -166,10 +175,9 @@ class BufferTask(Task):
         pair += [np.log2(b / w) for b in buffers for w in work]
         pair += [np.floor(b / 2 / np.ceil(o / 100)) for b, o in zip(buffers[:2], operands[:2])]
         pair += [np.log2(b / 2 / bw) for b in buffers]
-        shape = labels.shape
-        return np.stack([np.broadcast_to(f, shape) for f in row + pair], axis=2)
+        return _stack(row + pair, labels.shape)
 
-    def _mechanics(self, inputs):
+    def _mechanics(self, a):
         """Features of every split, ``(n, 105, 35)``: per read buffer whether the
         operand fits its active half, its sets, sets per prefetch, sets over sets
         per prefetch and the remainder, a smooth prefetch count, the refill time
@@ -178,11 +186,10 @@ class BufferTask(Task):
         cycles; for the ofmap, write time at the bandwidth over the cycles
         without stalls and the buffer over all and per-fold writes; the
         estimates of a smooth stall model and of :meth:`estimate`."""
-        col = {c: inputs[c].to_numpy(np.int64)[:, None] for c in ("M", "N", "K", "rows", "cols", "bandwidth")}
-        M, N, K, R, C, bw = (col[c] for c in ("M", "N", "K", "rows", "cols", "bandwidth"))
-        code = np.array([DATAFLOWS.index(d) for d in inputs["dataflow"]])[:, None]
+        M, N, K, R, C, bw = (a[c][:, None] for c in ("M", "N", "K", "rows", "cols", "bandwidth"))
+        code = a["code"][:, None]
         os_, ws_, is_ = code == 0, code == 1, code == 2
-        words = [kb * 1024 for kb in self.split_kb(inputs)]
+        words = [kb * 1024 for kb in self._split(a["sram_kb"])]
         Sr, Sc = np.where(os_, M, K), np.where(is_, M, N)
         T = np.where(os_, K, np.where(ws_, M, N))
         outer, inner = _ceil_div(Sc, C), _ceil_div(Sr, R)
@@ -216,24 +223,23 @@ class BufferTask(Task):
         smooth = np.log2(rows + refills[0] + refills[1] + np.maximum(0, drain - rows))
         feats += [smooth - smooth.min(axis=1, keepdims=True), smooth - np.log2(rows),
                   np.log2(np.maximum(rows, np.maximum(np.maximum(*refills), drain))) - np.log2(rows)]
-        est = self.estimate(inputs)
+        est = self._estimate(a)
         cycles = np.log2(est["total_cycles"].astype(np.float64))
         feats += [cycles - cycles.min(axis=1, keepdims=True), np.log2(est["ifmap_prefetches"] + 1.0),
                   np.log2(est["filter_prefetches"] + 1.0), np.log2(est["ofmap_stall_cycles"] + 1.0),
                   cycles - np.log2(rows)]
-        shape = words[0].shape
-        return np.stack([np.broadcast_to(np.asarray(f, dtype=np.float64), shape) for f in feats], axis=2)
+        return _stack(feats, words[0].shape)
 
     def _simulate(self, inputs, labels=None):
         from airchitect.targets.systolic.memory import user_mode
         from airchitect.targets.systolic.memory_events import user_mode_totals
 
-        ifmap, filt, ofmap = self.split_kb(inputs, labels)
-        col = {c: inputs[c].to_numpy()[:, None] for c in ("M", "N", "K", "rows", "cols", "bandwidth")}
-        code = np.array([DATAFLOWS.index(d) for d in inputs["dataflow"]])[:, None]
+        a = _arrays(inputs)
+        ifmap, filt, ofmap = self._split(a["sram_kb"], labels)
+        col = {c: a[c][:, None] for c in ("M", "N", "K", "rows", "cols", "code", "bandwidth")}
         shape = np.broadcast_shapes(ifmap.shape, col["M"].shape)
-        args = [np.broadcast_to(a, shape).ravel() for a in (
-            col["M"], col["N"], col["K"], col["rows"], col["cols"], code, ifmap, filt, ofmap,
+        args = [np.broadcast_to(v, shape).ravel() for v in (
+            col["M"], col["N"], col["K"], col["rows"], col["cols"], col["code"], ifmap, filt, ofmap,
             col["bandwidth"])]
         if self.convention == "scalesim-3.0":  # the same figures, event by event
             out = user_mode_totals(*args)
@@ -262,3 +268,19 @@ class BufferTask(Task):
         inputs = self.validate(inputs)
         sim = self._simulate(inputs, labels)
         return self._objective(sim, objective)[:, 0]
+
+
+def _arrays(inputs):
+    """The input columns as int64 arrays, the dataflow as ``code`` (os 0, ws 1, is 2)."""
+    out = {c: inputs[c].to_numpy(np.int64) for c in ("M", "N", "K", "rows", "cols", "sram_kb", "bandwidth")}
+    flows = inputs["dataflow"].to_numpy(dtype=object)
+    out["code"] = sum(code * (flows == name) for code, name in enumerate(DATAFLOWS))
+    return out
+
+
+def _stack(features, shape):
+    """Features (each broadcastable to ``shape``) stacked on a last axis, float64."""
+    out = np.empty(shape + (len(features),))
+    for at, feature in enumerate(features):
+        out[..., at] = feature
+    return out

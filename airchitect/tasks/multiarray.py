@@ -112,7 +112,8 @@ class MultiArrayTask(Task):
 
     def surrogate_frames(self, inputs, objective=None):
         """One frame of (M, N, K) per GEMM position."""
-        return [pd.DataFrame({d: inputs[f"{d}{i}"].to_numpy() for d in "MNK"}) for i in range(4)]
+        return [pd.DataFrame(np.column_stack([inputs[f"{d}{i}"].to_numpy() for d in "MNK"]), columns=list("MNK"))
+                for i in range(4)]
 
     def surrogate_parts(self, inputs, objective=None):
         """Learn one GEMM's objective on each of the four arrays."""
