@@ -43,7 +43,8 @@ def _query(predictor, inputs):
         raise TypeError(
             f"task {task.name!r} takes {', '.join(task.input_columns)}; unexpected {', '.join(extra)}"
         )
-    return task.validate(pd.DataFrame({k: [v] for k, v in inputs.items()}))
+    ordered = [c for c in task.input_columns if c in inputs]  # validate then takes the frame as is
+    return task.validate(pd.DataFrame({c: [inputs[c]] for c in ordered}))
 
 
 def _record(task, query, label):

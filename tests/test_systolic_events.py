@@ -6,7 +6,7 @@ import pytest
 import airchitect as ac
 from airchitect.targets.systolic import memory, memory_engine
 from airchitect.targets.systolic.memory_events import (
-    _burst, _drain_writes, _writes_before, estimate_user_mode, user_mode_totals,
+    _burst, _drain_writes, _writes_before, estimate_user_mode, read_windows, user_mode_totals,
 )
 
 
@@ -119,3 +119,16 @@ def test_writes_before_is_the_running_total_of_the_row_writes(cv, h, shift):
     rows = [sum(1 for c in range(cv) if 0 <= j - shift - c < h) for j in range(per)]
     total = np.concatenate([[0], np.cumsum(rows)])
     assert [_writes_before(j - shift, cv, h) for j in range(per + 1)] == total.tolist()
+
+
+def test_read_windows_by_hand():
+    # 64 x 64 x 64 (os) with 4096-word buffers at 4 words/cycle: sets of ceil(4096 / 100) = 41
+    # words; the 4096-word operand spans 4096 // 41 + 1 = 100 sets; the active half holds
+    # ceil(2048 / 41) = 50 of them, a prefetch the other 50, in ceil(2048 / 4) = 512 cycles.
+    # 8 x 8 x 8 (ws): the 64-word ifmap spans 2 sets of 41 words and fits (no prefetch);
+    # the filter's 2048 words make sets of 21 words, 4 of them, refilled in 256 cycles.
+    G = memory.gemm_geometry(np.array([64, 8]), np.array([64, 8]), np.array([64, 8]), np.array([8, 8]),
+                             np.array([8, 8]), np.array([0, 1]))
+    out = read_windows(G, np.array([[4096, 4096, 4096], [4096, 2048, 1024]]), np.array([4, 4]))
+    assert out.tolist() == [[[41, 100, 50, 50, 512], [41, 100, 50, 50, 512]],
+                            [[41, 2, 2, 0, 512], [21, 4, 4, 0, 256]]]

@@ -116,16 +116,20 @@ class BufferTask(Task):
         """
         return self._estimate(_arrays(inputs))
 
-    def _estimate(self, a):
+    def _pairs(self, a):
+        """Every (row, split) pair: geometry vectors, SRAM words (ifmap, filter, ofmap), bandwidth."""
         from airchitect.targets.systolic.memory import gemm_geometry
+
+        labels = self.n_labels
+        G = gemm_geometry(*(np.repeat(a[c], labels) for c in ("M", "N", "K", "rows", "cols", "code")))
+        words = np.stack([kb.ravel() for kb in self._split(a["sram_kb"])], axis=1) * 1024
+        return G, words, np.repeat(a["bandwidth"], labels)
+
+    def _estimate(self, a, pairs=None):
         from airchitect.targets.systolic.memory_events import run_geometry
 
-        n, labels = len(a["M"]), self.n_labels
-        every = [np.repeat(a[c], labels) for c in ("M", "N", "K", "rows", "cols", "code")]
-        G = gemm_geometry(*every)
-        words = np.stack([kb.ravel() for kb in self._split(a["sram_kb"])], axis=1) * 1024
-        out = run_geometry(G, words, np.repeat(a["bandwidth"], labels), exact=False)
-        return {k: out[k].reshape(n, labels) for k in
+        out = run_geometry(*(self._pairs(a) if pairs is None else pairs), exact=False)
+        return {k: out[k].reshape(len(a["M"]), self.n_labels) for k in
                 ("total_cycles", "ifmap_prefetches", "filter_prefetches", "ofmap_stall_cycles")}
 
     def pair_features(self, inputs, labels):
@@ -186,14 +190,18 @@ class BufferTask(Task):
         cycles; for the ofmap, write time at the bandwidth over the cycles
         without stalls and the buffer over all and per-fold writes; the
         estimates of a smooth stall model and of :meth:`estimate`."""
+        from airchitect.targets.systolic.compute import spatial_dims, total_cycles_calc
+        from airchitect.targets.systolic.memory_events import read_windows
+
         M, N, K, R, C, bw = (a[c][:, None] for c in ("M", "N", "K", "rows", "cols", "bandwidth"))
         code = a["code"][:, None]
         os_, ws_, is_ = code == 0, code == 1, code == 2
         words = [kb * 1024 for kb in self._split(a["sram_kb"])]
-        Sr, Sc = np.where(os_, M, K), np.where(is_, M, N)
-        T = np.where(os_, K, np.where(ws_, M, N))
+        pairs = self._pairs(a)
+        windows = read_windows(*pairs).reshape(len(M), self.n_labels, 2, -1)
+        Sr, Sc, T = spatial_dims(M, N, K, code)
         outer, inner = _ceil_div(Sc, C), _ceil_div(Sr, R)
-        rows = (outer * inner * np.where(os_, T + R + C - 2, T + 2 * R + C - 2)).astype(np.float64)
+        rows = (total_cycles_calc(M, N, K, R, C, code) + 1).astype(np.float64)  # stall-free
         operands = (  # (words, sweeps of the whole operand, words one fold reads, words per row)
             (words[0], M * K, np.where(is_, 1, outer), np.where(is_, R * C, np.where(os_, K * R, M * R)),
              np.where(is_, C, R)),
@@ -201,13 +209,9 @@ class BufferTask(Task):
              np.where(ws_, R * C, np.where(os_, K * C, N * R)), np.where(is_, R, C)),
         )
         feats, refills = [], []
-        for size, valid, sweeps, block, run in operands:
-            eps = _ceil_div(size, 100)
-            active = _ceil_div(size, 2)
-            lines = valid // eps + 1
-            act = np.minimum(_ceil_div(active, eps), lines)
-            pre = np.maximum(np.minimum(_ceil_div(size - active, eps), lines - act), 1)
-            refill = _ceil_div(size - active, bw)
+        for k, (size, valid, sweeps, block, run) in enumerate(operands):
+            eps, lines, act, pre, refill = (windows[:, :, k, f] for f in range(windows.shape[3]))
+            pre = np.maximum(pre, 1)
             fits = act == lines
             count = np.where(fits, 0.0, sweeps * lines / pre)
             busy = count * (refill + 1)
@@ -223,7 +227,7 @@ class BufferTask(Task):
         smooth = np.log2(rows + refills[0] + refills[1] + np.maximum(0, drain - rows))
         feats += [smooth - smooth.min(axis=1, keepdims=True), smooth - np.log2(rows),
                   np.log2(np.maximum(rows, np.maximum(np.maximum(*refills), drain))) - np.log2(rows)]
-        est = self._estimate(a)
+        est = self._estimate(a, pairs)
         cycles = np.log2(est["total_cycles"].astype(np.float64))
         feats += [cycles - cycles.min(axis=1, keepdims=True), np.log2(est["ifmap_prefetches"] + 1.0),
                   np.log2(est["filter_prefetches"] + 1.0), np.log2(est["ofmap_stall_cycles"] + 1.0),

@@ -182,6 +182,7 @@ def _exact_ratio(num, den):
     """``num / den`` rounded once, as Python's ``int / int`` does.
 
     Both operands are exact in float64 below ``2**53``; above, Python ints are used.
+    A zero denominator (a run of zero cycles) gives ``inf`` or ``nan``, without a warning.
     """
     num = np.asarray(num, dtype=object if _big(num) else np.int64)
     den = np.asarray(den, dtype=object if _big(den) else np.int64)
@@ -189,7 +190,8 @@ def _exact_ratio(num, den):
         num, den = np.broadcast_arrays(num, den)
         return np.array([int(a) / int(b) for a, b in zip(num.ravel(), den.ravel())],
                         dtype=np.float64).reshape(num.shape)
-    return num.astype(np.float64) / den.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return num.astype(np.float64) / den.astype(np.float64)
 
 
 def _big(x):

@@ -355,6 +355,35 @@ def simulate_many(G, words, bw, exact, out):
         simulate_one(G[n], words[n, 0], words[n, 1], words[n, 2], bw[n], exact, out[n])
 
 
+#: per read buffer (ifmap, filter) of :func:`read_windows`
+WINDOW_FIELDS = ("set_words", "sets", "window_sets", "prefetch_sets", "refill_cycles")
+
+
+@njit(cache=True, parallel=True)
+def _windows(G, words, bw, out):
+    for n in prange(G.shape[0]):
+        for k in range(2):
+            d = _operand(G[n], k)
+            st = _read_buffer(words[n, k], bw[n], _valid_words(d), d[D_ROWS] * d[D_COLS], 0)
+            out[n, k, 0] = _ceil_div(words[n, k], 100)
+            out[n, k, 1] = st[RB_NLINES]
+            out[n, k, 2] = st[RB_NACT]
+            out[n, k, 3] = st[RB_NPRE]
+            out[n, k, 4] = st[RB_REQ1]
+
+
+def read_windows(G, words, bandwidth):
+    """The ifmap and filter read buffers as SCALE-Sim 3.0.0 sets them up, on dense
+    geometry vectors ``G`` (n, 13) and SRAM ``words`` (n, 3): ``(n, 2, 5)`` int64,
+    the ``WINDOW_FIELDS`` of each -- words per set, sets the operand spans, sets in
+    the active window, sets per prefetch, cycles one prefetch takes at the bandwidth
+    (the operand fits when the window holds all its sets). No checks."""
+    bw = np.ascontiguousarray(np.broadcast_to(np.asarray(bandwidth, dtype=np.int64), (len(G),)))
+    out = np.zeros((len(G), 2, len(WINDOW_FIELDS)), np.int64)
+    _windows(np.ascontiguousarray(G), np.ascontiguousarray(words, dtype=np.int64), bw, out)
+    return out
+
+
 def _checked(*args):
     """:func:`~airchitect.targets.systolic.memory.checked_gemms`, sizes as SRAM words (n, 3)."""
     from airchitect.targets.systolic.memory import WORDS_PER_KB, checked_gemms
