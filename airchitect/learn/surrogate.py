@@ -172,13 +172,14 @@ class SurrogateClassifier(ClassifierMixin, BaseEstimator):
         """
         task = self._task()
         X = task.validate(X)
-        frames = task.surrogate_frames(X, self.objective)
-        if frames is None:
+        table = task.surrogate_table(X, self.objective)
+        if table is None:
             keys = [self._predict_parts(X)]
         else:
-            # one pass over all part frames, then split back into parts
-            every = np.exp2(self._predict_parts(pd.concat(frames, ignore_index=True)))
-            parts = np.split(every, np.cumsum([len(f) for f in frames])[:-1])
+            # one pass over all parts, then split back into parts
+            frame, lengths = table
+            every = np.exp2(self._predict_parts(frame))
+            parts = np.split(every, np.cumsum(lengths)[:-1])
             keys = [np.log2(k) for k in task.surrogate_combine(X, parts, self.objective)]
         barred = ~task._allowed(X)
         for k in keys:

@@ -164,6 +164,13 @@ class Task:
         """The part inputs of :meth:`surrogate_parts`, without costs, or None."""
         return None
 
+    def surrogate_table(self, inputs, objective=None):
+        """:meth:`surrogate_frames` stacked into one frame, with each part's row count, or None."""
+        frames = self.surrogate_frames(inputs, objective)
+        if frames is None:
+            return None
+        return pd.concat(frames, ignore_index=True), [len(f) for f in frames]
+
     def surrogate_combine(self, inputs, part_costs, objective=None):
         """Combine predicted part costs into keys, each ``(n_rows, n_labels)``:
         the objective, then the tie-break keys."""

@@ -112,8 +112,16 @@ class MultiArrayTask(Task):
 
     def surrogate_frames(self, inputs, objective=None):
         """One frame of (M, N, K) per GEMM position."""
-        return [pd.DataFrame(np.column_stack([inputs[f"{d}{i}"].to_numpy() for d in "MNK"]), columns=list("MNK"))
-                for i in range(4)]
+        return [pd.DataFrame(part, columns=list("MNK")) for part in np.split(self._gemm_rows(inputs), 4)]
+
+    def surrogate_table(self, inputs, objective=None):
+        """The four GEMM positions' (M, N, K) in one frame, built at once."""
+        return pd.DataFrame(self._gemm_rows(inputs), columns=list("MNK")), [len(inputs)] * 4
+
+    def _gemm_rows(self, inputs):
+        """``(4 n, 3)`` M, N, K of every row's GEMM 0, then GEMM 1, 2, 3."""
+        return np.concatenate([np.column_stack([inputs[f"{d}{i}"].to_numpy() for d in "MNK"])
+                               for i in range(4)])
 
     def surrogate_parts(self, inputs, objective=None):
         """Learn one GEMM's objective on each of the four arrays."""
