@@ -67,7 +67,7 @@ def check_int_columns(df, limits):
     import pandas as pd
 
     names = list(limits)
-    values = np.column_stack([df[c].to_numpy() for c in names])
+    values = df.to_numpy() if list(df.columns) == names else np.column_stack([df[c].to_numpy() for c in names])
     if values.dtype.kind in "iu" and values.size:
         low = np.array([limits[c][0] for c in names])
         high = np.array([limits[c][1] for c in names])

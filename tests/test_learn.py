@@ -237,3 +237,11 @@ def test_predict_and_recommend_with_a_given_model(array_frame):
     assert best["cost"] == task.search(**query)["cost"] and 1 <= best["rank"] <= 5
     with pytest.raises(TypeError, match="unexpected L"):
         ac.predict("array", model=model, L=3, **query)
+    # bad values name their field, whichever way the query frame is built
+    for bad, message in (({"M": 2**70}, r"M must be an integer in \[1, 16384\], got 1180591620717411303424"),
+                         ({"M": True}, "M must be integers"), ({"K": 2.0}, "K must be integers"),
+                         ({"max_macs": 4095}, "max_macs must be a power of two")):
+        with pytest.raises((TypeError, ValueError), match=message):
+            ac.predict("array", model=model, **{**query, **bad})
+    # keyword order does not matter
+    assert ac.predict("array", model=model, max_macs=1024, K=900, N=70, M=300) == cfg
