@@ -43,10 +43,9 @@ def basis(frame, folds="pow2", columns=None):
     every fold ``f`` of ``FOLDS[folds]``, ``log2(x + o)`` for every offset ``o``
     of ``OFFSETS``; then a column of ones.
     """
-    # a fresh writable copy: read-only views would compile a second kernel
+    # column_stack makes a fresh writable array: read-only views would compile a second kernel
     columns = frame.columns if columns is None else columns
     X = np.column_stack([frame[c].to_numpy(dtype=np.float64) for c in columns]).reshape(len(frame), -1)
-    X = np.array(X, order="C")
     steps = FOLDS[folds]
     F = np.empty((len(frame), (1 + len(steps) + len(OFFSETS)) * X.shape[1] + 1))
     # threads pay off on large batches only; a single query stays on one thread

@@ -149,8 +149,9 @@ class BufferTask(Task):
         """
         labels = np.asarray(labels)
         out = np.empty(labels.shape + (81,))
+        columns = _arrays(inputs)
         for start in range(0, len(inputs), _FEATURE_ROWS):
-            part = {c: v[start:start + _FEATURE_ROWS] for c, v in _arrays(inputs).items()}
+            part = {c: v[start:start + _FEATURE_ROWS] for c, v in columns.items()}
             rows = labels[start:start + _FEATURE_ROWS]
             stop = start + len(rows)
             out[start:stop, :, :46] = self._basic_features(part, rows)
@@ -196,8 +197,8 @@ class BufferTask(Task):
         M, N, K, R, C, bw = (a[c][:, None] for c in ("M", "N", "K", "rows", "cols", "bandwidth"))
         code = a["code"][:, None]
         os_, ws_, is_ = code == 0, code == 1, code == 2
-        words = [kb * 1024 for kb in self._split(a["sram_kb"])]
         pairs = self._pairs(a)
+        words = [pairs[1][:, i].reshape(len(M), self.n_labels) for i in range(3)]
         windows = read_windows(*pairs).reshape(len(M), self.n_labels, 2, -1)
         Sr, Sc, T = spatial_dims(M, N, K, code)
         outer, inner = _ceil_div(Sc, C), _ceil_div(Sr, R)

@@ -139,7 +139,7 @@ def simulate_geometry(G, ifmap_kb, filter_kb, ofmap_kb, bandwidth, convention="s
     out = {name: raw[:, i].astype(np.int64) for i, name in enumerate(engine.OUT_FIELDS)}
     out = add_energy(G, np.stack(kb, axis=1), out, energy_model)
     total = out["total_cycles"]
-    macs = G[:, engine.G_P] * G[:, engine.G_WN] * G[:, engine.G_NF]
+    macs = _macs(G)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["overall_util"] = (macs * 100) / (total * G[:, engine.G_R] * G[:, engine.G_C])
         for op, count in (("ifmap", "sram_ifmap_reads"), ("filter", "sram_filter_reads"),
@@ -152,14 +152,18 @@ def simulate_geometry(G, ifmap_kb, filter_kb, ofmap_kb, bandwidth, convention="s
     return out
 
 
+def _macs(G):
+    """Multiply-accumulates of every geometry vector of ``G``."""
+    return G[:, engine.G_P] * G[:, engine.G_WN] * G[:, engine.G_NF]
+
+
 def add_energy(G, kb, out, energy_model=energy.DEFAULT):
     """Add the SRAM access counts, ``energy_pj`` and ``edp`` to ``out`` (which holds
     ``total_cycles`` and the three DRAM counts) of geometry ``G``, SRAM ``kb`` (n, 3)."""
     for name, value in zip(COUNT_FIELDS[-3:], _sram_counts(G)):
         out[name] = value
-    macs = G[:, engine.G_P] * G[:, engine.G_WN] * G[:, engine.G_NF]
     out["energy_pj"] = energy.layer_energy_pj(
-        macs, (out["sram_ifmap_reads"], out["sram_filter_reads"]), tuple(np.asarray(kb).T),
+        _macs(G), (out["sram_ifmap_reads"], out["sram_filter_reads"]), tuple(np.asarray(kb).T),
         out["sram_ofmap_writes"],
         out["dram_ifmap_reads"] + out["dram_filter_reads"] + out["dram_ofmap_writes"],
         energy_model)
