@@ -10,7 +10,7 @@ def add_parser(sub):
     parser = sub.add_parser("train", help="train a predictor on a dataset")
     parser.add_argument("--task", required=True)
     parser.add_argument("--data", required=True, help="dataset directory")
-    parser.add_argument("--model", default="surrogate", help="surrogate, boosted, resmlp or airchitect")
+    parser.add_argument("--model", default="surrogate", help="surrogate, boosted, stalls (buffer only), resmlp or airchitect")
     parser.add_argument("--out", required=True, help="directory to save the predictor in")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)

@@ -9,10 +9,12 @@ from airchitect.learn.estimators import (
     make_baseline,
 )
 from airchitect.learn.predictor import Predictor
+from airchitect.learn.stalls import SplitStallClassifier
 from airchitect.learn.surrogate import SurrogateClassifier
 from airchitect.learn.train import evaluate, split, train
 
 __all__ = [
-    "AirchitectClassifier", "BoostedCostClassifier", "Encoder", "Predictor", "ResMLPClassifier", "SurrogateClassifier",
+    "AirchitectClassifier", "BoostedCostClassifier", "Encoder", "Predictor", "ResMLPClassifier", "SplitStallClassifier",
+    "SurrogateClassifier",
     "evaluate", "make_baseline", "metrics", "split", "train",
 ]

@@ -24,7 +24,7 @@ import numba
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from airchitect.learn.surrogate import _log_costs
+from airchitect.learn.surrogate import _log_costs, softmax
 
 
 _CHUNK_ROWS = 2000
@@ -196,10 +196,7 @@ class BoostedCostClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """A softmax of minus the predicted slowdowns (temperature 1/16)."""
-        scores = self.decision_function(X) * 16.0
-        scores -= scores.max(axis=1, keepdims=True)
-        p = np.exp(scores)
-        return p / p.sum(axis=1, keepdims=True)
+        return softmax(self.decision_function(X), 16.0)
 
     # -- persistence (used by Predictor) ----------------------------------------------
     def get_state(self):

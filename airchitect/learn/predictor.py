@@ -24,6 +24,7 @@ from airchitect.data.store import write_atomic, write_json_atomic
 from airchitect.learn.boosted import BoostedCostClassifier
 from airchitect.learn.encoding import Encoder
 from airchitect.learn.estimators import AirchitectClassifier, ResMLPClassifier
+from airchitect.learn.stalls import SplitStallClassifier
 from airchitect.learn.surrogate import SurrogateClassifier
 
 SCHEMA_VERSION = 1
@@ -32,6 +33,7 @@ MODELS = {
     "resmlp": ResMLPClassifier,
     "surrogate": SurrogateClassifier,
     "boosted": BoostedCostClassifier,
+    "stalls": SplitStallClassifier,
 }
 
 

@@ -210,10 +210,7 @@ class SurrogateClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """A softmax of minus the predicted log2 costs (sharp: temperature 1/64)."""
-        scores = self.decision_function(X) * 64.0
-        scores -= scores.max(axis=1, keepdims=True)
-        p = np.exp(scores)
-        return p / p.sum(axis=1, keepdims=True)
+        return softmax(self.decision_function(X), 64.0)
 
     # -- persistence (used by Predictor) ----------------------------------------------
     def get_state(self):
@@ -226,3 +223,11 @@ class SurrogateClassifier(ClassifierMixin, BaseEstimator):
         self.groups_ = list(state["groups"])
         self.constraints_ = list(state["constraints"])
         return self
+
+
+def softmax(scores, sharpness):
+    """Row-wise softmax of ``scores * sharpness`` (probabilities of ``(n, L)`` scores)."""
+    scores = np.asarray(scores) * sharpness
+    scores = scores - scores.max(axis=1, keepdims=True)
+    p = np.exp(scores)
+    return p / p.sum(axis=1, keepdims=True)

@@ -116,6 +116,19 @@ class BufferTask(Task):
         """
         return self._estimate(_arrays(inputs))
 
+    def split_estimate(self, inputs, max_folds=None):
+        """Estimated cycles of every split, ``(n, 105)`` float64: the stall-free
+        cycles plus the largest stall of one buffer alone at its size
+        (:func:`airchitect.targets.systolic.memory_splits.split_cycles`)."""
+        from airchitect.targets.systolic import memory_splits
+        from airchitect.targets.systolic.memory import gemm_geometry
+
+        a = _arrays(inputs)
+        G = gemm_geometry(*(a[c] for c in ("M", "N", "K", "rows", "cols", "code")))
+        space = self.space_columns()
+        return memory_splits.split_cycles(G, a["sram_kb"] * 1024, a["bandwidth"], space["i"], space["j"],
+                                          space["k"], max_folds or memory_splits.MAX_FOLDS)
+
     def _pairs(self, a):
         """Every (row, split) pair: geometry vectors, SRAM words (ifmap, filter, ofmap), bandwidth."""
         from airchitect.targets.systolic.memory import gemm_geometry
