@@ -75,16 +75,14 @@ def test_estimate_follows_the_write_buffer_drains(buffer_pairs):
 
 def test_drain_writes_by_hand():
     # a buffer of 8 words, active half 4, drains of up to 4 one-word lines (bw 1)
-    state = np.array([8.0, -1.0])
     # 16 words at 2 per cycle from cycle 0: 5 words leave 3 free (t 2.5), a drain
     # of 4 lines frees 4 (7 free, ends 5.5); 7 words fill it at t 6.0, after the
     # drain's end, so a second drain starts (4 free, ends 9.0); the last 4 fit
-    assert _drain_writes(state, 0, 16, 2.0, 8, 4, 4, 1) == 0
-    np.testing.assert_allclose(state, [0.0, 9.0])
+    free, end, wait = _drain_writes(8.0, -1.0, 0, 16, 2.0, 8, 4, 4, 1)
+    assert (free, end, wait) == (0.0, 9.0, 0)
     # 4 words at 4 per cycle from cycle 7: full, so wait for the drain's end (2 cycles);
     # one word starts a drain (free -1 + 4), the other 3 fill it
-    assert _drain_writes(state, 7, 4, 4.0, 8, 4, 4, 1) == 2
-    np.testing.assert_allclose(state, [0.0, 12.25])
+    assert _drain_writes(free, end, 7, 4, 4.0, 8, 4, 4, 1) == (0.0, 12.25, 2)
 
 
 @pytest.mark.parametrize("last, F, cycle, m", [

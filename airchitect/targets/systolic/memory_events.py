@@ -59,8 +59,10 @@ _NONE = 1 << 60
 @njit(cache=True, inline="always")
 def _bring(start, s, n_lines, n_act, n_pre):
     """Slide the window ``[start, start + n_act)`` (mod ``n_lines``) until it holds
-    set ``s``; return (new start, misses)."""
-    dist = (s - start) % n_lines
+    set ``s``; return (new start, misses). Both sets lie in ``[0, n_lines)``."""
+    dist = s - start
+    if dist < 0:  # (s - start) mod n_lines, without a division
+        dist += n_lines
     if dist < n_act:
         return start, 0
     m = (dist - n_act) // n_pre + 1
@@ -70,8 +72,10 @@ def _bring(start, s, n_lines, n_act, n_pre):
 @njit(cache=True, inline="always")
 def _window_end(start, s0, n_lines, n_act):
     """End of the window holding set ``s0``, counted on from ``s0`` (no wrap): a
-    sweep up from ``s0`` misses once it reaches this set, then every ``n_pre``."""
-    return s0 - (s0 - start) % n_lines + n_act
+    sweep up from ``s0`` misses once it reaches this set, then every ``n_pre``.
+    Both sets lie in ``[0, n_lines)``."""
+    behind = s0 - start
+    return s0 - (behind + n_lines if behind < 0 else behind) + n_act
 
 
 @njit(cache=True)
@@ -225,16 +229,16 @@ def _serve_rows(wst, segs, pos, stop, base, stall, shift, cv, h):
     return stall, segs
 
 
-@njit(cache=True)
-def _drain_writes(state, start, words, rate, size, active, dlines, bw):
+@njit(cache=True, inline="always")
+def _drain_writes(free, end, start, words, rate, size, active, dlines, bw):
     """Estimate of one fold's ofmap writes: ``words`` arrive at ``rate`` words per
     cycle from cycle ``start`` into the write buffer, whose drains follow the row
     model's rules (a drain starts on the write that leaves fewer than ``active``
     words free, sends up to ``dlines`` lines of ``bw`` words, one per cycle, and
     frees their words at once; a full buffer waits for the running drain's end).
-    ``state`` holds (free words, end of the running drain); return the cycles the
-    array waits, rounded."""
-    free, end = state[0], state[1]
+    ``free`` (words) and ``end`` (cycle the running drain ends) are the buffer's
+    state before the fold; return them after it, and the cycles the array waits,
+    rounded."""
     t = float(start)
     left = float(words)
     wait = 0.0
@@ -254,9 +258,7 @@ def _drain_writes(state, start, words, rate, size, active, dlines, bw):
             if n >= 1.0:
                 free += n * bw
                 end = t + n - 1.0
-    state[0] = free
-    state[1] = end
-    return int(wait + 0.5)
+    return free, end, int(wait + 0.5)
 
 
 @njit(cache=True)
@@ -286,7 +288,7 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw, exact, out):
     i_misses = f_misses = 0
     ilast = flast = -1  # SCALE-Sim fills both active halves before cycle 0
     stall = write_stall = base = 0
-    fluid = np.array([float(ofmap_words), -1.0])  # free words, end of the running drain
+    free, drain_end = float(ofmap_words), -1.0  # the write buffer's state in the estimate
     for fc in range(n_outer):
         cv = min(C, sc - fc * C)
         for fr in range(n_inner):
@@ -329,8 +331,9 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw, exact, out):
             if exact:
                 stall, segs = _serve_rows(wst, segs, pos, per, base, stall, shift, cv, h)
             elif words > 0:  # the fold's ofmap writes arrive evenly over its write rows
-                wait = _drain_writes(fluid, base + o_lo + stall, words, words / (o_hi - o_lo + 1),
-                                     ofmap_words, wst[WB_ACTIVE], wst[WB_DLINES], bw)
+                free, drain_end, wait = _drain_writes(free, drain_end, base + o_lo + stall, words,
+                                                      words / (o_hi - o_lo + 1), ofmap_words,
+                                                      wst[WB_ACTIVE], wst[WB_DLINES], bw)
                 stall += wait
                 write_stall += wait
             base += per

@@ -41,10 +41,10 @@ import numpy as np
 from numba import njit, prange
 
 from airchitect.targets.systolic.memory_engine import (
-    D_COLS, D_ROWS, G_C, G_DF, G_R, RB_ALLFIT, RB_NACT, RB_NLINES, RB_NPRE, RB_REQ1, WB_ACTIVE,
-    WB_DLINES, _ceil_div, _fold_grid, _fold_span, _operand, _read_buffer, _valid_words, _write_buffer,
+    G_C, G_DF, G_R, _ceil_div, _fold_grid, _fold_span, _operand, _position,
+    _row_runs, _valid_words,
 )
-from airchitect.targets.systolic.memory_events import _burst, _drain_writes, _read_events, _run
+from airchitect.targets.systolic.memory_events import _burst, _drain_writes, _serve_run
 
 #: sixteenths of the budget a buffer may take (1..14: each of the three gets >= 1)
 SHARES = 14
@@ -53,7 +53,7 @@ PARTS = 16
 MAX_FOLDS = 192
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _walk_end(first, total, n_inner, max_folds):
     """(fold where a walk from ``first`` stops, fold where its growth is measured from)."""
     end = min(total, first + max_folds)
@@ -65,7 +65,7 @@ def _walk_end(first, total, n_inner, max_folds):
     return end, first + (end - first) // 2
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _extend(stall, from_stall, walked, since, total):
     """Stall after ``total`` folds from its values after ``since`` and ``walked`` folds."""
     if walked >= total or walked <= since:
@@ -73,184 +73,327 @@ def _extend(stall, from_stall, walked, since, total):
     return stall + (stall - from_stall) * (total - walked) / (walked - since)
 
 
-@njit(cache=True)
-def _top_set(d, eps, g, f, n_inner, sr, sc, t, operand):
-    """The highest set an operand's reads reach in fold ``f`` (SCALE-Sim's fold order)."""
+# per fold, cached: first row, last row, and the first position and word count
+# of the operand's runs on those rows
+_LO, _HI, _P_LO, _K_LO, _P_HI, _K_HI = range(6)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _slot(f, n_inner, by):
+    """Where fold ``f``'s geometry is cached: folds that read the same band share
+    it -- by inner fold (``by`` 1: the band swept in every outer fold), by outer
+    fold (``by`` 2: os filter) or by fold (``by`` 0: operands streamed once)."""
+    if by == 1:
+        return f % n_inner
+    if by == 2:
+        return f // n_inner
+    return f
+
+
+@njit(cache=True, error_model="numpy")
+def _remember(cache, known, stamp, f, slot, d, g, n_inner, sr, sc, t, operand):
+    """Compute the run geometry of fold ``f`` into ``cache[slot]`` (see ``_LO`` ...)
+    and mark it ``stamp``: once per GEMM, operand and slot (:func:`_slot`), shared by
+    the walks of all 14 buffer sizes."""
     fc, fr = f // n_inner, f % n_inner
     rv = min(g[G_R], sr - fr * g[G_R])
     cv = min(g[G_C], sc - fc * g[G_C])
     span = _fold_span(g, rv, cv, t)
     lo, hi = (span[0], span[1]) if operand == 0 else (span[2], span[3])
-    top = -1
-    for j in (lo, hi):
-        _, _, s1, k = _run(d, eps, g, fc, fr, j, rv, cv, t, operand)
-        if k > 0 and s1 > top:
-            top = s1
-    return top
+    cache[slot, _LO] = lo
+    cache[slot, _HI] = hi
+    for at, j in ((_P_LO, lo), (_P_HI, hi)):
+        ir, ic, ni, fr_, fcol, nf, _ = _row_runs(g, fc, fr, j, rv, cv, t)
+        r, c, k = (ir, ic, ni) if operand == 0 else (fr_, fcol, nf)
+        cache[slot, at] = _position(d, r, c) if k > 0 else 0
+        cache[slot, at + 1] = k
+    known[slot] = stamp
 
 
-@njit(cache=True)
-def _first_miss(d, eps, n_act, g, n_outer, n_inner, sr, sc, t, operand):
+@njit(cache=True, inline="always", error_model="numpy")
+def _get(cache, f):
+    """The cached run geometry of fold ``f`` as a tuple. (Straight-line on purpose:
+    the loops that call it pay no reference counts for the array.)"""
+    return (cache[f, _LO], cache[f, _HI], cache[f, _P_LO], cache[f, _K_LO], cache[f, _P_HI],
+            cache[f, _K_HI])
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _span_sets(x, eps):
+    """(lowest, highest) set a fold reads (its first and last rows hold them; flat
+    folds read them the other way round), or (0, -1) for a fold with an empty row."""
+    if x[_K_LO] <= 0 or x[_K_HI] <= 0:
+        return 0, -1
+    bottom = min(x[_P_LO], x[_P_HI]) // eps
+    top = max(x[_P_LO] + x[_K_LO], x[_P_HI] + x[_K_HI]) - 1
+    return bottom, top // eps
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _quiet(x, eps, n_lines, n_act, start):
+    """Whether every set of the fold lies in the window starting at ``start``."""
+    bottom, top = _span_sets(x, eps)
+    return top >= 0 and (bottom - start) % n_lines + top - bottom < n_act
+
+
+@njit(cache=True, error_model="numpy")
+def _first_miss(d, g, n_outer, n_inner, sr, sc, t, operand, eps, n_act, cache, known, stamp, by, once):
     """The first fold whose reads leave the first window (sets ``[0, n_act)``), or -1.
 
     Until then nothing misses. The highest set read never decreases along the
     folds of one sweep (each sweep starts again at the operand's first words) or,
-    for operands read once (os filter, ws filter, is ifmap), along all folds."""
-    df = g[G_DF]
-    once = (df == 0 and operand == 1) or (df == 1 and operand == 1) or (df == 2 and operand == 0)
+    for operands read once (``once``: os filter, ws filter, is ifmap), along all
+    folds."""
     limit = n_outer * n_inner if once else n_inner
     a, b = 0, limit
     while a < b:
         mid = (a + b) // 2
-        if _top_set(d, eps, g, mid, n_inner, sr, sc, t, operand) >= n_act:
+        at = _slot(mid, n_inner, by)
+        if known[at] != stamp:
+            _remember(cache, known, stamp, mid, at, d, g, n_inner, sr, sc, t, operand)
+        if _span_sets(_get(cache, at), eps)[1] >= n_act:
             b = mid
         else:
             a = mid + 1
     return a if a < limit else -1
 
 
-@njit(cache=True)
-def _quiet(d, win, start, g, f, n_inner, sr, sc, t, operand):
-    """Whether every set that fold ``f`` reads lies in the window starting at
-    ``start`` (so that the fold cannot miss). A fold's lowest and highest sets are
-    those of its first and last rows (flat folds read them the other way round)."""
-    eps, n_lines, n_act, _ = win
-    fc, fr = f // n_inner, f % n_inner
-    rv = min(g[G_R], sr - fr * g[G_R])
-    cv = min(g[G_C], sc - fc * g[G_C])
-    span = _fold_span(g, rv, cv, t)
-    lo, hi = (span[0], span[1]) if operand == 0 else (span[2], span[3])
-    _, a0, a1, k = _run(d, eps, g, fc, fr, lo, rv, cv, t, operand)
-    _, b0, b1, k2 = _run(d, eps, g, fc, fr, hi, rv, cv, t, operand)
-    if k <= 0 or k2 <= 0:
-        return False
-    bottom, top = min(a0, b0), max(a1, b1)
-    return (bottom - start) % n_lines + top - bottom < n_act
-
-
-@njit(cache=True)
-def _last_quiet(d, win, start, g, f, stop, n_inner, sr, sc, t, operand):
+@njit(cache=True, error_model="numpy")
+def _last_quiet(d, g, f, stop, n_inner, sr, sc, t, operand, cache, known, stamp, by, eps, n_lines,
+                n_act, start):
     """The last fold of ``[f, stop)`` up to which every fold is quiet, given that
     fold ``f`` is (quietness only ends along a sweep: its sets rise)."""
     step = 1
     good = f
-    while good + step < stop and _quiet(d, win, start, g, good + step, n_inner, sr, sc, t, operand):
+    while good + step < stop:
+        at = _slot(good + step, n_inner, by)
+        if known[at] != stamp:
+            _remember(cache, known, stamp, good + step, at, d, g, n_inner, sr, sc, t, operand)
+        if not _quiet(_get(cache, at), eps, n_lines, n_act, start):
+            break
         good += step
         step *= 2
     bad = min(good + step, stop)
     while bad - good > 1:
         mid = (good + bad) // 2
-        if _quiet(d, win, start, g, mid, n_inner, sr, sc, t, operand):
+        at = _slot(mid, n_inner, by)
+        if known[at] != stamp:
+            _remember(cache, known, stamp, mid, at, d, g, n_inner, sr, sc, t, operand)
+        if _quiet(_get(cache, at), eps, n_lines, n_act, start):
             good = mid
         else:
             bad = mid
     return good
 
 
-@njit(cache=True)
-def read_stall(g, words, bw, operand, max_folds):
-    """Stall cycles of the ifmap (``operand`` 0) or filter (1) read buffer of
-    ``words`` words alone (the other buffers never stall), estimated.
+@njit(cache=True, inline="always", error_model="numpy")
+def _serve(last, stall, F, cycle, m):
+    """Serve ``m`` misses on the row of stall-free ``cycle`` (SCALE-Sim's prefetch
+    recurrence, ``last`` the end of the last prefetch); return (last, stall)."""
+    last, offset = _burst(last, F, cycle + stall, m)
+    return last, stall + offset - 1 if offset > 1 else stall
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _fold_misses(x, flat, cv, eps, n_lines, n_act, n_pre, start, F, base, last, stall):
+    """Serve one fold's misses (the event model's estimate: a skewed fold's misses
+    placed by linear interpolation along its rows); return (window start, misses,
+    end of the last prefetch, stall)."""
+    lo, hi, p_lo, k_lo, p_hi, k_hi = x
+    total = 0
+    if flat:  # one run of cv words per row, rows at falling positions
+        stride = (p_lo - p_hi) // (hi - lo) if hi > lo else 0
+        bottom = p_hi // eps
+        for j in range(lo, hi + 1):
+            p = p_lo - (j - lo) * stride
+            start, m, _ = _serve_run(start, p // eps, (p + cv - 1) // eps, n_lines, n_act, n_pre)
+            if m > 0:
+                last, stall = _serve(last, stall, F, base + j, m)
+                total += m
+                # the rows left read sets [bottom, top of the next row]: once the
+                # window holds them all, none of them misses
+                top = (p - stride + cv - 1) // eps
+                if j < hi and (bottom - start) % n_lines + top - bottom < n_act:
+                    break
+        return start, total, last, stall
+    p0, s0, s1 = 0, 0, -1
+    if k_lo > 0:
+        p0 = p_lo
+        s0, s1 = p0 // eps, (p0 + k_lo - 1) // eps
+    s_hi = -1
+    if k_hi > 0:
+        s_hi = (p_hi + k_hi - 1) // eps
+    else:
+        p_hi = 0
+    start, m, end = _serve_run(start, s0, s1, n_lines, n_act, n_pre)
+    row, count = lo, m
+    total = m
+    if s_hi >= end:
+        k = (s_hi - end) // n_pre + 1
+        span = p_hi + k_hi - p0
+        for i in range(k):
+            r = lo + (max((end + i * n_pre) * eps, p0) - p0) * (hi - lo + 1) // span
+            if r == row:
+                count += 1
+            else:
+                if count > 0:
+                    last, stall = _serve(last, stall, F, base + row, count)
+                row, count = r, 1
+        total += k
+        start = (start + k * n_pre) % n_lines
+    if count > 0:
+        last, stall = _serve(last, stall, F, base + row, count)
+    return start, total, last, stall
+
+
+@njit(cache=True, error_model="numpy")
+def read_stalls(g, sram_words, bw, operand, max_folds, out, cache, known, stamp):
+    """Stall cycles of the ifmap (``operand`` 0) or filter (1) read buffer alone
+    (the other buffers never stall) at each of its 14 sizes, ``s / 16`` of
+    ``sram_words``, into ``out[s - 1]``; estimated.
 
     Folds whose sets all lie in the window are skipped in runs; after
     ``max_folds`` folds that may miss, the stall's growth over the second half of
-    them is extended to the remaining folds."""
+    them is extended to the remaining folds. ``cache`` (at least folds x 6) and
+    ``known`` (folds) hold the folds' geometry; a fold's row is valid where
+    ``known`` equals ``stamp``, unique to this call."""
+    # tuples, not arrays: passing arrays into the inlined loops costs reference counts
+    g = (g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12])
     d = _operand(g, operand)
-    st = _read_buffer(words, bw, _valid_words(d), d[D_ROWS] * d[D_COLS], 0)
-    if st[RB_ALLFIT] == 1:
-        return 0.0
-    eps = _ceil_div(words, 100)
-    win = (eps, st[RB_NLINES], st[RB_NACT], st[RB_NPRE])
-    F = st[RB_REQ1] + 1
+    d = (d[0], d[1], d[2], d[3], d[4], d[5])
+    n_valid = _valid_words(d)
     df = g[G_DF]
     flat = (df == 1) if operand == 1 else (df == 2)
     once = (df == 0 and operand == 1) or flat
+    by = 0 if flat else (2 if once else 1)
     n_outer, n_inner, per, sr, sc, t = _fold_grid(g)
     total = n_outer * n_inner
-    first = _first_miss(d, eps, st[RB_NACT], g, n_outer, n_inner, sr, sc, t, operand)
-    if first < 0:
-        return 0.0
     sweeps = 2 * n_inner <= max_folds  # stop and measure on whole sweeps
-    rows = np.empty(per + 2, np.int64)
-    counts = np.empty(per + 2, np.int64)
-    start = 0
-    last = -1
-    stall = 0
-    since, since_stall = -1, 0
-    done = 0
-    calm = True
-    f = first
-    while f < total:
-        boundary = not sweeps or f % n_inner == 0
-        if done >= max_folds and boundary:
-            break
-        if since < 0 and done >= max_folds // 2 and boundary:
-            since, since_stall = f, stall
-        if (calm or f % n_inner == 0) and _quiet(d, win, start, g, f, n_inner, sr, sc, t, operand):
-            stop = total if once else (f // n_inner + 1) * n_inner
-            f = _last_quiet(d, win, start, g, f, stop, n_inner, sr, sc, t, operand) + 1
+    for share in range(SHARES):
+        out[share] = 0.0
+        words = sram_words * (share + 1) // PARTS
+        # the read buffer as SCALE-Sim sets it up (memory_engine._read_buffer)
+        eps = _ceil_div(words, 100)
+        active = _ceil_div(words, 2)
+        n_lines = n_valid // eps + 1
+        n_act = min(_ceil_div(active, eps), n_lines)
+        n_pre = min(_ceil_div(words - active, eps), n_lines - n_act)
+        if n_act == n_lines:
             continue
-        fc, fr = f // n_inner, f % n_inner
-        cv = min(g[G_C], sc - fc * g[G_C])
-        rv = min(g[G_R], sr - fr * g[G_R])
-        span = _fold_span(g, rv, cv, t)
-        lo, hi = (span[0], span[1]) if operand == 0 else (span[2], span[3])
-        start, n, _ = _read_events(d, win, start, flat, False, g, fc, fr, lo, hi, rv, cv, t,
-                                   operand, rows, counts)
-        for e in range(n):
-            last, offset = _burst(last, F, f * per + rows[e] + stall, counts[e])
-            if offset > 1:
-                stall += offset - 1
-        calm = n == 0  # after a fold that missed, the next one most likely misses too
-        done += 1
-        f += 1
-    return _extend(float(stall), float(since_stall), f, since, total)
+        F = _ceil_div(words - active, bw) + 1
+        first = _first_miss(d, g, n_outer, n_inner, sr, sc, t, operand, eps, n_act, cache, known, stamp,
+                            by, once)
+        if first < 0:
+            continue
+        start = 0
+        last = -1  # SCALE-Sim fills both active halves before cycle 0
+        stall = 0
+        since, since_stall, since_misses = -1, 0, 0
+        misses = 0
+        done = 0
+        calm = True
+        f = first
+        while f < total:
+            fc = f // n_inner
+            fr = f - fc * n_inner
+            boundary = not sweeps or fr == 0
+            if done >= max_folds and boundary:
+                break
+            if since < 0 and done >= max_folds // 2 and boundary:
+                since, since_stall, since_misses = f, stall, misses
+            at = fr if by == 1 else (fc if by == 2 else f)  # _slot
+            if known[at] != stamp:
+                _remember(cache, known, stamp, f, at, d, g, n_inner, sr, sc, t, operand)
+            x = _get(cache, at)
+            if (calm or fr == 0) and _quiet(x, eps, n_lines, n_act, start):
+                stop = total if once else (fc + 1) * n_inner
+                f = _last_quiet(d, g, f, stop, n_inner, sr, sc, t, operand, cache, known, stamp, by, eps, n_lines,
+                                n_act, start) + 1
+                continue
+            cv = min(g[G_C], sc - fc * g[G_C])
+            start, m, last, stall = _fold_misses(x, flat, cv, eps, n_lines, n_act, n_pre, start, F, f * per,
+                                                 last, stall)
+            misses += m
+            calm = m == 0  # after a fold that missed, the next one most likely misses too
+            done += 1
+            f += 1
+        if f >= total or f <= since:
+            out[share] = stall
+            continue
+        # extend by the chain of prefetches: while it runs behind the array (its
+        # lead, misses x F minus rows, falls), the stall stays; while it falls
+        # behind, the stall grows at least as fast as the lead
+        folds = f - since
+        lead_rate = ((misses - since_misses) * F - folds * per) / folds
+        if lead_rate <= 0:
+            out[share] = stall
+        else:
+            left = total - f
+            grown = stall + (stall - since_stall) * left / folds
+            out[share] = max(grown, misses * F - f * per + lead_rate * left)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
+def _writes(df, R, rv, cv, t):
+    """(first write row, last write row, ofmap words) of a fold
+    (:func:`~airchitect.targets.systolic.memory_engine._fold_span`)."""
+    if df == 0:
+        return t - 1 + R - rv, t + R + cv - 3, rv * cv
+    return 2 * R - 1, 2 * R + t + cv - 3, t * cv
+
+
+@njit(cache=True, error_model="numpy")
 def write_stall(g, words, bw, max_folds):
     """Stall cycles of the ofmap write buffer of ``words`` words alone, estimated
     (a fold's writes arrive evenly over its write rows; drains as SCALE-Sim's).
     A buffer whose folds all write no faster than the bandwidth never stalls."""
     n_outer, n_inner, per, sr, sc, t = _fold_grid(g)
+    df, R, C = g[G_DF], g[G_R], g[G_C]
     fastest = 0.0
-    for rv in (g[G_R], sr - (n_inner - 1) * g[G_R]):
-        for cv in (g[G_C], sc - (n_outer - 1) * g[G_C]):
-            _, _, _, _, o_lo, o_hi, n = _fold_span(g, rv, cv, t)
+    for rv in (R, sr - (n_inner - 1) * R):
+        for cv in (C, sc - (n_outer - 1) * C):
+            o_lo, o_hi, n = _writes(df, R, rv, cv, t)
             fastest = max(fastest, n / (o_hi - o_lo + 1))
     if fastest <= bw:
         return 0.0
-    wst = _write_buffer(words, bw)
+    active = _ceil_div(words, 2)
+    dlines = _ceil_div(words - active, bw)
     total = n_outer * n_inner
     end, since = _walk_end(0, total, n_inner, max_folds)
-    state = np.array([float(words), -1.0])
+    free, drain_end = float(words), -1.0
     stall = 0
     since_stall = 0
-    base = 0
     for f in range(end):
         if f == since:
             since_stall = stall
-        fc, fr = f // n_inner, f % n_inner
-        cv = min(g[G_C], sc - fc * g[G_C])
-        rv = min(g[G_R], sr - fr * g[G_R])
-        _, _, _, _, o_lo, o_hi, n = _fold_span(g, rv, cv, t)
+        cv = min(C, sc - (f // n_inner) * C)
+        rv = min(R, sr - (f % n_inner) * R)
+        o_lo, o_hi, n = _writes(df, R, rv, cv, t)
         if n > 0:
-            stall += _drain_writes(state, base + o_lo + stall, n, n / (o_hi - o_lo + 1), words,
-                                   wst[WB_ACTIVE], wst[WB_DLINES], bw)
-        base += per
+            free, drain_end, wait = _drain_writes(free, drain_end, f * per + o_lo + stall, n,
+                                                  n / (o_hi - o_lo + 1), words, active, dlines, bw)
+            stall += wait
     return _extend(float(stall), float(since_stall), end, since, total)
 
 
-@njit(cache=True, parallel=True)
-def _all_stalls(G, sram_words, bw, max_folds, out):
-    for task in prange(G.shape[0] * 3 * SHARES):
-        n = task // (3 * SHARES)
-        kind = (task // SHARES) % 3
-        words = sram_words[n] * (task % SHARES + 1) // PARTS
-        if kind == 2:
-            out[n, kind, task % SHARES] = write_stall(G[n], words, bw[n], max_folds)
-        else:
-            out[n, kind, task % SHARES] = read_stall(G[n], words, bw[n], kind, max_folds)
+@njit(cache=True, parallel=True, error_model="numpy")
+def _all_stalls(G, sram_words, bw, max_folds, most_folds, out):
+    parts = 64
+    n_tasks = G.shape[0] * 3
+    for part in prange(parts):  # one geometry cache per part, not per GEMM
+        cache = np.empty((most_folds, 6), np.int64)
+        known = np.zeros(most_folds, np.int64)
+        stalls = np.zeros(SHARES)
+        for task in range(part * n_tasks // parts, (part + 1) * n_tasks // parts):
+            n, kind = task // 3, task % 3
+            g = G[n].copy()  # a view would share G's reference count with the other threads
+            if kind == 2:
+                for share in range(SHARES):
+                    out[n, 2, share] = write_stall(g, sram_words[n] * (share + 1) // PARTS, bw[n],
+                                                   max_folds)
+            else:
+                read_stalls(g, sram_words[n], bw[n], kind, max_folds, stalls, cache, known, task + 1)
+                out[n, kind] = stalls
 
 
 def buffer_stalls(G, sram_words, bandwidth, max_folds=MAX_FOLDS):
@@ -276,8 +419,12 @@ def buffer_stalls(G, sram_words, bandwidth, max_folds=MAX_FOLDS):
     n = len(G)
     bw = np.ascontiguousarray(np.broadcast_to(np.asarray(bandwidth, dtype=np.int64), (n,)))
     out = np.zeros((n, 3, SHARES))
-    _all_stalls(np.ascontiguousarray(G, dtype=np.int64),
-                np.ascontiguousarray(np.asarray(sram_words, dtype=np.int64)), bw, int(max_folds), out)
+    G = np.ascontiguousarray(G, dtype=np.int64)
+    folds = _ceil_div(G[:, 0], G[:, G_R]) * _ceil_div(G[:, 2], G[:, G_C])  # the most any dataflow has
+    folds = np.maximum(folds, _ceil_div(G[:, 1], G[:, G_R]) * np.maximum(_ceil_div(G[:, 0], G[:, G_C]),
+                                                                         _ceil_div(G[:, 2], G[:, G_C])))
+    most = int(folds.max()) if n else 1
+    _all_stalls(G, np.ascontiguousarray(np.asarray(sram_words, dtype=np.int64)), bw, int(max_folds), most, out)
     return out
 
 
@@ -298,9 +445,19 @@ def split_cycles(G, sram_words, bandwidth, i, j, k, max_folds=MAX_FOLDS):
     (1, 2)
     """
     stalls = buffer_stalls(G, sram_words, bandwidth, max_folds)
-    i, j, k = (np.asarray(v, dtype=np.int64) - 1 for v in (i, j, k))
-    worst = np.maximum(np.maximum(stalls[:, 0, i], stalls[:, 1, j]), stalls[:, 2, k])
-    return stall_free_cycles(G)[:, None] + worst
+    shares = np.stack([np.asarray(v, dtype=np.int64) - 1 for v in (i, j, k)])
+    out = np.empty((len(stalls), shares.shape[1]))
+    _combine(stall_free_cycles(G), stalls, shares, out)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _combine(free, stalls, shares, out):
+    for n in prange(out.shape[0]):
+        for label in range(out.shape[1]):
+            worst = max(stalls[n, 0, shares[0, label]], stalls[n, 1, shares[1, label]],
+                        stalls[n, 2, shares[2, label]])
+            out[n, label] = free[n] + worst
 
 
 def stall_free_cycles(G):
