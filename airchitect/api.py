@@ -14,23 +14,35 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from airchitect._checks import check_int
+from airchitect._checks import check_choice, check_int
 from airchitect.learn.predictor import Predictor
 
 SHIPPED = Path(__file__).parent / "models"
 
 
-def shipped_path(task):
-    return SHIPPED / task
+def shipped_path(task, purpose="predict"):
+    """Directory of the shipped model of ``task`` that ``purpose`` uses: ``predict``
+    (and batched predictions) or ``recommend`` (whose ranking is re-ranked
+    exactly; the same model unless the task ships ``<task>/recommend``)."""
+    path = SHIPPED / task
+    if purpose == "recommend" and (path / "recommend" / "predictor.json").exists():
+        return path / "recommend"
+    return path
 
 
 @functools.lru_cache(maxsize=None)
-def shipped(task) -> Predictor:
-    """The shipped predictor of ``task`` (loaded once per process)."""
+def shipped(task, purpose="predict") -> Predictor:
+    """The shipped predictor of ``task`` for ``purpose`` (see :func:`shipped_path`),
+    loaded once per process.
+
+    >>> shipped("buffer").model_name, shipped("buffer", "recommend").model_name
+    ('stalls', 'boosted')
+    """
     from airchitect.tasks import get
 
+    check_choice("purpose", purpose, ("predict", "recommend"))
     name = get(task).name
-    path = shipped_path(name)
+    path = shipped_path(name, purpose)
     if not (path / "predictor.json").exists():
         raise ValueError(f"no shipped model for task {name!r}; train one with airchitect train")
     return Predictor.load(path, task=name)
@@ -81,10 +93,12 @@ def recommend(task, k=5, model=None, objective=None, **inputs) -> dict:
     """The best of the model's top-``k`` configurations, ranked by the exact cost model.
 
     Returns the configuration with ``cost`` (the exact objective) and ``rank``
-    (its position, from 1, in the model's own ranking).
+    (its position, from 1, in the model's own ranking). The shipped ranking model
+    may differ from :func:`predict`'s (buffer: boosted trees rank, the split-stall
+    estimate predicts).
     """
     k = check_int("k", k, 1, 10**6)
-    predictor = model or shipped(task)
+    predictor = model or shipped(task, "recommend")
     query = _query(predictor, inputs)
     labels = predictor.top_k(query, k)[0]
     repeated = query.loc[np.zeros(len(labels), dtype=int)].reset_index(drop=True)

@@ -6,7 +6,9 @@ For each shipped model, in its own process: the latency of one ``ac.predict``
 call once the model is loaded (measured first; median and 90th percentile over 200
 different sampled workloads, one call each), the median time of the exact search
 (``Task.search``) of 20 of them, and the time of 10^5 batched predictions
-(``Predictor.predict``; the median of three runs unless the first ones take 10 s).
+(``Predictor.predict``; the median of three runs unless the first ones take 10 s);
+for a task whose ``ac.recommend`` ranks with a model of its own (buffer), the
+median latency of 50 ``ac.recommend`` calls.
 """
 
 from __future__ import annotations
@@ -48,13 +50,24 @@ def measure(name):
         start = time.perf_counter()
         predictor.predict(inputs)
         batches.append(time.perf_counter() - start)
+    ranker = ac.api.shipped(task.name, "recommend")
+    recommend = ""
+    if ranker is not predictor:  # a task whose recommend ranks with a model of its own
+        ac.recommend(task.name, **queries[0])
+        times_r = []
+        for query in queries[:50]:
+            start = time.perf_counter()
+            ac.recommend(task.name, **query)
+            times_r.append(time.perf_counter() - start)
+        recommend = (f"; one ac.recommend(k=5) with its {ranker.model_name} ranking "
+                     f"{statistics.median(times_r) * 1e3:.2f} ms (median of 50)")
     batch = statistics.median(batches)
     one, p90 = statistics.median(times), statistics.quantiles(times, n=10)[-1]
     search = statistics.median(searches)
     runs = ", ".join(f"{b:.3f}" for b in batches)
     print(f"{task.name}: 10^5 batched predictions in {batch:.3f} s (median of {runs}); one ac.predict "
           f"{one * 1e3:.2f} ms (median of 200 workloads; 90th percentile {p90 * 1e3:.2f} ms); "
-          f"exact search {search * 1e3:.1f} ms (median of 20; {search / one:.0f}x the prediction)",
+          f"exact search {search * 1e3:.1f} ms (median of 20; {search / one:.0f}x the prediction){recommend}",
           flush=True)
 
 

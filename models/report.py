@@ -27,21 +27,25 @@ def main():
         "Trained by `python models/train.py --task TASK` from the task's regenerated 10^5-workload",
         "dataset (seed 0) on 90% of it; every figure below is measured on the held-out 10%",
         "(or on real-network layers), with the cost of each predicted configuration recomputed",
-        "by the exact cost model. Regenerate this file with `python models/report.py`.", "",
+        "by the exact cost model. Regenerate this file with `python models/report.py`.",
+        "`ac.predict` uses each task's model; `ac.recommend` re-ranks the top five of the model",
+        "marked \"ranks `recommend`\" where a task has one (buffer), else of the same model.", "",
         "| task | model | params | rows (train/test) | top-1 | majority top-1 | top-5 | GeoMean % of best | majority GeoMean | recommend(k=5) GeoMean | p99 slowdown | worst slowdown | training time |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     details = []
-    for meta_file in sorted((ROOT / "airchitect" / "models").glob("*/predictor.json")):
+    shipped = ROOT / "airchitect" / "models"
+    for meta_file in sorted([*shipped.glob("*/predictor.json"), *shipped.glob("*/recommend/predictor.json")]):
         meta = json.loads(meta_file.read_text())
+        role = " (ranks `recommend`)" if meta_file.parent.name == "recommend" else ""
         held = meta["metrics"]["held_out"]
         major = held["majority"]
         params = ", ".join(f"{k}={v}" for k, v in meta["params"].items()
                            if k in ("width", "depth", "epochs", "folds", "max_iter", "max_leaf_nodes",
-                                    "labels_per_row", "best_per_row"))
+                                    "labels_per_row", "best_per_row", "max_folds"))
         rec = held.get("recommend5_geomean_percent_of_best")
         lines.append(
-            f"| {meta['task']['task']} | {meta['model']} | {params} "
+            f"| {meta['task']['task']}{role} | {meta['model']} | {params} "
             f"| {meta['training']['rows']}/{meta['training']['test_rows']} | {pct(held['top1'])} "
             f"| {pct(major['top1'])} | {pct(held.get('top5', float('nan')))} "
             f"| {held['geomean_percent_of_best']:.4f} | {major['geomean_percent_of_best']:.3f} "

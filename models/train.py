@@ -6,7 +6,10 @@ Regenerates ``datasets/<task>/full`` (10^5 workloads, seed 0) if it is
 missing, trains the task's model with the hyper-parameters below, measures it
 on the held-out 10% (and, for ``array``, on the GEMM layers of every network
 in ``ac.workloads.networks()`` under every ``max_macs`` budget), and saves it
-to ``airchitect/models/<task>`` where ``ac.predict`` finds it.
+to ``airchitect/models/<task>`` where ``ac.predict`` finds it. With
+``--recommend``, trains the model whose ranking ``ac.recommend`` re-ranks where
+the task has one of its own (buffer: boosted trees, while ``ac.predict`` uses the
+split-stall estimate) into ``airchitect/models/<task>/recommend``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ HYPER = {
     "sve": {"model": "surrogate", "folds": "tiles"},
     "cim": {"model": "surrogate"},
     "cim-schedule": {"model": "surrogate"},
+    "buffer": {"model": "stalls"},
+}
+#: models whose ranking ``ac.recommend`` re-ranks, where it is not the shipped model's
+#: (saved to ``airchitect/models/<task>/recommend``)
+RANKERS = {
     "buffer": {"model": "boosted", "best_per_row": 16},
 }
 
@@ -75,10 +83,14 @@ def main(argv=None):
     parser.add_argument("--task", required=True, choices=sorted(HYPER))
     parser.add_argument("--workloads", type=int, default=N_WORKLOADS)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--recommend", action="store_true",
+                        help="train the task's ranking model for ac.recommend (buffer) instead")
     args = parser.parse_args(argv)
+    if args.recommend and args.task not in RANKERS:
+        parser.error(f"--recommend: task {args.task} has no separate ranking model")
     torch.set_num_threads(2)
     data = dataset(args.task, args.workloads)
-    params = dict(HYPER[args.task])
+    params = dict((RANKERS if args.recommend else HYPER)[args.task])
     model = params.pop("model")
     if model in ("airchitect", "resmlp"):
         params["verbose"] = True
@@ -88,6 +100,8 @@ def main(argv=None):
     if args.task == "array":
         predictor.metadata["metrics"]["networks"] = network_metrics(predictor)
     out = Path(args.out) if args.out else ROOT / "airchitect" / "models" / args.task
+    if args.recommend and not args.out:
+        out = out / "recommend"
     predictor.save(out)
     print(json.dumps(predictor.metadata, indent=2))
 

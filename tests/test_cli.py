@@ -61,3 +61,19 @@ def test_predict_train_evaluate_commands(tmp_path):
     metrics = json.loads(_cli("evaluate", "--model", tmp_path / "m", "--data", sample, "--json",
                               check=True).stdout)
     assert metrics["n"] == 5000 and metrics["geomean_percent_of_best"] > 99.9
+
+
+def test_buffer_split_stall_model_from_the_command_line(tmp_path):
+    sample = ROOT / "datasets" / "buffer" / "sample"
+    _cli("train", "--task", "buffer", "--data", sample, "--model", "stalls", "--out", tmp_path / "s",
+         check=True)
+    metrics = json.loads(_cli("evaluate", "--model", tmp_path / "s", "--data", sample, "--json",
+                              check=True).stdout)
+    assert metrics["geomean_percent_of_best"] > 99.0
+    query = ["M=300", "N=200", "K=100", "rows=8", "cols=8", "dataflow=ws", "sram_kb=64", "bandwidth=2"]
+    cfg = json.loads(_cli("predict", "--task", "buffer", *query, "--json", check=True).stdout)
+    assert cfg["ifmap_kb"] + cfg["filter_kb"] + cfg["ofmap_kb"] == 64
+    rec = json.loads(_cli("predict", "--task", "buffer", *query, "--recommend", "5", "--json",
+                          check=True).stdout)
+    assert rec["cost"] >= ac.tasks.get("buffer").search(M=300, N=200, K=100, rows=8, cols=8, dataflow="ws",
+                                                        sram_kb=64, bandwidth=2)["cost"]

@@ -224,6 +224,31 @@ def test_boosted_buffer_model_beats_majority_and_round_trips(tmp_path):
         BoostedCostClassifier(task="array").fit(X.assign(max_macs=256).iloc[:5])
 
 
+def test_split_stall_model_ranks_by_the_estimate_and_round_trips(tmp_path):
+    from airchitect.learn import SplitStallClassifier
+
+    task = ac.tasks.get("buffer")
+    frame = task.label(task.sample(80, seed=8), keep_costs=True)
+    X = frame[list(task.input_columns)]
+    model = SplitStallClassifier(task="buffer", max_folds=32).fit(X, frame.label)
+    cycles = model.estimated_cycles(X)
+    assert cycles.shape == (80, 105)
+    np.testing.assert_array_equal(model.predict(X), np.argmin(cycles, axis=1))
+    assert (np.argmax(model.decision_function(X), axis=1) == model.predict(X)).all()
+    np.testing.assert_allclose(model.predict_proba(X).sum(axis=1), 1.0)
+    res = metrics.report(task, X, frame.label, model.predict(X))
+    base = metrics.majority_baseline(task, X, frame.label, frame.label)
+    assert res["geomean_percent_of_best"] > base["geomean_percent_of_best"] + 20
+    assert clone(model).get_params()["max_folds"] == 32
+    loaded = Predictor.load(Predictor(task, model, {"metrics": {}}).save(tmp_path / "s"))
+    assert loaded.estimator.max_folds == 32
+    np.testing.assert_array_equal(loaded.predict(X).label, model.predict(X))
+    with pytest.raises(ValueError, match="task must be 'buffer'"):
+        SplitStallClassifier(task="array").fit(X)
+    with pytest.raises(ValueError, match="max_folds"):
+        SplitStallClassifier(max_folds=0).fit(X)
+
+
 def test_predict_and_recommend_with_a_given_model(array_frame):
     from airchitect.learn import SurrogateClassifier
 

@@ -18,6 +18,10 @@ FLOORS = {
     "cim": (400, 99.5),
     "cim-schedule": (400, 99.5),
     "sve": (200, 99.0),
+    "buffer": (200, 99.5),
+}
+# tasks whose ac.recommend ranks with a model of its own (airchitect/models/<task>/recommend)
+RANKER_FLOORS = {
     "buffer": (200, 99.9),
 }
 
@@ -38,3 +42,23 @@ def test_shipped_model_is_near_optimal_on_fresh_workloads(name):
     best = ac.recommend(name, k=5, **query)
     assert best["cost"] >= truth.best_cost.iloc[0] and 1 <= best["rank"] <= 5
     assert ac.predict(name, **query)["label"] == pred[0]
+
+
+@pytest.mark.parametrize("name", sorted(RANKER_FLOORS))
+def test_shipped_ranking_model_is_near_optimal_and_ranks_recommend(name):
+    predictor = ac.api.shipped(name, "recommend")
+    assert predictor is not ac.api.shipped(name)
+    task = predictor.task
+    rows, floor = RANKER_FLOORS[name]
+    inputs = task.validate(task.sample(rows, seed=988))
+    truth = task.label(inputs)
+    pred = predictor.estimator.predict(inputs)
+    assert metrics.geomean_percent(truth.best_cost, task.cost_of(inputs, pred)) >= floor
+    # recommend re-ranks this model's top five exactly, not the predict model's
+    query = inputs.iloc[:1]
+    top = predictor.top_k(query, 5)[0]
+    costs = task.cost_of(query.loc[np.zeros(5, dtype=int)].reset_index(drop=True), top)
+    best = ac.recommend(name, k=5, **query.iloc[0].to_dict())
+    assert best["label"] == top[np.argmin(costs)] and best["cost"] == costs.min()
+    with pytest.raises(ValueError, match="purpose"):
+        ac.api.shipped(name, "train")

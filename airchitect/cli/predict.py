@@ -46,9 +46,9 @@ def run(args):
     from airchitect import api
     from airchitect.learn import Predictor
 
-    model = Predictor.load(args.model) if args.model else api.shipped(args.task)
+    model = Predictor.load(args.model) if args.model else None
     if args.csv:
-        frame = model.predict(pd.read_csv(args.csv))
+        frame = (model or api.shipped(args.task)).predict(pd.read_csv(args.csv))
         if args.json:
             print(frame.to_json(orient="records"))
         else:

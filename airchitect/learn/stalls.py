@@ -45,7 +45,7 @@ class SplitStallClassifier(ClassifierMixin, BaseEstimator):
     (3,)
     """
 
-    def __init__(self, task="buffer", objective=None, max_folds=192):
+    def __init__(self, task="buffer", objective=None, max_folds=128):
         self.task = task
         self.objective = objective
         self.max_folds = max_folds
@@ -86,7 +86,10 @@ class SplitStallClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """The split of least estimated cycles (the lowest label id among equals)."""
-        return np.argmin(self.estimated_cycles(X), axis=1)
+        task = self._task()
+        X = task.validate(X)
+        return np.concatenate([task.split_estimate(X.iloc[s:s + _CHUNK_ROWS], self.max_folds, least=True)
+                               for s in range(0, len(X), _CHUNK_ROWS)] or [np.zeros(0, np.int64)])
 
     def predict_proba(self, X):
         """A softmax of minus the estimated log2 cycles (temperature 1/16)."""

@@ -116,18 +116,20 @@ class BufferTask(Task):
         """
         return self._estimate(_arrays(inputs))
 
-    def split_estimate(self, inputs, max_folds=None):
+    def split_estimate(self, inputs, max_folds=None, least=False):
         """Estimated cycles of every split, ``(n, 105)`` float64: the stall-free
         cycles plus the largest stall of one buffer alone at its size
-        (:func:`airchitect.targets.systolic.memory_splits.split_cycles`)."""
+        (:func:`airchitect.targets.systolic.memory_splits.split_cycles`); with
+        ``least``, only the label of least estimate of every row, ``(n,)``."""
         from airchitect.targets.systolic import memory_splits
         from airchitect.targets.systolic.memory import gemm_geometry
 
         a = _arrays(inputs)
         G = gemm_geometry(*(a[c] for c in ("M", "N", "K", "rows", "cols", "code")))
         space = self.space_columns()
-        return memory_splits.split_cycles(G, a["sram_kb"] * 1024, a["bandwidth"], space["i"], space["j"],
-                                          space["k"], max_folds or memory_splits.MAX_FOLDS)
+        run = memory_splits.best_splits if least else memory_splits.split_cycles
+        return run(G, a["sram_kb"] * 1024, a["bandwidth"], space["i"], space["j"], space["k"],
+                   max_folds or memory_splits.MAX_FOLDS)
 
     def _pairs(self, a):
         """Every (row, split) pair: geometry vectors, SRAM words (ifmap, filter, ofmap), bandwidth."""

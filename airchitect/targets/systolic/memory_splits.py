@@ -50,7 +50,9 @@ from airchitect.targets.systolic.memory_events import _burst, _drain_writes, _se
 SHARES = 14
 PARTS = 16
 #: folds a walk visits before it extends the stall's growth to the rest
-MAX_FOLDS = 192
+MAX_FOLDS = 128
+#: a write walk's folds per read walk's (its folds cost a few nanoseconds)
+WRITE_FOLDS = 8
 
 
 @njit(cache=True, error_model="numpy")
@@ -292,6 +294,7 @@ def read_stalls(g, sram_words, bw, operand, max_folds, out, cache, known, stamp)
         misses = 0
         done = 0
         calm = True
+        quiet = 0
         f = first
         while f < total:
             fc = f // n_inner
@@ -306,10 +309,15 @@ def read_stalls(g, sram_words, bw, operand, max_folds, out, cache, known, stamp)
                 _remember(cache, known, stamp, f, at, d, g, n_inner, sr, sc, t, operand)
             x = _get(cache, at)
             if (calm or fr == 0) and _quiet(x, eps, n_lines, n_act, start):
+                if quiet < 2:  # short quiet runs are stepped over; long ones skipped by search
+                    quiet += 1
+                    f += 1
+                    continue
                 stop = total if once else (fc + 1) * n_inner
                 f = _last_quiet(d, g, f, stop, n_inner, sr, sc, t, operand, cache, known, stamp, by, eps, n_lines,
                                 n_act, start) + 1
                 continue
+            quiet = 0
             cv = min(g[G_C], sc - fc * g[G_C])
             start, m, last, stall = _fold_misses(x, flat, cv, eps, n_lines, n_act, n_pre, start, F, f * per,
                                                  last, stall)
@@ -390,7 +398,7 @@ def _all_stalls(G, sram_words, bw, max_folds, most_folds, out):
             if kind == 2:
                 for share in range(SHARES):
                     out[n, 2, share] = write_stall(g, sram_words[n] * (share + 1) // PARTS, bw[n],
-                                                   max_folds)
+                                                   WRITE_FOLDS * max_folds)
             else:
                 read_stalls(g, sram_words[n], bw[n], kind, max_folds, stalls, cache, known, task + 1)
                 out[n, kind] = stalls
@@ -449,6 +457,29 @@ def split_cycles(G, sram_words, bandwidth, i, j, k, max_folds=MAX_FOLDS):
     out = np.empty((len(stalls), shares.shape[1]))
     _combine(stall_free_cycles(G), stalls, shares, out)
     return out
+
+
+def best_splits(G, sram_words, bandwidth, i, j, k, max_folds=MAX_FOLDS):
+    """Index (into ``i, j, k``) of the split of least estimated cycles of every row,
+    the first among equals: the argmin of :func:`split_cycles` without its
+    ``(n, L)`` table. Returns ``(n,)`` int64."""
+    stalls = buffer_stalls(G, sram_words, bandwidth, max_folds)
+    shares = np.stack([np.asarray(v, dtype=np.int64) - 1 for v in (i, j, k)])
+    out = np.empty(len(stalls), np.int64)
+    _least(stalls, shares, out)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _least(stalls, shares, out):
+    for n in prange(out.shape[0]):
+        best, at = np.inf, 0
+        for label in range(shares.shape[1]):
+            worst = max(stalls[n, 0, shares[0, label]], stalls[n, 1, shares[1, label]],
+                        stalls[n, 2, shares[2, label]])
+            if worst < best:
+                best, at = worst, label
+        out[n] = at
 
 
 @njit(cache=True, parallel=True)
