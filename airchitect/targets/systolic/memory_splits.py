@@ -52,7 +52,10 @@ PARTS = 16
 #: folds a walk visits before it extends the stall's growth to the rest
 MAX_FOLDS = 128
 #: a write walk's folds per read walk's (its folds cost a few nanoseconds)
-WRITE_FOLDS = 8
+WRITE_FOLDS = 4
+#: a write walk's folds are this many times fewer where every fold writes no more
+#: than the drains send meanwhile
+SHORT_WRITE_FOLDS = 32
 
 
 @njit(cache=True, error_model="numpy")
@@ -77,7 +80,7 @@ def _extend(stall, from_stall, walked, since, total):
 
 # per fold, cached: first row, last row, and the first position and word count
 # of the operand's runs on those rows
-_LO, _HI, _P_LO, _K_LO, _P_HI, _K_HI = range(6)
+_LO, _HI, _P_LO, _K_LO, _P_HI, _K_HI, _STAMP = range(7)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -93,7 +96,7 @@ def _slot(f, n_inner, by):
 
 
 @njit(cache=True, error_model="numpy")
-def _remember(cache, known, stamp, f, slot, d, g, n_inner, sr, sc, t, operand):
+def _remember(cache, stamp, f, slot, d, g, n_inner, sr, sc, t, operand):
     """Compute the run geometry of fold ``f`` into ``cache[slot]`` (see ``_LO`` ...)
     and mark it ``stamp``: once per GEMM, operand and slot (:func:`_slot`), shared by
     the walks of all 14 buffer sizes."""
@@ -109,7 +112,7 @@ def _remember(cache, known, stamp, f, slot, d, g, n_inner, sr, sc, t, operand):
         r, c, k = (ir, ic, ni) if operand == 0 else (fr_, fcol, nf)
         cache[slot, at] = _position(d, r, c) if k > 0 else 0
         cache[slot, at + 1] = k
-    known[slot] = stamp
+    cache[slot, _STAMP] = stamp
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -139,7 +142,7 @@ def _quiet(x, eps, n_lines, n_act, start):
 
 
 @njit(cache=True, error_model="numpy")
-def _first_miss(d, g, n_outer, n_inner, sr, sc, t, operand, eps, n_act, cache, known, stamp, by, once):
+def _first_miss(d, g, n_outer, n_inner, sr, sc, t, operand, eps, n_act, cache, stamp, by, once):
     """The first fold whose reads leave the first window (sets ``[0, n_act)``), or -1.
 
     Until then nothing misses. The highest set read never decreases along the
@@ -151,8 +154,8 @@ def _first_miss(d, g, n_outer, n_inner, sr, sc, t, operand, eps, n_act, cache, k
     while a < b:
         mid = (a + b) // 2
         at = _slot(mid, n_inner, by)
-        if known[at] != stamp:
-            _remember(cache, known, stamp, mid, at, d, g, n_inner, sr, sc, t, operand)
+        if cache[at, _STAMP] != stamp:
+            _remember(cache, stamp, mid, at, d, g, n_inner, sr, sc, t, operand)
         if _span_sets(_get(cache, at), eps)[1] >= n_act:
             b = mid
         else:
@@ -161,7 +164,7 @@ def _first_miss(d, g, n_outer, n_inner, sr, sc, t, operand, eps, n_act, cache, k
 
 
 @njit(cache=True, error_model="numpy")
-def _last_quiet(d, g, f, stop, n_inner, sr, sc, t, operand, cache, known, stamp, by, eps, n_lines,
+def _last_quiet(d, g, f, stop, n_inner, sr, sc, t, operand, cache, stamp, by, eps, n_lines,
                 n_act, start):
     """The last fold of ``[f, stop)`` up to which every fold is quiet, given that
     fold ``f`` is (quietness only ends along a sweep: its sets rise)."""
@@ -169,8 +172,8 @@ def _last_quiet(d, g, f, stop, n_inner, sr, sc, t, operand, cache, known, stamp,
     good = f
     while good + step < stop:
         at = _slot(good + step, n_inner, by)
-        if known[at] != stamp:
-            _remember(cache, known, stamp, good + step, at, d, g, n_inner, sr, sc, t, operand)
+        if cache[at, _STAMP] != stamp:
+            _remember(cache, stamp, good + step, at, d, g, n_inner, sr, sc, t, operand)
         if not _quiet(_get(cache, at), eps, n_lines, n_act, start):
             break
         good += step
@@ -179,8 +182,8 @@ def _last_quiet(d, g, f, stop, n_inner, sr, sc, t, operand, cache, known, stamp,
     while bad - good > 1:
         mid = (good + bad) // 2
         at = _slot(mid, n_inner, by)
-        if known[at] != stamp:
-            _remember(cache, known, stamp, mid, at, d, g, n_inner, sr, sc, t, operand)
+        if cache[at, _STAMP] != stamp:
+            _remember(cache, stamp, mid, at, d, g, n_inner, sr, sc, t, operand)
         if _quiet(_get(cache, at), eps, n_lines, n_act, start):
             good = mid
         else:
@@ -249,16 +252,19 @@ def _fold_misses(x, flat, cv, eps, n_lines, n_act, n_pre, start, F, base, last, 
 
 
 @njit(cache=True, error_model="numpy")
-def read_stalls(g, sram_words, bw, operand, max_folds, out, cache, known, stamp):
+def read_stalls(g, sram_words, bw, operand, max_folds, out, row, cache, stamp, limit=np.inf, lo=0,
+                hi=SHARES):
     """Stall cycles of the ifmap (``operand`` 0) or filter (1) read buffer alone
     (the other buffers never stall) at each of its 14 sizes, ``s / 16`` of
-    ``sram_words``, into ``out[s - 1]``; estimated.
+    ``sram_words``, into ``out[row, s - 1]``; estimated.
 
     Folds whose sets all lie in the window are skipped in runs; after
     ``max_folds`` folds that may miss, the stall's growth over the second half of
-    them is extended to the remaining folds. ``cache`` (at least folds x 6) and
-    ``known`` (folds) hold the folds' geometry; a fold's row is valid where
-    ``known`` equals ``stamp``, unique to this call."""
+    them is extended to the remaining folds. ``cache`` (at least folds x 7) holds
+    the folds' geometry; a row is valid where its last column equals ``stamp``,
+    unique to the GEMM and operand (and never 0). Only the sizes
+    ``lo + 1 .. hi`` are walked; a walk whose stall passes ``limit`` stops there
+    and gives ``inf`` (the stall only grows, so it would end above the limit)."""
     # tuples, not arrays: passing arrays into the inlined loops costs reference counts
     g = (g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12])
     d = _operand(g, operand)
@@ -271,8 +277,8 @@ def read_stalls(g, sram_words, bw, operand, max_folds, out, cache, known, stamp)
     n_outer, n_inner, per, sr, sc, t = _fold_grid(g)
     total = n_outer * n_inner
     sweeps = 2 * n_inner <= max_folds  # stop and measure on whole sweeps
-    for share in range(SHARES):
-        out[share] = 0.0
+    for share in range(lo, hi):
+        out[row, share] = 0.0
         words = sram_words * (share + 1) // PARTS
         # the read buffer as SCALE-Sim sets it up (memory_engine._read_buffer)
         eps = _ceil_div(words, 100)
@@ -283,8 +289,8 @@ def read_stalls(g, sram_words, bw, operand, max_folds, out, cache, known, stamp)
         if n_act == n_lines:
             continue
         F = _ceil_div(words - active, bw) + 1
-        first = _first_miss(d, g, n_outer, n_inner, sr, sc, t, operand, eps, n_act, cache, known, stamp,
-                            by, once)
+        first = _first_miss(d, g, n_outer, n_inner, sr, sc, t, operand, eps, n_act, cache, stamp, by,
+                            once)
         if first < 0:
             continue
         start = 0
@@ -305,8 +311,8 @@ def read_stalls(g, sram_words, bw, operand, max_folds, out, cache, known, stamp)
             if since < 0 and done >= max_folds // 2 and boundary:
                 since, since_stall, since_misses = f, stall, misses
             at = fr if by == 1 else (fc if by == 2 else f)  # _slot
-            if known[at] != stamp:
-                _remember(cache, known, stamp, f, at, d, g, n_inner, sr, sc, t, operand)
+            if cache[at, _STAMP] != stamp:
+                _remember(cache, stamp, f, at, d, g, n_inner, sr, sc, t, operand)
             x = _get(cache, at)
             if (calm or fr == 0) and _quiet(x, eps, n_lines, n_act, start):
                 if quiet < 2:  # short quiet runs are stepped over; long ones skipped by search
@@ -314,7 +320,7 @@ def read_stalls(g, sram_words, bw, operand, max_folds, out, cache, known, stamp)
                     f += 1
                     continue
                 stop = total if once else (fc + 1) * n_inner
-                f = _last_quiet(d, g, f, stop, n_inner, sr, sc, t, operand, cache, known, stamp, by, eps, n_lines,
+                f = _last_quiet(d, g, f, stop, n_inner, sr, sc, t, operand, cache, stamp, by, eps, n_lines,
                                 n_act, start) + 1
                 continue
             quiet = 0
@@ -322,11 +328,16 @@ def read_stalls(g, sram_words, bw, operand, max_folds, out, cache, known, stamp)
             start, m, last, stall = _fold_misses(x, flat, cv, eps, n_lines, n_act, n_pre, start, F, f * per,
                                                  last, stall)
             misses += m
+            if stall > limit:
+                break
             calm = m == 0  # after a fold that missed, the next one most likely misses too
             done += 1
             f += 1
+        if stall > limit:
+            out[row, share] = np.inf
+            continue
         if f >= total or f <= since:
-            out[share] = stall
+            out[row, share] = stall
             continue
         # extend by the chain of prefetches: while it runs behind the array (its
         # lead, misses x F minus rows, falls), the stall stays; while it falls
@@ -334,11 +345,11 @@ def read_stalls(g, sram_words, bw, operand, max_folds, out, cache, known, stamp)
         folds = f - since
         lead_rate = ((misses - since_misses) * F - folds * per) / folds
         if lead_rate <= 0:
-            out[share] = stall
+            out[row, share] = stall
         else:
             left = total - f
             grown = stall + (stall - since_stall) * left / folds
-            out[share] = max(grown, misses * F - f * per + lead_rate * left)
+            out[row, share] = max(grown, misses * F - f * per + lead_rate * left)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -351,37 +362,63 @@ def _writes(df, R, rv, cv, t):
 
 
 @njit(cache=True, error_model="numpy")
-def write_stall(g, words, bw, max_folds):
-    """Stall cycles of the ofmap write buffer of ``words`` words alone, estimated
-    (a fold's writes arrive evenly over its write rows; drains as SCALE-Sim's).
-    A buffer whose folds all write no faster than the bandwidth never stalls."""
+def write_stalls(g, sram_words, bw, max_folds, out, row):
+    """Stall cycles of the ofmap write buffer alone at each of its 14 sizes, ``s / 16``
+    of ``sram_words``, into ``out[row, s - 1]``; estimated (a fold's writes arrive
+    evenly over its write rows; drains as SCALE-Sim's). The 14 buffers walk the
+    same folds together. A buffer whose folds all write no faster than the
+    bandwidth never stalls; where every fold writes no more than the drains send
+    meanwhile, ``max_folds / SHORT_WRITE_FOLDS`` folds show the pattern."""
     n_outer, n_inner, per, sr, sc, t = _fold_grid(g)
     df, R, C = g[G_DF], g[G_R], g[G_C]
     fastest = 0.0
+    most = 0
     for rv in (R, sr - (n_inner - 1) * R):
         for cv in (C, sc - (n_outer - 1) * C):
             o_lo, o_hi, n = _writes(df, R, rv, cv, t)
             fastest = max(fastest, n / (o_hi - o_lo + 1))
+            most = max(most, n)
+    out[row, :] = 0.0
     if fastest <= bw:
-        return 0.0
-    active = _ceil_div(words, 2)
-    dlines = _ceil_div(words - active, bw)
+        return
+    if most <= bw * per:  # the drains keep up fold by fold: a short walk shows the pattern
+        max_folds = max(max_folds // SHORT_WRITE_FOLDS, 1)
     total = n_outer * n_inner
     end, since = _walk_end(0, total, n_inner, max_folds)
-    free, drain_end = float(words), -1.0
-    stall = 0
-    since_stall = 0
-    for f in range(end):
-        if f == since:
-            since_stall = stall
-        cv = min(C, sc - (f // n_inner) * C)
-        rv = min(R, sr - (f % n_inner) * R)
-        o_lo, o_hi, n = _writes(df, R, rv, cv, t)
-        if n > 0:
-            free, drain_end, wait = _drain_writes(free, drain_end, f * per + o_lo + stall, n,
-                                                  n / (o_hi - o_lo + 1), words, active, dlines, bw)
-            stall += wait
-    return _extend(float(stall), float(since_stall), end, since, total)
+    words = np.empty(SHARES, np.int64)
+    free = np.empty(SHARES)
+    drain_end = np.full(SHARES, -1.0)
+    stall = np.zeros(SHARES, np.int64)
+    since_stall = np.zeros(SHARES, np.int64)
+    for share in range(SHARES):
+        words[share] = sram_words * (share + 1) // PARTS
+        free[share] = words[share]
+    f = 0
+    for fc in range(n_outer):
+        cv = min(C, sc - fc * C)
+        for fr in range(n_inner):
+            if f == end:
+                break
+            if f == since:
+                since_stall[:] = stall
+            rv = min(R, sr - fr * R)
+            o_lo, o_hi, n = _writes(df, R, rv, cv, t)
+            if n > 0:
+                rate = n / (o_hi - o_lo + 1)
+                for share in range(SHARES):
+                    size = words[share]
+                    active = _ceil_div(size, 2)
+                    free[share], drain_end[share], wait = _drain_writes(
+                        free[share], drain_end[share], f * per + o_lo + stall[share], n, rate, size, active,
+                        _ceil_div(size - active, bw), bw)
+                    stall[share] += wait
+            f += 1
+    # a buffer that cannot keep up ends at its drains' pace: every word but the up
+    # to one and a half buffers it holds at the end leaves at the bandwidth
+    every = sr * sc if df == 0 else t * sc * n_inner
+    for share in range(SHARES):
+        grown = _extend(float(stall[share]), float(since_stall[share]), end, since, total)
+        out[row, share] = grown if end >= total else max(grown, (every - 1.5 * words[share]) / bw - total * per)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -389,19 +426,25 @@ def _all_stalls(G, sram_words, bw, max_folds, most_folds, out):
     parts = 64
     n_tasks = G.shape[0] * 3
     for part in prange(parts):  # one geometry cache per part, not per GEMM
-        cache = np.empty((most_folds, 6), np.int64)
-        known = np.zeros(most_folds, np.int64)
-        stalls = np.zeros(SHARES)
+        cache = np.zeros((most_folds, 7), np.int64)
+        stalls = np.zeros((1, SHARES))
         for task in range(part * n_tasks // parts, (part + 1) * n_tasks // parts):
             n, kind = task // 3, task % 3
             g = G[n].copy()  # a view would share G's reference count with the other threads
             if kind == 2:
-                for share in range(SHARES):
-                    out[n, 2, share] = write_stall(g, sram_words[n] * (share + 1) // PARTS, bw[n],
-                                                   WRITE_FOLDS * max_folds)
+                write_stalls(g, sram_words[n], bw[n], WRITE_FOLDS * max_folds, stalls, 0)
             else:
-                read_stalls(g, sram_words[n], bw[n], kind, max_folds, stalls, cache, known, task + 1)
-                out[n, kind] = stalls
+                read_stalls(g, sram_words[n], bw[n], kind, max_folds, stalls, 0, cache, task + 1, np.inf, 0,
+                            SHARES)
+            out[n, kind] = stalls[0]
+
+
+def _most_folds(G):
+    """The most folds any row of ``G`` has, whatever its dataflow (a cache size)."""
+    folds = _ceil_div(G[:, 0], G[:, G_R]) * _ceil_div(G[:, 2], G[:, G_C])
+    folds = np.maximum(folds, _ceil_div(G[:, 1], G[:, G_R]) * np.maximum(_ceil_div(G[:, 0], G[:, G_C]),
+                                                                         _ceil_div(G[:, 2], G[:, G_C])))
+    return max(int(folds.max()) if len(G) else 1, 1)
 
 
 def buffer_stalls(G, sram_words, bandwidth, max_folds=MAX_FOLDS):
@@ -428,11 +471,8 @@ def buffer_stalls(G, sram_words, bandwidth, max_folds=MAX_FOLDS):
     bw = np.ascontiguousarray(np.broadcast_to(np.asarray(bandwidth, dtype=np.int64), (n,)))
     out = np.zeros((n, 3, SHARES))
     G = np.ascontiguousarray(G, dtype=np.int64)
-    folds = _ceil_div(G[:, 0], G[:, G_R]) * _ceil_div(G[:, 2], G[:, G_C])  # the most any dataflow has
-    folds = np.maximum(folds, _ceil_div(G[:, 1], G[:, G_R]) * np.maximum(_ceil_div(G[:, 0], G[:, G_C]),
-                                                                         _ceil_div(G[:, 2], G[:, G_C])))
-    most = int(folds.max()) if n else 1
-    _all_stalls(G, np.ascontiguousarray(np.asarray(sram_words, dtype=np.int64)), bw, int(max_folds), most, out)
+    _all_stalls(G, np.ascontiguousarray(np.asarray(sram_words, dtype=np.int64)), bw, int(max_folds),
+                _most_folds(G), out)
     return out
 
 
@@ -461,25 +501,86 @@ def split_cycles(G, sram_words, bandwidth, i, j, k, max_folds=MAX_FOLDS):
 
 def best_splits(G, sram_words, bandwidth, i, j, k, max_folds=MAX_FOLDS):
     """Index (into ``i, j, k``) of the split of least estimated cycles of every row,
-    the first among equals: the argmin of :func:`split_cycles` without its
-    ``(n, L)`` table. Returns ``(n,)`` int64."""
-    stalls = buffer_stalls(G, sram_words, bandwidth, max_folds)
-    shares = np.stack([np.asarray(v, dtype=np.int64) - 1 for v in (i, j, k)])
-    out = np.empty(len(stalls), np.int64)
-    _least(stalls, shares, out)
+    the first among equals: the argmin of :func:`split_cycles`, without its
+    ``(n, L)`` table and without finishing the walks that cannot win.
+
+    Per GEMM: the write buffer's 14 stalls first; then one split's stall as a bound
+    (the best split whose read buffers both fit, or one guessed from the operand
+    sizes); then every read buffer size, each walk stopped once its stall passes
+    the bound (a split holding it would stall longer). Returns ``(n,)`` int64.
+    """
+    n = len(G)
+    bw = np.ascontiguousarray(np.broadcast_to(np.asarray(bandwidth, dtype=np.int64), (n,)))
+    G = np.ascontiguousarray(G, dtype=np.int64)
+    shares = np.ascontiguousarray(np.stack([np.asarray(v, dtype=np.int64) - 1 for v in (i, j, k)]))
+    out = np.empty(n, np.int64)
+    _least_all(G, np.ascontiguousarray(np.asarray(sram_words, dtype=np.int64)), bw, int(max_folds),
+               _most_folds(G), shares, out)
     return out
 
 
-@njit(cache=True, parallel=True)
-def _least(stalls, shares, out):
-    for n in prange(out.shape[0]):
-        best, at = np.inf, 0
-        for label in range(shares.shape[1]):
-            worst = max(stalls[n, 0, shares[0, label]], stalls[n, 1, shares[1, label]],
-                        stalls[n, 2, shares[2, label]])
-            if worst < best:
-                best, at = worst, label
-        out[n] = at
+@njit(cache=True, error_model="numpy")
+def _first_fit(g, operand, sram_words):
+    """The least number of sixteenths of ``sram_words`` in which the read operand
+    fits its buffer's active window (15 when none does)."""
+    n_valid = _valid_words(_operand(g, operand))
+    for share in range(SHARES):
+        words = sram_words * (share + 1) // PARTS
+        eps = _ceil_div(words, 100)
+        n_lines = n_valid // eps + 1
+        if _ceil_div(_ceil_div(words, 2), eps) >= n_lines:
+            return share + 1
+    return SHARES + 1
+
+
+@njit(cache=True, error_model="numpy")
+def _least_one(g, sram_words, bw, max_folds, shares, cache, stamp, S):
+    """The label of least estimate of one GEMM (see :func:`best_splits`); ``S`` is
+    ``(3, 14)`` scratch for the stalls."""
+    write_stalls(g, sram_words, bw, WRITE_FOLDS * max_folds, S, 2)
+    fit_i, fit_f = _first_fit(g, 0, sram_words), _first_fit(g, 1, sram_words)
+    if fit_i + fit_f < PARTS:  # both fit, no read stall: the bound is the best ofmap left
+        limit = S[2, :PARTS - fit_i - fit_f].min()
+    else:  # guess: the ofmap's best size, the rest shared as the operands' sizes
+        k0 = np.argmin(S[2]) + 1
+        M, N = g[0], g[2]
+        i0 = min(max(int(round((PARTS - k0) * M / (M + N))), 1), PARTS - k0 - 1)
+        read_stalls(g, sram_words, bw, 0, max_folds, S, 0, cache, 2 * stamp, np.inf, i0 - 1, i0)
+        read_stalls(g, sram_words, bw, 1, max_folds, S, 1, cache, 2 * stamp + 1, np.inf,
+                    PARTS - k0 - i0 - 1, PARTS - k0 - i0)
+        limit = max(S[0, i0 - 1], S[1, PARTS - k0 - i0 - 1], S[2, k0 - 1])
+    for i in range(1, PARTS - 1):  # a split with i stalls at least as long as its best ofmap
+        if S[2, :PARTS - 1 - i].min() > limit:
+            S[0, i - 1] = np.inf
+        else:
+            read_stalls(g, sram_words, bw, 0, max_folds, S, 0, cache, 2 * stamp, limit, i - 1, i)
+    for j in range(1, PARTS - 1):
+        ahead = np.inf  # the best a split with j can do, its filter stall aside
+        for i in range(1, PARTS - j):
+            ahead = min(ahead, max(S[0, i - 1], S[2, PARTS - i - j - 1]))
+        if ahead > limit:
+            S[1, j - 1] = np.inf
+            continue
+        read_stalls(g, sram_words, bw, 1, max_folds, S, 1, cache, 2 * stamp + 1, limit, j - 1, j)
+        for i in range(1, PARTS - j):  # a better split tightens the bound
+            limit = min(limit, max(S[0, i - 1], S[1, j - 1], S[2, PARTS - i - j - 1]))
+    best, at = np.inf, 0
+    for label in range(shares.shape[1]):
+        worst = max(S[0, shares[0, label]], S[1, shares[1, label]], S[2, shares[2, label]])
+        if worst < best:
+            best, at = worst, label
+    return at
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _least_all(G, sram_words, bw, max_folds, most_folds, shares, out):
+    parts = 64
+    n = G.shape[0]
+    for part in prange(parts):
+        cache = np.zeros((most_folds, 7), np.int64)
+        S = np.zeros((3, SHARES))
+        for row in range(part * n // parts, (part + 1) * n // parts):
+            out[row] = _least_one(G[row].copy(), sram_words[row], bw[row], max_folds, shares, cache, row + 1, S)
 
 
 @njit(cache=True, parallel=True)
