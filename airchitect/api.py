@@ -30,10 +30,9 @@ def shipped_path(task, purpose="predict"):
     return path
 
 
-@functools.lru_cache(maxsize=None)
 def shipped(task, purpose="predict") -> Predictor:
     """The shipped predictor of ``task`` for ``purpose`` (see :func:`shipped_path`),
-    loaded once per process.
+    loaded once per process (one object where both purposes use the same model).
 
     >>> shipped("buffer").model_name, shipped("buffer", "recommend").model_name
     ('stalls', 'boosted')
@@ -42,10 +41,14 @@ def shipped(task, purpose="predict") -> Predictor:
 
     check_choice("purpose", purpose, ("predict", "recommend"))
     name = get(task).name
-    path = shipped_path(name, purpose)
+    return _load(shipped_path(name, purpose), name)
+
+
+@functools.lru_cache(maxsize=None)
+def _load(path, task):
     if not (path / "predictor.json").exists():
-        raise ValueError(f"no shipped model for task {name!r}; train one with airchitect train")
-    return Predictor.load(path, task=name)
+        raise ValueError(f"no shipped model for task {task!r}; train one with airchitect train")
+    return Predictor.load(path, task=task)
 
 
 def _query(predictor, inputs):

@@ -515,7 +515,8 @@ D_DIAG, D_ROWS, D_COLS, D_BAND, D_NBANDS, D_LAST = range(6)
 
 @njit(cache=True)
 def _operand(g, operand):
-    """Descriptor of the ifmap (0) or filter (1) prefetch matrix."""
+    """Descriptor of the ifmap (0) or filter (1) prefetch matrix, a tuple indexed
+    by the ``D_*`` constants."""
     df = g[G_DF]
     R = g[G_R]
     C = g[G_C]
@@ -534,15 +535,9 @@ def _operand(g, operand):
             diag, cols, band, length = 0, C, g[G_WN], g[G_P]
         else:
             diag, cols, band, length = 1, R, g[G_NF], g[G_WN]
-    d = np.empty(6, np.int64)
     nb = _ceil_div(length, cols)
-    d[D_DIAG] = diag
-    d[D_ROWS] = nb * band
-    d[D_COLS] = cols
-    d[D_BAND] = band
-    d[D_NBANDS] = nb
-    d[D_LAST] = length - (nb - 1) * cols
-    return d
+    # a tuple in the D_* order (no array to allocate or count references of)
+    return (np.int64(diag), nb * band, np.int64(cols), band, nb, length - (nb - 1) * cols)
 
 
 @njit(cache=True, inline="always")

@@ -268,7 +268,6 @@ def read_stalls(g, sram_words, bw, operand, max_folds, out, row, cache, stamp, l
     # tuples, not arrays: passing arrays into the inlined loops costs reference counts
     g = (g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12])
     d = _operand(g, operand)
-    d = (d[0], d[1], d[2], d[3], d[4], d[5])
     n_valid = _valid_words(d)
     df = g[G_DF]
     flat = (df == 1) if operand == 1 else (df == 2)
