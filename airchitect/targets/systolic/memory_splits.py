@@ -124,6 +124,13 @@ def _get(cache, f):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _ahead(s, start, n_lines):
+    """``(s - start) mod n_lines`` for sets ``s, start`` in ``[0, n_lines)``, without a division."""
+    d = s - start
+    return d + n_lines if d < 0 else d
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _span_sets(x, eps):
     """(lowest, highest) set a fold reads (its first and last rows hold them; flat
     folds read them the other way round), or (0, -1) for a fold with an empty row."""
@@ -138,7 +145,7 @@ def _span_sets(x, eps):
 def _quiet(x, eps, n_lines, n_act, start):
     """Whether every set of the fold lies in the window starting at ``start``."""
     bottom, top = _span_sets(x, eps)
-    return top >= 0 and (bottom - start) % n_lines + top - bottom < n_act
+    return top >= 0 and _ahead(bottom, start, n_lines) + top - bottom < n_act
 
 
 @njit(cache=True, error_model="numpy")
@@ -218,7 +225,7 @@ def _fold_misses(x, flat, cv, eps, n_lines, n_act, n_pre, start, F, base, last, 
                 # the rows left read sets [bottom, top of the next row]: once the
                 # window holds them all, none of them misses
                 top = (p - stride + cv - 1) // eps
-                if j < hi and (bottom - start) % n_lines + top - bottom < n_act:
+                if j < hi and _ahead(bottom, start, n_lines) + top - bottom < n_act:
                     break
         return start, total, last, stall
     p0, s0, s1 = 0, 0, -1
@@ -389,9 +396,13 @@ def write_stalls(g, sram_words, bw, max_folds, out, row):
     drain_end = np.full(SHARES, -1.0)
     stall = np.zeros(SHARES, np.int64)
     since_stall = np.zeros(SHARES, np.int64)
+    active = np.empty(SHARES, np.int64)  # the write buffer as SCALE-Sim sets it up
+    dlines = np.empty(SHARES, np.int64)
     for share in range(SHARES):
         words[share] = sram_words * (share + 1) // PARTS
         free[share] = words[share]
+        active[share] = _ceil_div(words[share], 2)
+        dlines[share] = _ceil_div(words[share] - active[share], bw)
     f = 0
     for fc in range(n_outer):
         cv = min(C, sc - fc * C)
@@ -405,11 +416,9 @@ def write_stalls(g, sram_words, bw, max_folds, out, row):
             if n > 0:
                 rate = n / (o_hi - o_lo + 1)
                 for share in range(SHARES):
-                    size = words[share]
-                    active = _ceil_div(size, 2)
                     free[share], drain_end[share], wait = _drain_writes(
-                        free[share], drain_end[share], f * per + o_lo + stall[share], n, rate, size, active,
-                        _ceil_div(size - active, bw), bw)
+                        free[share], drain_end[share], f * per + o_lo + stall[share], n, rate, words[share],
+                        active[share], dlines[share], bw)
                     stall[share] += wait
             f += 1
     # a buffer that cannot keep up ends at its drains' pace: every word but the up
