@@ -5,10 +5,10 @@ splits of every row by the estimate of
 :func:`airchitect.targets.systolic.memory_splits.split_cycles` (stall-free
 cycles plus the largest stall any one buffer causes at its size). It stands
 beside the learned models behind the same estimator interface because it is
-what makes 10^5 buffer predictions take seconds rather than minutes: 42
+what makes 10^5 buffer predictions take under a second rather than minutes: 42
 single-buffer walks per workload, each stopped after ``max_folds`` folds that
-may miss, instead of the event model's 105 three-buffer walks
-(docs/learn.md, "The split-stall model").
+may miss (and, for :meth:`predict`, once it cannot win), instead of the event
+model's 105 three-buffer walks (docs/learn.md, "The split-stall model").
 """
 
 from __future__ import annotations

@@ -431,8 +431,8 @@ def write_stalls(g, sram_words, bw, max_folds, out, row):
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _all_stalls(G, sram_words, bw, max_folds, most_folds, out):
-    parts = 64
     n_tasks = G.shape[0] * 3
+    parts = min(64, max(n_tasks, 1))
     for part in prange(parts):  # one geometry cache per part, not per GEMM
         cache = np.zeros((most_folds, 7), np.int64)
         stalls = np.zeros((1, SHARES))
@@ -582,8 +582,8 @@ def _least_one(g, sram_words, bw, max_folds, shares, cache, stamp, S):
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _least_all(G, sram_words, bw, max_folds, most_folds, shares, out):
-    parts = 64
     n = G.shape[0]
+    parts = min(64, max(n, 1))  # one geometry cache per part, not per GEMM
     for part in prange(parts):
         cache = np.zeros((most_folds, 7), np.int64)
         S = np.zeros((3, SHARES))
