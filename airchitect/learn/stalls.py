@@ -70,13 +70,17 @@ class SplitStallClassifier(ClassifierMixin, BaseEstimator):
 
     def estimated_cycles(self, X):
         """Estimated cycles of every split, ``(n, 105)`` float64."""
+        return self._chunks(X, least=False)
+
+    def _chunks(self, X, least):
+        """``Task.split_estimate`` of ``X`` in chunks of rows, joined."""
         task = self._task()
         X = task.validate(X)
-        out = np.empty((len(X), task.n_labels))
-        for start in range(0, len(X), _CHUNK_ROWS):
-            part = X.iloc[start:start + _CHUNK_ROWS]
-            out[start:start + len(part)] = task.split_estimate(part, self.max_folds)
-        return out
+        parts = [task.split_estimate(X.iloc[s:s + _CHUNK_ROWS], self.max_folds, least=least)
+                 for s in range(0, len(X), _CHUNK_ROWS)]
+        if parts:
+            return np.concatenate(parts)
+        return np.zeros(0, np.int64) if least else np.zeros((0, task.n_labels))
 
     def decision_function(self, X):
         """Scores (higher is better): minus log2 of the estimated cycles; among equal
@@ -86,10 +90,7 @@ class SplitStallClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """The split of least estimated cycles (the lowest label id among equals)."""
-        task = self._task()
-        X = task.validate(X)
-        return np.concatenate([task.split_estimate(X.iloc[s:s + _CHUNK_ROWS], self.max_folds, least=True)
-                               for s in range(0, len(X), _CHUNK_ROWS)] or [np.zeros(0, np.int64)])
+        return self._chunks(X, least=True)
 
     def predict_proba(self, X):
         """A softmax of minus the estimated log2 cycles (temperature 1/16)."""

@@ -17,18 +17,20 @@ split with all three buffers at once. This module uses two facts of SCALE-Sim
   of the budget), the filter buffer at its 14 and the ofmap buffer at its 14 --
   42 single-buffer walks instead of 105 three-buffer ones -- and each split's
   cycles are ``stall-free cycles + max(ifmap, filter, ofmap stall)``.
-* **The folds repeat.** Every outer fold sweeps the operands in the same
-  pattern, so a walk stops after ``max_folds`` folds (whole sweeps of the inner
-  folds where they fit) and extends the stall's growth over the second half of
-  the walked folds linearly to the remaining ones.
+* **Most folds do nothing new.** A read walk starts at the first fold that can
+  miss, skips runs of folds whose sets all lie in the window, shares each band's
+  geometry among the 14 sizes, and stops after ``max_folds`` folds that may
+  miss (whole sweeps of the inner folds where they fit); the stall is then
+  extended to the remaining folds (:func:`read_stalls`, :func:`write_stalls`).
 
 Per fold, a buffer's misses and their rows are those of the event model's
-estimate (:func:`~airchitect.targets.systolic.memory_events._read_events`,
-:func:`~airchitect.targets.systolic.memory_events._drain_writes`), served by
-SCALE-Sim's prefetch recurrence (:func:`~airchitect.targets.systolic.memory_events._burst`).
+estimate (its window arithmetic, :func:`~airchitect.targets.systolic.memory_events._serve_run`,
+and write drains, :func:`~airchitect.targets.systolic.memory_events._drain_writes`),
+served by SCALE-Sim's prefetch recurrence
+(:func:`~airchitect.targets.systolic.memory_events._burst`).
 
-On the buffer task's workloads the least-cycles split of this estimate is
-within 0.2% of the best on average (docs/memory.md); it costs a few
+On held-out buffer workloads the least-cycles split of this estimate reaches
+99.65% of the best performance (GeoMean; docs/memory.md) at about 10
 microseconds per workload for all 105 splits.
 
 Units: SRAM sizes in words (1 kB = 1024 words), bandwidth in words/cycle,
@@ -84,14 +86,15 @@ _LO, _HI, _P_LO, _K_LO, _P_HI, _K_HI, _STAMP = range(7)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _slot(f, n_inner, by):
-    """Where fold ``f``'s geometry is cached: folds that read the same band share
-    it -- by inner fold (``by`` 1: the band swept in every outer fold), by outer
-    fold (``by`` 2: os filter) or by fold (``by`` 0: operands streamed once)."""
+def _slot(f, fc, fr, by):
+    """Where fold ``f`` (outer fold ``fc``, inner fold ``fr``) keeps its geometry:
+    folds that read the same band share it -- by inner fold (``by`` 1: the band
+    swept in every outer fold), by outer fold (``by`` 2: os filter) or by fold
+    (``by`` 0: operands streamed once)."""
     if by == 1:
-        return f % n_inner
+        return fr
     if by == 2:
-        return f // n_inner
+        return fc
     return f
 
 
@@ -117,17 +120,22 @@ def _remember(cache, stamp, f, slot, d, g, n_inner, sr, sc, t, operand):
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _get(cache, f):
-    """The cached run geometry of fold ``f`` as a tuple. (Straight-line on purpose:
-    the loops that call it pay no reference counts for the array.)"""
+    """The cached run geometry of slot ``f`` as a tuple. Straight-line on purpose:
+    the loops that call it pay no reference counts for the array. For the same
+    reason callers test the stamp and call :func:`_remember` themselves: an inlined
+    helper holding that branch made the walks 5% slower."""
     return (cache[f, _LO], cache[f, _HI], cache[f, _P_LO], cache[f, _K_LO], cache[f, _P_HI],
             cache[f, _K_HI])
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _ahead(s, start, n_lines):
-    """``(s - start) mod n_lines`` for sets ``s, start`` in ``[0, n_lines)``, without a division."""
-    d = s - start
-    return d + n_lines if d < 0 else d
+def _holds(bottom, top, start, n_lines, n_act):
+    """Whether the window of ``n_act`` sets from ``start`` (mod ``n_lines``) holds
+    sets ``bottom..top``, all in ``[0, n_lines)``; without a division."""
+    ahead = bottom - start
+    if ahead < 0:
+        ahead += n_lines
+    return ahead + top - bottom < n_act
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -145,7 +153,7 @@ def _span_sets(x, eps):
 def _quiet(x, eps, n_lines, n_act, start):
     """Whether every set of the fold lies in the window starting at ``start``."""
     bottom, top = _span_sets(x, eps)
-    return top >= 0 and _ahead(bottom, start, n_lines) + top - bottom < n_act
+    return top >= 0 and _holds(bottom, top, start, n_lines, n_act)
 
 
 @njit(cache=True, error_model="numpy")
@@ -160,7 +168,7 @@ def _first_miss(d, g, n_outer, n_inner, sr, sc, t, operand, eps, n_act, cache, s
     a, b = 0, limit
     while a < b:
         mid = (a + b) // 2
-        at = _slot(mid, n_inner, by)
+        at = _slot(mid, mid // n_inner, mid % n_inner, by)
         if cache[at, _STAMP] != stamp:
             _remember(cache, stamp, mid, at, d, g, n_inner, sr, sc, t, operand)
         if _span_sets(_get(cache, at), eps)[1] >= n_act:
@@ -178,7 +186,7 @@ def _last_quiet(d, g, f, stop, n_inner, sr, sc, t, operand, cache, stamp, by, ep
     step = 1
     good = f
     while good + step < stop:
-        at = _slot(good + step, n_inner, by)
+        at = _slot(good + step, (good + step) // n_inner, (good + step) % n_inner, by)
         if cache[at, _STAMP] != stamp:
             _remember(cache, stamp, good + step, at, d, g, n_inner, sr, sc, t, operand)
         if not _quiet(_get(cache, at), eps, n_lines, n_act, start):
@@ -188,7 +196,7 @@ def _last_quiet(d, g, f, stop, n_inner, sr, sc, t, operand, cache, stamp, by, ep
     bad = min(good + step, stop)
     while bad - good > 1:
         mid = (good + bad) // 2
-        at = _slot(mid, n_inner, by)
+        at = _slot(mid, mid // n_inner, mid % n_inner, by)
         if cache[at, _STAMP] != stamp:
             _remember(cache, stamp, mid, at, d, g, n_inner, sr, sc, t, operand)
         if _quiet(_get(cache, at), eps, n_lines, n_act, start):
@@ -225,7 +233,7 @@ def _fold_misses(x, flat, cv, eps, n_lines, n_act, n_pre, start, F, base, last, 
                 # the rows left read sets [bottom, top of the next row]: once the
                 # window holds them all, none of them misses
                 top = (p - stride + cv - 1) // eps
-                if j < hi and _ahead(bottom, start, n_lines) + top - bottom < n_act:
+                if j < hi and _holds(bottom, top, start, n_lines, n_act):
                     break
         return start, total, last, stall
     p0, s0, s1 = 0, 0, -1
@@ -258,6 +266,19 @@ def _fold_misses(x, flat, cv, eps, n_lines, n_act, n_pre, start, F, base, last, 
     return start, total, last, stall
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _read_window(words, n_valid):
+    """A read buffer of ``words`` words on an operand of ``n_valid`` words as SCALE-Sim
+    sets it up (:func:`~airchitect.targets.systolic.memory_engine._read_buffer`,
+    without its state array): (words per set, sets, sets in the active window,
+    sets per prefetch). The operand fits when the window holds all its sets."""
+    eps = _ceil_div(words, 100)
+    active = _ceil_div(words, 2)
+    n_lines = n_valid // eps + 1
+    n_act = min(_ceil_div(active, eps), n_lines)
+    return eps, n_lines, n_act, min(_ceil_div(words - active, eps), n_lines - n_act)
+
+
 @njit(cache=True, error_model="numpy")
 def read_stalls(g, sram_words, bw, operand, max_folds, out, row, cache, stamp, limit=np.inf, lo=0,
                 hi=SHARES):
@@ -286,15 +307,10 @@ def read_stalls(g, sram_words, bw, operand, max_folds, out, row, cache, stamp, l
     for share in range(lo, hi):
         out[row, share] = 0.0
         words = sram_words * (share + 1) // PARTS
-        # the read buffer as SCALE-Sim sets it up (memory_engine._read_buffer)
-        eps = _ceil_div(words, 100)
-        active = _ceil_div(words, 2)
-        n_lines = n_valid // eps + 1
-        n_act = min(_ceil_div(active, eps), n_lines)
-        n_pre = min(_ceil_div(words - active, eps), n_lines - n_act)
+        eps, n_lines, n_act, n_pre = _read_window(words, n_valid)
         if n_act == n_lines:
             continue
-        F = _ceil_div(words - active, bw) + 1
+        F = _ceil_div(words - _ceil_div(words, 2), bw) + 1  # cycles from one prefetch's end to the next's
         first = _first_miss(d, g, n_outer, n_inner, sr, sc, t, operand, eps, n_act, cache, stamp, by,
                             once)
         if first < 0:
@@ -316,7 +332,7 @@ def read_stalls(g, sram_words, bw, operand, max_folds, out, row, cache, stamp, l
                 break
             if since < 0 and done >= max_folds // 2 and boundary:
                 since, since_stall, since_misses = f, stall, misses
-            at = fr if by == 1 else (fc if by == 2 else f)  # _slot
+            at = _slot(f, fc, fr, by)
             if cache[at, _STAMP] != stamp:
                 _remember(cache, stamp, f, at, d, g, n_inner, sr, sc, t, operand)
             x = _get(cache, at)
@@ -405,6 +421,8 @@ def write_stalls(g, sram_words, bw, max_folds, out, row):
         dlines[share] = _ceil_div(words[share] - active[share], bw)
     f = 0
     for fc in range(n_outer):
+        if f == end:
+            break
         cv = min(C, sc - fc * C)
         for fr in range(n_inner):
             if f == end:
@@ -447,6 +465,18 @@ def _all_stalls(G, sram_words, bw, max_folds, most_folds, out):
             out[n, kind] = stalls[0]
 
 
+def _kernel_args(G, sram_words, bandwidth):
+    """``G`` (n, 13), the budgets and the bandwidths as contiguous int64 arrays."""
+    G = np.ascontiguousarray(G, dtype=np.int64)
+    bw = np.ascontiguousarray(np.broadcast_to(np.asarray(bandwidth, dtype=np.int64), (len(G),)))
+    return G, np.ascontiguousarray(np.asarray(sram_words, dtype=np.int64)), bw
+
+
+def _share_index(i, j, k):
+    """The splits' sixteenths as ``(3, L)`` column indices (0..13) of the stalls."""
+    return np.ascontiguousarray(np.stack([np.asarray(v, dtype=np.int64) - 1 for v in (i, j, k)]))
+
+
 def _most_folds(G):
     """The most folds any row of ``G`` has, whatever its dataflow (a cache size)."""
     folds = _ceil_div(G[:, 0], G[:, G_R]) * _ceil_div(G[:, 2], G[:, G_C])
@@ -475,12 +505,9 @@ def buffer_stalls(G, sram_words, bandwidth, max_folds=MAX_FOLDS):
         Stall cycles of the ifmap, filter and ofmap buffer holding ``s / 16`` of
         the budget, ``s = 1..14`` (column ``s - 1``).
     """
-    n = len(G)
-    bw = np.ascontiguousarray(np.broadcast_to(np.asarray(bandwidth, dtype=np.int64), (n,)))
-    out = np.zeros((n, 3, SHARES))
-    G = np.ascontiguousarray(G, dtype=np.int64)
-    _all_stalls(G, np.ascontiguousarray(np.asarray(sram_words, dtype=np.int64)), bw, int(max_folds),
-                _most_folds(G), out)
+    G, sram_words, bw = _kernel_args(G, sram_words, bandwidth)
+    out = np.zeros((len(G), 3, SHARES))
+    _all_stalls(G, sram_words, bw, int(max_folds), _most_folds(G), out)
     return out
 
 
@@ -501,7 +528,7 @@ def split_cycles(G, sram_words, bandwidth, i, j, k, max_folds=MAX_FOLDS):
     (1, 2)
     """
     stalls = buffer_stalls(G, sram_words, bandwidth, max_folds)
-    shares = np.stack([np.asarray(v, dtype=np.int64) - 1 for v in (i, j, k)])
+    shares = _share_index(i, j, k)
     out = np.empty((len(stalls), shares.shape[1]))
     _combine(stall_free_cycles(G), stalls, shares, out)
     return out
@@ -517,13 +544,9 @@ def best_splits(G, sram_words, bandwidth, i, j, k, max_folds=MAX_FOLDS):
     sizes); then every read buffer size, each walk stopped once its stall passes
     the bound (a split holding it would stall longer). Returns ``(n,)`` int64.
     """
-    n = len(G)
-    bw = np.ascontiguousarray(np.broadcast_to(np.asarray(bandwidth, dtype=np.int64), (n,)))
-    G = np.ascontiguousarray(G, dtype=np.int64)
-    shares = np.ascontiguousarray(np.stack([np.asarray(v, dtype=np.int64) - 1 for v in (i, j, k)]))
-    out = np.empty(n, np.int64)
-    _least_all(G, np.ascontiguousarray(np.asarray(sram_words, dtype=np.int64)), bw, int(max_folds),
-               _most_folds(G), shares, out)
+    G, sram_words, bw = _kernel_args(G, sram_words, bandwidth)
+    out = np.empty(len(G), np.int64)
+    _least_all(G, sram_words, bw, int(max_folds), _most_folds(G), _share_index(i, j, k), out)
     return out
 
 
@@ -533,10 +556,8 @@ def _first_fit(g, operand, sram_words):
     fits its buffer's active window (15 when none does)."""
     n_valid = _valid_words(_operand(g, operand))
     for share in range(SHARES):
-        words = sram_words * (share + 1) // PARTS
-        eps = _ceil_div(words, 100)
-        n_lines = n_valid // eps + 1
-        if _ceil_div(_ceil_div(words, 2), eps) >= n_lines:
+        _, n_lines, n_act, _ = _read_window(sram_words * (share + 1) // PARTS, n_valid)
+        if n_act == n_lines:
             return share + 1
     return SHARES + 1
 
@@ -574,7 +595,7 @@ def _least_one(g, sram_words, bw, max_folds, shares, cache, stamp, S):
             limit = min(limit, max(S[0, i - 1], S[1, j - 1], S[2, PARTS - i - j - 1]))
     best, at = np.inf, 0
     for label in range(shares.shape[1]):
-        worst = max(S[0, shares[0, label]], S[1, shares[1, label]], S[2, shares[2, label]])
+        worst = _worst(S, shares, label)
         if worst < best:
             best, at = worst, label
     return at
@@ -591,13 +612,17 @@ def _least_all(G, sram_words, bw, max_folds, most_folds, shares, out):
             out[row] = _least_one(G[row].copy(), sram_words[row], bw[row], max_folds, shares, cache, row + 1, S)
 
 
+@njit(cache=True, inline="always")
+def _worst(S, shares, label):
+    """The stall of split ``label``: the largest of its three buffers' (``S`` is (3, 14))."""
+    return max(S[0, shares[0, label]], S[1, shares[1, label]], S[2, shares[2, label]])
+
+
 @njit(cache=True, parallel=True)
 def _combine(free, stalls, shares, out):
     for n in prange(out.shape[0]):
         for label in range(out.shape[1]):
-            worst = max(stalls[n, 0, shares[0, label]], stalls[n, 1, shares[1, label]],
-                        stalls[n, 2, shares[2, label]])
-            out[n, label] = free[n] + worst
+            out[n, label] = free[n] + _worst(stalls[n], shares, label)
 
 
 def stall_free_cycles(G):
