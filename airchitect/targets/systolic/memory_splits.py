@@ -504,6 +504,9 @@ def buffer_stalls(G, sram_words, bandwidth, max_folds=MAX_FOLDS):
     numpy.ndarray, (n, 3, 14) float64
         Stall cycles of the ifmap, filter and ofmap buffer holding ``s / 16`` of
         the budget, ``s = 1..14`` (column ``s - 1``).
+
+    No checks, like :func:`~airchitect.targets.systolic.memory_events.run_geometry`:
+    the buffer task validates its inputs (``Task.split_estimate``).
     """
     G, sram_words, bw = _kernel_args(G, sram_words, bandwidth)
     out = np.zeros((len(G), 3, SHARES))
