@@ -2,13 +2,17 @@
 
 Layout of a dataset directory::
 
-    manifest.json          # arguments, versions, per-shard rows and sha256, timings
+    manifest.json              # arguments, versions, per-shard rows and sha256, timings
     shard-00000.parquet
     shard-00001.parquet
     ...
+    .airchitect-dataset.lock   # held by the run writing the directory
+    .journal.jsonl             # while a run is unfinished: sha256 of every shard written
 
-Every file is written under a temporary name in the same directory and then
-renamed, so a reader never sees a half-written file.
+Every file is written under a temporary name in the same directory
+(``.<name>.<random>.tmp``) and then renamed, so a reader never sees a
+half-written file. The manifest's schema and checks are in
+:mod:`airchitect.data.manifest`; ``docs/data.md`` describes the format.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -24,13 +29,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from airchitect.data import manifest as schema
+from airchitect.data.manifest import FORMAT, FORMAT_VERSION, shard_name
+
 MANIFEST = "manifest.json"
-FORMAT = "airchitect-dataset"
-FORMAT_VERSION = 1
+JOURNAL = ".journal.jsonl"
+LOCK = ".airchitect-dataset.lock"
+_TEMPORARY = re.compile(
+    r"^\.(manifest\.json|\.journal\.jsonl|shard-[0-9]{5,}\.parquet)\.[A-Za-z0-9_]+\.tmp$"
+    r"|^\.write-probe\.tmp$"
+)
 
-
-def shard_name(index):
-    return f"shard-{index:05d}.parquet"
+__all__ = ["FORMAT", "FORMAT_VERSION", "JOURNAL", "LOCK", "MANIFEST", "load", "read_manifest",
+           "shard_name"]
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -45,31 +56,63 @@ def sha256_file(path) -> str:
     return digest.hexdigest()
 
 
-def write_atomic(path, data: bytes):
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
+def _write_error(path, err):
+    """``err`` again, of the same ``OSError`` subclass, with ``path`` in its message."""
+    if err.errno is None:
+        return err
+    return OSError(err.errno, f"cannot write {path}: {err.strerror or err}")
+
+
+def write_atomic(path, data: bytes, before_rename=None):
+    """Write ``data`` to ``path`` through a temporary file and a rename.
+
+    ``before_rename``, if given, is called once the temporary file is
+    complete and synced, just before the rename. An ``OSError`` (a full disk,
+    a read-only directory) removes the temporary file and is raised again
+    with ``path`` in its message.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise _write_error(path, err) from err
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
+        if before_rename is not None:
+            before_rename()
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise _write_error(path, err) from err
         raise
 
 
-def write_json_atomic(path, obj):
-    write_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+def write_json_atomic(path, obj, before_rename=None):
+    write_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode(),
+                 before_rename=before_rename)
+
+
+def is_temporary(name) -> bool:
+    """Whether the file name ``name`` is a temporary file of a dataset write."""
+    return bool(_TEMPORARY.match(name))
+
+
+def is_run_file(name) -> bool:
+    """Whether ``name`` is a file of a run rather than of the data: temporary, journal or lock."""
+    return name in (JOURNAL, LOCK) or is_temporary(name)
 
 
 def remove_temporaries(directory):
-    """Delete leftovers of writes that were killed before their rename."""
-    for tmp in Path(directory).glob(".*.tmp"):
-        tmp.unlink()
+    """Delete the temporary files of writes that were killed before their rename."""
+    for path in Path(directory).iterdir():
+        if is_temporary(path.name) and not path.is_dir():
+            path.unlink(missing_ok=True)
 
 
 def frame_to_parquet(df: pd.DataFrame) -> bytes:
@@ -80,23 +123,159 @@ def frame_to_parquet(df: pd.DataFrame) -> bytes:
     return sink.getvalue()
 
 
+# -- the journal: sha256 of each shard, recorded when it is written ------------
+def read_journal(directory) -> dict:
+    """``{file: sha256}`` of the shards recorded in the journal of ``directory``.
+
+    Lines that do not parse (the last line of a killed write) are skipped.
+    """
+    path = Path(directory) / JOURNAL
+    if not path.is_file():
+        return {}
+    records = {}
+    for line in path.read_bytes().splitlines():
+        try:
+            record = json.loads(line)
+            file, sha = record["file"], record["sha256"]
+        except (ValueError, TypeError, KeyError):
+            continue
+        if isinstance(file, str) and isinstance(sha, str) and re.fullmatch(schema.SHA256, sha):
+            records[file] = sha
+    return records
+
+
+def _journal_line(file, sha):
+    return json.dumps({"file": file, "sha256": sha}, sort_keys=True) + "\n"
+
+
+def write_journal(directory, records):
+    """Replace the journal of ``directory`` by ``records`` (``{file: sha256}``), atomically."""
+    text = "".join(_journal_line(file, sha) for file, sha in sorted(records.items()))
+    write_atomic(Path(directory) / JOURNAL, text.encode())
+
+
+def append_journal(directory, file, sha):
+    """Record, durably, that shard ``file`` was written with the checksum ``sha``."""
+    path = Path(directory) / JOURNAL
+    try:
+        with open(path, "ab") as fh:
+            fh.write(_journal_line(file, sha).encode())
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as err:
+        raise _write_error(path, err) from err
+
+
+def remove_journal(directory):
+    (Path(directory) / JOURNAL).unlink(missing_ok=True)
+
+
+# -- reading ---------------------------------------------------------------------
 def read_manifest(path) -> dict:
+    """The manifest of the dataset directory ``path`` (or the manifest file ``path``), checked.
+
+    Raises ``FileNotFoundError`` where there is no manifest and ``ValueError``
+    naming the file and the field where it is not valid JSON, does not follow
+    :data:`airchitect.data.manifest.SCHEMA` or is inconsistent (see
+    :func:`airchitect.data.manifest.check`).
+    """
     path = Path(path)
-    manifest = path / MANIFEST if path.is_dir() else path
-    if not manifest.exists():
+    file = path / MANIFEST if path.is_dir() else path
+    if not file.exists():
         raise FileNotFoundError(f"{path}: no {MANIFEST}; not an airchitect dataset")
-    with open(manifest) as fh:
-        data = json.load(fh)
-    if data.get("format") != FORMAT:
-        raise ValueError(f"{manifest}: not an airchitect dataset manifest")
+    if not file.is_file():
+        raise ValueError(f"{file}: not a regular file; not an airchitect dataset manifest")
+    try:
+        data = json.loads(file.read_bytes().decode("utf-8"))
+    except ValueError as err:
+        raise ValueError(f"{file}: not valid JSON: {err}") from None
+    schema.check(data, file)
     return data
+
+
+def dataset_task(manifest, where):
+    """The task of a checked ``manifest``, rebuilt from its arguments."""
+    from airchitect.tasks import get as get_task
+
+    arguments = manifest["arguments"]
+    try:
+        task = get_task(arguments["task"], **arguments["task_params"])
+    except (ValueError, TypeError) as err:
+        raise ValueError(
+            f"{where}: arguments.task {arguments['task']!r} with arguments.task_params "
+            f"{arguments['task_params']} is not a task of this airchitect: {err}"
+        ) from None
+    if manifest["task"]["n_labels"] != task.n_labels:
+        raise ValueError(
+            f"{where}: task.n_labels is {manifest['task']['n_labels']} but the "
+            f"{task.name} task has {task.n_labels} labels"
+        )
+    return task
+
+
+def _columns(columns):
+    if columns is None:
+        return None
+    if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
+        raise TypeError(f"columns must be a list of column names, got {columns!r}")
+    return list(columns)
+
+
+def _read_shard(directory, shard, task, columns):
+    """One shard as a DataFrame, after its checksum, rows, columns and labels are checked."""
+    name = shard["file"]
+    file = directory / name
+    if not file.exists():
+        raise ValueError(f"{directory}: shard {name} is missing")
+    if not file.is_file():
+        raise ValueError(f"{directory}: shard {name} is not a regular file")
+    if sha256_file(file) != shard["sha256"]:
+        raise ValueError(f"{directory}: shard {name} does not match its sha256 checksum")
+    try:
+        names = pq.read_schema(file).names
+        needed = [*task.input_columns, "label"]
+        missing = [c for c in needed if c not in names]
+        if missing:
+            raise ValueError(
+                f"{directory}: shard {name} lacks the column(s) {missing} of the {task.name} task"
+            )
+        unknown = [c for c in columns or () if c not in names]
+        if unknown:
+            raise ValueError(f"columns: {unknown[0]!r} is not a column of {directory}")
+        wanted = None if columns is None else list(dict.fromkeys([*columns, "label"]))
+        frame = pq.read_table(file, columns=wanted).to_pandas()
+    except pa.ArrowException as err:
+        raise ValueError(f"{directory}: shard {name} is not readable Parquet: {err}") from None
+    if len(frame) != shard["rows"]:
+        raise ValueError(
+            f"{directory}: shard {name} has {len(frame)} rows, manifest says {shard['rows']}"
+        )
+    _check_labels(frame["label"], task, f"{directory}: shard {name}")
+    if columns is not None and "label" not in columns:
+        frame = frame.drop(columns="label")
+    return frame
+
+
+def _check_labels(labels, task, where):
+    high = task.n_labels - 1
+    if labels.dtype.kind not in "iu":
+        raise ValueError(
+            f"{where}: label must be integers in [0, {high}], got dtype {labels.dtype}"
+        )
+    bad = labels[(labels < 0) | (labels > high)]
+    if len(bad):
+        raise ValueError(
+            f"{where}: label must be in [0, {high}] for the {task.name} task, got {bad.iloc[0]}"
+        )
 
 
 def load(path, columns=None) -> pd.DataFrame:
     """Read a dataset directory after checking its manifest and every shard.
 
-    A missing, truncated or tampered shard (row count or sha256 differing from
-    the manifest) raises ``ValueError`` naming the shard.
+    The manifest must be valid (see :func:`read_manifest`) and complete. A
+    missing, truncated or tampered shard (row count or sha256 differing from
+    the manifest), a shard lacking the task's input columns or ``label``, or a
+    label outside the task's space raises ``ValueError`` naming the shard.
 
     Parameters
     ----------
@@ -107,23 +286,14 @@ def load(path, columns=None) -> pd.DataFrame:
     """
     path = Path(path)
     manifest = read_manifest(path)
-    if not manifest.get("complete"):
+    directory = path if path.is_dir() else path.parent
+    if not manifest["complete"]:
         raise ValueError(
             f"{path}: dataset is incomplete; run the same generate command again to resume"
         )
-    frames = []
-    for shard in manifest["shards"]:
-        file = path / shard["file"]
-        if not file.exists():
-            raise ValueError(f"{path}: shard {shard['file']} is missing")
-        if sha256_file(file) != shard["sha256"]:
-            raise ValueError(f"{path}: shard {shard['file']} does not match its sha256 checksum")
-        frame = pq.read_table(file, columns=columns).to_pandas()
-        if len(frame) != shard["rows"]:
-            raise ValueError(
-                f"{path}: shard {shard['file']} has {len(frame)} rows, manifest says {shard['rows']}"
-            )
-        frames.append(frame)
+    task = dataset_task(manifest, directory / MANIFEST)
+    columns = _columns(columns)
+    frames = [_read_shard(directory, shard, task, columns) for shard in manifest["shards"]]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -131,9 +301,8 @@ def load_column(path, shards, column):
     """One column of every shard, concatenated, as a numpy array."""
     import numpy as np
 
-    return np.concatenate(
-        [pq.read_table(Path(path) / s["file"], columns=[column])[column].to_numpy() for s in shards]
-    )
+    tables = [pq.read_table(Path(path) / s["file"], columns=[column]) for s in shards]
+    return np.concatenate([table[column].to_numpy() for table in tables])
 
 
 def manifest_hash(path) -> str:
