@@ -51,6 +51,18 @@ def _load(path, task):
     return Predictor.load(path, task=task)
 
 
+def _predictor(task, model, purpose):
+    """``model``, checked to be a predictor of ``task``, or the shipped one for ``purpose``."""
+    if model is None:
+        return shipped(task, purpose)
+    if not isinstance(model, Predictor):
+        raise TypeError(f"model must be a Predictor, got {type(model).__name__}")
+    name = getattr(task, "name", task)
+    if model.task.name != name:
+        raise ValueError(f"model is for task {model.task.name!r}, not {name!r}")
+    return model
+
+
 def _query(predictor, inputs):
     task = predictor.task
     extra = sorted(set(inputs) - set(task.input_columns))
@@ -82,11 +94,12 @@ def predict(task, model=None, **inputs) -> dict:
     task : str
         Task name, e.g. ``"array"``.
     model : Predictor, optional
-        Use this predictor instead of the shipped one.
+        Use this predictor instead of the shipped one; it must be a model of
+        ``task`` (``ValueError`` otherwise).
     **inputs
         The task's input columns, e.g. ``M, N, K, max_macs`` for ``array``.
     """
-    predictor = model or shipped(task)
+    predictor = _predictor(task, model, "predict")
     query = _query(predictor, inputs)
     label = predictor.estimator.predict(query)[0]
     return _record(predictor.task, query, label)
@@ -98,10 +111,11 @@ def recommend(task, k=5, model=None, objective=None, **inputs) -> dict:
     Returns the configuration with ``cost`` (the exact objective) and ``rank``
     (its position, from 1, in the model's own ranking). The shipped ranking model
     may differ from :func:`predict`'s (buffer: boosted trees rank, the split-stall
-    estimate predicts).
+    estimate predicts). ``k`` is an integer in ``[1, n_labels]``; ``model``, when
+    given, must be a model of ``task``.
     """
-    k = check_int("k", k, 1, 10**6)
-    predictor = model or shipped(task, "recommend")
+    predictor = _predictor(task, model, "recommend")
+    k = check_int("k", k, 1, int(predictor.estimator.n_labels_))
     query = _query(predictor, inputs)
     labels = predictor.top_k(query, k)[0]
     repeated = query.loc[np.zeros(len(labels), dtype=int)].reset_index(drop=True)

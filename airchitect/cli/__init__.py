@@ -2,14 +2,22 @@
 
 Each sub-command lives in its own module of this package and exposes
 ``add_parser(subparsers)``, which registers the sub-command and sets
-``func(args) -> int`` as its handler. Bad input (``ValueError``,
-``TypeError``) ends the command with exit code 2 and one line on stderr.
+``func(args) -> int`` as its handler.
+
+Exit codes: 0 on success; 2 on bad input (``ValueError``, ``TypeError``, or an
+``OSError`` such as a missing, unreadable or unwritable path), with one line
+``airchitect <cmd>: error: <message>`` on stderr; 130 on ``KeyboardInterrupt``
+(one line ``airchitect <cmd>: interrupted``); 141 (128 + SIGPIPE, what a shell
+reports for a program killed by a broken pipe) when the reader of stdout
+goes away, as in ``airchitect predict ... --json | head -c 10``, silently.
+Any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 COMMANDS = ["simulate", "dataset", "train", "evaluate", "predict", "compile", "demo"]
@@ -49,15 +57,64 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
+#: exit code when stdout's reader has gone (128 + SIGPIPE)
+EXIT_BROKEN_PIPE = 141
+#: exit code on KeyboardInterrupt (128 + SIGINT)
+EXIT_INTERRUPTED = 130
+#: exceptions that bad input raises: exit code 2 and one line on stderr
+BAD_INPUT = (ValueError, TypeError, OSError)
+
+
+def _one_line(err):
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def _silence_stdout():
+    """Point stdout at /dev/null, so that the interpreter's final flush cannot fail."""
     try:
-        return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, PermissionError) as err:
-        message = " ".join(str(err).split())
-        print(f"airchitect {args.command}: error: {message}", file=sys.stderr)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def main(argv=None):
+    """Run the ``airchitect`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    command = "airchitect"
+    try:
+        args = build_parser().parse_args(argv)
+        command = f"airchitect {args.command}"
+        return _run(args, command)
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        print(f"{command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except SystemExit:
+        _flush_stdout()
+        raise
+
+
+def _run(args, command):
+    """Run the sub-command; bad input is one line on stderr and exit code 2."""
+    try:
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        raise
+    except BAD_INPUT as err:
+        print(f"{command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
+
+
+def _flush_stdout():
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
 
 
 if __name__ == "__main__":

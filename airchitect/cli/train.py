@@ -11,7 +11,8 @@ def add_parser(sub):
     parser.add_argument("--task", required=True)
     parser.add_argument("--data", required=True, help="dataset directory")
     parser.add_argument("--model", default="surrogate", help="surrogate, boosted, stalls (buffer only), resmlp or airchitect")
-    parser.add_argument("--out", required=True, help="directory to save the predictor in")
+    parser.add_argument("--out", required=True,
+                        help="directory to save the predictor in (checked writable before training)")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--test-size", type=float, default=0.1)
@@ -21,7 +22,9 @@ def add_parser(sub):
 
 def run(args):
     from airchitect.learn import train
+    from airchitect.learn.predictor import check_writable
 
+    check_writable(args.out)
     params = {} if args.epochs is None else {"epochs": args.epochs}
     predictor = train(args.task, args.data, model=args.model, test_size=args.test_size,
                       seed=args.seed, **params)

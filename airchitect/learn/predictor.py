@@ -6,28 +6,34 @@ On disk a predictor is a directory::
     predictor.json      # task, label vocabulary, encoding, hyper-parameters,
                         # schema and package versions, training-data hash, metrics
 
-Nothing is ever unpickled.
+Nothing is ever unpickled. :meth:`Predictor.load` checks both files before it
+builds anything (:mod:`airchitect.learn.schema`).
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from airchitect import __version__
-from airchitect.data.store import write_atomic, write_json_atomic
+from airchitect._checks import check_int
+from airchitect.learn import schema
 from airchitect.learn.boosted import BoostedCostClassifier
 from airchitect.learn.encoding import Encoder
 from airchitect.learn.estimators import AirchitectClassifier, ResMLPClassifier
+from airchitect.learn.schema import METADATA_KEYS, SCHEMA_VERSION
 from airchitect.learn.stalls import SplitStallClassifier
 from airchitect.learn.surrogate import SurrogateClassifier
 
-SCHEMA_VERSION = 1
 MODELS = {
     "airchitect": AirchitectClassifier,
     "resmlp": ResMLPClassifier,
@@ -71,16 +77,20 @@ class Predictor:
         return config
 
     def top_k(self, inputs, k=5) -> np.ndarray:
-        """The ``k`` most probable allowed labels of every row, best first, ``(n, k)``."""
+        """The ``k`` most probable allowed labels of every row, best first, ``(n, k)``.
+
+        ``k`` is an integer in ``[1, n_labels]``.
+        """
+        k = check_int("k", k, 1, int(self.estimator.n_labels_))
         scores = self.estimator.decision_function(self.task.validate(inputs))
-        k = min(k, scores.shape[1])
         return np.argsort(-scores, axis=1, kind="stable")[:, :k]
 
     # -- persistence ----------------------------------------------------------------
-    def save(self, path):
-        """Write ``model.safetensors`` and ``predictor.json`` into directory ``path``."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
+    def _payload(self):
+        """``(tensors, metadata)`` that :meth:`save` writes."""
+        extra = sorted(set(self.metadata) - set(METADATA_KEYS))
+        if extra:
+            raise ValueError(f"metadata keys must be among {', '.join(METADATA_KEYS)}; got {extra[0]!r}")
         est = self.estimator
         if hasattr(est, "get_state"):
             arrays, state = est.get_state()
@@ -88,11 +98,6 @@ class Predictor:
         else:
             tensors = {k: v.contiguous() for k, v in est.module_.state_dict().items()}
             state = {"encoder": est.encoder_.to_dict()}
-        tmp = path / ".model.safetensors.tmp"
-        save_file(tensors, str(tmp))
-        write_atomic(path / "model.safetensors", tmp.read_bytes())
-        tmp.unlink()
-        params = self.estimator.get_params()
         meta = {
             "schema_version": SCHEMA_VERSION,
             "package_version": __version__,
@@ -100,61 +105,168 @@ class Predictor:
             "task_params": self.task.params(),
             "labels": json.loads(self.task.space().to_json(orient="records")),
             "model": self.model_name,
-            "params": params,
+            "params": self.estimator.get_params(),
             "state": state,
             "n_labels": int(self.estimator.n_labels_),
             **self.metadata,
         }
-        write_json_atomic(path / "predictor.json", meta)
+        return tensors, meta
+
+    def save(self, path):
+        """Write ``model.safetensors`` and ``predictor.json`` into directory ``path``.
+
+        Both files are written into a temporary directory beside ``path`` and
+        moved into place: a new ``path`` appears whole (one rename); in an
+        existing directory each file is replaced atomically and other files are
+        kept. On failure nothing is left behind, not even parent directories
+        this call created. Returns ``path`` as a ``Path``.
+        """
+        path = Path(path)
+        tensors, meta = self._payload()
+        made = _make_parents(path)
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        except BaseException:
+            _remove_dirs(made)
+            raise
+        try:
+            save_file(tensors, str(tmp / "model.safetensors"))
+            _fsync(tmp / "model.safetensors")
+            with open(tmp / "predictor.json", "w") as fh:
+                fh.write(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            _place(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            _remove_dirs(made)
+            raise
         return path
 
     @classmethod
     def load(cls, path, task=None):
-        """Load a predictor saved by :meth:`save` (see :meth:`_load`)."""
-        try:
-            return cls._load(path, task)
-        except KeyError as err:
-            raise ValueError(f"{path}: predictor.json lacks the field {err}; not a predictor "
-                             f"this airchitect can read") from None
-
-    @classmethod
-    def _load(cls, path, task=None):
         """Load a predictor saved by :meth:`save`.
 
         ``task`` (a name), when given, must match the saved model's task.
-        A model of another task, schema or label vocabulary raises ``ValueError``.
+        Both files are checked before anything is built
+        (:mod:`airchitect.learn.schema`): a file that is not what :meth:`save`
+        writes, or a model of another task, schema or label vocabulary, raises
+        one ``ValueError`` naming the file and the field.
         """
-        from airchitect.tasks import get
-
         path = Path(path)
         meta_file = path / "predictor.json"
-        if not meta_file.exists():
+        if not meta_file.is_file():
             raise FileNotFoundError(f"{path}: no predictor.json; not a saved predictor")
-        meta = json.loads(meta_file.read_text())
-        if meta.get("schema_version") != SCHEMA_VERSION:
-            raise ValueError(
-                f"{path}: model schema version {meta.get('schema_version')} is not "
-                f"{SCHEMA_VERSION}, the one this airchitect reads"
-            )
+        meta = schema.read_metadata(meta_file)
         name = meta["task"]["task"]
         if task is not None and name != task:
             raise ValueError(f"{path}: model is for task {name!r}, not {task!r}")
-        task_obj = get(name, **meta.get("task_params", {}))
-        if task_obj.describe() != meta["task"]:
-            raise ValueError(f"{path}: model's task definition differs from this airchitect's")
-        space = json.loads(task_obj.space().to_json(orient="records"))
-        if space != meta["labels"]:
-            raise ValueError(f"{path}: model's label vocabulary differs from task {name!r}")
+        task_obj = _task(meta, meta_file)
+        schema.check_against_task(meta, task_obj, meta_file)
         est = MODELS[meta["model"]](**meta["params"])
+        model_file = path / "model.safetensors"
+        expected = schema.expected_tensors(meta, task_obj, est)
+        tensors = schema.read_tensors(model_file, expected)
+        arrays = {k: v.numpy() for k, v in tensors.items()}
+        schema.check_values(arrays, meta, task_obj, model_file)
         est.n_labels_ = meta["n_labels"]
         est.classes_ = np.arange(est.n_labels_)
-        tensors = load_file(str(path / "model.safetensors"))
         if hasattr(est, "set_state"):
-            est.set_state({k: v.numpy() for k, v in tensors.items()}, meta["state"])
+            est.set_state(arrays, meta["state"])
         else:
             est.encoder_ = Encoder.from_dict(meta["state"]["encoder"])
             est.module_ = est._build(est.encoder_, est.n_labels_)
             est.module_.load_state_dict(tensors)
             est.module_.eval()
-        keep = {k: v for k, v in meta.items() if k in ("metrics", "training_data", "training")}
+        keep = {k: v for k, v in meta.items() if k in METADATA_KEYS}
         return cls(task_obj, est, keep)
+
+
+def _task(meta, meta_file):
+    """The task ``meta`` names, rebuilt from its parameters and checked against its description."""
+    from airchitect.tasks import get, names
+
+    name = meta["task"]["task"]
+    if name not in names():
+        schema.fail(meta_file, "task.task", f"must be one of {', '.join(names())}; got {name!r}")
+    try:
+        task = get(name, **meta["task_params"])
+    except (TypeError, ValueError) as err:
+        schema.fail(meta_file, "task_params", err)
+    if task.describe() != meta["task"]:
+        schema.fail(meta_file, "task", "model's task definition differs from this airchitect's")
+    if json.loads(task.space().to_json(orient="records")) != meta["labels"]:
+        schema.fail(meta_file, "labels", f"model's label vocabulary differs from task {name!r}")
+    return task
+
+
+def check_writable(path):
+    """Raise ``OSError`` unless :meth:`Predictor.save` can write at ``path``.
+
+    Tries what :meth:`Predictor.save` does first (create the missing parent
+    directories and a temporary directory beside ``path``, and write into
+    ``path`` when it exists) and removes all of it again.
+    """
+    path = Path(path)
+    made = _make_parents(path)
+    try:
+        for where in (path.parent, path) if path.is_dir() else (path.parent,):
+            os.rmdir(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=where))
+    except OSError as err:
+        raise type(err)(err.errno, f"{path}: cannot write a predictor here ({err.strerror})") from None
+    finally:
+        _remove_dirs(made)
+
+
+def _make_parents(path):
+    """Create the missing parents of ``path``; return those made, deepest last.
+
+    ``path`` itself must be a directory or absent.
+    """
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(errno.EEXIST, f"{path}: exists and is not a directory")
+    missing = []
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"{path}: {parent} is not a directory")
+    made = []
+    try:
+        for directory in reversed(missing):
+            directory.mkdir()
+            made.append(directory)
+    except OSError as err:
+        _remove_dirs(made)
+        raise type(err)(err.errno, f"{path}: cannot create {directory} ({err.strerror})") from None
+    return made
+
+
+def _remove_dirs(made):
+    for directory in reversed(made):
+        try:
+            directory.rmdir()
+        except OSError:
+            pass
+
+
+def _fsync(file):
+    with open(file, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _place(tmp, path):
+    """Move the files of directory ``tmp`` to ``path``: one rename when ``path`` is
+    absent, else file by file (``predictor.json`` last); ``tmp`` is removed."""
+    os.chmod(tmp, 0o755)
+    if not path.exists():
+        try:
+            os.rename(tmp, path)
+            return
+        except OSError as err:
+            if err.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not path.is_dir():
+                raise
+    for name in ("model.safetensors", "predictor.json"):
+        os.replace(tmp / name, path / name)
+    tmp.rmdir()
