@@ -41,6 +41,10 @@ def check_int_array(name, value, low=1, high=INT_MAX):
     Accepts scalars, sequences and arrays of integers. Floats, booleans,
     NaN, None and strings are rejected even when they hold whole numbers.
     """
+    if isinstance(value, (list, tuple)):
+        arr = np.array(value, dtype=object)
+        if arr.dtype == object and any(isinstance(v, (bool, np.bool_)) for v in arr.ravel()):
+            raise TypeError(f"{name} must be integers in {_range_text(low, high)}, got a boolean")
     arr = np.asarray(value)
     if arr.dtype == object:
         for item in arr.ravel():
@@ -67,6 +71,8 @@ def check_int_columns(df, limits):
     import pandas as pd
 
     names = list(limits)
+    if not all(df[c].dtype.kind in "iu" for c in names):
+        return pd.DataFrame({c: check_int_array(c, df[c].to_numpy(), *limits[c]) for c in names})
     values = df.to_numpy() if list(df.columns) == names else np.column_stack([df[c].to_numpy() for c in names])
     if values.dtype.kind in "iu" and values.size:
         low = np.array([limits[c][0] for c in names])

@@ -25,6 +25,8 @@ from airchitect._checks import check_choice
 
 OBJECTIVES = ("cycles", "energy", "edp")
 _REMEMBER_ROWS = 64
+#: most cost entries (rows x labels) of one :meth:`Task.costs` call, 2 GiB of float64
+MAX_COST_ELEMENTS = 2**28
 
 
 def _values(df):
@@ -136,6 +138,25 @@ class Task:
         """
         raise NotImplementedError
 
+    def check_cost_size(self, inputs):
+        """Refuse a :meth:`costs` call of more than ``MAX_COST_ELEMENTS`` entries."""
+        size = len(inputs) * self.n_labels
+        if size > MAX_COST_ELEMENTS:
+            raise ValueError(f"task {self.name!r}: {len(inputs)} rows x {self.n_labels} labels is more "
+                             f"than MAX_COST_ELEMENTS = {MAX_COST_ELEMENTS} costs; call it in chunks")
+
+    def checked_costs(self, inputs, objective=None):
+        """:meth:`costs` (its default objective if ``objective`` is None), raising a
+        ValueError that names the task, the objective and the first configuration
+        whose cost is NaN (an objective never computed)."""
+        costs = self.costs(inputs) if objective is None else self.costs(inputs, objective)
+        if np.isnan(np.sum(costs)) and np.isnan(costs).any():
+            row, label = (int(i[0]) for i in np.nonzero(np.isnan(costs)))
+            config = {c: v[label] for c, v in self.space_columns().items()}
+            raise ValueError(f"task {self.name!r}: objective {objective!r} is NaN for row {row}, "
+                             f"label {label} {config}")
+        return costs
+
     def tiebreak(self, inputs, costs, objective="cycles"):
         """Secondary keys, each ``(n_rows, n_labels)``, that order equal costs.
 
@@ -195,7 +216,7 @@ class Task:
             return np.ones((len(inputs), self.n_labels), dtype=bool)
         return np.concatenate(
             [
-                np.isfinite(self.costs(inputs.iloc[s : s + self.chunk_rows]))
+                np.isfinite(self.checked_costs(inputs.iloc[s : s + self.chunk_rows]))
                 for s in range(0, max(len(inputs), 1), self.chunk_rows)
             ]
         )[: len(inputs)]
@@ -208,7 +229,7 @@ class Task:
         out = np.empty(len(inputs), dtype=np.float64)
         for start in range(0, len(inputs), self.chunk_rows):
             part = inputs.iloc[start : start + self.chunk_rows]
-            costs = self.costs(part, objective)
+            costs = self.checked_costs(part, objective)
             out[start : start + len(part)] = costs[
                 np.arange(len(part)), labels[start : start + len(part)]
             ]
@@ -233,7 +254,7 @@ class Task:
         for start in range(0, len(inputs), self.chunk_rows):
             part = inputs.iloc[start : start + self.chunk_rows]
             stop = start + len(part)
-            costs = self.costs(part, objective)
+            costs = self.checked_costs(part, objective)
             labels[start:stop], best[start:stop], second[start:stop] = self._choose(
                 part, costs, objective
             )
@@ -276,6 +297,10 @@ class Task:
         True
         """
         objective = self.check_objective(objective)
+        unknown = [k for k in inputs if k not in self.input_columns]
+        if unknown:
+            raise TypeError(f"task {self.name!r} search got unknown input {unknown[0]!r}; "
+                            f"its inputs are {', '.join(self.input_columns)}")
         row = self.label(pd.DataFrame({k: [v] for k, v in inputs.items()}), objective)
         record = row.iloc[0].to_dict()
         return {
@@ -309,12 +334,14 @@ def systolic_objective(objective, M, N, K, rows, cols, dataflow_code, cycles, **
     """
     if objective == "cycles":
         return cycles
-    from airchitect.targets.systolic import simulate
+    from airchitect.targets.systolic.simulate import MAX_ELEMENTS, simulate
 
     flows = np.asarray(["os", "ws", "is"])[np.asarray(dataflow_code)]
     shape = np.broadcast_shapes(np.shape(M), np.shape(rows), np.shape(cycles))
-    report = simulate(
-        *(np.broadcast_to(a, shape).ravel() for a in (M, N, K, rows, cols, flows)), **memory
-    )
+    args = [np.broadcast_to(a, shape).ravel() for a in (M, N, K, rows, cols, flows)]
     column = "energy_pj" if objective == "energy" else "edp"
-    return report[column].to_numpy(dtype=np.float64).reshape(shape)
+    out = np.empty(int(np.prod(shape)), dtype=np.float64)
+    for start in range(0, out.size, MAX_ELEMENTS):
+        part = [a[start:start + MAX_ELEMENTS] for a in args]
+        out[start:start + len(part[0])] = simulate(*part, **memory)[column].to_numpy(np.float64)
+    return out.reshape(shape)

@@ -3,7 +3,7 @@
 Definition
 ----------
 Inputs
-    ``M, N, K`` (GEMM), the array ``rows, cols, dataflow``, the total SRAM
+    ``M, N, K`` (GEMM, integers in 1..16384), the array ``rows, cols, dataflow``, the total SRAM
     ``sram_kb`` in {16, 32, ..., 4096} (a multiple of 16) and the DRAM
     ``bandwidth`` in words/cycle (all three operands).
 Space
@@ -36,6 +36,12 @@ from airchitect.tasks.base import Task
 DATAFLOWS = ("os", "ws", "is")
 PARTS = 16
 _FEATURE_ROWS = 2000
+#: largest ``M, N, K`` of a buffer query
+DIM_HIGH = 16384
+#: most folds of one query's GEMM on its array (checked by ``validate``); the costs walk
+#: them for each of the 105 splits (about 0.5 s per split at this limit)
+MAX_FOLDS = 2**20
+_CHUNK_FOLDS = 2**24
 
 
 class BufferTask(Task):
@@ -98,13 +104,14 @@ class BufferTask(Task):
         )
 
     def _validate(self, df):
-        big = 2**31 - 1
+        big = DIM_HIGH
         out = check_int_columns(df, {"M": (1, big), "N": (1, big), "K": (1, big), "rows": (1, 16384),
                                      "cols": (1, 16384), "sram_kb": (16, 4096), "bandwidth": (1, 2**20)})
         sram = out["sram_kb"].to_numpy()
         if (sram % 16).any():
             raise ValueError(f"sram_kb must be a multiple of 16 in [16, 4096], got {sram[sram % 16 > 0][0]}")
         out.insert(5, "dataflow", check_choice_array("dataflow", df["dataflow"].to_numpy(), DATAFLOWS))
+        _check_folds(_arrays(out))
         return out
 
     def estimate(self, inputs):
@@ -255,17 +262,23 @@ class BufferTask(Task):
         from airchitect.targets.systolic.memory_events import user_mode_totals
 
         a = _arrays(inputs)
+        folds = _check_folds(a)
         ifmap, filt, ofmap = self._split(a["sram_kb"], labels)
         col = {c: a[c][:, None] for c in ("M", "N", "K", "rows", "cols", "code", "bandwidth")}
         shape = np.broadcast_shapes(ifmap.shape, col["M"].shape)
         args = [np.broadcast_to(v, shape).ravel() for v in (
             col["M"], col["N"], col["K"], col["rows"], col["cols"], col["code"], ifmap, filt, ofmap,
             col["bandwidth"])]
-        if self.convention == "scalesim-3.0":  # the same figures, event by event
-            out = user_mode_totals(*args)
-        else:
-            out = user_mode(*args, convention=self.convention)
-        return {k: np.asarray(v).reshape(shape) for k, v in out.items()}
+        work = np.broadcast_to(folds[:, None], shape).ravel()
+        step = max(1, int(_CHUNK_FOLDS // max(int(work.max(initial=1)), 1)))
+        parts = []
+        for start in range(0, max(len(work), 1), step):  # Ctrl-C stops between parts
+            part = [v[start:start + step] for v in args]
+            if self.convention == "scalesim-3.0":  # the same figures, event by event
+                parts.append(user_mode_totals(*part))
+            else:
+                parts.append(user_mode(*part, convention=self.convention))
+        return {k: np.concatenate([np.asarray(p[k]) for p in parts]).reshape(shape) for k in parts[0]}
 
     def _objective(self, sim, objective):
         cycles = sim["total_cycles"].astype(np.float64)
@@ -276,6 +289,7 @@ class BufferTask(Task):
 
     def costs(self, inputs, objective="cycles"):
         objective = self.check_objective(objective)
+        self.check_cost_size(inputs)
         self._last = (inputs, self._simulate(inputs))
         return self._objective(self._last[1], objective)
 
@@ -288,6 +302,19 @@ class BufferTask(Task):
         inputs = self.validate(inputs)
         sim = self._simulate(inputs, labels)
         return self._objective(sim, objective)[:, 0]
+
+
+def _check_folds(a):
+    """Folds of every row's GEMM on its array; refuse more than ``MAX_FOLDS``."""
+    from airchitect.targets.systolic.compute import spatial_dims
+
+    Sr, Sc, _ = spatial_dims(a["M"], a["N"], a["K"], a["code"])
+    folds = _ceil_div(Sr, a["rows"]) * _ceil_div(Sc, a["cols"])
+    if folds.size and folds.max() > MAX_FOLDS:
+        at = int(folds.argmax())
+        raise ValueError(f"task 'buffer': row {at} has {int(folds[at])} folds (M, N, K on rows x cols), "
+                         f"more than MAX_FOLDS = {MAX_FOLDS}")
+    return folds
 
 
 def _arrays(inputs):

@@ -25,6 +25,38 @@ from airchitect.targets.cim.config import CrossbarConfig
 from airchitect.tasks.base import Task
 
 
+def check_feasible(inputs, space):
+    """Raise ValueError naming the field(s) of the first row no configuration of ``space`` allows.
+
+    A row is feasible when some configuration has a lossless ADC of at most
+    ``adc_bits`` bits and fits ``n_xbars`` crossbars with one copy (more
+    copies only need more crossbars).
+    """
+    if not len(inputs):
+        return
+    tiles, _, base = cim_space.base_counts(inputs, space)
+    need = cim_space.lossless_adc_bits(
+        space["active_rows"].to_numpy(np.int64), space["cell_bits"].to_numpy(np.int64),
+        space["dac_bits"].to_numpy(np.int64), np.isin(space["mapping"], ("differential-column", "differential-row")))
+    base_need = np.full(tiles.shape[1], np.iinfo(np.int64).max)
+    np.minimum.at(base_need, base, need)
+    adc = inputs["adc_bits"].to_numpy(np.int64)
+    adc_ok = base_need[None, :] <= adc[:, None]
+    fewest = np.where(adc_ok, tiles, np.iinfo(np.int64).max).min(axis=1)
+    bad = fewest > inputs["n_xbars"].to_numpy(np.int64)
+    if not bad.any():
+        return
+    i = int(np.flatnonzero(bad)[0])
+    if not adc_ok[i].any():
+        raise ValueError(f"task 'cim': row {i} has no feasible configuration: adc_bits must be at "
+                         f"least {int(base_need.min())} (the smallest lossless ADC of the space), "
+                         f"got {int(adc[i])}")
+    raise ValueError(f"task 'cim': row {i} has no feasible configuration: n_xbars must be at least "
+                     f"{int(fewest[i])} (the fewest crossbars of a configuration with adc_bits="
+                     f"{int(adc[i])} for n={int(inputs['n'].iat[i])}, m={int(inputs['m'].iat[i])}, "
+                     f"w_bits={int(inputs['w_bits'].iat[i])}), got {int(inputs['n_xbars'].iat[i])}")
+
+
 class CimTask(Task):
     """Pick crossbar size, active rows, cell/DAC bits, mapping and duplication."""
 
@@ -43,7 +75,9 @@ class CimTask(Task):
         return cim_space.sample_inputs(n, seed=seed)
 
     def _validate(self, df):
-        return cim_space.check_inputs(df).reset_index(drop=True)
+        out = cim_space.check_inputs(df).reset_index(drop=True)
+        check_feasible(out, self.space())
+        return out
 
     def relax(self, inputs):
         return inputs.assign(n_xbars=2**14, adc_bits=14)

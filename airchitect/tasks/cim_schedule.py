@@ -35,7 +35,15 @@ class CimScheduleTask(Task):
         return pairs.sample_inputs(n, seed=seed)
 
     def _validate(self, df):
-        pairs._check_inputs(df)
+        x = pairs._check_inputs(df)
+        t1, t2 = pairs._tiles(x["c_in"], x["c_mid"], x["c_out"], x["k1"], x["k2"])
+        least = np.asarray(t1 + t2, dtype=np.int64)
+        bad = least > x["n_pes"]
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"task 'cim-schedule': row {i} has no feasible configuration: n_pes must be "
+                             f"at least {int(least[i])} (one copy of each layer: {int(t1[i])} + "
+                             f"{int(t2[i])} PEs), got {int(x['n_pes'][i])}")
         return df
 
     def relax(self, inputs):

@@ -38,6 +38,7 @@ Examples
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from airchitect._checks import INT_MAX, check_choice, check_int_array
 from airchitect.targets.systolic import energy
@@ -274,3 +275,81 @@ def user_mode_conv(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, 
     G = conv_geometry(*(np.broadcast_to(a, shape) for a in (*layer, rows, cols, code)))
     return simulate_geometry(G, *(np.broadcast_to(a, shape).ravel() for a in mem),
                              convention=convention)
+
+
+@njit(cache=True)
+def _band_scans(length, scans, n, block):
+    """Insertions after ``scans`` back-to-back increasing scans of ``length`` new words
+    into CALC mode's estimate buffer, which keeps the words inserted since the last
+    multiple of ``block`` insertions; ``n`` insertions before. Returns the new count."""
+    if length >= block:
+        return n + scans * length
+    x0 = np.empty(64, np.int64)
+    x1 = np.empty(64, np.int64)
+    base = np.empty(64, np.int64)
+    y0 = np.empty(64, np.int64)
+    y1 = np.empty(64, np.int64)
+    yb = np.empty(64, np.int64)
+    x0[0], x1[0], base[0] = 0, length, n
+    m = 1
+    n += length
+    for _ in range(scans - 1):
+        k = 0
+        for p in range(m):
+            x = x0[p]
+            while x < x1[p]:
+                start = (n // block) * block
+                inserted = base[p] + x - x0[p]
+                if inserted >= start:
+                    y, b = x1[p], inserted
+                else:
+                    y = min(x1[p], x0[p] + start - base[p], x + start + block - n)
+                    b = n
+                    n += y - x
+                if k > 0 and y1[k - 1] == x and yb[k - 1] + x - y0[k - 1] == b:
+                    y1[k - 1] = y
+                else:
+                    if k == 64:
+                        raise ValueError("estimate buffer: too many pieces")
+                    y0[k], y1[k], yb[k] = x, y, b
+                    k += 1
+                x = y
+        m = k
+        x0[:m], x1[:m], base[:m] = y0[:m], y1[:m], yb[:m]
+    return n
+
+
+@njit(cache=True)
+def _os_filter_reads(K, N, C, row_folds, block):
+    """CALC-mode filter DRAM reads of an os GEMM: column fold ``fc`` reads its
+    ``K x cv`` filter band once per row fold."""
+    n = 0
+    for fc in range((N + C - 1) // C):
+        n = _band_scans(K * min(C, N - fc * C), row_folds, n, block)
+    return n
+
+
+def calc_dram_reads(M, N, K, rows, cols, dataflow_code, ifmap_kb, filter_kb):
+    """CALC-mode DRAM reads (words) of dense GEMMs, ``(ifmap, filter)`` flat int64 arrays
+    (C order of the broadcast shape).
+
+    The same counts as the word-by-word replay of SCALE-Sim's estimate buffers
+    (``mode="calc"``), without the replay: an operand read once per fold (the
+    streamed one) or once in all (the stationary one) is fetched again on every
+    read when it spans 50 sets or more, and once otherwise; the os filter band of
+    a column fold, read once per row fold, is followed band by band. Work is
+    O(column folds x row folds) per os GEMM, O(1) otherwise.
+    """
+    M, N, K, R, C, code, ikb, fkb = (a.ravel() for a in np.broadcast_arrays(
+        *(np.asarray(v, dtype=np.int64) for v in (M, N, K, rows, cols, dataflow_code,
+                                                  ifmap_kb, filter_kb))))
+    i_block = 50 * (ikb * WORDS_PER_KB // 100)
+    f_block = 50 * (fkb * WORDS_PER_KB // 100)
+    ifmap, filt = M * K, K * N
+    streams = np.where(code == 2, _ceil_div(M, C), _ceil_div(N, C))
+    i_reads = np.where((code == 2) | (ifmap < i_block), ifmap, streams * ifmap)
+    f_reads = np.where((code == 1) | (filt < f_block), filt, streams * filt)
+    walk = (code == 0) & (filt >= f_block)
+    for at in np.flatnonzero(walk):
+        f_reads[at] = _os_filter_reads(K[at], N[at], C[at], -(-M[at] // R[at]), f_block[at])
+    return i_reads, f_reads

@@ -65,38 +65,110 @@ def _geometry(arrays):
                                 arrays["cols"], arrays["code"])
 
 
-# CALC mode: layers whose operands outgrow the estimate buffers' 50 sets are replayed
-# word by word; above this many SRAM reads (seconds of replay) the DRAM columns are
-# left NaN ("not computed") rather than slowing the closed-form CALC model down.
+#: most broadcast elements (output rows) of one :func:`simulate` or :func:`simulate_conv`
+#: call, about 1 kB of memory each while it runs
+MAX_ELEMENTS = 2**20
+#: USER mode: most demand rows (folds x rows per fold, about the stall-free cycles)
+#: of one element; the memory model walks up to ~2e7 of them a second when every fold stalls
+USER_ROWS_LIMIT = 2 * 10**8
+#: USER mode: most demand rows of one call, walked in chunks that Ctrl-C can stop
+USER_CALL_ROWS_LIMIT = 10**10
+#: CALC-mode conv layers whose operands outgrow the estimate buffers' 50 sets are
+#: replayed word by word; a layer needing more SRAM reads than this is refused
 CALC_DRAM_WORK_LIMIT = 2 * 10**7
+_USER_CHUNK_ROWS = 5 * 10**7
+_CALC_CHUNK_READS = 2 * 10**8
+
+
+def _check_size(shape, name="simulate"):
+    """Refuse a broadcast shape of more than :data:`MAX_ELEMENTS` elements."""
+    size = int(np.prod(shape, dtype=np.float64))
+    if size > MAX_ELEMENTS:
+        raise ValueError(f"{name}: the inputs broadcast to {size} elements, more than "
+                         f"MAX_ELEMENTS = {MAX_ELEMENTS}; call it in chunks")
+
+
+def _demand_rows(rows, cols, Sr, Sc, T):
+    """Demand rows (float64) of every element: folds x rows per fold (ws/is bound)."""
+    return np.ceil(Sr / rows) * np.ceil(Sc / cols) * (T + 2.0 * rows + cols)
+
+
+def _check_user_work(demand):
+    """Refuse USER-mode work past :data:`USER_ROWS_LIMIT` (one element) or
+    :data:`USER_CALL_ROWS_LIMIT` (the call)."""
+    if demand.size and demand.max() > USER_ROWS_LIMIT:
+        at = int(demand.argmax())
+        raise ValueError(f"mode='user': element {at} needs {demand[at]:.3g} demand rows "
+                         f"(folds x rows per fold), more than USER_ROWS_LIMIT = {USER_ROWS_LIMIT:.0e}")
+    if demand.sum() > USER_CALL_ROWS_LIMIT:
+        raise ValueError(f"mode='user': the call needs {demand.sum():.3g} demand rows, more than "
+                         f"USER_CALL_ROWS_LIMIT = {USER_CALL_ROWS_LIMIT:.0e}; call it in chunks")
 
 
 def _calc_dram(arrays, fields, ifmap_words, filter_words):
-    """CALC-mode DRAM columns from the memory model (SCALE-Sim's estimate buffers)."""
+    """CALC-mode DRAM columns from the memory model (SCALE-Sim's estimate buffers).
+
+    GEMMs whose estimate buffers would replay more than ``CALC_DRAM_WORK_LIMIT``
+    SRAM reads get their DRAM counts in closed form
+    (:func:`memory.calc_dram_reads`); of their timing columns only the DRAM start
+    cycles of the read operands and the OFMAP stop cycle are computed (see
+    :func:`_memory_fields`), the others are NaN.
+    """
     names = [name for name in REPORT_FIELDS if "dram" in name]
     replay = ((ifmap_words >= 50 * (arrays["ifmap_kb"] * 1024 // 100))
               | (filter_words >= 50 * (arrays["filter_kb"] * 1024 // 100))
               | ("ifmap_h" in arrays))
     heavy = replay & (fields["sram_ifmap_reads"] + fields["sram_filter_reads"]
                       > CALC_DRAM_WORK_LIMIT)
+    if heavy.any() and "ifmap_h" in arrays:
+        at = int(np.flatnonzero(heavy)[0])
+        work = fields["sram_ifmap_reads"][at] + fields["sram_filter_reads"][at]
+        raise ValueError(f"simulate_conv: CALC-mode DRAM replay of element {at} needs {work} SRAM "
+                         f"reads, more than CALC_DRAM_WORK_LIMIT = {CALC_DRAM_WORK_LIMIT}")
     light = ~heavy
-    mem = memory.simulate_geometry(_geometry(arrays)[light], arrays["ifmap_kb"][light],
-                                   arrays["filter_kb"][light], arrays["ofmap_kb"][light], 1,
-                                   mode="calc")
+    work = np.where(replay, fields["sram_ifmap_reads"] + fields["sram_filter_reads"], 0)[light]
+    kb = [arrays[n][light] for n in ("ifmap_kb", "filter_kb", "ofmap_kb")]
+    mem = _memory_chunks(_geometry(arrays)[light], kb, 1, "scalesim-3.0", "calc", work + 1000,
+                         _CALC_CHUNK_READS)
     if not heavy.any():
         return {name: mem[name] for name in names}
     out = {name: np.full(light.shape, np.nan) for name in names}
     for name in names:
         out[name][light] = mem[name]
+    ifmap, filt = memory.calc_dram_reads(*(arrays[n][heavy] for n in (
+        "M", "N", "K", "rows", "cols", "code", "ifmap_kb", "filter_kb")))
+    out["dram_ifmap_reads"][heavy] = ifmap
+    out["dram_filter_reads"][heavy] = filt
     return out
 
 
-def _memory_fields(mode, arrays, fields, ifmap_words, filter_words, convention="scalesim-3.0"):
+def _cuts(work, chunk):
+    """Bounds ``[a, b)`` that cut elements of ``work`` into runs of about ``chunk`` work."""
+    if work.size == 0 or work.sum() <= chunk:
+        return [(0, work.size)]
+    ends = np.searchsorted(np.cumsum(work), np.arange(1, int(work.sum() // chunk) + 1) * float(chunk))
+    cuts = np.unique(np.concatenate([[0], np.minimum(ends + 1, work.size), [work.size]]))
+    return list(zip(cuts[:-1].tolist(), cuts[1:].tolist()))
+
+
+def _memory_chunks(G, kb, bandwidth, convention, mode, work, chunk):
+    """:func:`memory.simulate_geometry` over runs of elements of about ``chunk`` work
+    each, so that a keyboard interrupt stops the call between runs."""
+    parts = [memory.simulate_geometry(G[a:b], *(v[a:b] for v in kb),
+                                      np.broadcast_to(bandwidth, len(G))[a:b], convention, mode)
+             for a, b in _cuts(work, chunk)]
+    if len(parts) == 1:
+        return parts[0]
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
+def _memory_fields(mode, arrays, fields, ifmap_words, filter_words, convention="scalesim-3.0",
+                   demand=None):
     """Columns that depend on the memory system, for ``mode``."""
     if mode == "user":
-        mem = memory.simulate_geometry(_geometry(arrays), arrays["ifmap_kb"],
-                                       arrays["filter_kb"], arrays["ofmap_kb"],
-                                       arrays["bandwidth"], convention, mode)
+        kb = [arrays[n] for n in ("ifmap_kb", "filter_kb", "ofmap_kb")]
+        mem = _memory_chunks(_geometry(arrays), kb, arrays["bandwidth"], convention, "user",
+                             demand, _USER_CHUNK_ROWS)
         out = {name: mem[name] for name in _USER_FIELDS}
         out["compute_cycles"] = mem["total_cycles"] - mem["stall_cycles"]
         return out
@@ -106,13 +178,20 @@ def _memory_fields(mode, arrays, fields, ifmap_words, filter_words, convention="
     filter_start = compute.calc_dram_start(filter_words, arrays["filter_kb"],
                                            fields["first_request_cycle_filter"])
     Sr, Sc, T = compute.spatial_dims(arrays["M"], arrays["N"], arrays["K"], arrays["code"])
-    stop, _, stall = compute.calc_ofmap_drain(arrays["code"], arrays["rows"], arrays["cols"], T,
-                                              Sr, Sc, arrays["ofmap_kb"], fields["total_cycles"],
-                                              fields["ofmap_valid_writes"])
+    stop, writes, stall = compute.calc_ofmap_drain(arrays["code"], arrays["rows"], arrays["cols"],
+                                                   T, Sr, Sc, arrays["ofmap_kb"],
+                                                   fields["total_cycles"],
+                                                   fields["ofmap_valid_writes"])
     if stall.any():
         raise NotImplementedError(
             "this configuration stalls on the OFMAP SRAM even in CALC mode (ofmap_kb too small "
             "for cols); CALC-mode OFMAP stalls are not modelled")
+    missing = np.isnan(dram["dram_ofmap_writes"])
+    if missing.any():
+        for name, value in (("dram_ofmap_writes", writes), ("dram_ofmap_stop_cycle", stop),
+                            ("dram_ifmap_start_cycle", ifmap_start),
+                            ("dram_filter_start_cycle", filter_start)):
+            dram[name][missing] = value[missing]
     return dict(dram, total_cycles_incl_prefetch=stop - np.minimum(ifmap_start, filter_start))
 
 
@@ -126,12 +205,14 @@ def _run(inputs, ifmap_words, mode, convention="scalesim-3.0"):
     code = np.select([flat["dataflow"] == "os", flat["dataflow"] == "ws"], [0, 1], 2).astype(np.int64)
     rows, cols = flat["rows"], flat["cols"]
     Sr, Sc, T = compute.spatial_dims(M, N, K, code)
-    folds = np.ceil(Sr / rows) * np.ceil(Sc / cols)
-    if folds.size and (folds * (T + 2.0 * rows + cols)).max() >= 2.0**62:
+    demand = _demand_rows(rows, cols, Sr, Sc, T)
+    if demand.size and demand.max() >= 2.0**62:
         raise ValueError("M, N, K too large for rows, cols: total cycles would exceed 2**62")
+    if mode == "user":
+        _check_user_work(demand)
     fields = compute.compute_fields(M, N, K, rows, cols, code)
     arrays = dict(flat, M=M, N=N, K=K, code=code)
-    fields.update(_memory_fields(mode, arrays, fields, ifmap_words, K * N, convention))
+    fields.update(_memory_fields(mode, arrays, fields, ifmap_words, K * N, convention, demand))
     out = pd.DataFrame(flat)
     out["mode"] = mode
     for name in REPORT_FIELDS:
@@ -181,9 +262,18 @@ def simulate(M, N, K, rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofma
         dram_filter_reads, dram_ofmap_writes`` (words),
         ``avg_{ifmap,filter,ofmap}_dram_bw`` (words/cycle), and the energy
         model's ``energy_pj`` (pJ) and ``edp`` (pJ x total_cycles). In CALC
-        mode the DRAM columns (and so energy) are NaN where the estimate buffers
-        would need a word-by-word replay of more than ``CALC_DRAM_WORK_LIMIT``
-        SRAM reads.
+        mode, where the estimate buffers would replay more than
+        ``CALC_DRAM_WORK_LIMIT`` SRAM reads, the DRAM counts (and so energy) come
+        in closed form and ``dram_ifmap_stop_cycle, dram_filter_stop_cycle,
+        dram_ofmap_start_cycle`` and the ``avg_*_dram_bw`` columns are NaN (not
+        computed).
+
+    Raises
+    ------
+    ValueError
+        A bad input (naming it), more than ``MAX_ELEMENTS`` broadcast elements,
+        or, in USER mode, more than ``USER_ROWS_LIMIT`` demand rows in one
+        element or ``USER_CALL_ROWS_LIMIT`` in the call.
 
     Examples
     --------
@@ -192,8 +282,10 @@ def simulate(M, N, K, rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofma
     [31, 43, 22]
     """
     config, mode = _check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidth, mode)
+    convention = check_choice("convention", convention, memory.CONVENTIONS)
     gemm = {n: check_int_array(n, v, 1, INT_MAX) for n, v in (("M", M), ("N", N), ("K", K))}
     inputs = dict(gemm, **config)
+    _check_size(np.broadcast_shapes(*(np.shape(v) for v in inputs.values())))
     return _run(inputs, gemm["M"] * gemm["K"], mode, convention)
 
 
@@ -214,6 +306,9 @@ def simulate_conv(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, s
     """
     layer = check_conv(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride)
     config, mode = _check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidth, mode)
+    convention = check_choice("convention", convention, memory.CONVENTIONS)
+    _check_size(np.broadcast_shapes(*(np.shape(v) for v in (*layer, *config.values()))),
+                "simulate_conv")
     M, N, K, ifmap_words = conv_gemm(*np.broadcast_arrays(*layer))
     inputs = dict(zip(CONV_FIELDS, layer), M=M, N=N, K=K, **config)
     out = _run(inputs, ifmap_words, mode, convention)
