@@ -48,6 +48,10 @@ from airchitect.targets.cim.cost import simulate
 
 MATRIX_KINDS = ("conv", "linear")
 FORMAT_VERSION = 1
+#: Largest number of ops (writes, MVMs, shift-and-adds, digital layers) a program may hold.
+MAX_OPS = 2**20
+#: Largest number of input-vector values (vectors x n) one matrix layer may unfold from a batch.
+MAX_COLUMN_VALUES = 2**27
 
 
 def _torch():
@@ -134,6 +138,11 @@ def _columns(rec, x):
         lead = x.shape[:-1]
         return x.reshape(-1, x.shape[-1]), lead
     (kh, kw), (sh, sw), (ph, pw) = rec["kernel"], rec["stride"], rec["padding"]
+    b, c, h, w = x.shape
+    values = b * ((h + 2 * ph - kh) // sh + 1) * ((w + 2 * pw - kw) // sw + 1) * c * kh * kw
+    if values > MAX_COLUMN_VALUES:
+        raise ValueError(f"a batch of {b} unfolds to {values} input values at layer {rec['name']}, "
+                         f"more than the limit {MAX_COLUMN_VALUES}; pass fewer samples")
     a = np.pad(x.numpy(), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     win = np.lib.stride_tricks.sliding_window_view(a, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
     b, c, oh, ow = win.shape[:4]
@@ -199,6 +208,12 @@ def compile(module, config=None, *, calibration, bits=8, adc_range="full-scale",
         ADC range, as in :func:`airchitect.targets.cim.program`.
     seed : int
         Layer ``i`` draws its device variation from ``seed + i``.
+
+    Calibration and run batches must be finite numbers; a batch that unfolds
+    to more than ``MAX_COLUMN_VALUES`` (2**27) input values at a layer, or a
+    program of more than ``MAX_OPS`` (2**20) ops, raises ValueError before
+    the work. Crossbar reads obey the simulator's limits
+    (:func:`airchitect.targets.cim.program`).
     options
         Crossbar fields and device fields (``d2d_sigma``, ``c2c_sigma``,
         ``r_on_ohm``, ``r_off_ohm``).
@@ -218,7 +233,8 @@ def compile(module, config=None, *, calibration, bits=8, adc_range="full-scale",
     if matrices == 0:
         raise ValueError("module has no Conv2d or Linear layer to map onto crossbars")
     bit_list = iter(_check_bits(bits, matrices))
-    x = torch.as_tensor(np.asarray(calibration), dtype=torch.float64)
+    x = torch.as_tensor(_check_batch("calibration", calibration), dtype=torch.float64)
+    x_first = x
     out = []
     with torch.no_grad(), _OneThread():
         for layer, rec in records:
@@ -233,8 +249,21 @@ def compile(module, config=None, *, calibration, bits=8, adc_range="full-scale",
             out.append(rec)
     prog = CrossbarProgram(out, cfg, device, adc_range, seed)
     if adc_range == "calibrated" and cfg.adc_bits is not None:
-        prog._calibrate(torch.as_tensor(np.asarray(calibration), dtype=torch.float64))
+        prog._calibrate(x_first)
     return prog
+
+
+def _check_batch(name, value):
+    """``value`` as a float64 array of finite numbers with a batch axis."""
+    arr = np.asarray(value)
+    if arr.dtype == bool or arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be finite numbers (batch first), got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if arr.ndim < 1 or arr.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty batch (batch first), got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} must be finite numbers, got {arr[~np.isfinite(arr)].ravel()[0]}")
+    return arr
 
 
 def _float_layer(rec, layer, x):
@@ -280,6 +309,7 @@ class CrossbarProgram:
         self.adc_calibration = None
         self._crossbars = None
         self._cost_layers()
+        self._check_ops()
         self.ops = self._emit_ops()
 
     # -- cost and ops ------------------------------------------------------
@@ -300,6 +330,14 @@ class CrossbarProgram:
             r.update({"latency_us": float(row.latency_us), "energy_pj": float(row.energy_pj)})
         self.latency_us = float(df.latency_us.sum())
         self.energy_pj = float(df.energy_pj.sum())
+
+    def _check_ops(self):
+        """Raise ValueError before emitting more than ``MAX_OPS`` ops."""
+        mats = self._matrix_layers()
+        count = len(self.layers) - len(mats) + sum(2 * r["tiles"] * self.config.duplication + 1 for r in mats)
+        if count > MAX_OPS:
+            raise ValueError(f"the program would hold {count} ops (2 per tile and copy), more than the "
+                             f"limit {MAX_OPS}; use larger crossbars or less duplication")
 
     def _emit_ops(self):
         cfg = self.config
@@ -367,7 +405,7 @@ class CrossbarProgram:
 
     def _input(self, x):
         torch = _torch()
-        x = torch.as_tensor(np.asarray(x), dtype=torch.float64)
+        x = torch.as_tensor(_check_batch("x", x), dtype=torch.float64)
         if list(x.shape[1:]) != self.layers[0]["in_shape"]:
             raise ValueError(f"x must have shape (batch, {', '.join(map(str, self.layers[0]['in_shape']))})")
         return x

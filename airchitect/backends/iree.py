@@ -46,10 +46,21 @@ import numpy as np
 from airchitect._checks import check_choice, check_int
 from airchitect.targets.sve.config import VL_BITS
 from airchitect.targets.sve.kernel import cache_dir
+from airchitect.targets.sve.layout import check_packed_size
 
 TRIPLE = "aarch64-unknown-linux-gnu"
 SYSROOT = "/usr/aarch64-linux-gnu"
 MODES = ("explicit", "data-tiling")
+#: Largest GEMM size (M, N, K, batch, layer widths) the backend compiles.
+MAX_DIM = 1 << 20
+#: Largest tile accepted: m0 rows, n_v accumulator vectors, k0 reduction elements.
+MAX_M0, MAX_N_V, MAX_K0 = 64, 16, 64
+#: Largest number of input elements :func:`run` passes to a module.
+MAX_INPUT_ELEMENTS = 2**27
+#: Compiler versions a sidecar may name (no path separators, no "..").
+VERSION_PATTERN = re.compile(r"^\d+\.\d+(\.\d+)?([a-z0-9.+-]*)?$")
+_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TOOL_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")
 
 
 @dataclass(frozen=True)
@@ -75,11 +86,65 @@ class Artifact:
 
     @classmethod
     def load(cls, vmfb):
-        """Read the artifact description written by :meth:`save_metadata`."""
-        data = json.loads(Path(str(vmfb) + ".json").read_text())
-        data["tile"] = tuple(data["tile"]) if data["tile"] else None
-        data["flags"], data["substituted"] = tuple(data["flags"]), tuple(data["substituted"])
-        return cls(**data)
+        """Read and validate the artifact description written by :meth:`save_metadata`.
+
+        Raises ValueError naming the file and the field when the sidecar has
+        unknown or missing keys, wrong types, a vector length outside
+        ``VL_BITS`` or a compiler version that does not match
+        :data:`VERSION_PATTERN`.
+        """
+        path = Path(str(vmfb) + ".json")
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path}: not a JSON artifact description ({err})") from None
+        return cls(**_check_sidecar(path, data))
+
+
+def _is_version(value):
+    """Whether ``value`` is a version string matching :data:`VERSION_PATTERN` without ``..``."""
+    return isinstance(value, str) and bool(VERSION_PATTERN.match(value)) and ".." not in value
+
+
+def _check_sidecar(path, data):
+    """Validated constructor arguments of :class:`Artifact` from a sidecar's JSON object."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: must hold a JSON object, got {type(data).__name__}")
+    fields = list(Artifact.__dataclass_fields__)
+    unknown = sorted(set(data) - set(fields))
+    missing = sorted(set(fields) - set(data) - {"substituted"})
+    if unknown or missing:
+        raise ValueError(f"{path}: unknown field(s) {', '.join(unknown) or '-'}, "
+                         f"missing field(s) {', '.join(missing) or '-'}")
+
+    def bad(field, allowed):
+        return ValueError(f"{path}: field {field} must be {allowed}; got {data[field]!r}")
+
+    if not isinstance(data["vmfb"], str) or not data["vmfb"] or "\0" in data["vmfb"]:
+        raise bad("vmfb", "a file path")
+    vl = data["vl_bits"]
+    if isinstance(vl, bool) or not isinstance(vl, int) or vl not in VL_BITS:
+        raise bad("vl_bits", f"one of {', '.join(map(str, VL_BITS))}")
+    if data["mode"] not in MODES:
+        raise bad("mode", f"one of {', '.join(MODES)}")
+    tile = data["tile"]
+    if tile is not None and not (isinstance(tile, list) and len(tile) == 2
+                                 and all(type(v) is int and 1 <= v <= MAX_DIM for v in tile)):
+        raise bad("tile", f"null or two integers in [1, {MAX_DIM}]")
+    if not isinstance(data["function"], str) or not _NAME_PATTERN.match(data["function"]):
+        raise bad("function", f"a name matching {_NAME_PATTERN.pattern}")
+    if not isinstance(data["flags"], list) or not all(isinstance(f, str) and f.startswith("--")
+                                                      for f in data["flags"]):
+        raise bad("flags", "a list of --options")
+    version = data["compiler_version"]
+    if version is not None and not _is_version(version):
+        raise bad("compiler_version", f"null or a version matching {VERSION_PATTERN.pattern}")
+    substituted = data.get("substituted", [])
+    if not isinstance(substituted, list) or not all(isinstance(v, str) and _NAME_PATTERN.match(v)
+                                                    for v in substituted):
+        raise bad("substituted", f"a list of names matching {_NAME_PATTERN.pattern}")
+    return {**data, "tile": tuple(tile) if tile else None, "flags": tuple(data["flags"]),
+            "substituted": tuple(substituted)}
 
 
 def compiler_version():
@@ -272,9 +337,12 @@ def compile_module(mlir, vl_bits, out, *, tile=None, mode="explicit"):
                     substituted.append(name)
             if not substituted:
                 raise RuntimeError("no linalg.mmt4d lowering configuration matched the tile")
-        tmp_out = out.with_name(out.name + ".tmp")
-        _iree_compile(src, tmp_out, flags, extra)
-        os.replace(tmp_out, out)
+        tmp_out = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        try:
+            _iree_compile(src, tmp_out, flags, extra)
+            os.replace(tmp_out, out)
+        finally:
+            tmp_out.unlink(missing_ok=True)
     flags = [f for f in flags]
     art = Artifact(str(out), vl_bits, mode, tuple(tile) if tile else None, "main", tuple(flags),
                    compiler_version(), tuple(substituted))
@@ -282,22 +350,47 @@ def compile_module(mlir, vl_bits, out, *, tile=None, mode="explicit"):
     return art
 
 
+def _check_tile(m0, n_v, k0, vl_bits):
+    """Validate a tile; return ``(m0, n0, k0)``."""
+    m0 = check_int("m0", m0, 1, MAX_M0)
+    n_v = check_int("n_v", n_v, 1, MAX_N_V)
+    k0 = check_int("k0", k0, 1, MAX_K0)
+    return m0, n_v * vl_bits // 32, k0
+
+
+def _check_layers(batch, sizes, m0, n0, k0):
+    """Validate an MLP's sizes and refuse padded tensors past the mmt4d limits."""
+    batch = check_int("batch", batch, 1, MAX_DIM)
+    sizes = [check_int("sizes", s, 1, MAX_DIM) for s in sizes]
+    for k, n in zip(sizes, sizes[1:]):
+        check_packed_size(batch, n, k, m0, n0, k0)
+    return batch, sizes
+
+
 def compile_gemm(M, N, K, vl_bits, out, *, m0=8, n_v=2, k0=1, mode="explicit"):
     """Compile ``C = A @ B`` (f32) for SVE at ``vl_bits`` with tile ``m0 x (n_v*VL/32) x k0``.
 
+    ``M, N, K`` are integers in [1, 2**20]; ``m0`` in [1, 64], ``n_v`` in
+    [1, 16], ``k0`` in [1, 64]. A product whose padded operands pass the
+    :func:`~airchitect.targets.sve.mmt4d` limits (2**27 elements, 2**36
+    multiply-adds) raises ValueError before compiling.
     ``mode="data-tiling"`` ignores the tile and uses IREE's own layout.
     """
     vl_bits = _check_vl(vl_bits)
+    M, N, K = (check_int(name, v, 1, MAX_DIM) for name, v in (("M", M), ("N", N), ("K", K)))
     if check_choice("mode", mode, MODES) == "data-tiling":
+        check_packed_size(M, N, K, 1, 1, 1)
         return compile_module(_matmul_mlir(M, N, K), vl_bits, out, mode=mode)
-    n0 = n_v * vl_bits // 32
+    m0, n0, k0 = _check_tile(m0, n_v, k0, vl_bits)
+    _check_layers(M, [K, N], m0, n0, k0)
     return compile_module(mlp_mlir(M, [K, N], m0, n0, k0), vl_bits, out, tile=(m0, n0))
 
 
 def compile_mlp(batch, sizes, vl_bits, out, *, m0=8, n_v=2, k0=1):
-    """Compile an f32 MLP (see :func:`mlp_mlir`) for SVE at ``vl_bits``."""
+    """Compile an f32 MLP (see :func:`mlp_mlir`) for SVE at ``vl_bits``; limits as :func:`compile_gemm`."""
     vl_bits = _check_vl(vl_bits)
-    n0 = n_v * vl_bits // 32
+    m0, n0, k0 = _check_tile(m0, n_v, k0, vl_bits)
+    _check_layers(batch, sizes, m0, n0, k0)
     return compile_module(mlp_mlir(batch, sizes, m0, n0, k0), vl_bits, out, tile=(m0, n0))
 
 
@@ -309,8 +402,15 @@ def runtime_tool(name="iree-run-module", version=None):
     into the cache folder and extracts ``iree/_runtime_libs/<name>``.
     """
     version = version or compiler_version()
-    folder = cache_dir() / f"iree-runtime-aarch64-{version}"
-    exe = folder / name
+    if not _is_version(version):
+        raise ValueError(f"version must match {VERSION_PATTERN.pattern}; got {version!r}")
+    if not isinstance(name, str) or not _TOOL_PATTERN.match(name):
+        raise ValueError(f"name must match {_TOOL_PATTERN.pattern}; got {name!r}")
+    root = cache_dir().resolve()
+    folder = (root / f"iree-runtime-aarch64-{version}").resolve()
+    exe = (folder / name).resolve()
+    if folder.parent != root or exe.parent != folder:
+        raise ValueError(f"version {version!r} and name {name!r} must keep the runtime inside {root}")
     if exe.exists():
         return exe
     wheels = folder / "wheels"
@@ -340,10 +440,24 @@ def run(artifact, inputs, vl_bits=None):
     """
     if not isinstance(artifact, Artifact):
         artifact = Artifact.load(artifact)
+    _check_inputs(inputs)
     if vl_bits is not None and _check_vl(vl_bits) != artifact.vl_bits:
         raise ValueError(f"vl_bits must be {artifact.vl_bits} (the vector length {artifact.vmfb} "
                          f"was compiled for); got {vl_bits}")
     return _run_at(artifact, inputs, artifact.vl_bits)
+
+
+def _check_inputs(inputs):
+    """Refuse inputs that are not numbers or pass ``MAX_INPUT_ELEMENTS`` together."""
+    total = 0
+    for i, x in enumerate(inputs):
+        arr = np.asarray(x)
+        if arr.dtype == bool or arr.dtype.kind not in "iuf":
+            raise TypeError(f"inputs[{i}] must be numbers, got dtype {arr.dtype}")
+        total += arr.size
+        if total > MAX_INPUT_ELEMENTS:
+            raise ValueError(f"inputs hold more than {MAX_INPUT_ELEMENTS} elements together; "
+                             "run smaller tensors")
 
 
 def _run_at(artifact, inputs, vl_bits):

@@ -57,6 +57,10 @@ from airchitect.targets.cim.config import (
 MAX_P = 2**40
 MAX_DIM = 2**31 - 1
 MAX_BITS = 32
+#: Largest number of rows (broadcast elements) one :func:`simulate` or :func:`layer_costs` call returns.
+MAX_ROWS = 2**22
+#: Largest integer count (reads, cell reads, ADC conversions, cell writes) computed exactly in int64.
+MAX_COUNT = 2**62
 
 # Per mapping (in MAPPINGS order): columns per weight, extra columns per
 # layer, rows per weight, phases (pulses summed after the ADC), signed column
@@ -163,6 +167,28 @@ def _config_dict(config):
     return {**CrossbarConfig().to_dict(), **config}
 
 
+def _check_rows(a):
+    """Raise ValueError when the checked arguments broadcast to more than ``MAX_ROWS`` rows."""
+    shapes = [np.shape(v) for k, v in a.items() if k != "mapping" and v is not None]
+    shapes.append(np.shape(a["mapping"]))
+    rows = int(np.prod(np.broadcast_shapes(*shapes), dtype=object))
+    if rows > MAX_ROWS:
+        raise ValueError(f"P, n, m, w_bits, in_bits and the crossbar options broadcast to {rows} rows, "
+                         f"more than the limit {MAX_ROWS}; simulate fewer at a time")
+
+
+def _check_counts(P, slices, rows, cols, reads_per_vector, dup):
+    """Raise ValueError where an int64 count of :func:`layer_costs` would pass ``MAX_COUNT``."""
+    as_float = lambda v: np.asarray(v, dtype=np.float64)  # noqa: E731
+    vec_slices = as_float(P) * slices
+    cells = as_float(rows) * cols
+    largest = np.maximum.reduce(np.broadcast_arrays(
+        as_float(P) * reads_per_vector, vec_slices * cells, vec_slices * rows * cols, cells * dup))
+    if np.any(largest > MAX_COUNT):
+        raise ValueError(f"P, n and m must keep every count below {MAX_COUNT} (2**62); "
+                         f"got about {float(largest.max()):.3g} cell reads")
+
+
 def layer_costs(P, n, m, w_bits, in_bits, **config):
     """Vectorised cost model; returns a dict of broadcast numpy arrays.
 
@@ -170,6 +196,7 @@ def layer_costs(P, n, m, w_bits, in_bits, **config):
     DataFrame (for hot loops over many workloads and configurations).
     """
     a = _check(P, n, m, w_bits, in_bits, _config_dict(config))
+    _check_rows(a)
     col_mult, col_extra, row_mult, phases, signed, diff_out, integer = _mapping_columns(a["mapping"])
     xr, xc = a["xbar_rows"], a["xbar_cols"]
     s_w = np.where(integer == 1, _ceil_div(a["w_bits"], a["cell_bits"]), 1)
@@ -186,6 +213,7 @@ def layer_costs(P, n, m, w_bits, in_bits, **config):
     dup = a["duplication"]
     slices = s_in * phases
     reads_per_vector = slices * col_tiles * row_groups
+    _check_counts(a["P"], slices, rows, cols, reads_per_vector, a["duplication"])
     executions = a["P"] * reads_per_vector
     critical = _ceil_div(a["P"], dup) * reads_per_vector
     outputs_per_read = np.where(diff_out == 1, xc // col_mult, xc)
@@ -229,6 +257,10 @@ def simulate(P, n, m, w_bits, in_bits, **config):
     ``xbar_cols``, ``cell_bits``, ``dac_bits``, ``mapping``, ``t_write_us``,
     ``t_exec_us``, ``adc_bits``, ``adcs_per_xbar``, ``t_adc_ns``,
     ``active_rows``, ``duplication``); ``None`` options must be scalars.
+    At most ``MAX_ROWS`` (2**22) broadcast elements per call, and every
+    integer count (reads, cell reads, ADC conversions, cell writes) must
+    stay below ``MAX_COUNT`` (2**62); past either a ValueError is raised
+    before any work.
 
     Returns
     -------

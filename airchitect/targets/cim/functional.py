@@ -76,6 +76,11 @@ from airchitect.targets.cim.energy import NEUROSIM_R_OFF_OHM, NEUROSIM_R_ON_OHM
 
 ADC_RANGES = ("full-scale", "calibrated")
 
+#: Largest number of cells (physical rows, padded to whole row groups, x columns) one programmed matrix may map to.
+MAX_CELLS = 2**26
+#: Largest number of column sums one read of a batch may produce (row groups x input slices x vectors x columns).
+MAX_READ_VALUES = 2**27
+
 
 @dataclasses.dataclass(frozen=True)
 class Device:
@@ -224,11 +229,47 @@ class CrossbarLayer:
         mapping = config.mapping
         if mapping in INTEGER_MAPPINGS:
             self.w_bits = _check_weight_bits(W, w_bits)
+            self._check_cells()
             self._program_integer(W)
         else:
             self.w_bits = 1 if mapping in BNN_MAPPINGS else 2
             _check_values("W", W, mapping)
+            self._check_cells()
             self._program_binary(W)
+
+    def _mapped(self):
+        """``(row groups, rows per group, columns)`` of the mapped matrix, as the arrays hold it."""
+        cfg, props = self.config, self._props
+        m, n = self.shape
+        s_w = -(-self.w_bits // cfg.cell_bits) if props["integer"] else 1
+        rows = n * props["row_mult"]
+        cols = m * s_w * props["col_mult"] + props["col_extra"]
+        xr = cfg.xbar_rows
+        active = min(cfg.active_rows or xr, xr)
+        groups = (rows // xr) * -(-xr // active) + -(-(rows % xr) // active)
+        return groups, min(active, rows), cols
+
+    def _check_cells(self):
+        groups, width, cols = self._mapped()
+        cells = groups * width * cols
+        if cells > MAX_CELLS:
+            raise ValueError(f"W of shape {self.shape} maps to {cells} cells with this configuration, "
+                             f"more than the limit {MAX_CELLS}; use a smaller matrix or more cell_bits")
+
+    def _check_read(self, X, in_bits):
+        """Raise ValueError when reading the batch ``X`` would pass ``MAX_READ_VALUES``."""
+        groups, _, cols = self._mapped()
+        slices = 1
+        if self._props["integer"]:
+            need, signed = _signed_bits(X)
+            bits = need if in_bits is None else in_bits
+            mag_bits = bits - 1 if signed else bits
+            slices = -(-mag_bits // self.config.dac_bits) + int(signed)
+        values = groups * slices * X.shape[0] * cols
+        if values > MAX_READ_VALUES:
+            most = max(1, MAX_READ_VALUES // (groups * slices * cols))
+            raise ValueError(f"x of {X.shape[0]} vectors needs {values} column sums per read, more than "
+                             f"the limit {MAX_READ_VALUES}; pass at most {most} vectors per call")
 
     # -- programming -------------------------------------------------------
     def _array(self, levels, level_max):
@@ -324,6 +365,9 @@ class CrossbarLayer:
     def calibrate(self, x):
         """Record the largest column sum each ADC sees on inputs ``x`` (nominal cells)."""
         X = np.atleast_2d(_as_int_matrix("x", x, 2))
+        if X.shape[1] != self.shape[1]:
+            raise ValueError(f"x must have {self.shape[1]} entries per vector, got {X.shape[1]}")
+        self._check_read(X, None)
         self.calibration = {}
         self._calibrating = True
         arrays, pairs = self.arrays, self._pairs
@@ -350,11 +394,16 @@ class CrossbarLayer:
         X = np.atleast_2d(X)
         if X.shape[1] != self.shape[1]:
             raise ValueError(f"x must have {self.shape[1]} entries per vector, got {X.shape[1]}")
+        if in_bits is not None:
+            in_bits = check_int("in_bits", in_bits, 1, 32)
+        self._check_read(X, in_bits)
+        if accumulator is not None:
+            accumulator = _check_accumulator(accumulator, self.shape[0])
         if self.adc_range == "calibrated" and self.calibration is None and self.config.adc_bits:
             self.calibrate(X)
         out = self._run(X, self._rng, in_bits)
         if accumulator is not None:
-            out = out + np.asarray(accumulator, dtype=np.float64)
+            out = out + accumulator
         return out[0] if single else out
 
     def _run(self, X, rng, in_bits=None):
@@ -426,6 +475,19 @@ def _check_weight_bits(W, w_bits):
     return w_bits
 
 
+def _check_accumulator(value, m):
+    """The accumulator as float64 numbers, finite, broadcastable to ``m`` outputs."""
+    arr = np.asarray(value)
+    if arr.dtype == bool or arr.dtype.kind not in "iuf":
+        raise TypeError(f"accumulator must be finite numbers (length {m}), got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"accumulator must be finite numbers (length {m}), got {arr[~np.isfinite(arr)].ravel()[0]}")
+    if arr.ndim > 2 or (arr.ndim >= 1 and arr.shape[-1] not in (1, m)):
+        raise ValueError(f"accumulator must have {m} entries (one per output), got shape {arr.shape}")
+    return arr
+
+
 def _check_values(name, values, mapping):
     allowed = (-1, 1) if mapping in BNN_MAPPINGS else (-1, 0, 1)
     if not np.isin(values, allowed).all():
@@ -467,9 +529,16 @@ def program(W, config=None, *, w_bits=None, adc_range="full-scale", seed=0, **op
     ``c2c_sigma``). ``adc_range``: ``"full-scale"``, ``"calibrated"`` or the
     largest column sum (level units) the ADC resolves. ``seed`` fixes the
     device-to-device draw and the stream of cycle-to-cycle draws.
+
+    A matrix that maps to more than ``MAX_CELLS`` (2**26) cells raises
+    ValueError before programming; so does a read of more than
+    ``MAX_READ_VALUES`` (2**27) column sums (row groups x input slices x
+    vectors x columns) in :meth:`CrossbarLayer.mvm`.
     """
     device = Device(**{k: options.pop(k) for k in list(options) if k in _DEVICE_FIELDS})
     cfg = make_config(config, **options)
+    if isinstance(seed, (bool, np.bool_, float, np.floating)):
+        raise TypeError(f"seed must be an integer >= 0 or None, got {type(seed).__name__} {seed!r}")
     if isinstance(adc_range, str):
         check_choice("adc_range", adc_range, ADC_RANGES)
     else:

@@ -36,6 +36,10 @@ from airchitect.targets.cim.cost import layer_costs
 
 METHODS = ("greedy", "random")
 MIN_BITS, MAX_BITS = 2, 8
+#: Largest number of Conv2d/Linear layers a search handles.
+MAX_LAYERS = 1024
+#: Largest estimated work of a search: quantised inferences x validation samples.
+MAX_SAMPLE_PASSES = 10**10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -279,6 +283,13 @@ def search_precision(model=None, data=None, *, budget=0.01, pin_first_last=True,
     Returns
     -------
     PrecisionResult
+
+    Raises
+    ------
+    ValueError
+        Before the search, when the model has more than ``MAX_LAYERS``
+        (1024) Conv2d/Linear layers or the search's estimated inferences
+        times validation samples pass ``MAX_SAMPLE_PASSES`` (10**10).
     """
     budget = float(check_number_array("budget", budget, 0.0, 1.0))
     method = check_choice("method", method, METHODS)
@@ -289,10 +300,12 @@ def search_precision(model=None, data=None, *, budget=0.01, pin_first_last=True,
     elif data is None:
         raise ValueError("data is required with a model: a DigitsData-like object with "
                          "x_train, x_val, y_val, x_test, y_test")
+    n_eval = 200 if evaluations is None else check_int("evaluations", evaluations, 1, 10**6)
     q = _Quantised(model, data.x_train)
     L = len(q.layers)
     w_choices = [b for b in range(MIN_BITS, MAX_BITS + 1) if b % cfg.cell_bits == 0]
     a_choices = list(range(MIN_BITS, MAX_BITS + 1))
+    _check_work(L, len(w_choices) + len(a_choices), method, n_eval, len(data.y_val))
     pinned = {0, L - 1} if pin_first_last else set()
     start = [(MAX_BITS, MAX_BITS) if l in pinned else (max(w_choices), MAX_BITS) for l in range(L)]
     lat = lambda pol: policy_latency_us(q.shapes, pol, **cfg.to_dict())  # noqa: E731
@@ -309,7 +322,6 @@ def search_precision(model=None, data=None, *, budget=0.01, pin_first_last=True,
         policy = _greedy(start, pinned, w_choices, a_choices, lat, val_loss, budget,
                          1.0 / len(data.y_val))
     else:
-        n_eval = 200 if evaluations is None else check_int("evaluations", evaluations, 1, 10**6)
         policy = _random(start, pinned, w_choices, a_choices, lat, val_loss, budget, n_eval, seed)
     per_layer, per_layer_8 = lat(policy), lat([(8, 8)] * L)
     float_test = q.accuracy(None, data.x_test, data.y_test)
@@ -334,6 +346,30 @@ def search_precision(model=None, data=None, *, budget=0.01, pin_first_last=True,
         method=method,
         layers=layers,
     )
+
+
+def search_inferences(layers, choices, method, evaluations):
+    """Upper bound on the quantised inferences of a search over ``layers`` layers.
+
+    Greedy: every step lowers one layer by one notch (at most ``layers *
+    choices`` steps) after trying at most two candidates per layer; random:
+    ``evaluations``. Both add the final test-split inferences (four).
+    """
+    if method == "greedy":
+        return 2 * layers * layers * choices + 4
+    return evaluations + 4
+
+
+def _check_work(layers, choices, method, evaluations, val_rows):
+    if layers > MAX_LAYERS:
+        raise ValueError(f"model has {layers} Conv2d/Linear layers, more than the limit {MAX_LAYERS}")
+    if val_rows < 1:
+        raise ValueError("data.y_val must hold at least one sample")
+    work = search_inferences(layers, choices, method, evaluations) * val_rows
+    if work > MAX_SAMPLE_PASSES:
+        raise ValueError(f"the {method} search needs up to {work} sample inferences ({layers} layers, "
+                         f"{val_rows} validation samples), more than the limit {MAX_SAMPLE_PASSES}; "
+                         "use fewer validation samples or evaluations")
 
 
 def _greedy(policy, pinned, w_choices, a_choices, lat, val_loss, budget, eps):

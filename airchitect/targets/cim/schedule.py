@@ -59,6 +59,13 @@ STRATEGIES = ("layer", "cross-layer")
 TRANSFER_LATENCY_US = 0.1
 TRANSFER_BITS_PER_US = 64_000.0
 
+#: Largest number of sets (output rows / set_rows, summed over layers) one schedule simulates.
+MAX_SETS = 2**21
+#: Largest number of timeline rows (sets x the PEs of one copy, summed over layers) one schedule returns.
+MAX_TIMELINE_ROWS = 2**24
+#: Largest PE count of one copy of a layer (tiles x count).
+MAX_TILES = 2**40
+
 
 @dataclasses.dataclass(frozen=True)
 class ScheduleResult:
@@ -133,7 +140,28 @@ def layer_timing(layers, w_bits=8, in_bits=8, **crossbar):
                         **cfg.to_dict())
     tiles = costs["tiles"].astype(np.int64)
     t_mvm = costs["exec_latency_us"] / tiles
-    return tiles * layers["instances"].to_numpy(), t_mvm, cfg.t_write_us
+    instances = layers["instances"].to_numpy()
+    too_many = tiles.astype(np.float64) * instances > MAX_TILES
+    if too_many.any():
+        worst = int(np.flatnonzero(too_many)[0])
+        raise ValueError(f"layer {worst} needs more than {MAX_TILES} PEs per copy "
+                         f"({int(tiles[worst])} tiles x count {int(instances[worst])}); "
+                         "use fewer or smaller layers")
+    return tiles * instances, t_mvm, cfg.t_write_us
+
+
+def check_size(layers, tiles, set_rows):
+    """Raise ValueError when a schedule would pass ``MAX_SETS`` sets or ``MAX_TIMELINE_ROWS`` rows."""
+    sets = -(-layers["rows"].to_numpy() // set_rows)
+    total = int(sets.sum(dtype=object))
+    if total > MAX_SETS:
+        raise ValueError(f"the network has {total} sets (output rows M / set_rows, summed over "
+                         f"layers), more than the limit {MAX_SETS}; use a larger set_rows or smaller M")
+    rows = int((sets.astype(object) * tiles.astype(object)).sum())
+    if rows > MAX_TIMELINE_ROWS:
+        raise ValueError(f"the schedule's timeline has {rows} rows (sets x PEs per copy, summed over "
+                         f"layers), more than the limit {MAX_TIMELINE_ROWS}; use a larger set_rows, "
+                         "larger crossbars or smaller M")
 
 
 def _segments(tiles, n_pes):
@@ -236,6 +264,13 @@ def schedule(network, n_pes, strategy="cross-layer", duplication=None, *, set_ro
     Returns
     -------
     ScheduleResult
+
+    Raises
+    ------
+    ValueError
+        Before any simulation, when the network has more than ``MAX_SETS``
+        (2**21) sets or the timeline would have more than
+        ``MAX_TIMELINE_ROWS`` (2**24) rows.
     """
     layers = layer_table(network, input_shape)
     n_pes = check_int("n_pes", n_pes, 1, 2**24)
@@ -247,6 +282,7 @@ def schedule(network, n_pes, strategy="cross-layer", duplication=None, *, set_ro
     w_bits = _per_layer("w_bits", w_bits, L, 1, 32)
     in_bits = _per_layer("in_bits", in_bits, L, 1, 32)
     tiles, t_mvm, t_write = layer_timing(layers, w_bits, in_bits, **crossbar)
+    check_size(layers, tiles, set_rows)
     noc = (float(transfer_latency_us), float(transfer_bits_per_us))
 
     args = (layers, n_pes, set_rows, tiles, t_mvm, t_write, in_bits, noc)

@@ -28,6 +28,8 @@ PyTorch module) into one row per layer with the geometry the scheduler needs:
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import pandas as pd
 
@@ -69,10 +71,44 @@ def layer_table(network, input_shape=None):
     return _from_frame(network)
 
 
+#: Largest value of any integer column of a layer table.
+MAX_VALUE = 2**40
+#: Columns every row must give (no missing values).
+REQUIRED = ("M", "N", "K")
+
+
 def _column(frame, name, default):
-    if name in frame.columns:
-        return pd.to_numeric(frame[name], errors="coerce").fillna(default).to_numpy().astype(np.int64)
-    return np.full(len(frame), default, dtype=np.int64)
+    """Column ``name`` as int64 (``default`` where absent or, for optional columns, missing).
+
+    Values must be whole numbers in ``[0, MAX_VALUE]``: a fraction, a string
+    or a boolean raises TypeError naming the column; NaN is refused in
+    :data:`REQUIRED` columns.
+    """
+    if name not in frame.columns:
+        return np.full(len(frame), default, dtype=np.int64)
+    values = frame[name].to_numpy()
+    text = f"{name} must be whole numbers in [0, {MAX_VALUE}]"
+    if values.dtype == bool or values.dtype.kind not in "iufO":
+        raise TypeError(f"{text}, got dtype {values.dtype}")
+    if values.dtype.kind == "O":
+        values = np.array([np.nan if v is None or v is pd.NA else v for v in values], dtype=object)
+        for v in values:
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+                raise TypeError(f"{text}, got {type(v).__name__} {v!r}")
+        values = values.astype(np.float64)
+    if values.dtype.kind == "f":
+        missing = np.isnan(values)
+        if missing.any() and name in REQUIRED:
+            raise ValueError(f"{text} in every layer, got NaN in layer {int(np.flatnonzero(missing)[0])}")
+        present = values[~missing]
+        if (present != np.round(present)).any() and np.isfinite(present).all():
+            bad = present[present != np.round(present)][0]
+            raise TypeError(f"{text}, got {bad}")
+        values = np.where(missing, default, values)
+    if values.size and (values.min() < 0 or values.max() > MAX_VALUE):
+        bad = values[(values < 0) | (values > MAX_VALUE)][0]
+        raise ValueError(f"{text}, got {bad}")
+    return values.astype(np.int64)
 
 
 def _inputs(frame):
@@ -81,7 +117,10 @@ def _inputs(frame):
         return [() if i == 0 else (i - 1,) for i in range(n)]
     out = []
     for i, value in enumerate(frame["inputs"]):
-        deps = tuple(int(v) for v in np.atleast_1d(value)) if value is not None else ()
+        items = np.atleast_1d(value) if value is not None else ()
+        if any(isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) for v in items):
+            raise TypeError(f"inputs of layer {i} must be layer indices (integers), got {value!r}")
+        deps = tuple(int(v) for v in items)
         if any(not 0 <= d < i for d in deps):
             raise ValueError(f"inputs of layer {i} must name earlier layers (0..{i - 1}), got {deps}")
         out.append(deps)

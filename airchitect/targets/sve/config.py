@@ -36,6 +36,15 @@ LHS_REGISTERS = 2
 M0_RANGE = (1, 16)
 N_V_RANGE = (1, 4)
 
+#: Largest number of rows (broadcast elements) one :func:`~airchitect.targets.sve.simulate` call returns.
+MAX_ROWS = 2**22
+#: Largest number of elements of packed A, packed B and tiled C together in one ``mmt4d`` call.
+MAX_PACKED_ELEMENTS = 2**27
+#: Largest number of multiply-adds (padded tiles included) of one ``mmt4d`` call.
+MAX_MACS = 2**36
+#: Largest instruction, load or byte count :func:`~airchitect.targets.sve.simulate` computes (int64 stays exact).
+MAX_COUNT = 2**62
+
 
 def k0_choices(dtype):
     """Allowed ``K0`` values for ``dtype``: ``DOT_WIDTH[dtype] * u``, u in UNROLLS.

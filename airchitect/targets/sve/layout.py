@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from airchitect._checks import check_int
+from airchitect.targets.sve.config import MAX_MACS, MAX_PACKED_ELEMENTS
 
 
 def _padded(x, rows, cols):
@@ -41,10 +42,41 @@ def unpack(c4, m, n):
     return c4.transpose(0, 2, 1, 3).reshape(m1 * m0, n1 * n0)[:m, :n]
 
 
+def packed_size(m, n, k, m0, n0, k0):
+    """``(elements, macs)`` of an ``m x n x k`` product through ``m0 x n0 x k0`` tiles.
+
+    ``elements`` counts packed A, packed B and the tiled result together;
+    ``macs`` the multiply-adds of the tiled product, padding included
+    (Python ints, exact).
+
+    >>> packed_size(3, 5, 4, 2, 4, 3)
+    (60, 192)
+    """
+    m1, n1, k1 = -(-m // m0), -(-n // n0), -(-k // k0)
+    elements = m1 * m0 * k1 * k0 + n1 * n0 * k1 * k0 + m1 * m0 * n1 * n0
+    return elements, m1 * m0 * n1 * n0 * k1 * k0
+
+
+def check_packed_size(m, n, k, m0, n0, k0):
+    """Raise ValueError when the tiles pad the product past ``MAX_PACKED_ELEMENTS`` or ``MAX_MACS``."""
+    elements, macs = packed_size(m, n, k, m0, n0, k0)
+    tiles = f"m0={m0}, n0={n0}, k0={k0}"
+    if elements > MAX_PACKED_ELEMENTS:
+        raise ValueError(f"tiles {tiles} pad a {m}x{n}x{k} product to {elements} packed elements, "
+                         f"more than the limit {MAX_PACKED_ELEMENTS}; use smaller tiles or matrices")
+    if macs > MAX_MACS:
+        raise ValueError(f"tiles {tiles} make a {m}x{n}x{k} product {macs} multiply-adds, "
+                         f"more than the limit {MAX_MACS}; use smaller tiles or matrices")
+
+
 def mmt4d(a, b, m0, n0, k0):
     """``a @ b`` through packed tiles ``m0 x n0 x k0`` (pack, tiled product, unpack).
 
     Integer inputs accumulate in int64, floating inputs in their own type.
+    Tiles are integers in [1, 2**20]; a call whose padded operands and result
+    exceed ``MAX_PACKED_ELEMENTS`` (2**27) elements or whose tiled product
+    exceeds ``MAX_MACS`` (2**36) multiply-adds raises ValueError before any
+    work.
 
     Examples
     --------
@@ -56,6 +88,7 @@ def mmt4d(a, b, m0, n0, k0):
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ValueError(f"A and B must be M x K and K x N matrices, got {a.shape} and {b.shape}")
     m0, n0, k0 = (check_int(name, v, 1, 1 << 20) for name, v in (("m0", m0), ("n0", n0), ("k0", k0)))
+    check_packed_size(a.shape[0], b.shape[1], a.shape[1], m0, n0, k0)
     if a.dtype.kind in "iub" and b.dtype.kind in "iub":
         a, b = a.astype(np.int64), b.astype(np.int64)
     lhs, rhs = pack_lhs(a, m0, k0), pack_rhs(b, n0, k0)

@@ -33,7 +33,16 @@ import numpy as np
 import pandas as pd
 
 from airchitect._checks import check_choice, check_int_array
-from airchitect.targets.sve.config import ACC_BITS, DOT_WIDTH, DTYPES, INPUT_BITS, VL_BITS, registers
+from airchitect.targets.sve.config import (
+    ACC_BITS,
+    DOT_WIDTH,
+    DTYPES,
+    INPUT_BITS,
+    MAX_COUNT,
+    MAX_ROWS,
+    VL_BITS,
+    registers,
+)
 
 LOOP_K_INSTRUCTIONS = 5
 LOOP_TILE_INSTRUCTIONS = 10
@@ -140,7 +149,9 @@ def simulate(M, N, K, vl_bits, m0, n_v, k0, dtype="f32", core="v1"):
     Parameters
     ----------
     M, N, K : int or array of int
-        GEMM sizes, each in ``[1, 2**31 - 1]``.
+        GEMM sizes, each in ``[1, 2**31 - 1]``; every count of the result
+        must stay below ``MAX_COUNT`` (2**62), which holds whenever
+        ``M * N * K <= 2**50``.
     vl_bits : int or array
         Vector length in bits, one of 128, 256, 512, 1024, 2048.
     m0 : int or array
@@ -156,7 +167,7 @@ def simulate(M, N, K, vl_bits, m0, n_v, k0, dtype="f32", core="v1"):
     Returns
     -------
     pandas.DataFrame
-        Inputs plus ``n0``, ``cycles`` (kernel + pack/unpack), ``kernel_cycles``,
+        At most ``MAX_ROWS`` (2**22) rows. Inputs plus ``n0``, ``cycles`` (kernel + pack/unpack), ``kernel_cycles``,
         ``pack_cycles``, ``instructions`` (executed by the micro-kernel),
         ``fma_instructions``, ``loads``, ``useful_fraction`` (``M*N`` over
         padded ``M * N``), ``registers``, ``legal`` and ``bound`` (the k-step
@@ -177,8 +188,10 @@ def simulate(M, N, K, vl_bits, m0, n_v, k0, dtype="f32", core="v1"):
     m0 = check_int_array("m0", m0, 1, 16)
     n_v = check_int_array("n_v", n_v, 1, 4)
     k0 = check_int_array("k0", k0, 1, 16)
+    _check_rows(M, N, K, vl, m0, n_v, k0)
     M, N, K, vl, m0, n_v, k0 = (a.ravel() for a in np.broadcast_arrays(M, N, K, vl, m0, n_v, k0))
     u = _k0_unroll(k0, dtype)
+    _check_counts(M, N, K, vl, m0, n_v, u, dtype)
     out = evaluate(M, N, K, vl, m0, n_v, u, dtype, core)
     bounds = out.pop("bounds")
     return pd.DataFrame({
@@ -186,6 +199,29 @@ def simulate(M, N, K, vl_bits, m0, n_v, k0, dtype="f32", core="v1"):
         "n0": out.pop("n0"), "dtype": dtype, "core": core.name, **out,
         "bound": np.asarray(BOUNDS)[bounds.argmax(axis=-1)],
     })
+
+
+def _check_rows(*arrays):
+    """Raise ValueError when the arguments broadcast to more than ``MAX_ROWS`` rows."""
+    rows = int(np.prod(np.broadcast_shapes(*(np.shape(a) for a in arrays)), dtype=object))
+    if rows > MAX_ROWS:
+        raise ValueError(f"M, N, K, vl_bits, m0, n_v, k0 broadcast to {rows} rows, more than the "
+                         f"limit {MAX_ROWS}; simulate fewer at a time")
+
+
+def _check_counts(M, N, K, vl, m0, n_v, u, dtype):
+    """Raise ValueError where an int64 count of :func:`evaluate` would pass ``MAX_COUNT``."""
+    k0 = u * DOT_WIDTH[dtype]
+    n0 = vl * n_v // ACC_BITS
+    m1, n1, k1 = (np.ceil(np.asarray(a, dtype=np.float64) / b) for a, b in ((M, m0), (N, n0), (K, k0)))
+    total, _, _ = kernel_counts(m1, n1, k1, m0, n_v, u)
+    largest = np.maximum.reduce([total, (m1 * m0 + n1 * n0) * k1 * k0, (m1 * m0) * (n1 * n0),
+                                 M.astype(np.float64) * N * ACC_BITS])
+    bad = largest > MAX_COUNT
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"M, N, K must keep every count below {MAX_COUNT} (2**62); "
+                         f"M={M[i]}, N={N[i]}, K={K[i]} give about {largest[i]:.3g}")
 
 
 def evaluate(M, N, K, vl, m0, n_v, u, dtype, core, columns=None):
