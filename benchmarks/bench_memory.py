@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from airchitect.targets.systolic import memory
-from airchitect.targets.systolic.memory_reference import run_scalesim_layers
+from airchitect.targets.systolic.scalesim import run_scalesim_layers
 
 DATAFLOWS = ("os", "ws", "is")
 

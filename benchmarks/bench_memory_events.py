@@ -4,8 +4,8 @@
 
 On sampled ``buffer``-task workloads x all 105 SRAM splits, in the same run:
 time of the row model (``memory.user_mode``), of the exact event model
-(``memory_events.user_mode_totals``) and of its estimate
-(``memory_events.estimate_user_mode``); whether the event model's figures equal
+(``memory.events.user_mode_totals``) and of its estimate
+(``memory.events.estimate_user_mode``); whether the event model's figures equal
 the row model's; the estimate's accuracy (DRAM reads equal, share of pairs within
 0.1% of the exact cycles, GeoMean percent of best performance of the split of
 least estimated cycles and of the best of its five least).
@@ -20,7 +20,7 @@ import numpy as np
 
 import airchitect as ac
 from airchitect.targets.systolic.memory import user_mode
-from airchitect.targets.systolic.memory_events import estimate_user_mode, user_mode_totals
+from airchitect.targets.systolic.memory.events import estimate_user_mode, user_mode_totals
 
 
 def _timed(fn, args):

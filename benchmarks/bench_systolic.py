@@ -20,7 +20,7 @@ import numpy as np
 
 import airchitect as ac
 from airchitect.targets.systolic.compute import total_cycles_calc
-from airchitect.targets.systolic.scalesim_backend import run_scalesim
+from airchitect.targets.systolic.scalesim import run_scalesim
 from airchitect.targets.systolic.simulate import REPORT_FIELDS
 
 
@@ -109,14 +109,15 @@ def main():
     print(f"simulate, one call per GEMM: {ours_s / args.scalesim_gemms * 1e3:.2f} ms per GEMM -> "
           f"speedup median {np.median(speedups):.0f}x, min {np.min(speedups):.0f}x")
     from airchitect.targets.systolic import compute
+    from airchitect.targets.systolic.geometry import spatial_dims
+    from airchitect.targets.systolic.memory.calc_drain import calc_ofmap_drain
 
     a = [np.asarray(v, np.int64) for v in (gm, gn, gk, rr, cc, code)]
     t0 = time.perf_counter()
     for _ in range(20):
         f = compute.compute_fields(*a)
-        Sr, Sc, T = compute.spatial_dims(a[0], a[1], a[2], a[5])
-        compute.calc_ofmap_drain(a[5], a[3], a[4], T, Sr, Sc, 256, f["total_cycles"],
-                                 f["ofmap_valid_writes"])
+        Sr, Sc, T = spatial_dims(a[0], a[1], a[2], a[5])
+        calc_ofmap_drain(a[5], a[3], a[4], T, Sr, Sc, 256, f["total_cycles"], f["ofmap_valid_writes"])
     model_per_gemm = (time.perf_counter() - t0) / 20 / args.scalesim_gemms
     print(f"compute model alone (compute_fields + CALC OFMAP drain, one call for the 20 GEMMs): "
           f"{model_per_gemm * 1e6:.1f} us per GEMM -> speedup {per_ref / model_per_gemm:.2e}x")

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import airchitect as ac
-from airchitect.targets.systolic import memory_splits as ms
-from airchitect.targets.systolic.memory import gemm_geometry
-from airchitect.targets.systolic.memory_events import run_geometry
-from airchitect.tasks.buffer import _arrays
+from airchitect.targets.systolic.memory import splits as ms
+from airchitect.targets.systolic.geometry import gemm_geometry
+from airchitect.targets.systolic.memory.events import run_geometry
+from airchitect.tasks.buffer import input_arrays
 
 BIG = 1 << 40  # words: a buffer this large never misses nor fills
 
@@ -16,7 +16,7 @@ BIG = 1 << 40  # words: a buffer this large never misses nor fills
 def workloads():
     task = ac.tasks.get("buffer")
     inputs = task.validate(task.sample(60, seed=31))
-    a = _arrays(inputs)
+    a = input_arrays(inputs)
     G = gemm_geometry(*(a[c] for c in ("M", "N", "K", "rows", "cols", "code")))
     return task, inputs, G, a["sram_kb"] * 1024, a["bandwidth"]
 

@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 
 import airchitect as ac
-from airchitect.targets.systolic import scalesim_backend as sb
+from airchitect.targets.systolic import scalesim as sb
 
 
 def test_files_run_unchanged_with_scalesim_command(tmp_path):

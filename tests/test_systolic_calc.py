@@ -6,7 +6,7 @@ import pytest
 
 import airchitect as ac
 from airchitect.targets.systolic.compute import total_cycles_calc
-from airchitect.targets.systolic.scalesim_backend import run_scalesim
+from airchitect.targets.systolic.scalesim import run_scalesim
 from airchitect.targets.systolic.simulate import REPORT_FIELDS
 
 N_CONFIGS = 25

@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 
 import airchitect as ac
-from airchitect.targets.systolic import memory, memory_engine
-from airchitect.targets.systolic.memory_events import (
-    _burst, _drain_writes, _writes_before, estimate_user_mode, read_windows, user_mode_totals,
+from airchitect.targets.systolic import memory
+from airchitect.targets.systolic.memory import read_buffer as memory_engine
+from airchitect.targets.systolic.memory.events import (
+    burst as _burst, drain_writes as _drain_writes, writes_before as _writes_before, estimate_user_mode,
+    read_windows, user_mode_totals,
 )
 
 

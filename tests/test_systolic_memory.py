@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from airchitect.targets.systolic import memory
-from airchitect.targets.systolic.memory_reference import run_scalesim_layers
+from airchitect.targets.systolic.scalesim import run_scalesim_layers
 
 DATAFLOWS = ("os", "ws", "is")
 # every SCALE-Sim report field the memory model gives (all but mapping_efficiency
@@ -69,7 +69,7 @@ def test_gemm_user_mode_matches_scalesim(gemm_reference):
 def test_event_model_matches_scalesim(gemm_reference):
     # the event-by-event model gives SCALE-Sim's totals on all 150 GEMMs, stall-heavy
     # ones included; its cheaper estimate still counts every prefetch exactly
-    from airchitect.targets.systolic.memory_events import estimate_user_mode, user_mode_totals
+    from airchitect.targets.systolic.memory.events import estimate_user_mode, user_mode_totals
 
     for (df, rows, cols, ik, fk, ok, bw, gemms), refs in zip(GEMM_CONFIGS + HAND_CASES,
                                                               gemm_reference):
@@ -196,7 +196,7 @@ def test_bad_input(bad, match):
 def test_simulate_both_modes_match_the_scalesim_backend():
     # simulate(mode=...) through the package's own SCALE-Sim backend, every report
     # column including the DRAM ones (CALC mode: SCALE-Sim's estimate buffers)
-    from airchitect.targets.systolic.scalesim_backend import run_scalesim
+    from airchitect.targets.systolic.scalesim import run_scalesim
     from airchitect.targets.systolic.simulate import REPORT_FIELDS
 
     import airchitect as ac

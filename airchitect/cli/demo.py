@@ -83,7 +83,7 @@ def run(args):
 
 def _scalesim_check(inputs, predicted, cost):
     """Run the real SCALE-Sim on the smallest layer with its predicted configuration."""
-    from airchitect.targets.systolic.scalesim_backend import run_scalesim
+    from airchitect.targets.systolic.scalesim import run_scalesim
 
     i = int((inputs.M * inputs.N * inputs.K).to_numpy().argmin())
     row = predicted.iloc[i]

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from airchitect._checks import check_choice_array, check_int_array, check_number_array
+from airchitect._math import ceil_div as _ceil_div
 from airchitect.targets.cim import energy
 from airchitect.targets.cim.config import (
     MAPPINGS,
@@ -108,10 +109,6 @@ def _mapping_columns(mapping):
     uniq, inverse = np.unique(names, return_inverse=True)
     idx = np.array([MAPPINGS.index(u) for u in uniq])[inverse.reshape(names.shape)]
     return tuple(_TABLE[idx, k] for k in range(_TABLE.shape[1]))
-
-
-def _ceil_div(a, b):
-    return -(-a // b)
 
 
 def lossless_adc_bits(active_rows, cell_bits=4, dac_bits=1, signed=True):

@@ -64,12 +64,13 @@ rows holding a valid address: the row index plus 1 for IFMAP and filter reads
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 
-DATAFLOW_CODES = {"os": 0, "ws": 1, "is": 2}
+from airchitect._math import ceil_div
+from airchitect.targets.systolic.fold_mean import exact_ratio, fold_mean, products
+from airchitect.targets.systolic.geometry import sram_counts, spatial_dims
+
 
 # Chunk size (elements) of the fast path: bounds its temporary memory.
 _CHUNK = 1 << 21
@@ -170,123 +171,6 @@ def total_cycles_calc(M, N, K, rows, cols, dataflow_code):
     return out
 
 
-def spatial_dims(M, N, K, code):
-    """Return ``(Sr, Sc, T)`` for dataflow codes ``code`` (0 os, 1 ws, 2 is)."""
-    Sr = np.where(code == 0, M, K)
-    Sc = np.where(code == 2, M, N)
-    T = np.choose(code, [K, M, N])
-    return Sr, Sc, T
-
-
-def _exact_ratio(num, den):
-    """``num / den`` rounded once, as Python's ``int / int`` does.
-
-    Both operands are exact in float64 below ``2**53``; above, Python ints are used.
-    A zero denominator (a run of zero cycles) gives ``inf`` or ``nan``, without a warning.
-    """
-    num = np.asarray(num, dtype=object if _big(num) else np.int64)
-    den = np.asarray(den, dtype=object if _big(den) else np.int64)
-    if num.dtype == object or den.dtype == object:
-        num, den = np.broadcast_arrays(num, den)
-        return np.array([int(a) / int(b) for a, b in zip(num.ravel(), den.ravel())],
-                        dtype=np.float64).reshape(num.shape)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return num.astype(np.float64) / den.astype(np.float64)
-
-
-def _big(x):
-    x = np.asarray(x)
-    if x.dtype == object:
-        return True
-    return x.size > 0 and np.abs(x).max() >= 2**53
-
-
-def _products(*factors):
-    """Exact product of int64 arrays, as object ints where it would pass ``2**62``."""
-    approx = np.ones(np.broadcast_shapes(*(np.shape(f) for f in factors)))
-    for f in factors:
-        approx = approx * np.asarray(f, dtype=np.float64)
-    if approx.size and approx.max() >= 2.0**62:
-        out = np.asarray(factors[0]).astype(object)
-        for f in factors[1:]:
-            out = out * np.asarray(f).astype(object)
-        return out
-    out = np.asarray(factors[0], dtype=np.int64)
-    for f in factors[1:]:
-        out = out * np.asarray(f, dtype=np.int64)
-    return out
-
-
-@numba.njit(cache=True)
-def _repeat_add(s, a, n):
-    """``s`` after ``n`` sequential float64 additions of ``a > 0`` (``s >= 0``).
-
-    Within one binade the grid step ``u`` is fixed, so once two consecutive
-    sums lie in the same binade as their start, every further addition adds the
-    same rounded increment (round-half-even leaves an even grid point, from
-    which the increment repeats) until the exact sum would reach the next power
-    of two. Those additions are done at once; the rest one by one.
-    """
-    while n > 0:
-        if n < 3 or s == 0.0:
-            s += a
-            n -= 1
-            continue
-        s1 = s + a
-        s2 = s1 + a
-        n -= 2
-        e = math.frexp(s2)[1]
-        if math.frexp(s)[1] != e or math.frexp(s1)[1] != e or n == 0:
-            s = s2
-            continue
-        d = s2 - s1
-        if d == 0.0:
-            return s2
-        u = math.ldexp(1.0, e - 53)
-        big_s = int(s2 / u)
-        big_d = int(d / u)
-        a_int = int(math.floor(a / u))
-        room = (1 << 53) - a_int - 1 - big_s
-        if room < 0:
-            s = s2
-            continue
-        k = min(n, room // big_d + 1)
-        s = (big_s + k * big_d) * u
-        n -= k
-    return s
-
-
-@numba.njit(cache=True)
-def _fold_sum_kernel(row_folds, col_folds, full, last_row, last_col, corner, out):
-    for i in range(out.size):
-        rf = row_folds[i]
-        s = 0.0
-        for fc in range(col_folds[i]):
-            if fc < col_folds[i] - 1:
-                s = _repeat_add(s, full[i], rf - 1)
-                s += last_row[i]
-            else:
-                s = _repeat_add(s, last_col[i], rf - 1)
-                s += corner[i]
-        out[i] = s
-
-
-def fold_mean(row_folds, col_folds, full, last_row, last_col, corner):
-    """Python's ``sum(per_fold) / len(per_fold)`` over SCALE-Sim's fold order, bit for bit.
-
-    Fold ``(fr, fc)`` is visited as ``for fc in range(CF): for fr in range(RF)``;
-    its value is ``full`` inside, ``last_row`` for ``fr = RF-1``, ``last_col``
-    for ``fc = CF-1`` and ``corner`` for both. Cost is ``O(CF * log)`` per element.
-    """
-    arrays = np.broadcast_arrays(np.asarray(row_folds, np.int64), np.asarray(col_folds, np.int64),
-                                 *(np.asarray(v, np.float64) for v in (full, last_row, last_col, corner)))
-    flat = [np.ascontiguousarray(a).ravel() for a in arrays]
-    out = np.empty(flat[0].size)
-    _fold_sum_kernel(*flat, out)
-    folds = flat[0].astype(np.float64) * flat[1]
-    return (out / folds).reshape(arrays[0].shape)
-
-
 def _first_last_rows(code, R, C, T, ru_first, ru_last, cu_first, cu_last, last_fold_start):
     """Demand-row indices of the first and last valid address of each operand.
 
@@ -336,8 +220,8 @@ def compute_fields(M, N, K, rows, cols, dataflow_code):
     code = dataflow_code
     R, C = rows, cols
     Sr, Sc, T = spatial_dims(M, N, K, code)
-    RF = -(-Sr // R)
-    CF = -(-Sc // C)
+    RF = ceil_div(Sr, R)
+    CF = ceil_div(Sc, C)
     folds = RF * CF
     per_fold = T + R + C - 2 + np.where(code == 0, 0, R)
     total = folds * per_fold - 1
@@ -346,21 +230,18 @@ def compute_fields(M, N, K, rows, cols, dataflow_code):
     ru_first = np.minimum(R, Sr)
     cu_first = np.minimum(C, Sc)
 
-    ifmap_reads = np.where(code == 2, Sr * Sc, CF * T * Sr)
-    filter_reads = np.where(code == 0, RF * T * Sc, np.where(code == 1, Sr * Sc, CF * T * Sr))
-    valid_writes = np.where(code == 0, Sr * Sc, RF * T * Sc)
-    ofmap_writes = valid_writes + np.where(code == 0, folds * (R + C), 0)
+    ifmap_reads, filter_reads, ofmap_writes, valid_writes = sram_counts(code, R, C, Sr, Sc, T)
 
     pes = R * C
     util_cycles = np.where(code == 0, T + R + C - 2, T + 2 * R + 2 * C - 3)
-    mapping = fold_mean(RF, CF, _exact_ratio(pes, pes), _exact_ratio(ru_last * C, pes),
-                        _exact_ratio(R * cu_last, pes), _exact_ratio(ru_last * cu_last, pes))
+    mapping = fold_mean(RF, CF, exact_ratio(pes, pes), exact_ratio(ru_last * C, pes),
+                        exact_ratio(R * cu_last, pes), exact_ratio(ru_last * cu_last, pes))
     den = pes * util_cycles
-    util = fold_mean(RF, CF, _exact_ratio(_products(pes, T), den),
-                     _exact_ratio(_products(ru_last * C, T), den),
-                     _exact_ratio(_products(R * cu_last, T), den),
-                     _exact_ratio(_products(ru_last * cu_last, T), den))
-    overall = _exact_ratio(_products(M, N, K, 100), _products(total, pes))
+    util = fold_mean(RF, CF, exact_ratio(products(pes, T), den),
+                     exact_ratio(products(ru_last * C, T), den),
+                     exact_ratio(products(R * cu_last, T), den),
+                     exact_ratio(products(ru_last * cu_last, T), den))
+    overall = exact_ratio(products(M, N, K, 100), products(total, pes))
 
     rows_at = _first_last_rows(code, R, C, T, ru_first, ru_last, cu_first, cu_last,
                                (folds - 1) * per_fold)
@@ -374,9 +255,9 @@ def compute_fields(M, N, K, rows, cols, dataflow_code):
         "sram_ifmap_reads": ifmap_reads,
         "sram_filter_reads": filter_reads,
         "sram_ofmap_writes": ofmap_writes,
-        "avg_ifmap_sram_bw": _exact_ratio(ifmap_reads, total),
-        "avg_filter_sram_bw": _exact_ratio(filter_reads, total),
-        "avg_ofmap_sram_bw": _exact_ratio(ofmap_writes, total),
+        "avg_ifmap_sram_bw": exact_ratio(ifmap_reads, total),
+        "avg_filter_sram_bw": exact_ratio(filter_reads, total),
+        "avg_ofmap_sram_bw": exact_ratio(ofmap_writes, total),
     }
     for name, latency in (("ifmap", 1), ("filter", 1), ("ofmap", 0)):
         first, last = rows_at[name]
@@ -388,239 +269,3 @@ def compute_fields(M, N, K, rows, cols, dataflow_code):
     out["first_request_cycle_ifmap"] = rows_at["ifmap"][0]
     out["first_request_cycle_filter"] = rows_at["filter"][0]
     return out
-
-
-
-# --------------------------------------------------------------------------
-# CALC mode's buffers (SCALE-Sim's estimate-bandwidth read buffers and the
-# OFMAP write buffer draining at ``cols`` words/cycle). They never stall the
-# array here, but they set ``Total Cycles (incl. prefetch)``, which is
-# ``OFMAP DRAM stop - min(IFMAP DRAM start, filter DRAM start)``.
-# --------------------------------------------------------------------------
-
-CALC_READ_BW = 10  # words/cycle of CALC mode's IFMAP/filter prefetch (hard-coded in SCALE-Sim)
-
-
-def calc_dram_start(distinct_words, sram_kb, first_request_cycle):
-    """Cycle of the first DRAM response of a CALC-mode read buffer (can be negative).
-
-    ``ReadBufferEstimateBw`` groups new addresses in sets of
-    ``floor(kb * 1024 / 100)`` words; the active half is 50 sets. If the
-    operand has at least 50 sets of distinct words, the first prefetch fills
-    the active half and ends 2 cycles before the first request:
-    ``start = first_request - ceil(50 * items / 10)``. Otherwise the whole
-    operand is fetched at the end, timed to finish at cycle -2:
-    ``start = -ceil(ceil(distinct / items) * items / 10)``.
-    """
-    items = (np.asarray(sram_kb, np.int64) * 1024) // 100
-    half = 50 * items
-    full = first_request_cycle - (-(-half // CALC_READ_BW))
-    sets = -(-distinct_words // items)
-    partial = -(-(sets * items) // CALC_READ_BW)
-    return np.where(distinct_words >= half, full, -partial)
-
-
-@numba.njit(cache=True)
-def _tri(m):
-    return m * (m + 1) // 2 if m > 0 else 0
-
-
-@numba.njit(cache=True)
-def _writes_before(t, code, R, C, T, Sr, Sc, RF, CF, per_fold):
-    """Valid OFMAP writes in demand rows ``0 .. t-1`` (closed form, O(1)).
-
-    Fold ``f = (fc, fr)`` writes a ``h x cu`` block starting at fold row ``a``,
-    skewed so that element ``(r, c)`` lands on row ``a + r + c``: os ``a = T-1+R-ru``,
-    ``h = ru``; ws/is ``a = 2R-1``, ``h = T``. Rows of a block before ``n`` hold
-    ``g(n) - g(n-h) - g(n-cu) + g(n-h-cu)`` elements, ``g(m) = m(m+1)/2``.
-    """
-    if t >= RF * CF * per_fold:
-        return Sr * Sc if code == 0 else RF * T * Sc
-    f = t // per_fold
-    y = t - f * per_fold
-    fc = f // RF
-    fr = f - fc * RF
-    cu = C if fc < CF - 1 else Sc - (CF - 1) * C
-    ru = R if fr < RF - 1 else Sr - (RF - 1) * R
-    if code == 0:
-        before = fc * Sr * C + fr * R * cu
-        a, h = T - 1 + R - ru, ru
-    else:
-        before = fc * RF * T * C + fr * T * cu
-        a, h = 2 * R - 1, T
-    n = y - a
-    return before + _tri(n) - _tri(n - h) - _tri(n - cu) + _tri(n - h - cu)
-
-
-@numba.njit(cache=True)
-def _row_of(e, code, R, C, T, Sr, Sc, RF, CF, per_fold):
-    """Demand row holding valid OFMAP write number ``e`` (0-based): binary search."""
-    lo, hi = 0, RF * CF * per_fold - 1
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if _writes_before(mid, code, R, C, T, Sr, Sc, RF, CF, per_fold) <= e:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-@numba.njit(cache=True)
-def _drain(n_lines, start_line, lines_per_drain, c, part_lines, part_valid, ptr):
-    """Lines and words of one drain chunk; SCALE-Sim counts whole lines minus the
-    empty slots of the chunk's last line only."""
-    n = min(lines_per_drain, n_lines - start_line)
-    last = start_line + n - 1
-    while ptr < len(part_lines) and part_lines[ptr] < last:
-        ptr += 1
-    valid_last = c
-    if ptr < len(part_lines) and part_lines[ptr] == last:
-        valid_last = part_valid[ptr]
-    return n, n * c - (c - valid_last), ptr
-
-
-@numba.njit(cache=True)
-def _drain_kernel(code, R, C, T, Sr, Sc, S, total, out_stop, out_writes, out_stall):
-    """Replay SCALE-Sim's OFMAP ``write_buffer`` in CALC mode (drain ``C`` words/cycle).
-
-    ``write_buffer.service_writes`` stores words one by one: a word stored
-    before the end of the running drain stalls if the buffer is full; once
-    the running drain has ended and free space drops below the active half,
-    the partial trace line is flushed and ``ceil(drain_half / C)`` lines drain
-    over as many cycles, from the current cycle. Between two such events only
-    counts change, so the replay jumps from event to event with
-    :func:`_writes_before` and :func:`_row_of` (cost per drain, not per cycle).
-    """
-    for i in range(out_stop.size):
-        d, r, c, t_len, sr, sc = code[i], R[i], C[i], T[i], Sr[i], Sc[i]
-        rf = (sr + r - 1) // r
-        cf = (sc + c - 1) // c
-        per_fold = t_len + r + c - 2 + (r if d != 0 else 0)
-        w_total = _writes_before(rf * cf * per_fold, d, r, c, t_len, sr, sc, rf, cf, per_fold)
-        size = S[i]
-        active = (size + 1) // 2
-        lines_per_drain = (size - active + c - 1) // c
-        free = size
-        n_lines = 0
-        line_idx = 0
-        start_line = 0
-        drain_end = 0
-        last_drain_end = -1
-        words = 0
-        stalled = False
-        part_lines = [np.int64(-1)]
-        part_valid = [np.int64(0)]
-        ptr = 1
-        e0 = 0
-        max_w = min(c, min(r, sr) if d == 0 else t_len)  # most writes in one row
-        prev_key = (np.int64(-1), np.int64(-1), np.int64(-1), np.int64(-1), np.int64(-1))
-        while True:
-            e_free = e0 + max(1, free - active + 1) - 1
-            e_drain = _writes_before(drain_end, d, r, c, t_len, sr, sc, rf, cf, per_fold)
-            if min(e_drain, w_total) - e0 >= free:
-                stalled = True
-                break
-            e_star = max(e_free, e_drain)
-            if e_star >= w_total:
-                break
-            k = e_star - e0 + 1
-            free -= k
-            filled = line_idx + k
-            n_lines += filled // c
-            line_idx = filled % c
-            t_star = _row_of(e_star, d, r, c, t_len, sr, sc, rf, cf, per_fold)
-            if line_idx > 0:
-                part_lines.append(n_lines)
-                part_valid.append(line_idx)
-                n_lines += 1
-                line_idx = 0
-            n, credit, ptr = _drain(n_lines, start_line, lines_per_drain, c, part_lines,
-                                    part_valid, ptr)
-            free += credit
-            words += credit
-            drain_end = t_star + n - 1
-            last_drain_end = drain_end
-            start_line += n
-            e0 = e_star + 1
-            # Steady state: the same buffer state after two drains triggered by free
-            # space alone repeats every k words, as long as a drain ends before the
-            # next k words arrive (n * max_w <= k); jump over those periods.
-            sig = np.int64(0)
-            count = np.int64(0)
-            for j in range(ptr, len(part_lines)):
-                if part_lines[j] >= start_line:
-                    sig = sig * 1000003 + (part_lines[j] - start_line) * 65537 + part_valid[j]
-                    count += 1
-            key = (np.int64(free), np.int64(n_lines - start_line), sig, np.int64(k),
-                   np.int64(credit) * 4 + (1 if e_star == e_free else 0) * 2 + count % 2)
-            if key == prev_key and e_star == e_free and n * max_w <= k:
-                periods = (w_total - 1 - e_star) // k
-                if periods > 0:
-                    shift = periods * n  # lines added per period = lines drained
-
-                    new_lines = [np.int64(-1)]
-                    new_valid = [np.int64(0)]
-                    for j in range(ptr, len(part_lines)):
-                        if part_lines[j] >= start_line:
-                            new_lines.append(part_lines[j] + shift)
-                            new_valid.append(part_valid[j])
-                    part_lines = new_lines
-                    part_valid = new_valid
-                    ptr = 1
-                    n_lines += shift
-                    start_line += shift
-                    words += periods * credit
-                    e_star += periods * k
-                    e0 = e_star + 1
-                    t_star = _row_of(e_star, d, r, c, t_len, sr, sc, rf, cf, per_fold)
-                    drain_end = t_star + n - 1
-                    last_drain_end = drain_end
-            prev_key = key
-        k = w_total - e0
-        filled = line_idx + k
-        n_lines += filled // c
-        line_idx = filled % c
-        # empty_all_buffers(last OFMAP service cycle): flush, then drain the rest back to back.
-        if line_idx > 0:
-            part_lines.append(n_lines)
-            part_valid.append(line_idx)
-            n_lines += 1
-        stop = last_drain_end
-        if start_line < n_lines:
-            stop = max(stop, total[i] + (n_lines - start_line) - 1)
-        while start_line < n_lines:
-            n, credit, ptr = _drain(n_lines, start_line, lines_per_drain, c, part_lines,
-                                    part_valid, ptr)
-            words += credit
-            start_line += n
-        out_stop[i] = stop
-        out_writes[i] = words
-        out_stall[i] = stalled
-
-
-def calc_ofmap_drain(code, R, C, T, Sr, Sc, ofmap_kb, total, valid_writes):
-    """OFMAP DRAM stop cycle, DRAM writes and a stall flag of CALC mode's write buffer.
-
-    When every valid OFMAP word fits in the drain half (``valid_writes <=
-    floor(S/2)``, ``S = ofmap_kb * 1024``) nothing drains before the end, and
-    the final drain writes ``ceil(valid_writes / C)`` lines from cycle
-    ``total_cycles`` on: ``stop = total_cycles + ceil(valid_writes / C) - 1``.
-    Otherwise the buffer is replayed by :func:`_drain_kernel`.
-    """
-    size = np.asarray(ofmap_kb, np.int64) * 1024
-    size, code, R, C, T, Sr, Sc, total, valid_writes = np.broadcast_arrays(
-        size, code, R, C, T, Sr, Sc, total, valid_writes)
-    stop = total + (-(-valid_writes // C)) - 1
-    writes = valid_writes.copy()
-    stall = np.zeros(stop.shape, dtype=bool)
-    busy = valid_writes > size - (size + 1) // 2
-    if busy.any():
-        sel = [np.ascontiguousarray(a[busy]) for a in (code, R, C, T, Sr, Sc, size, total)]
-        s_stop = np.empty(sel[0].size, np.int64)
-        s_writes = np.empty(sel[0].size, np.int64)
-        s_stall = np.empty(sel[0].size, np.bool_)
-        _drain_kernel(*sel, s_stop, s_writes, s_stall)
-        stop[busy] = s_stop
-        writes[busy] = s_writes
-        stall[busy] = s_stall
-    return stop, writes, stall

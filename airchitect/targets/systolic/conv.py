@@ -23,6 +23,7 @@ import numba
 import numpy as np
 
 from airchitect._checks import INT_MAX, check_int_array
+from airchitect.targets.systolic.geometry import ofmap_dim
 
 CONV_FIELDS = ("ifmap_h", "ifmap_w", "filter_h", "filter_w", "channels", "num_filters", "stride")
 
@@ -53,8 +54,8 @@ def conv_gemm(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, strid
     """
     ih, iw, fh, fw, ch, nf, s = (np.asarray(v, dtype=np.int64) for v in
                                  (ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride))
-    oh = (ih - fh + s + s - 1) // s
-    ow = (iw - fw + s + s - 1) // s
+    oh = ofmap_dim(ih, fh, s)
+    ow = ofmap_dim(iw, fw, s)
     return oh * ow, nf, fh * fw * ch, valid_ifmap_words(ih, iw, fh, fw, ch, s)
 
 
@@ -75,7 +76,7 @@ def valid_ifmap_words(ifmap_h, ifmap_w, filter_h, filter_w, channels, stride):
     clipped window (when ``ceil`` adds one) gives ``max(0, size - (o - 1) * s)``.
     """
     def touched(size, f, s):
-        o = (size - f + s + s - 1) // s
+        o = ofmap_dim(size, f, s)
         whole = (size - f) // s + 1
         clipped = np.where(o > whole, np.maximum(0, size - (o - 1) * s), 0)
         return np.where(s <= f, np.minimum((o - 1) * s + f, size), whole * f + clipped)
@@ -147,7 +148,7 @@ def _last_ifmap_rows(code, R, C, M, K, N, ih, iw, fw, ch, s, ow, out):
 
 def last_ifmap_rows(code, R, C, M, N, K, ifmap_h, ifmap_w, filter_w, channels, stride):
     """Vectorised wrapper of :func:`_last_ifmap_rows` (all arguments broadcast)."""
-    ow = (ifmap_w - filter_w + stride + stride - 1) // stride
+    ow = ofmap_dim(ifmap_w, filter_w, stride)
     arrays = [np.ascontiguousarray(a, dtype=np.int64).ravel() for a in
               np.broadcast_arrays(code, R, C, M, K, N, ifmap_h, ifmap_w, filter_w, channels,
                                   stride, ow)]

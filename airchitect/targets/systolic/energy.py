@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from airchitect._checks import check_number_array
+from airchitect.targets.systolic.geometry import geometry_macs, geometry_sram_counts
 
 MAC_PJ = 0.23  # Horowitz, ISSCC 2014: 8-bit multiply 0.2 pJ + 8-bit add 0.03 pJ (45 nm)
 
@@ -108,3 +109,18 @@ def energy_columns(df, macs, model=DEFAULT):
          + df["dram_ofmap_writes"].to_numpy()),
         model)
     return energy, energy * df["total_cycles"].to_numpy()
+
+
+def add_energy(G, kb, out, model=DEFAULT):
+    """Add the SRAM access counts (words), ``energy_pj`` (pJ) and ``edp`` (pJ x cycles)
+    to ``out``, which holds ``total_cycles`` and the three DRAM counts of geometry
+    vectors ``G`` (n, 13) with SRAM sizes ``kb`` (n, 3, kB); return ``out``."""
+    names = ("sram_ifmap_reads", "sram_filter_reads", "sram_ofmap_writes")
+    for name, value in zip(names, geometry_sram_counts(G)):
+        out[name] = value
+    out["energy_pj"] = layer_energy_pj(
+        geometry_macs(G), (out["sram_ifmap_reads"], out["sram_filter_reads"]),
+        tuple(np.asarray(kb).T), out["sram_ofmap_writes"],
+        out["dram_ifmap_reads"] + out["dram_filter_reads"] + out["dram_ofmap_writes"], model)
+    out["edp"] = out["energy_pj"] * out["total_cycles"]
+    return out

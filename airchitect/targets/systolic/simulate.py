@@ -13,14 +13,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from airchitect._checks import INT_MAX, check_choice, check_choice_array, check_int_array
+from airchitect._checks import INT_MAX, check_int_array
 from airchitect.targets.systolic import compute, energy, memory
+from airchitect.targets.systolic.config import check_config, dataflow_codes
 from airchitect.targets.systolic.conv import (CONV_FIELDS, check_conv, conv_gemm,
                                               last_ifmap_rows, overflows)
-
-DATAFLOWS = ("os", "ws", "is")
-MODES = ("calc", "user")
-MAX_ARRAY_DIM = 16384
+from airchitect.targets.systolic.geometry import conv_geometry, gemm_geometry, spatial_dims
+from airchitect.targets.systolic.memory.calc_drain import calc_ofmap_drain
+from airchitect.targets.systolic.memory.calc_dram import calc_dram_start
 
 # Output columns after the inputs, in SCALE-Sim's report order.
 REPORT_FIELDS = (
@@ -43,25 +43,21 @@ _USER_FIELDS = ("total_cycles_incl_prefetch", "total_cycles", "stall_cycles", "o
     f for f in REPORT_FIELDS if f.endswith(("_cycle", "_bw")) or f.startswith("dram_"))
 
 
-def _check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidth, mode):
-    mode = check_choice("mode", mode, MODES)
-    config = {
-        "rows": check_int_array("rows", rows, 1, MAX_ARRAY_DIM),
-        "cols": check_int_array("cols", cols, 1, MAX_ARRAY_DIM),
-        "dataflow": check_choice_array("dataflow", dataflow, DATAFLOWS),
-        "ifmap_kb": check_int_array("ifmap_kb", ifmap_kb, 1, INT_MAX),
-        "filter_kb": check_int_array("filter_kb", filter_kb, 1, INT_MAX),
-        "ofmap_kb": check_int_array("ofmap_kb", ofmap_kb, 1, INT_MAX),
-        "bandwidth": check_int_array("bandwidth", bandwidth, 1, INT_MAX),
-    }
-    return config, mode
+def _check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidth, mode, convention):
+    """The checked configuration as input columns (``dataflow`` as names), its mode and convention."""
+    config = check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidth, mode,
+                          convention)
+    columns = config.arrays()
+    columns = {"rows": columns.pop("rows"), "cols": columns.pop("cols"),
+               "dataflow": config.dataflow, **columns}
+    return columns, config.mode, config.convention
 
 
 def _geometry(arrays):
     if "ifmap_h" in arrays:
-        return memory.conv_geometry(*(arrays[n] for n in CONV_FIELDS), arrays["rows"],
+        return conv_geometry(*(arrays[n] for n in CONV_FIELDS), arrays["rows"],
                                     arrays["cols"], arrays["code"])
-    return memory.gemm_geometry(arrays["M"], arrays["N"], arrays["K"], arrays["rows"],
+    return gemm_geometry(arrays["M"], arrays["N"], arrays["K"], arrays["rows"],
                                 arrays["cols"], arrays["code"])
 
 
@@ -173,12 +169,12 @@ def _memory_fields(mode, arrays, fields, ifmap_words, filter_words, convention="
         out["compute_cycles"] = mem["total_cycles"] - mem["stall_cycles"]
         return out
     dram = _calc_dram(arrays, fields, ifmap_words, filter_words)
-    ifmap_start = compute.calc_dram_start(ifmap_words, arrays["ifmap_kb"],
+    ifmap_start = calc_dram_start(ifmap_words, arrays["ifmap_kb"],
                                           fields["first_request_cycle_ifmap"])
-    filter_start = compute.calc_dram_start(filter_words, arrays["filter_kb"],
+    filter_start = calc_dram_start(filter_words, arrays["filter_kb"],
                                            fields["first_request_cycle_filter"])
-    Sr, Sc, T = compute.spatial_dims(arrays["M"], arrays["N"], arrays["K"], arrays["code"])
-    stop, writes, stall = compute.calc_ofmap_drain(arrays["code"], arrays["rows"], arrays["cols"],
+    Sr, Sc, T = spatial_dims(arrays["M"], arrays["N"], arrays["K"], arrays["code"])
+    stop, writes, stall = calc_ofmap_drain(arrays["code"], arrays["rows"], arrays["cols"],
                                                    T, Sr, Sc, arrays["ofmap_kb"],
                                                    fields["total_cycles"],
                                                    fields["ofmap_valid_writes"])
@@ -202,9 +198,9 @@ def _run(inputs, ifmap_words, mode, convention="scalesim-3.0"):
     flat = {n: np.broadcast_to(v, shape).ravel() for n, v in inputs.items()}
     ifmap_words = np.broadcast_to(ifmap_words, shape).ravel()
     M, N, K = flat["M"], flat["N"], flat["K"]
-    code = np.select([flat["dataflow"] == "os", flat["dataflow"] == "ws"], [0, 1], 2).astype(np.int64)
+    code = dataflow_codes(flat["dataflow"])
     rows, cols = flat["rows"], flat["cols"]
-    Sr, Sc, T = compute.spatial_dims(M, N, K, code)
+    Sr, Sc, T = spatial_dims(M, N, K, code)
     demand = _demand_rows(rows, cols, Sr, Sc, T)
     if demand.size and demand.max() >= 2.0**62:
         raise ValueError("M, N, K too large for rows, cols: total cycles would exceed 2**62")
@@ -281,8 +277,8 @@ def simulate(M, N, K, rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofma
     >>> df["total_cycles"].tolist()
     [31, 43, 22]
     """
-    config, mode = _check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidth, mode)
-    convention = check_choice("convention", convention, memory.CONVENTIONS)
+    config, mode, convention = _check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb,
+                                             bandwidth, mode, convention)
     gemm = {n: check_int_array(n, v, 1, INT_MAX) for n, v in (("M", M), ("N", N), ("K", K))}
     inputs = dict(gemm, **config)
     _check_size(np.broadcast_shapes(*(np.shape(v) for v in inputs.values())))
@@ -305,8 +301,8 @@ def simulate_conv(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, s
     [71]
     """
     layer = check_conv(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride)
-    config, mode = _check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidth, mode)
-    convention = check_choice("convention", convention, memory.CONVENTIONS)
+    config, mode, convention = _check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb,
+                                             bandwidth, mode, convention)
     _check_size(np.broadcast_shapes(*(np.shape(v) for v in (*layer, *config.values()))),
                 "simulate_conv")
     M, N, K, ifmap_words = conv_gemm(*np.broadcast_arrays(*layer))
@@ -317,7 +313,7 @@ def simulate_conv(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, s
                      cols["stride"])
     if edge.any() and mode == "calc":  # USER mode: the memory system finds it
         # Empty (-1) IFMAP addresses past the edge: find the last valid one (read latency 1).
-        code = out["dataflow"].map({"os": 0, "ws": 1, "is": 2}).to_numpy()[edge]
+        code = dataflow_codes(out["dataflow"].to_numpy()[edge])
         last = last_ifmap_rows(code, *(cols[n][edge] for n in ("rows", "cols", "M", "N", "K",
                                                                  "ifmap_h", "ifmap_w", "filter_w",
                                                                  "channels", "stride")))

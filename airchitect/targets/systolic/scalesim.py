@@ -37,11 +37,9 @@ import tempfile
 import numpy as np
 import pandas as pd
 
-from airchitect._checks import check_choice, check_int
-
-DATAFLOWS = ("os", "ws", "is")
-MODES = ("calc", "user")
-MAX_ARRAY_DIM = 16384
+from airchitect._files import write_atomic
+from airchitect._checks import INT_MAX, check_choice, check_int, check_int_array
+from airchitect.targets.systolic.config import check_config
 
 GEMM_COLUMNS = ("M", "N", "K")
 CONV_COLUMNS = ("ifmap_h", "ifmap_w", "filter_h", "filter_w", "channels", "num_filters", "stride")
@@ -80,6 +78,9 @@ REPORT_COLUMNS = {
     "DRAM OFMAP Writes": "dram_ofmap_writes",
 }
 
+#: report fields in the order of SCALE-Sim's COMPUTE, BANDWIDTH and DETAILED_ACCESS reports
+REPORT_ITEMS = tuple(REPORT_COLUMNS.values())
+
 _FLOAT_COLUMNS = {
     "overall_util", "mapping_efficiency", "compute_util",
     "avg_ifmap_sram_bw", "avg_filter_sram_bw", "avg_ofmap_sram_bw",
@@ -102,10 +103,22 @@ _LAYOUT_ROW = "1, 1, 1, 1, 1, 1, 0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5, 6, 7,"
 
 def _write_text(path, text):
     """Write ``text`` to ``path`` through a temporary name and a rename."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    write_atomic(path, text.encode())
+
+
+def _scalar_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidth, mode):
+    """One configuration checked by :func:`~airchitect.targets.systolic.config.check_config`,
+    as Python scalars (a dict); an array-valued field raises ``TypeError`` naming it."""
+    config = check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidth, mode)
+    out = config.arrays()
+    out["dataflow"] = config.dataflow
+    for name, value in out.items():
+        if np.ndim(value) != 0:
+            raise TypeError(f"{name} must be a single value for one SCALE-Sim run, got shape "
+                            f"{np.shape(value)}")
+    out = {name: value.item() for name, value in out.items()}
+    out["mode"] = config.mode
+    return out
 
 
 def config_text(rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofmap_kb=256,
@@ -129,13 +142,10 @@ def config_text(rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofmap_kb=2
     >>> print(config_text(8, 4, "ws").splitlines()[3])
     ArrayHeight : 8
     """
-    rows = check_int("rows", rows, 1, MAX_ARRAY_DIM)
-    cols = check_int("cols", cols, 1, MAX_ARRAY_DIM)
-    dataflow = check_choice("dataflow", dataflow, DATAFLOWS)
-    mode = check_choice("mode", mode, MODES)
-    sizes = [check_int(name, value, 1, 2**31 - 1) for name, value in
-             (("ifmap_kb", ifmap_kb), ("filter_kb", filter_kb), ("ofmap_kb", ofmap_kb))]
-    bandwidth = check_int("bandwidth", bandwidth, 1, 2**31 - 1)
+    config = _scalar_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidth, mode)
+    rows, cols, bandwidth = config["rows"], config["cols"], config["bandwidth"]
+    sizes = [config["ifmap_kb"], config["filter_kb"], config["ofmap_kb"]]
+    dataflow, mode = config["dataflow"], config["mode"]
     return "\n".join([
         "[general]",
         f"run_name = {run_name}",
@@ -189,9 +199,7 @@ def _layer_table(layers, columns):
         if any(len(r) != len(columns) for r in rows):
             raise ValueError(f"each layer must be ({', '.join(columns)})")
         table = {c: np.array([r[i] for r in rows], dtype=object) for i, c in enumerate(columns)}
-    from airchitect._checks import check_int_array
-
-    arrays = [check_int_array(c, table[c], 1, 2**31 - 1).ravel() for c in columns]
+    arrays = [check_int_array(c, table[c], 1, INT_MAX).ravel() for c in columns]
     if len({a.size for a in arrays}) != 1 or arrays[0].size == 0:
         raise ValueError("layers must be a non-empty table with one value per column per layer")
     return np.stack(arrays, axis=1)
@@ -231,7 +239,7 @@ def topology_text(layers, kind="gemm"):
 
 def layout_text(n_layers):
     """Return the text of a SCALE-Sim layout CSV with ``n_layers`` default rows."""
-    n_layers = check_int("n_layers", n_layers, 1, 2**31 - 1)
+    n_layers = check_int("n_layers", n_layers, 1, INT_MAX)
     lines = [_LAYOUT_HEADER] + [f"layer{i}, {_LAYOUT_ROW}" for i in range(n_layers)]
     return "\n".join(lines) + "\n"
 
@@ -273,6 +281,47 @@ def read_reports(report_dir):
     return out
 
 
+def _csv_reports(sim, out_dir):
+    """The reports SCALE-Sim wrote to ``out_dir`` (one DataFrame row per layer)."""
+    return read_reports(os.path.join(out_dir, "airchitect"))
+
+
+def _item_reports(sim, out_dir):
+    """The report rows of SCALE-Sim's layer objects, full precision (one dict per layer)."""
+    out = []
+    for layer in sim.runner.single_layer_sim_object_list:
+        values = [*layer.get_compute_report_items(), *layer.get_bandwidth_report_items(),
+                  *layer.get_detail_report_items()]
+        out.append({name: (v.item() if hasattr(v, "item") else v)
+                    for name, v in zip(REPORT_ITEMS, values)})
+    return out
+
+
+def _run_package(table, kind, rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidth,
+                 mode, keep_dir, read):
+    """Write the inputs of the layers ``table`` (int64, one row per layer), run the
+    real SCALE-Sim 3.0.0 on them in-process (stdout captured) and return
+    ``read(simulator, output directory)``; the directory is removed unless ``keep_dir``."""
+    from scalesim.scale_sim import scalesim
+
+    columns = GEMM_COLUMNS if kind == "gemm" else CONV_COLUMNS
+    directory = keep_dir if keep_dir is not None else tempfile.mkdtemp(prefix="airchitect_scalesim_")
+    try:
+        paths = write_inputs(directory, {c: table[:, i] for i, c in enumerate(columns)}, rows,
+                             cols, dataflow, kind=kind, ifmap_kb=ifmap_kb, filter_kb=filter_kb,
+                             ofmap_kb=ofmap_kb, bandwidth=bandwidth, mode=mode)
+        out_dir = os.path.join(directory, "out")
+        with contextlib.redirect_stdout(io.StringIO()):
+            sim = scalesim(save_disk_space=True, verbose=False, config=paths["config"],
+                           topology=paths["topology"], layout=paths["layout"],
+                           input_type_gemm=(kind == "gemm"))
+            sim.run_scale(top_path=out_dir)
+        return read(sim, out_dir)
+    finally:
+        if keep_dir is None:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
 def run_scalesim(layers, rows, cols, dataflow, *, kind="gemm", ifmap_kb=256, filter_kb=256,
                  ofmap_kb=256, bandwidth=10, mode="calc", keep_dir=None):
     """Run the real SCALE-Sim 3.0.0 on ``layers`` with one array configuration.
@@ -298,26 +347,11 @@ def run_scalesim(layers, rows, cols, dataflow, *, kind="gemm", ifmap_kb=256, fil
         COMPUTE, BANDWIDTH and DETAILED_ACCESS reports (snake_case), plus
         ``compute_cycles = total_cycles - stall_cycles``.
     """
-    from scalesim.scale_sim import scalesim
-
     kind = check_choice("kind", kind, ("gemm", "conv"))
     columns = GEMM_COLUMNS if kind == "gemm" else CONV_COLUMNS
     table = _layer_table(layers, columns)
-    directory = keep_dir if keep_dir is not None else tempfile.mkdtemp(prefix="airchitect_scalesim_")
-    try:
-        paths = write_inputs(directory, {c: table[:, i] for i, c in enumerate(columns)}, rows,
-                             cols, dataflow, kind=kind, ifmap_kb=ifmap_kb, filter_kb=filter_kb,
-                             ofmap_kb=ofmap_kb, bandwidth=bandwidth, mode=mode)
-        out_dir = os.path.join(directory, "out")
-        with contextlib.redirect_stdout(io.StringIO()):
-            sim = scalesim(save_disk_space=True, verbose=False, config=paths["config"],
-                           topology=paths["topology"], layout=paths["layout"],
-                           input_type_gemm=(kind == "gemm"))
-            sim.run_scale(top_path=out_dir)
-        reports = read_reports(os.path.join(out_dir, "airchitect"))
-    finally:
-        if keep_dir is None:
-            shutil.rmtree(directory, ignore_errors=True)
+    reports = _run_package(table, kind, rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb,
+                           bandwidth, mode, keep_dir, _csv_reports)
     inputs = pd.DataFrame({c: table[:, i] for i, c in enumerate(columns)})
     inputs["rows"] = rows
     inputs["cols"] = cols
@@ -330,3 +364,29 @@ def run_scalesim(layers, rows, cols, dataflow, *, kind="gemm", ifmap_kb=256, fil
     out = pd.concat([inputs, reports], axis=1)
     out["compute_cycles"] = out["total_cycles"] - out["stall_cycles"]
     return out
+
+
+def run_scalesim_layers(layers, rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb,
+                        bandwidth, mode="USER"):
+    """:func:`run_scalesim` for reference checks: one dict per layer, read from
+    SCALE-Sim's layer objects at full precision instead of its CSV reports.
+
+    ``layers`` holds either ``("gemm", M, N, K)`` tuples or conv tuples
+    ``("conv", ifmap_h, ifmap_w, filter_h, filter_w, channels, filters, stride)``;
+    one call takes layers of a single kind. The dicts carry every COMPUTE,
+    BANDWIDTH and DETAILED_ACCESS report field (:data:`REPORT_ITEMS`).
+
+    Examples
+    --------
+    >>> rows = run_scalesim_layers([("gemm", 8, 8, 8)], 4, 4, "os", 1, 1, 1, 2)
+    >>> rows[0]["total_cycles"] > 0
+    True
+    """
+    kinds = {layer[0] for layer in layers}
+    if len(kinds) != 1 or not kinds <= {"gemm", "conv"}:
+        raise ValueError("layers must all be ('gemm', ...) or all ('conv', ...) tuples")
+    kind = kinds.pop()
+    table = _layer_table([layer[1:] for layer in layers],
+                         GEMM_COLUMNS if kind == "gemm" else CONV_COLUMNS)
+    return _run_package(table, kind, rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb,
+                        bandwidth, str(mode).lower(), None, _item_reports)

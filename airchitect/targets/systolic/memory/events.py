@@ -1,6 +1,6 @@
 """SCALE-Sim 3.0.0's USER-mode memory system on dense GEMMs, event by event.
 
-:func:`airchitect.targets.systolic.memory.user_mode` replays every row of the
+:mod:`~airchitect.targets.systolic.memory.rows` replays every row of the
 array's demand (one row per cycle), about half a millisecond per GEMM on the
 ``buffer`` task's workloads. This module walks the same folds but visits only
 the rows where something happens -- a read buffer misses, the ofmap write buffer
@@ -14,11 +14,11 @@ starts a drain or fills up -- and jumps over the rows between, in closed form:
   :func:`_window_end`); the next row that reaches past the window is found by
   bisection. A row's misses follow SCALE-Sim 3.0.0's prefetch recurrence
   (prefetches chained from the end of the previous one, a positive wait counted
-  twice) in closed form (:func:`_burst`).
+  twice) in closed form (:func:`burst`).
 * **Write buffer.** A fold's ofmap writes per row form a trapezoid whose
-  running total has a closed form (:func:`_writes_before`); the row where the
+  running total has a closed form (:func:`writes_before`); the row where the
   buffer next starts a drain or fills up is found by bisection and served by the
-  row model's own :func:`~airchitect.targets.systolic.memory_engine._serve_writes`.
+  row model's own :func:`~airchitect.targets.systolic.memory.write_buffer.serve_writes`.
 
 Two modes:
 
@@ -30,7 +30,7 @@ Two modes:
     Prefetch counts and DRAM reads still exact; a miss inside a fold's sweep is
     placed by linear interpolation instead of bisection, and a fold's ofmap
     writes arrive evenly over its write rows into a write buffer that drains by
-    SCALE-Sim's rules (:func:`_drain_writes`). About twice as cheap as the exact
+    SCALE-Sim's rules (:func:`drain_writes`). About twice as cheap as the exact
     mode; within 0.1% of the exact cycles for 93% of pairs (docs/memory.md). The
     buffer task's learned model uses it.
 
@@ -43,16 +43,25 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from airchitect.targets.systolic.memory_engine import (
-    D_COLS, D_ROWS, G_C, G_DF, G_R, RB_ALLFIT, RB_NACT, RB_NLINES, RB_NPRE, RB_REQ0, RB_REQ1,
-    WB_ACCESS, WB_ACTIVE, WB_DLINES, WB_DRAIN_END, WB_FREE, _ceil_div, _empty_all, _fold_grid, _fold_span,
-    _operand, _position, _read_buffer, _row_runs, _serve_writes, _store, _valid_words, _write_buffer,
+from airchitect._math import ceil_div
+from airchitect.targets.systolic import energy
+from airchitect.targets.systolic.config import WORDS_PER_KB
+from airchitect.targets.systolic.geometry import G_C, G_DF, G_R, fold_grid, fold_span, row_runs
+from airchitect.targets.systolic.memory.checks import checked_gemms
+from airchitect.targets.systolic.memory.prefetch import D_COLS, D_ROWS, operand_layout, position, valid_words
+from airchitect.targets.systolic.memory.read_buffer import (
+    RB_ALLFIT, RB_NACT, RB_NLINES, RB_NPRE, RB_REQ0, RB_REQ1, read_state,
 )
+from airchitect.targets.systolic.memory.write_buffer import (
+    WB_ACCESS, WB_ACTIVE, WB_DLINES, WB_DRAIN_END, WB_FREE, empty_all, serve_writes, store, write_state,
+)
+
 
 #: columns of :func:`simulate_many`'s output; ``dram_ofmap_writes`` only in the exact
 #: mode, ``ofmap_stall_cycles`` only in the estimate
 OUT_FIELDS = ("total_cycles", "stall_cycles", "ifmap_prefetches", "filter_prefetches",
               "dram_ofmap_writes", "ofmap_stall_cycles", "dram_ifmap_reads", "dram_filter_reads")
+
 _NONE = 1 << 60
 
 
@@ -79,7 +88,7 @@ def _window_end(start, s0, n_lines, n_act):
 
 
 @njit(cache=True)
-def _burst(last, F, cycle, m):
+def burst(last, F, cycle, m):
     """SCALE-Sim 3.0.0's read recurrence for ``m`` misses on one row served at
     ``cycle``: each prefetch ends ``F`` cycles after the previous one (``last``);
     a positive wait is added twice. Returns (end of the last prefetch, offset)."""
@@ -98,16 +107,16 @@ def _burst(last, F, cycle, m):
 @njit(cache=True)
 def _run(d, eps, g, fc, fr, j, rv, cv, t, operand):
     """(first position, first set, last set, words) of an operand's run on fold row ``j``."""
-    ir, ic, ni, fr_, fcol, nf, _ = _row_runs(g, fc, fr, j, rv, cv, t)
+    ir, ic, ni, fr_, fcol, nf, _ = row_runs(g, fc, fr, j, rv, cv, t)
     r, c, k = (ir, ic, ni) if operand == 0 else (fr_, fcol, nf)
     if k <= 0:
         return 0, 0, -1, 0
-    p = _position(d, r, c)
+    p = position(d, r, c)
     return p, p // eps, (p + k - 1) // eps, k
 
 
 @njit(cache=True, inline="always")
-def _serve_run(start, s0, s1, n_lines, n_act, n_pre):
+def serve_sets(start, s0, s1, n_lines, n_act, n_pre):
     """Misses of a run of sets ``s0..s1`` read in order; return (start, misses, window end)."""
     start, m = _bring(start, s0, n_lines, n_act, n_pre)
     end = _window_end(start, s0, n_lines, n_act)
@@ -130,14 +139,14 @@ def _read_events(d, win, start, flat, exact, g, fc, fr, lo, hi, rv, cv, t, opera
         for j in range(lo, hi + 1):
             _, s0, s1, k = _run(d, eps, g, fc, fr, j, rv, cv, t, operand)
             if k > 0:
-                start, m, _ = _serve_run(start, s0, s1, n_lines, n_act, n_pre)
+                start, m, _ = serve_sets(start, s0, s1, n_lines, n_act, n_pre)
                 n = _add_event(rows, counts, n, j, m)
                 total += m
         return start, n, total
     # skewed: the runs' sets only increase along the fold
     p0, s0, s1, _ = _run(d, eps, g, fc, fr, lo, rv, cv, t, operand)
     last, _, s_hi, k_hi = _run(d, eps, g, fc, fr, hi, rv, cv, t, operand)
-    start, m, end = _serve_run(start, s0, s1, n_lines, n_act, n_pre)
+    start, m, end = serve_sets(start, s0, s1, n_lines, n_act, n_pre)
     n = _add_event(rows, counts, n, lo, m)
     total = m
     if exact:
@@ -152,7 +161,7 @@ def _read_events(d, win, start, flat, exact, g, fc, fr, lo, hi, rv, cv, t, opera
                     a = mid + 1
             j = a
             _, s0, s1, _ = _run(d, eps, g, fc, fr, j, rv, cv, t, operand)
-            start, m, end = _serve_run(start, s0, s1, n_lines, n_act, n_pre)
+            start, m, end = serve_sets(start, s0, s1, n_lines, n_act, n_pre)
             n = _add_event(rows, counts, n, j, m)
             total += m
     elif s_hi >= end:  # each miss where the sweep reaches its set, interpolated
@@ -180,7 +189,7 @@ def _add_event(rows, counts, n, row, m):
 
 
 @njit(cache=True, inline="always")
-def _writes_before(U, cv, h):
+def writes_before(U, cv, h):
     """Ofmap words a fold writes before its write row ``U``: the row ``u`` writes
     ``#{c < cv: 0 <= u - c < h}`` words, so the total is ``sum_c clamp(U - c, 0, h)``."""
     if U <= 0:
@@ -207,30 +216,30 @@ def _serve_rows(wst, segs, pos, stop, base, stall, shift, cv, h):
             limit = min(stop, wst[WB_DRAIN_END] - (base + stall))
         else:
             need = free - wst[WB_ACTIVE] + 1 if free >= wst[WB_ACTIVE] else 1
-        before = _writes_before(pos - shift, cv, h)
-        upto = _writes_before(limit - shift, cv, h)
+        before = writes_before(pos - shift, cv, h)
+        upto = writes_before(limit - shift, cv, h)
         if upto - before < need:
-            _store(wst, segs, upto - before)
+            store(wst, segs, upto - before)
             pos = limit
             continue
         a, b = pos, limit - 1
         while a < b:
             mid = (a + b) // 2
-            if _writes_before(mid + 1 - shift, cv, h) - before >= need:
+            if writes_before(mid + 1 - shift, cv, h) - before >= need:
                 b = mid
             else:
                 a = mid + 1
-        at = _writes_before(a - shift, cv, h)
-        _store(wst, segs, at - before)
+        at = writes_before(a - shift, cv, h)
+        store(wst, segs, at - before)
         cycle = base + a + stall
-        served, segs = _serve_writes(wst, segs, _writes_before(a + 1 - shift, cv, h) - at, cycle)
+        served, segs = serve_writes(wst, segs, writes_before(a + 1 - shift, cv, h) - at, cycle)
         stall += served - cycle
         pos = a + 1
     return stall, segs
 
 
 @njit(cache=True, inline="always")
-def _drain_writes(free, end, start, words, rate, size, active, dlines, bw):
+def drain_writes(free, end, start, words, rate, size, active, dlines, bw):
     """Estimate of one fold's ofmap writes: ``words`` arrive at ``rate`` words per
     cycle from cycle ``start`` into the write buffer, whose drains follow the row
     model's rules (a drain starts on the write that leaves fewer than ``active``
@@ -266,23 +275,23 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw, exact, out):
     """Simulate one dense GEMM (geometry vector ``g``); write OUT_FIELDS to ``out``."""
     C = g[G_C]
     df = g[G_DF]
-    idesc = _operand(g, 0)
-    fdesc = _operand(g, 1)
+    idesc = operand_layout(g, 0)
+    fdesc = operand_layout(g, 1)
     # the row model's read buffers: set sizes, window, first fill and prefetch requests
-    ist = _read_buffer(ifmap_words, bw, _valid_words(idesc), idesc[D_ROWS] * idesc[D_COLS], 0)
-    fst = _read_buffer(filter_words, bw, _valid_words(fdesc), fdesc[D_ROWS] * fdesc[D_COLS], 0)
-    iwin = (_ceil_div(ifmap_words, 100), ist[RB_NLINES], ist[RB_NACT], ist[RB_NPRE])
-    fwin = (_ceil_div(filter_words, 100), fst[RB_NLINES], fst[RB_NACT], fst[RB_NPRE])
+    ist = read_state(ifmap_words, bw, valid_words(idesc), idesc[D_ROWS] * idesc[D_COLS], 0)
+    fst = read_state(filter_words, bw, valid_words(fdesc), fdesc[D_ROWS] * fdesc[D_COLS], 0)
+    iwin = (ceil_div(ifmap_words, 100), ist[RB_NLINES], ist[RB_NACT], ist[RB_NPRE])
+    fwin = (ceil_div(filter_words, 100), fst[RB_NLINES], fst[RB_NACT], fst[RB_NPRE])
     i_fit = ist[RB_ALLFIT] == 1
     f_fit = fst[RB_ALLFIT] == 1
     iF = ist[RB_REQ1] + 1  # cycles from one prefetch's end to the next's
     fF = fst[RB_REQ1] + 1
-    n_outer, n_inner, per, sr, sc, t = _fold_grid(g)
+    n_outer, n_inner, per, sr, sc, t = fold_grid(g)
     irow = np.empty(per + 2, np.int64)
     icnt = np.empty(per + 2, np.int64)
     frow = np.empty(per + 2, np.int64)
     fcnt = np.empty(per + 2, np.int64)
-    wst = _write_buffer(ofmap_words, bw)
+    wst = write_state(ofmap_words, bw)
     segs = np.zeros((64, 2), np.int64)
     istart = fstart = 0
     i_misses = f_misses = 0
@@ -293,7 +302,7 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw, exact, out):
         cv = min(C, sc - fc * C)
         for fr in range(n_inner):
             rv = min(g[G_R], sr - fr * g[G_R])
-            i_lo, i_hi, f_lo, f_hi, o_lo, o_hi, words = _fold_span(g, rv, cv, t)
+            i_lo, i_hi, f_lo, f_hi, o_lo, o_hi, words = fold_span(g, rv, cv, t)
             # write row u = fold row - shift writes #{c < cv: 0 <= u - c < h} words
             shift, h = (t - 1 + g[G_R] - rv, rv) if df == 0 else (2 * g[G_R] - 1, t)
             ni = nf = 0
@@ -315,23 +324,23 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw, exact, out):
                 cycle = base + r + stall
                 wait = 0
                 if ra == r:
-                    ilast, offset = _burst(ilast, iF, cycle, icnt[a])
+                    ilast, offset = burst(ilast, iF, cycle, icnt[a])
                     wait = max(wait, offset - 1)
                     a += 1
                 if rb == r:
-                    flast, offset = _burst(flast, fF, cycle, fcnt[b])
+                    flast, offset = burst(flast, fF, cycle, fcnt[b])
                     wait = max(wait, offset - 1)
                     b += 1
                 if exact:
-                    no = _writes_before(r + 1 - shift, cv, h) - _writes_before(r - shift, cv, h)
-                    served, segs = _serve_writes(wst, segs, no, cycle)
+                    no = writes_before(r + 1 - shift, cv, h) - writes_before(r - shift, cv, h)
+                    served, segs = serve_writes(wst, segs, no, cycle)
                     wait = max(wait, served - cycle)
                 stall += wait
                 pos = r + 1
             if exact:
                 stall, segs = _serve_rows(wst, segs, pos, per, base, stall, shift, cv, h)
             elif words > 0:  # the fold's ofmap writes arrive evenly over its write rows
-                free, drain_end, wait = _drain_writes(free, drain_end, base + o_lo + stall, words,
+                free, drain_end, wait = drain_writes(free, drain_end, base + o_lo + stall, words,
                                                       words / (o_hi - o_lo + 1), ofmap_words,
                                                       wst[WB_ACTIVE], wst[WB_DLINES], bw)
                 stall += wait
@@ -343,7 +352,7 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw, exact, out):
     out[2] = i_misses
     out[3] = f_misses
     if exact:
-        _empty_all(wst, segs, total)
+        empty_all(wst, segs, total)
         out[4] = wst[WB_ACCESS]
     out[5] = write_stall
     out[6] = (ist[RB_REQ0] + i_misses * ist[RB_REQ1]) * bw
@@ -366,9 +375,9 @@ WINDOW_FIELDS = ("set_words", "sets", "window_sets", "prefetch_sets", "refill_cy
 def _windows(G, words, bw, out):
     for n in prange(G.shape[0]):
         for k in range(2):
-            d = _operand(G[n], k)
-            st = _read_buffer(words[n, k], bw[n], _valid_words(d), d[D_ROWS] * d[D_COLS], 0)
-            out[n, k, 0] = _ceil_div(words[n, k], 100)
+            d = operand_layout(G[n], k)
+            st = read_state(words[n, k], bw[n], valid_words(d), d[D_ROWS] * d[D_COLS], 0)
+            out[n, k, 0] = ceil_div(words[n, k], 100)
             out[n, k, 1] = st[RB_NLINES]
             out[n, k, 2] = st[RB_NACT]
             out[n, k, 3] = st[RB_NPRE]
@@ -388,9 +397,7 @@ def read_windows(G, words, bandwidth):
 
 
 def _checked(*args):
-    """:func:`~airchitect.targets.systolic.memory.checked_gemms`, sizes as SRAM words (n, 3)."""
-    from airchitect.targets.systolic.memory import WORDS_PER_KB, checked_gemms
-
+    """:func:`~airchitect.targets.systolic.memory.checks.checked_gemms`, sizes as SRAM words (n, 3)."""
     G, ifmap_kb, filter_kb, ofmap_kb, bw = checked_gemms(*args)
     return G, np.stack([ifmap_kb, filter_kb, ofmap_kb], axis=1) * WORDS_PER_KB, bw
 
@@ -430,14 +437,11 @@ def user_mode_totals(M, N, K, rows, cols, dataflow_code, ifmap_kb, filter_kb, of
     >>> int(fast["total_cycles"][0]) == int(slow["total_cycles"][0])
     True
     """
-    from airchitect.targets.systolic import energy
-    from airchitect.targets.systolic.memory import add_energy
-
     G, words, bw = _checked(M, N, K, rows, cols, dataflow_code, ifmap_kb, filter_kb, ofmap_kb, bandwidth)
     raw = run_geometry(G, words, bw, exact=True)
     out = {k: raw[k] for k in ("total_cycles", "stall_cycles", "dram_ifmap_reads", "dram_filter_reads",
                                "dram_ofmap_writes")}
-    return add_energy(G, words // 1024, out, energy_model or energy.DEFAULT)
+    return energy.add_energy(G, words // WORDS_PER_KB, out, energy_model or energy.DEFAULT)
 
 
 def estimate_user_mode(M, N, K, rows, cols, dataflow_code, ifmap_kb, filter_kb, ofmap_kb, bandwidth):

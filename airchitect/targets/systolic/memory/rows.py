@@ -1,0 +1,300 @@
+"""The row model: SCALE-Sim 3.0.0's memory system replayed demand row by demand row.
+
+One demand row is one array cycle when nothing stalls. Fold by fold, in
+SCALE-Sim's order, each row's reads go to the two read buffers
+(:mod:`~airchitect.targets.systolic.memory.read_buffer`, or in CALC mode the
+estimate buffers of :mod:`~airchitect.targets.systolic.memory.estimate_buffer`)
+and its writes to the write buffer
+(:mod:`~airchitect.targets.systolic.memory.write_buffer`); a row is served when
+all three answer. Quiet folds (no miss, no drain, no stall) are jumped over in
+O(1). The only arrays of operand size are the set index of every conv ifmap
+address and, in CALC mode, one entry per operand word; never a demand matrix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from airchitect._checks import check_choice
+from airchitect._math import ceil_div
+from airchitect.targets.systolic import energy
+from airchitect.targets.systolic.config import CONVENTIONS, MODES, WORDS_PER_KB
+from airchitect.targets.systolic.geometry import (
+    G_C, G_CH, G_DENSE, G_H, G_R, G_W, fold_grid, fold_span, geometry_macs, row_runs,
+)
+from airchitect.targets.systolic.memory.estimate_buffer import (
+    CALC_READ_BW, EB_ACCESS, EB_DSTART, EB_DSTOP, EB_ITEMS, SETS_HALF, estimate_finish,
+    estimate_row, estimate_state,
+)
+from airchitect.targets.systolic.memory.prefetch import (
+    D_COLS, D_ROWS, ifmap_addrs, operand_layout, position, prefetch_order, valid_words,
+)
+from airchitect.targets.systolic.memory.read_buffer import (
+    RB_ALLFIT, RB_BW, RB_DRAM_START, RB_END, RB_LAST, RB_NPF, RB_REQ0, RB_REQ1, RB_START,
+    build_sets, first_row, read_state, serve_addrs, serve_run,
+)
+from airchitect.targets.systolic.memory.write_buffer import (
+    WB_ACCESS, WB_ACTIVE, WB_DRAIN_END, WB_DSTART, WB_DSTOP, WB_FREE, empty_all, serve_writes,
+    store, write_state,
+)
+
+
+# output vector layout (float64)
+OUT_FIELDS = (
+    "total_cycles_incl_prefetch", "total_cycles", "stall_cycles",
+    "sram_ifmap_start_cycle", "sram_ifmap_stop_cycle",
+    "sram_filter_start_cycle", "sram_filter_stop_cycle",
+    "sram_ofmap_start_cycle", "sram_ofmap_stop_cycle",
+    "dram_ifmap_start_cycle", "dram_ifmap_stop_cycle", "dram_ifmap_reads",
+    "dram_filter_start_cycle", "dram_filter_stop_cycle", "dram_filter_reads",
+    "dram_ofmap_start_cycle", "dram_ofmap_stop_cycle", "dram_ofmap_writes",
+)
+N_OUT = len(OUT_FIELDS)
+
+
+@njit(cache=True, inline="always")
+def _fold_hits(st, d, eps, r0, c0, n0, r1, c1, n1):
+    """Whether every word of a fold (rows given by their first and last runs)
+    lies in sets of the active window, so that the fold cannot miss."""
+    if st[RB_ALLFIT] == 1:
+        return True
+    a = position(d, r0, c0)
+    b = position(d, r1, c1)
+    lo = min(a, b) // eps
+    hi = max(a + n0 - 1, b + n1 - 1) // eps
+    start = st[RB_START]
+    end = st[RB_END]
+    if start < end:
+        return start <= lo and hi < end
+    return lo >= start or hi < end
+
+
+@njit(cache=True)
+def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
+                 bw_ofmap, convention, out, calc=False):
+    """Simulate one layer; write the OUT_FIELDS figures to ``out``.
+
+    ``g`` is the geometry vector (:func:`~airchitect.targets.systolic.geometry.geometry`); sizes are in words.
+    ``calc`` replaces the read buffers by CALC mode's estimate buffers (which
+    never stall; ``bw_ifmap``/``bw_filter`` are then unused).
+    """
+    R = g[G_R]
+    C = g[G_C]
+    dense = g[G_DENSE] == 1
+    idesc = operand_layout(g, 0)
+    fdesc = operand_layout(g, 1)
+    ieps = ceil_div(ifmap_words, 100)
+    feps = ceil_div(filter_words, 100)
+    ne_i = idesc[D_ROWS] * idesc[D_COLS]
+    fst = read_state(filter_words, bw_filter, valid_words(fdesc),
+                       fdesc[D_ROWS] * fdesc[D_COLS], convention)
+    if dense:
+        ist = read_state(ifmap_words, bw_ifmap, valid_words(idesc), ne_i,
+                           convention)
+        iptr = np.zeros(1, np.int64)
+        iidx = np.zeros(1, np.int32)
+    else:
+        order = np.empty(ne_i, np.int64)
+        nv, ne = prefetch_order(g, 0, order)
+        ist = read_state(ifmap_words, bw_ifmap, nv, ne, convention)
+        iptr, iidx = build_sets(order, nv, g[G_H] * g[G_W] * g[G_CH], ieps)
+
+    wst = write_state(ofmap_words, bw_ofmap)
+    lines = np.zeros((64, 2), np.int64)
+    iest = estimate_state(ifmap_words)
+    fest = estimate_state(filter_words)
+    # CALC mode, closed form: an operand with fewer distinct words than the estimate
+    # buffer's 50 sets never triggers a prefetch before the end; every word is
+    # fetched once, by complete_all_prefetches, in the cycles before -1.
+    i_once = calc and dense and valid_words(idesc) < SETS_HALF * iest[EB_ITEMS]
+    f_once = calc and valid_words(fdesc) < SETS_HALF * fest[EB_ITEMS]
+    if calc:
+        n_ids = valid_words(idesc) if dense else g[G_H] * g[G_W] * g[G_CH]
+        ilatest = np.full(n_ids, -1, np.int64)
+        flatest = np.full(valid_words(fdesc), -1, np.int64)
+    else:
+        ilatest = np.zeros(1, np.int64)
+        flatest = ilatest
+
+    n_outer, n_inner, per, sr, sc, t = fold_grid(g)
+    ia = np.empty(max(R, C), np.int64)
+    if not calc:
+        # SCALE-Sim fills both active halves on the first demand row (cycle 0)
+        first_row(ist, 0)
+        first_row(fst, 0)
+    stall = 0
+    row = 0
+    i_first = -1
+    i_last = 0
+    f_first = -1
+    f_last = 0
+    o_first = -1
+    o_last = 0
+    out_o = 0
+    for fc in range(n_outer):
+        cv = min(C, sc - fc * C)
+        for fr in range(n_inner):
+            rv = min(R, sr - fr * R)
+            if dense and (not calc or (i_once and f_once)):
+                # closed form for a quiet fold: no miss, no drain, no stall
+                i_lo, i_hi, f_lo, f_hi, o_lo, o_hi, words = fold_span(g, rv, cv, t)
+                cycle = row + stall
+                free = wst[WB_FREE]
+                quiet_writes = ((cycle >= wst[WB_DRAIN_END] and free - words >= wst[WB_ACTIVE])
+                                or (cycle + per - 1 < wst[WB_DRAIN_END] and free - words >= 1))
+                if quiet_writes and calc:
+                    quiet = True
+                elif quiet_writes:
+                    r0, c0, n0, q0, e0, m0, _ = row_runs(g, fc, fr, i_lo, rv, cv, t)
+                    r1, c1, n1, _, _, _, _ = row_runs(g, fc, fr, i_hi, rv, cv, t)
+                    quiet = _fold_hits(ist, idesc, ieps, r0, c0, n0, r1, c1, n1)
+                    if quiet:
+                        _, _, _, q0, e0, m0, _ = row_runs(g, fc, fr, f_lo, rv, cv, t)
+                        _, _, _, q1, e1, m1, _ = row_runs(g, fc, fr, f_hi, rv, cv, t)
+                        quiet = _fold_hits(fst, fdesc, feps, q0, e0, m0, q1, e1, m1)
+                else:
+                    quiet = False
+                if quiet:
+                    if i_first < 0:
+                        i_first = cycle + i_lo + 1
+                    i_last = cycle + i_hi + 1
+                    if f_first < 0:
+                        f_first = cycle + f_lo + 1
+                    f_last = cycle + f_hi + 1
+                    if words > 0:
+                        if o_first < 0:
+                            o_first = cycle + o_lo
+                        o_last = cycle + o_hi
+                    store(wst, lines, words)
+                    out_o = cycle + per - 1
+                    row += per
+                    continue
+            for j in range(per):
+                cycle = row + stall
+                ir, ic, ni, fr_, fcol, nf, no = row_runs(g, fc, fr, j, rv, cv, t)
+                if calc:
+                    if dense:
+                        p = position(idesc, ir, ic) if ni > 0 and not i_once else 0
+                    else:
+                        ni = ifmap_addrs(g, fc, fr, j, rv, cv, t, ia)
+                        p = 0
+                    out_i = estimate_row(iest, ilatest, p, 0 if i_once else ni, ia, not dense,
+                                          cycle)
+                    p = position(fdesc, fr_, fcol) if nf > 0 and not f_once else 0
+                    out_f = estimate_row(fest, flatest, p, 0 if f_once else nf, ia, False, cycle)
+                elif dense:
+                    if ni > 0 and ist[RB_ALLFIT] == 0:
+                        p = position(idesc, ir, ic)
+                    else:
+                        p = 0
+                    out_i = serve_run(ist, p, ni, ieps, cycle)
+                else:
+                    ni = ifmap_addrs(g, fc, fr, j, rv, cv, t, ia)
+                    out_i = serve_addrs(ist, iptr, iidx, ia, ni, cycle)
+                if not calc:
+                    if nf > 0 and fst[RB_ALLFIT] == 0:
+                        p = position(fdesc, fr_, fcol)
+                    else:
+                        p = 0
+                    out_f = serve_run(fst, p, nf, feps, cycle)
+                out_o, lines = serve_writes(wst, lines, no, cycle)
+                if ni > 0:
+                    if i_first < 0:
+                        i_first = out_i
+                    i_last = out_i
+                if nf > 0:
+                    if f_first < 0:
+                        f_first = out_f
+                    f_last = out_f
+                if no > 0:
+                    if o_first < 0:
+                        o_first = out_o
+                    o_last = out_o
+                stall += max(out_i - cycle - 1, out_f - cycle - 1, out_o - cycle)
+                row += 1
+    total_cycles = out_o
+    lines = empty_all(wst, lines, out_o)
+    if calc:
+        for once, st_, d in ((i_once, iest, idesc), (f_once, fest, fdesc)):
+            if once:
+                words = valid_words(d)
+                st_[EB_ACCESS] = words
+                st_[EB_DSTART] = -ceil_div(ceil_div(words, st_[EB_ITEMS]) * st_[EB_ITEMS],
+                                            CALC_READ_BW)
+                st_[EB_DSTOP] = -1
+            else:
+                estimate_finish(st_)
+        ist[RB_DRAM_START] = iest[EB_DSTART]
+        ist[RB_LAST] = iest[EB_DSTOP]
+        fst[RB_DRAM_START] = fest[EB_DSTART]
+        fst[RB_LAST] = fest[EB_DSTOP]
+
+    out[0] = wst[WB_DSTOP] - min(ist[RB_DRAM_START], fst[RB_DRAM_START])
+    out[1] = total_cycles
+    out[2] = stall
+    out[3] = i_first
+    out[4] = i_last
+    out[5] = f_first
+    out[6] = f_last
+    out[7] = o_first
+    out[8] = o_last
+    out[9] = ist[RB_DRAM_START]
+    out[10] = ist[RB_LAST]
+    out[11] = iest[EB_ACCESS] if calc else (ist[RB_REQ0] + ist[RB_NPF] * ist[RB_REQ1]) * ist[RB_BW]
+    out[12] = fst[RB_DRAM_START]
+    out[13] = fst[RB_LAST]
+    out[14] = fest[EB_ACCESS] if calc else (fst[RB_REQ0] + fst[RB_NPF] * fst[RB_REQ1]) * fst[RB_BW]
+    out[15] = wst[WB_DSTART]
+    out[16] = wst[WB_DSTOP]
+    out[17] = wst[WB_ACCESS]
+
+
+@njit(cache=True)
+def simulate_many(G, words, bws, convention, calc, out):
+    """:func:`simulate_one` over the rows of ``G``, ``words`` (n, 3: ifmap, filter,
+    ofmap SRAM words), ``bws`` (n, 3: words/cycle), into ``out`` (n, N_OUT)."""
+    for n in range(G.shape[0]):
+        simulate_one(G[n], words[n, 0], words[n, 1], words[n, 2], bws[n, 0], bws[n, 1],
+                     bws[n, 2], convention, out[n], calc)
+
+
+def simulate_geometry(G, ifmap_kb, filter_kb, ofmap_kb, bandwidth, convention="scalesim-3.0",
+                      mode="user", energy_model=energy.DEFAULT):
+    """Run the row model on geometry vectors ``G`` (n, 13); see
+    :func:`~airchitect.targets.systolic.memory.user_mode`.
+
+    ``mode="calc"`` gives SCALE-Sim's CALC-mode figures instead: estimate read
+    buffers (10 words/cycle, never stalling) and an OFMAP drain of ``cols``
+    words/cycle; ``bandwidth`` and ``convention`` are then unused.
+    ``energy_model`` (:class:`~airchitect.targets.systolic.energy.EnergyModel`)
+    sets the ``energy_pj`` and ``edp`` columns.
+    """
+    convention = check_choice("convention", convention, CONVENTIONS)
+    mode = check_choice("mode", mode, MODES)
+    n = G.shape[0]
+    kb = np.broadcast_arrays(*(np.broadcast_to(np.asarray(v, dtype=np.int64), (n,))
+                               for v in (ifmap_kb, filter_kb, ofmap_kb)))
+    words = np.stack(kb, axis=1) * WORDS_PER_KB
+    bw = np.broadcast_to(np.asarray(bandwidth, dtype=np.int64), (n,))
+    bws = np.repeat(bw[:, None], 3, axis=1)
+    if mode == "calc":
+        bws[:, 0] = bws[:, 1] = CALC_READ_BW
+        bws[:, 2] = G[:, G_C]
+    raw = np.zeros((n, N_OUT), dtype=np.float64)
+    simulate_many(np.ascontiguousarray(G), np.ascontiguousarray(words), bws,
+                  CONVENTIONS.index(convention), mode == "calc", raw)
+    out = {name: raw[:, i].astype(np.int64) for i, name in enumerate(OUT_FIELDS)}
+    out = energy.add_energy(G, np.stack(kb, axis=1), out, energy_model)
+    total = out["total_cycles"]
+    macs = geometry_macs(G)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["overall_util"] = (macs * 100) / (total * G[:, G_R] * G[:, G_C])
+        for op, count in (("ifmap", "sram_ifmap_reads"), ("filter", "sram_filter_reads"),
+                          ("ofmap", "sram_ofmap_writes")):
+            out[f"avg_{op}_sram_bw"] = out[count] / total
+        for op, count in (("ifmap", "dram_ifmap_reads"), ("filter", "dram_filter_reads"),
+                          ("ofmap", "dram_ofmap_writes")):
+            span = (out[f"dram_{op}_stop_cycle"] - out[f"dram_{op}_start_cycle"] + 1.0)
+            out[f"avg_{op}_dram_bw"] = out[count] / span
+    return out
