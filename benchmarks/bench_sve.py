@@ -16,8 +16,9 @@ import time
 
 import numpy as np
 
-from airchitect.targets.sve import design_space, sample_inputs, simulate, task_costs
-from airchitect.targets.sve import kernel
+from airchitect.targets.sve import simulate
+from airchitect.tasks.sve import design_space, sample_inputs, task_costs
+from airchitect.targets.sve import toolchain
 from airchitect.targets.sve.config import VL_BITS
 
 TILES = [(8, 2, 1, "f32"), (3, 4, 4, "f32"), (4, 2, 8, "bf16"), (6, 2, 16, "i8")]
@@ -50,7 +51,7 @@ def validation(n_shapes):
     worst, rows = 0.0, 0
     for m0, n_v, k0, dtype in TILES:
         for vl in VL_BITS:
-            results, expected, counts = kernel.run(shapes, vl, m0, n_v, k0, dtype, count=True)
+            results, expected, counts = toolchain.run(shapes, vl, m0, n_v, k0, dtype, count=True)
             assert all(np.array_equal(r, e) for r, e in zip(results, expected))
             model = simulate(M, N, K, vl, m0, n_v, k0, dtype=dtype).instructions.to_numpy()
             err = 100 * (model - counts) / counts
@@ -67,8 +68,8 @@ def main():
     p.add_argument("--shapes", type=int, default=20)
     args = p.parse_args()
     speed(args.workloads)
-    if kernel.tools_missing():
-        print("qemu validation skipped: missing", ", ".join(kernel.tools_missing()))
+    if toolchain.tools_missing():
+        print("qemu validation skipped: missing", ", ".join(toolchain.tools_missing()))
     else:
         validation(args.shapes)
 

@@ -7,11 +7,11 @@ the counting plugin); CI installs them (``.ci/run``).
 import numpy as np
 import pytest
 
-from airchitect.targets.sve import kernel
+from airchitect.targets.sve import kernel, toolchain
 from airchitect.targets.sve.config import VL_BITS
 from airchitect.targets.sve.model import simulate
 
-missing = kernel.tools_missing()
+missing = toolchain.tools_missing()
 pytestmark = pytest.mark.skipif(bool(missing), reason=f"missing tools: {', '.join(missing)}")
 
 SHAPES = [tuple(int(x) for x in s) for s in np.random.default_rng(8).integers(1, 80, size=(24, 3))]
@@ -23,7 +23,7 @@ TILES = [(8, 2, 1, "f32"), (3, 4, 4, "f32"), (4, 2, 8, "bf16"), (6, 2, 16, "i8")
 @pytest.mark.parametrize("vl_bits", VL_BITS)
 @pytest.mark.parametrize("m0, n_v, k0, dtype", TILES)
 def test_outputs_equal_numpy_and_counts_match_model(vl_bits, m0, n_v, k0, dtype):
-    results, expected, counts = kernel.run(SHAPES, vl_bits, m0, n_v, k0, dtype, seed=vl_bits, count=True)
+    results, expected, counts = toolchain.run(SHAPES, vl_bits, m0, n_v, k0, dtype, seed=vl_bits, count=True)
     for got, want in zip(results, expected):
         assert np.array_equal(got, want)
     M, N, K = np.array(SHAPES).T
@@ -43,7 +43,7 @@ def test_kernel_source_is_vector_length_agnostic():
 
 
 def test_one_binary_serves_every_vector_length():
-    exe = kernel.build(2, 1, 1)
-    assert kernel.build(2, 1, 1) == exe  # cached, vector-length agnostic
-    outs = [kernel.run([(5, 37, 9)], vl, 2, 1, 1, seed=0)[0][0] for vl in (128, 2048)]
+    exe = toolchain.build(2, 1, 1)
+    assert toolchain.build(2, 1, 1) == exe  # cached, vector-length agnostic
+    outs = [toolchain.run([(5, 37, 9)], vl, 2, 1, 1, seed=0)[0][0] for vl in (128, 2048)]
     assert np.array_equal(outs[0], outs[1])

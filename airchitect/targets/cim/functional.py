@@ -65,14 +65,12 @@ With ideal cells (``d2d_sigma = c2c_sigma = 0``) and a lossless ADC
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from airchitect._checks import check_choice, check_int, check_number_array
-from airchitect.targets.cim.config import BNN_MAPPINGS, INTEGER_MAPPINGS, TNN_MAPPINGS, make_config
+from airchitect.targets.cim.cells import DEVICE_FIELDS, CellArray, Device, nominal
+from airchitect.targets.cim.config import BNN_MAPPINGS, INTEGER_MAPPINGS, make_config
 from airchitect.targets.cim.cost import mapping_properties
-from airchitect.targets.cim.energy import NEUROSIM_R_OFF_OHM, NEUROSIM_R_ON_OHM
 
 ADC_RANGES = ("full-scale", "calibrated")
 
@@ -80,33 +78,6 @@ ADC_RANGES = ("full-scale", "calibrated")
 MAX_CELLS = 2**26
 #: Largest number of column sums one read of a batch may produce (row groups x input slices x vectors x columns).
 MAX_READ_VALUES = 2**27
-
-
-@dataclasses.dataclass(frozen=True)
-class Device:
-    """RRAM cell model: LRS/HRS resistances and Gaussian variation (relative sigma).
-
-    Defaults: NeuroSim's R_on = 6 kOhm, R_off = 900 kOhm; ideal (no variation).
-    """
-
-    r_on_ohm: float = NEUROSIM_R_ON_OHM
-    r_off_ohm: float = NEUROSIM_R_OFF_OHM
-    d2d_sigma: float = 0.0
-    c2c_sigma: float = 0.0
-
-    def __post_init__(self):
-        check_number_array("r_on_ohm", self.r_on_ohm, 0.0, 1e15, low_open=True)
-        check_number_array("r_off_ohm", self.r_off_ohm, self.r_on_ohm, 1e15, low_open=True)
-        check_number_array("d2d_sigma", self.d2d_sigma, 0.0, 10.0)
-        check_number_array("c2c_sigma", self.c2c_sigma, 0.0, 10.0)
-
-    def hrs_in_steps(self, levels):
-        """HRS conductance in units of one level step (``levels`` steps from HRS to LRS)."""
-        g_on, g_off = 1.0 / self.r_on_ohm, 1.0 / self.r_off_ohm
-        return g_off / ((g_on - g_off) / levels)
-
-
-_DEVICE_FIELDS = {f.name for f in dataclasses.fields(Device)}
 
 
 def _signed_bits(values):
@@ -127,84 +98,6 @@ def _as_int_matrix(name, value, ndim_max):
     if arr.ndim < 1 or arr.ndim > ndim_max or arr.size == 0:
         raise ValueError(f"{name} must be a non-empty array with 1..{ndim_max} dimensions")
     return arr.astype(np.int64)
-
-
-class _Array:
-    """One programmed cell matrix (physical rows x columns) and its row grouping."""
-
-    def __init__(self, levels, level_max, cfg, device, rng):
-        rows, cols = levels.shape
-        xr = cfg.xbar_rows
-        active = min(cfg.active_rows or xr, xr)
-        r = np.arange(rows)
-        per_tile = -(-xr // active)
-        group = (r // xr) * per_tile + (r % xr) // active
-        slot = (r % xr) % active
-        self.n_groups = int(group.max()) + 1
-        self.active = active  # rows per read the ADC range is designed for
-        width = int(slot.max()) + 1  # rows per read actually used
-        self.rows = rows
-        self.group, self.slot = group, slot
-        h = device.hrs_in_steps(level_max)
-        g = levels.astype(np.float64) + h
-        if device.d2d_sigma:
-            g = g * (1.0 + device.d2d_sigma * rng.standard_normal(g.shape))
-        self.c2c_sigma = device.c2c_sigma
-        self.dtype = np.float32 if active * level_max * 255 < 2**24 else np.float64
-        self.width = width
-        eff = np.zeros((self.n_groups, width, cols), dtype=self.dtype)
-        eff[group, slot] = g - h if device.d2d_sigma else levels
-        self.eff = eff
-        self.ideal = np.zeros_like(eff)
-        self.ideal[group, slot] = levels
-        if self.c2c_sigma:
-            sq = np.zeros_like(eff)
-            sq[group, slot] = g**2
-            self.sq = sq
-
-    def minus(self, other):
-        """The analog difference of two arrays read with the same inputs (one ADC)."""
-        out = object.__new__(_Array)
-        out.__dict__.update(self.__dict__)
-        out.eff, out.ideal = self.eff - other.eff, self.ideal - other.ideal
-        if self.c2c_sigma:
-            out.sq = self.sq + other.sq
-        return out
-
-    def read(self, inputs, rng):
-        """Column sums per row group, (groups, batch, cols), in level units."""
-        v = self._layout(inputs)
-        out = np.matmul(v, self.eff)
-        if self.c2c_sigma:
-            binary = bool(np.all((inputs == 0) | (inputs == 1)))
-            std = np.matmul(v if binary else v * v, self.sq)  # variance / sigma^2
-            np.sqrt(std, out=std)
-            std *= rng.standard_normal(out.shape, dtype=np.float32).astype(self.dtype, copy=False)
-            std *= self.c2c_sigma
-            out += std
-        return out
-
-    def _layout(self, inputs):
-        """Inputs (batch, rows) arranged as (groups, batch, active)."""
-        G, a, rows = self.n_groups, self.width, self.rows
-        x = inputs.astype(self.dtype, copy=False)
-        if G == 1 and rows == a:
-            return x[None]
-        if np.array_equal(self.group * a + self.slot, np.arange(rows)):
-            if rows < G * a:
-                x = np.concatenate([x, np.zeros((x.shape[0], G * a - rows), self.dtype)], axis=1)
-            return x.reshape(x.shape[0], G, a).transpose(1, 0, 2)
-        v = np.zeros((G, x.shape[0], a), dtype=self.dtype)
-        v[self.group, :, self.slot] = x.T
-        return v
-
-
-def _ideal(array):
-    """A copy of ``array`` with nominal cells and no read noise."""
-    out = object.__new__(_Array)
-    out.__dict__.update(array.__dict__)
-    out.eff, out.c2c_sigma = array.ideal, 0.0
-    return out
 
 
 class CrossbarLayer:
@@ -273,9 +166,10 @@ class CrossbarLayer:
 
     # -- programming -------------------------------------------------------
     def _array(self, levels, level_max):
-        return _Array(levels, level_max, self.config, self.device, self._rng)
+        return CellArray(levels, level_max, self.config, self.device, self._rng)
 
     def _program_integer(self, W):
+        """Cell arrays of an integer mapping: ``cell_bits`` slices of the two's complement weights."""
         cfg, wb = self.config, self.w_bits
         bc = cfg.cell_bits
         self.s_w = -(-wb // bc)
@@ -297,6 +191,7 @@ class CrossbarLayer:
             self.arrays = [self._array(levels, mask)]
 
     def _program_binary(self, W):
+        """Cell arrays of a BNN/TNN mapping (one-bit cells, see the module table)."""
         m = self.config.mapping
         Wt = W.T  # (n, m)
         pos, neg = (Wt == 1).astype(np.int64), (Wt == -1).astype(np.int64)
@@ -336,6 +231,7 @@ class CrossbarLayer:
         return digital.sum(axis=0, dtype=np.float64)
 
     def _adc(self, analog, full_max, signed, key):
+        """Digitise column sums (level units) over the configured range; record peaks while calibrating."""
         cfg = self.config
         if self._calibrating:
             peak = float(np.max(np.abs(analog))) if analog.size else 0.0
@@ -372,7 +268,7 @@ class CrossbarLayer:
         self._calibrating = True
         arrays, pairs = self.arrays, self._pairs
         try:
-            self.arrays = [_ideal(a) for a in arrays]
+            self.arrays = [nominal(a) for a in arrays]
             self._pairs = {}
             self._run(X, np.random.default_rng(0))
         finally:
@@ -413,6 +309,7 @@ class CrossbarLayer:
         return self._run_binary(X, rng)
 
     def _run_integer(self, X, rng, in_bits):
+        """``W @ x`` of an integer mapping: read every input slice, shift and add slices and cells."""
         cfg = self.config
         slices, coefs = _input_slices(X, cfg.dac_bits, in_bits)
         S, N = slices.shape[:2]
@@ -435,6 +332,7 @@ class CrossbarLayer:
         return np.einsum("snm,s->nm", per_slice, coefs)
 
     def _run_binary(self, X, rng):
+        """``W @ x`` of a BNN/TNN mapping from its reads (see the module table)."""
         mp = self.config.mapping
         x_sum = X.sum(axis=1, keepdims=True).astype(np.float64)
         vp, vn = (X == 1).astype(np.int64), (X == -1).astype(np.int64)
@@ -475,14 +373,25 @@ def _check_weight_bits(W, w_bits):
     return w_bits
 
 
-def _check_accumulator(value, m):
-    """The accumulator as float64 numbers, finite, broadcastable to ``m`` outputs."""
+def number_array(name, value, expected=""):
+    """``value`` as a float64 array; TypeError unless it holds numbers (``expected``: what the message adds)."""
     arr = np.asarray(value)
     if arr.dtype == bool or arr.dtype.kind not in "iuf":
-        raise TypeError(f"accumulator must be finite numbers (length {m}), got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
+        raise TypeError(f"{name} must be finite numbers{expected}, got dtype {arr.dtype}")
+    return arr.astype(np.float64)
+
+
+def check_finite(name, arr, expected=""):
+    """``arr`` itself; ValueError naming its first value that is not finite."""
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"accumulator must be finite numbers (length {m}), got {arr[~np.isfinite(arr)].ravel()[0]}")
+        raise ValueError(f"{name} must be finite numbers{expected}, got {arr[~np.isfinite(arr)].ravel()[0]}")
+    return arr
+
+
+def _check_accumulator(value, m):
+    """The accumulator as float64 numbers, finite, broadcastable to ``m`` outputs."""
+    expected = f" (length {m})"
+    arr = check_finite("accumulator", number_array("accumulator", value, expected), expected)
     if arr.ndim > 2 or (arr.ndim >= 1 and arr.shape[-1] not in (1, m)):
         raise ValueError(f"accumulator must have {m} entries (one per output), got shape {arr.shape}")
     return arr
@@ -535,7 +444,7 @@ def program(W, config=None, *, w_bits=None, adc_range="full-scale", seed=0, **op
     ``MAX_READ_VALUES`` (2**27) column sums (row groups x input slices x
     vectors x columns) in :meth:`CrossbarLayer.mvm`.
     """
-    device = Device(**{k: options.pop(k) for k in list(options) if k in _DEVICE_FIELDS})
+    device = Device(**{k: options.pop(k) for k in list(options) if k in DEVICE_FIELDS})
     cfg = make_config(config, **options)
     if isinstance(seed, (bool, np.bool_, float, np.floating)):
         raise TypeError(f"seed must be an integer >= 0 or None, got {type(seed).__name__} {seed!r}")

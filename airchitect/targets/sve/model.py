@@ -14,7 +14,7 @@ A tile adds ``M0 * n_v`` zeroing moves, ``M0 * n_v`` stores and
 call ``CALL_INSTRUCTIONS`` plus one STP and one LDP per pair of
 callee-saved registers z8-z15 that a tile of more than 24 registers needs.
 These constants are read off the code ``aarch64-linux-gnu-gcc -O2`` (12.2)
-emits for the generated kernel (flags in ``kernel.NO_ALIGN``). Tiles of 30
+emits for the generated kernel (flags in ``toolchain.NO_ALIGN``). Tiles of 30
 or more registers make gcc spill inside the loop; the model does not count
 spill code.
 

@@ -44,8 +44,9 @@ from pathlib import Path
 import numpy as np
 
 from airchitect._checks import check_choice, check_int
+from airchitect._files import write_atomic
 from airchitect.targets.sve.config import VL_BITS
-from airchitect.targets.sve.kernel import cache_dir
+from airchitect.targets.sve.toolchain import cache_dir
 from airchitect.targets.sve.layout import check_packed_size
 
 TRIPLE = "aarch64-unknown-linux-gnu"
@@ -79,9 +80,7 @@ class Artifact:
     def save_metadata(self):
         """Write ``<vmfb>.json`` next to the module (temp name, then rename)."""
         path = Path(self.vmfb + ".json")
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=1))
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(asdict(self), indent=1).encode())
         return path
 
     @classmethod
