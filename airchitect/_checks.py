@@ -112,6 +112,10 @@ def check_choice_array(name, value, choices):
     arr = np.asarray(value)
     if arr.dtype.kind not in "UO":
         raise TypeError(f"{name} must be one of {', '.join(choices)}; got dtype {arr.dtype}")
+    if arr.dtype.kind == "O":
+        odd = next((v for v in arr.ravel() if not isinstance(v, str)), None)
+        if odd is not None:
+            raise TypeError(f"{name} must be one of {', '.join(choices)}; got {odd!r}")
     arr = arr.astype(str)
     bad = ~np.isin(arr, list(choices))
     if bad.any():
@@ -119,3 +123,29 @@ def check_choice_array(name, value, choices):
             f"{name} must be one of {', '.join(choices)}; got {arr[bad].ravel()[0]!r}"
         )
     return arr
+
+
+def check_list(name, value, what):
+    """Return ``value`` as a list, or raise ``TypeError`` unless it is a non-empty list
+    (or tuple) of ``what`` (words for the message).
+
+    >>> check_list("max_macs", [1024, 4096], "integers")
+    [1024, 4096]
+    """
+    if not isinstance(value, (list, tuple)) or not value:
+        raise TypeError(f"{name} must be a non-empty list of {what}, got {value!r}")
+    return list(value)
+
+
+def check_int_list(name, value, low=1, high=INT_MAX):
+    """Return ``value`` as a sorted list of distinct integers in ``[low, high]``, or raise
+    naming ``name`` (``name[i]`` for a bad item).
+
+    >>> check_int_list("rows", [8, 4])
+    [4, 8]
+    """
+    values = [check_int(f"{name}[{i}]", v, low, high)
+              for i, v in enumerate(check_list(name, value, f"integers in {_range_text(low, high)}"))]
+    if len(set(values)) != len(values):
+        raise ValueError(f"{name} must not repeat a value, got {values}")
+    return sorted(values)

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 import airchitect as ac
-from airchitect.targets.cim import space as cim_space
+from airchitect.tasks import cim as cim_space
 
 
 def best_of(fn, repeat=3):

@@ -203,7 +203,7 @@ def test_real_network(name, n_pes):
 
 
 def test_duplication_costs_match_the_simulator():
-    from airchitect.targets.cim.schedule_pairs import (
+    from airchitect.tasks.cim_schedule import (
         duplication_costs, duplication_labels, duplication_space, sample_inputs)
 
     inputs = sample_inputs(4, seed=1)
@@ -227,7 +227,7 @@ def test_duplication_costs_match_the_simulator():
 
 
 def test_duplication_tie_break_prefers_fewer_pes():
-    from airchitect.targets.cim.schedule_pairs import duplication_costs, duplication_labels
+    from airchitect.tasks.cim_schedule import duplication_costs, duplication_labels
 
     # H = 1: one set per layer, copies cannot help; every feasible choice ties
     # and the one with fewest PEs (label 0, D1 = D2 = 1) wins.

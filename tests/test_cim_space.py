@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from airchitect.targets.cim import layer_costs, lossless_adc_bits
-from airchitect.targets.cim import space as cs
+from airchitect.tasks import cim as cs
 
 
 def test_design_space_shape_and_order():

@@ -15,7 +15,7 @@ from airchitect import cli
 from airchitect.backends import iree
 from airchitect.targets.cim import cost as cim_cost
 from airchitect.targets.cim import functional, precision
-from airchitect.targets.cim import space as cim_space
+from airchitect.tasks import cim as cim_space
 from airchitect.targets.sve import config as sve_config
 
 cim_schedule = importlib.import_module("airchitect.targets.cim.schedule")

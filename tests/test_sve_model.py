@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 import airchitect as ac
-from airchitect.targets.sve import config, space
+from airchitect.targets.sve import config
+from airchitect.tasks import sve as space
 from airchitect.targets.sve.model import CORES, Core, simulate
 
 

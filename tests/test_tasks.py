@@ -153,7 +153,7 @@ def test_sve_labels_match_brute_force():
 
 
 def test_cim_labels_follow_the_documented_tie_break():
-    from airchitect.targets.cim import space as cim_space
+    from airchitect.tasks import cim as cim_space
 
     task = ac.tasks.get("cim")
     inputs = task.sample(300, seed=4)
@@ -186,7 +186,7 @@ def test_buffer_labels_match_brute_force():
 
 
 def test_cim_schedule_labels_agree_with_the_scheduler_labels():
-    from airchitect.targets.cim import schedule_pairs
+    from airchitect.tasks import cim_schedule as schedule_pairs
 
     task = ac.tasks.get("cim-schedule")
     inputs = task.sample(400, seed=6)

@@ -4,7 +4,7 @@ For every training row and configuration the target is the configuration's
 slowdown, ``log2(cost / best cost of the row)`` (0 for the optimum). One
 gradient-boosted tree ensemble (scikit-learn's
 ``HistGradientBoostingRegressor``) learns it from the task's *pair
-features* (:meth:`Task.pair_features`): the workload's inputs beside the
+features* (:func:`airchitect.learn.features.pair_features`): the workload's inputs beside the
 configuration's, and whatever the task adds about how the two meet (for the
 buffer task: how many words of each operand fit each buffer). The prediction
 is the allowed configuration of least predicted slowdown.
@@ -24,6 +24,7 @@ import numba
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from airchitect.learn.features import pair_features
 from airchitect.learn.surrogate import _log_costs, softmax
 
 
@@ -150,7 +151,7 @@ class BoostedCostClassifier(ClassifierMixin, BaseEstimator):
         if best:
             key[np.arange(n)[:, None], np.argsort(target, axis=1, kind="stable")[:, :best]] = -1.0
         picks = np.argsort(key, axis=1)[:, :per]
-        F = task.pair_features(X, picks).reshape(n * per, -1)
+        F = pair_features(task, X, picks).reshape(n * per, -1)
         rows = np.repeat(np.arange(n), per)
         model = HistGradientBoostingRegressor(
             max_iter=self.max_iter, max_leaf_nodes=self.max_leaf_nodes, learning_rate=self.learning_rate,
@@ -170,14 +171,14 @@ class BoostedCostClassifier(ClassifierMixin, BaseEstimator):
         every = np.arange(self.n_labels_)
         for start in range(0, len(X), _CHUNK_ROWS):
             part = X.iloc[start:start + _CHUNK_ROWS]
-            features = task.pair_features(part, np.broadcast_to(every, (len(part), self.n_labels_)))
+            features = pair_features(task, part, np.broadcast_to(every, (len(part), self.n_labels_)))
             flat = np.ascontiguousarray(features.reshape(-1, features.shape[2]), dtype=np.float64)
             chunk = np.full(len(flat), t["baseline"][0])
             forest = _forest_parallel if len(flat) >= _PARALLEL_ROWS else _forest_serial
             forest(flat, t["feature"], t["threshold"], t["left"], t["right"], t["value"], t["roots"],
                         chunk)
             out[start:start + len(part)] = chunk.reshape(len(part), -1)
-        return np.where(task._allowed(X), out, np.inf)
+        return np.where(task.allowed(X, validated=True), out, np.inf)
 
     def decision_function(self, X):
         """Scores (higher is better): minus the predicted slowdown, ties to the lower

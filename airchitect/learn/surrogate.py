@@ -17,7 +17,8 @@ Costs of configurations that a row's constraints rule out are taken with the
 constraints relaxed (``Task.relax``), so every label sees every row; the
 constraint columns themselves only mask labels and are not features.
 
-A task may split its objective into parts (``Task.surrogate_parts``): the
+A task may split its objective into parts
+(:func:`airchitect.learn.features.surrogate_parts`): the
 multi-array task learns one GEMM's cycles on each array and combines the parts
 with the exact makespan rule.
 """
@@ -28,6 +29,8 @@ import numba
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
+
+from airchitect.learn import features
 
 FOLDS = {
     "pow2": 2.0 ** np.arange(1, 15),
@@ -134,7 +137,7 @@ class SurrogateClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = np.arange(self.n_labels_)
         relaxed = task.relax(X)
         self.constraints_ = [c for c in X.columns if not relaxed[c].equals(X[c])]
-        parts = task.surrogate_parts(X, self.objective)
+        parts = features.surrogate_parts(task, X, self.objective)
         frames, targets = (parts if parts is not None else
                            ([X], [task.costs(relaxed, self.objective)]))
         F = np.concatenate([self._basis(f) for f in frames])
@@ -171,7 +174,7 @@ class SurrogateClassifier(ClassifierMixin, BaseEstimator):
         """
         task = self._task()
         X = task.validate(X)
-        table = task.surrogate_table(X, self.objective)
+        table = features.surrogate_table(task, X, self.objective)
         if table is None:
             keys = [self._predict_parts(X)]
         else:
@@ -179,8 +182,8 @@ class SurrogateClassifier(ClassifierMixin, BaseEstimator):
             frame, lengths = table
             every = np.exp2(self._predict_parts(frame))
             parts = np.split(every, np.cumsum(lengths)[:-1])
-            keys = [np.log2(k) for k in task.surrogate_combine(X, parts, self.objective)]
-        barred = ~task._allowed(X)
+            keys = [np.log2(k) for k in features.surrogate_combine(task, X, parts, self.objective)]
+        barred = ~task.allowed(X, validated=True)
         for k in keys:
             k[barred] = np.inf
         return keys

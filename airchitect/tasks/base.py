@@ -158,7 +158,8 @@ class Task:
         return costs
 
     def tiebreak(self, inputs, costs, objective="cycles"):
-        """Secondary keys, each ``(n_rows, n_labels)``, that order equal costs.
+        """Secondary keys that order equal costs, each ``(n_rows, n_labels)`` or
+        ``(n_labels,)`` (one value per configuration).
 
         The default is none: ties go to the lower label id (the space is
         sorted so that this is the documented tie-break).
@@ -169,34 +170,6 @@ class Task:
         """``inputs`` with every constraint at its loosest, so every label has a cost."""
         return inputs
 
-    def pair_features(self, inputs, labels) -> np.ndarray:
-        """Features of (workload, configuration) pairs, ``(n, k, f)`` float64, or
-        NotImplementedError where the task defines none.
-
-        ``labels`` is ``(n, k)``: the configurations paired with each row.
-        """
-        raise NotImplementedError(f"task {self.name!r} defines no pair features")
-
-    def surrogate_parts(self, inputs, objective=None):
-        """``(frames, costs)`` of the parts a surrogate should learn, or None (learn the whole)."""
-        return None
-
-    def surrogate_frames(self, inputs, objective=None):
-        """The part inputs of :meth:`surrogate_parts`, without costs, or None."""
-        return None
-
-    def surrogate_table(self, inputs, objective=None):
-        """:meth:`surrogate_frames` stacked into one frame, with each part's row count, or None."""
-        frames = self.surrogate_frames(inputs, objective)
-        if frames is None:
-            return None
-        return pd.concat(frames, ignore_index=True), [len(f) for f in frames]
-
-    def surrogate_combine(self, inputs, part_costs, objective=None):
-        """Combine predicted part costs into keys, each ``(n_rows, n_labels)``:
-        the objective, then the tie-break keys."""
-        raise NotImplementedError
-
     def configs(self, inputs, labels) -> pd.DataFrame:
         """The configuration columns of label ``labels[i]`` for row ``i``."""
         return pd.DataFrame(self.config_values(inputs, labels))
@@ -206,9 +179,12 @@ class Task:
         labels = np.asarray(labels)
         return {c: values[labels] for c, values in self.space_columns().items()}
 
-    def allowed(self, inputs) -> np.ndarray:
-        """``(n_rows, n_labels)`` booleans: configurations a row's constraints allow."""
-        return self._allowed(self.validate(inputs))
+    def allowed(self, inputs, validated=False) -> np.ndarray:
+        """``(n_rows, n_labels)`` booleans: configurations a row's constraints allow.
+
+        ``validated=True`` skips :meth:`validate` for inputs that it returned.
+        """
+        return self._allowed(inputs if validated else self.validate(inputs))
 
     def _allowed(self, inputs):
         """:meth:`allowed` of inputs that :meth:`validate` has already checked."""
@@ -270,19 +246,14 @@ class Task:
         return out
 
     def _choose(self, inputs, costs, objective):
-        """Lexicographic argmin over (cost, tie-break keys..., label id)."""
-        keys = [costs, *self.tiebreak(inputs, costs, objective)]
+        """Labels by :func:`tiebroken_argmin` of (cost, :meth:`tiebreak` keys), their costs
+        and the runner-up costs; a row with no finite cost is refused."""
+        labels = tiebroken_argmin(costs, self.tiebreak(inputs, costs, objective))
         rows = np.arange(costs.shape[0])
-        candidates = np.ones(costs.shape, dtype=bool)
-        for key in keys:
-            masked = np.where(candidates, key, np.inf)
-            low = masked.min(axis=1, keepdims=True)
-            candidates &= masked == low
-        labels = candidates.argmax(axis=1)
-        if not np.isfinite(costs[rows, labels]).all():
-            bad = int(np.flatnonzero(~np.isfinite(costs[rows, labels]))[0])
-            raise ValueError(f"task {self.name!r}: row {bad} has no feasible configuration")
         best = costs[rows, labels]
+        if not np.isfinite(best).all():
+            bad = int(np.flatnonzero(~np.isfinite(best))[0])
+            raise ValueError(f"task {self.name!r}: row {bad} has no feasible configuration")
         others = costs.copy()
         others[rows, labels] = np.inf
         return labels, best, others.min(axis=1)
@@ -324,6 +295,32 @@ class Task:
             "input_columns": list(self.input_columns),
             "config_columns": list(self.config_columns),
         }
+
+    def definition(self) -> dict:
+        """The task's full definition, a JSON-able dict: ``task`` (its registered
+        name), ``class`` (``module:Class``), ``params``, ``space_version`` and
+        ``space_sha256`` (of the space table); :func:`airchitect.tasks.from_definition`
+        rebuilds the task from it (see :mod:`airchitect.tasks.identity`)."""
+        from airchitect.tasks.identity import definition
+
+        return definition(self)
+
+
+def tiebroken_argmin(costs, keys=()):
+    """The label of every row: the lexicographic minimum of (cost, ``keys``..., label id).
+
+    ``costs`` is ``(n_rows, n_labels)``; each key broadcasts to it (a
+    ``(n_labels,)`` key is one value per configuration). Returns ``(n_rows,)``
+    int64; a row whose costs are all ``inf`` gets the label its keys prefer.
+    """
+    candidates = costs == costs.min(axis=1, keepdims=True)
+    for key in keys:
+        tied = np.flatnonzero(np.count_nonzero(candidates, axis=1) > 1)
+        if not tied.size:
+            break
+        masked = np.where(candidates[tied], np.broadcast_to(key, costs.shape)[tied], np.inf)
+        candidates[tied] = masked == masked.min(axis=1, keepdims=True)
+    return candidates.argmax(axis=1)
 
 
 def systolic_objective(objective, M, N, K, rows, cols, dataflow_code, cycles, **memory):

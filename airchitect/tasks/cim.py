@@ -1,28 +1,169 @@
 """The ``cim`` task: the crossbar configuration of one layer on an RRAM chip.
 
-The definition (inputs, 1224-configuration space, lossless-ADC and crossbar
-budget feasibility, objectives) lives with the cost model in
-:mod:`airchitect.targets.cim.space` and in ``docs/tasks.md``.
+Inputs (one row per layer-with-constraints): ``P, n, m, w_bits, in_bits``
+(the layer, as in :func:`airchitect.targets.cim.simulate`), ``n_xbars`` (the
+crossbars available) and ``adc_bits`` (the resolution of the ADCs on chip).
+
+Space (:func:`design_space`, 1224 configurations, in this order):
+crossbar size ``xbar`` in {64, 128, 256, 512} (square), rows activated per
+read ``active_rows`` in {16, 32, 64, 128, all} (only values below ``xbar``,
+then ``all`` = ``xbar``), ``cell_bits`` in {1, 2, 4}, ``dac_bits`` in {1, 2},
+``mapping`` in (offset, differential-column, differential-row),
+``duplication`` in {1, 2, 4, 8}.
+
+A configuration is feasible for a row when its ADC is lossless,
+``lossless_adc_bits(active_rows, cell_bits, dac_bits, signed) <= adc_bits``
+(signed for the two differential mappings), and it fits the chip,
+``tiles * duplication <= n_xbars``. Objectives (:data:`OBJECTIVES`): latency
+(us), energy (pJ) and edp, from the compiled kernel
+:func:`airchitect.targets.cim.grid.grid_costs`.
 
 Tie-break: lower objective, then fewer crossbars used (tiles x duplication),
-then the lower label id.
+then the lower label id. See ``docs/tasks.md`` for the full definition.
 
-For the latency objective the cost surrogate learns two parts of every base
-configuration (all but duplication): its tiles and its reads per vector, from
-the layer's rows ``n``, its weight columns per cell width ``m * ceil(w_bits /
-b_c)`` (and one more, the offset column) and its input slices per DAC width
-``ceil(in_bits / d)``. Latency and crossbars used then follow exactly from
-``P`` and the duplication.
+>>> space = design_space()
+>>> len(space), space.columns.tolist()[:3]
+(1224, ['xbar', 'active_rows', 'active_all'])
+>>> task_costs(sample_inputs(3, seed=0), space, "latency").shape
+(3, 1224)
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
-from airchitect.targets.cim import space as cim_space
-from airchitect.targets.cim.config import CrossbarConfig
-from airchitect.tasks.base import Task
+from airchitect._checks import check_choice, check_int, check_int_columns
+from airchitect.targets.cim import grid
+from airchitect.targets.cim.config import INTEGER_MAPPINGS
+from airchitect.targets.cim.cost import lossless_adc_bits
+from airchitect.tasks.base import Task, tiebroken_argmin
+
+XBAR_SIZES = (64, 128, 256, 512)
+ACTIVE_ROWS = (16, 32, 64, 128)
+CELL_BITS = (1, 2, 4)
+DAC_BITS = (1, 2)
+DUPLICATION = (1, 2, 4, 8)
+OBJECTIVES = grid.OBJECTIVES
+INPUT_COLUMNS = grid.LAYER_COLUMNS
+CONFIG_COLUMNS = ("xbar", "active_rows", "active_all", "cell_bits", "dac_bits", "mapping", "duplication")
+#: input limits (inclusive) checked by :func:`check_inputs`
+LIMITS = {"P": (1, 2**40), "n": (1, 2**31 - 1), "m": (1, 2**31 - 1), "w_bits": (1, 32),
+          "in_bits": (1, 32), "n_xbars": (1, 2**40), "adc_bits": (1, 32)}
+
+#: Sampler ranges (inclusive): log-uniform P, n, m; uniform bits;
+#: n_xbars = 2**k with k uniform.
+P_RANGE = (1, 65536)
+N_RANGE = (1, 32768)
+M_RANGE = (1, 8192)
+BITS_RANGE = (2, 8)
+XBARS_EXP_RANGE = (0, 14)
+ADC_BITS_RANGE = (5, 14)
+_CHUNK = 1024
+
+
+def design_space():
+    """The 1224 crossbar configurations, one row each, index = configuration id."""
+    rows = []
+    for xbar in XBAR_SIZES:
+        actives = [a for a in ACTIVE_ROWS if a < xbar] + [xbar]
+        for active in actives:
+            for bc in CELL_BITS:
+                for d in DAC_BITS:
+                    for mapping in INTEGER_MAPPINGS:
+                        for dup in DUPLICATION:
+                            rows.append((xbar, active, active == xbar, bc, d, mapping, dup))
+    return pd.DataFrame(rows, columns=list(CONFIG_COLUMNS))
+
+
+@functools.lru_cache(maxsize=1)
+def _default_space():
+    return design_space()
+
+
+def check_inputs(inputs):
+    """Validate an inputs table; return a DataFrame with int64 columns :data:`INPUT_COLUMNS`."""
+    df = inputs if isinstance(inputs, pd.DataFrame) else pd.DataFrame(inputs)
+    missing = [c for c in INPUT_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"cim inputs need columns {', '.join(INPUT_COLUMNS)}; missing {', '.join(missing)}")
+    return check_int_columns(df, {c: LIMITS[c] for c in INPUT_COLUMNS})
+
+
+def _costs_and_crossbars(inputs, space, objective, want_xbars=True):
+    check_choice("objective", objective, OBJECTIVES)
+    space = _default_space() if space is None else space
+    return grid.grid_costs(check_inputs(inputs), space, objective, want_xbars)
+
+
+def task_costs(inputs, space=None, objective="latency"):
+    """Objective of every configuration for every row, ``(n_rows, n_configs)``.
+
+    ``objective``: ``"latency"`` (us), ``"energy"`` (pJ) or ``"edp"``
+    (us x pJ). Infeasible configurations cost ``np.inf``.
+    """
+    return _costs_and_crossbars(inputs, space, objective, want_xbars=False)[0]
+
+
+def crossbars_used(inputs, space=None):
+    """Crossbars a configuration occupies (tiles x duplication), the first tie-break key."""
+    return _costs_and_crossbars(inputs, space, "latency")[1]
+
+
+def base_counts(inputs, space=None):
+    """Tiles and reads per vector of every base configuration (all but duplication);
+    see :func:`airchitect.targets.cim.grid.base_counts`.
+
+    >>> tiles, reads, base = base_counts(sample_inputs(2, seed=0))
+    >>> tiles.shape, base.shape
+    ((2, 306), (1224,))
+    """
+    return grid.base_counts(check_inputs(inputs), _default_space() if space is None else space)
+
+
+def best_configs(inputs, space=None, objective="latency"):
+    """Configuration id of the optimum of every row (tie-break: fewer crossbars, lower id).
+
+    Rows with no feasible configuration get -1.
+    """
+    cost, xbars = _costs_and_crossbars(inputs, space, objective)
+    return np.where(np.isfinite(cost).any(axis=1), tiebroken_argmin(cost, [xbars]), -1)
+
+
+def _log_uniform(rng, low, high, size):
+    v = np.floor(np.exp(rng.uniform(np.log(low), np.log(high + 1), size))).astype(np.int64)
+    return np.clip(v, low, high)
+
+
+def sample_inputs(n, seed=0):
+    """``n`` seeded input rows, each with at least one feasible configuration.
+
+    Candidates are drawn in batches of 1024 from ``np.random.default_rng(seed)``
+    (columns in the order P, n, m, w_bits, in_bits, n_xbars, adc_bits, each a
+    whole batch) and kept in order when some configuration is feasible.
+    """
+    n = check_int("n", n, 0, 10**9)
+    rng = np.random.default_rng(seed)
+    space = _default_space()
+    kept, have = [], 0
+    while have < n:
+        size = _CHUNK
+        cand = pd.DataFrame({
+            "P": _log_uniform(rng, *P_RANGE, size),
+            "n": _log_uniform(rng, *N_RANGE, size),
+            "m": _log_uniform(rng, *M_RANGE, size),
+            "w_bits": rng.integers(BITS_RANGE[0], BITS_RANGE[1] + 1, size),
+            "in_bits": rng.integers(BITS_RANGE[0], BITS_RANGE[1] + 1, size),
+            "n_xbars": 2 ** rng.integers(XBARS_EXP_RANGE[0], XBARS_EXP_RANGE[1] + 1, size),
+            "adc_bits": rng.integers(ADC_BITS_RANGE[0], ADC_BITS_RANGE[1] + 1, size),
+        })
+        ok = np.isfinite(task_costs(cand, space, "latency")).any(axis=1)
+        kept.append(cand[ok])
+        have += int(ok.sum())
+    out = pd.concat(kept, ignore_index=True).iloc[:n] if kept else pd.DataFrame(columns=list(INPUT_COLUMNS))
+    return out.reset_index(drop=True).astype(np.int64)
 
 
 def check_feasible(inputs, space):
@@ -34,8 +175,8 @@ def check_feasible(inputs, space):
     """
     if not len(inputs):
         return
-    tiles, _, base = cim_space.base_counts(inputs, space)
-    need = cim_space.lossless_adc_bits(
+    tiles, _, base = base_counts(inputs, space)
+    need = lossless_adc_bits(
         space["active_rows"].to_numpy(np.int64), space["cell_bits"].to_numpy(np.int64),
         space["dac_bits"].to_numpy(np.int64), np.isin(space["mapping"], ("differential-column", "differential-row")))
     base_need = np.full(tiles.shape[1], np.iinfo(np.int64).max)
@@ -62,20 +203,20 @@ class CimTask(Task):
 
     name = "cim"
     space_version = "1"
-    input_columns = cim_space.INPUT_COLUMNS
-    config_columns = cim_space.CONFIG_COLUMNS
-    objectives = cim_space.OBJECTIVES
+    input_columns = INPUT_COLUMNS
+    config_columns = CONFIG_COLUMNS
+    objectives = OBJECTIVES
     default_objective = "latency"
     chunk_rows = 4096
 
     def _space(self):
-        return cim_space.design_space()
+        return design_space()
 
     def sample(self, n, seed=0):
-        return cim_space.sample_inputs(n, seed=seed)
+        return sample_inputs(n, seed=seed)
 
     def _validate(self, df):
-        out = cim_space.check_inputs(df).reset_index(drop=True)
+        out = check_inputs(df).reset_index(drop=True)
         check_feasible(out, self.space())
         return out
 
@@ -84,42 +225,7 @@ class CimTask(Task):
 
     def costs(self, inputs, objective="latency"):
         objective = self.check_objective(objective)
-        return cim_space.task_costs(inputs, self.space(), objective)
+        return task_costs(inputs, self.space(), objective)
 
     def tiebreak(self, inputs, costs, objective="latency"):
-        return [cim_space.crossbars_used(inputs, self.space())]
-
-    def surrogate_frames(self, inputs, objective=None):
-        """Features of the tiles and reads parts (latency objective only)."""
-        if objective not in (None, "latency"):
-            return None
-        n, m, w, i = (inputs[c].to_numpy(np.int64) for c in ("n", "m", "w_bits", "in_bits"))
-        features = {"n": n}
-        for bits in cim_space.CELL_BITS:
-            cells = m * -(-w // bits)
-            features[f"m_cells{bits}"] = cells
-            features[f"m_cells{bits}_offset"] = cells + 1
-        for bits in cim_space.DAC_BITS:
-            features[f"slices{bits}"] = -(-i // bits)
-        frame = pd.DataFrame(features)
-        return [frame.assign(part="tiles"), frame.assign(part="reads")]
-
-    def surrogate_parts(self, inputs, objective=None):
-        """Learn tiles and reads per vector of every base configuration."""
-        frames = self.surrogate_frames(inputs, objective)
-        if frames is None:
-            return None
-        tiles, reads, _ = cim_space.base_counts(inputs, self.space())
-        return frames, [tiles, reads]
-
-    def surrogate_combine(self, inputs, part_costs, objective=None):
-        """Latency (us) and crossbars used of every configuration from tiles and reads."""
-        if objective not in (None, "latency"):
-            raise ValueError("the cim surrogate learns the latency objective only")
-        base = cim_space.configuration_bases(self.space())
-        tiles, reads = (np.maximum(np.rint(p), 1.0)[:, base] for p in part_costs)
-        dup = self.space()["duplication"].to_numpy(np.float64)
-        P = inputs["P"].to_numpy(np.float64)[:, None]
-        config = CrossbarConfig()
-        latency = tiles * dup * config.t_write_us + np.ceil(P / dup) * reads * config.t_exec_us
-        return [latency, tiles * dup]
+        return [crossbars_used(inputs, self.space())]

@@ -110,33 +110,6 @@ class MultiArrayTask(Task):
         gemm = np.arange(4)[None, :]
         return per[:, gemm, perms]  # (n_rows, 24 assignments, 4 gemms)
 
-    def surrogate_frames(self, inputs, objective=None):
-        """One frame of (M, N, K) per GEMM position."""
-        return [pd.DataFrame(part, columns=list("MNK")) for part in np.split(self._gemm_rows(inputs), 4)]
-
-    def surrogate_table(self, inputs, objective=None):
-        """The four GEMM positions' (M, N, K) in one frame, built at once."""
-        return pd.DataFrame(self._gemm_rows(inputs), columns=list("MNK")), [len(inputs)] * 4
-
-    def _gemm_rows(self, inputs):
-        """``(4 n, 3)`` M, N, K of every row's GEMM 0, then GEMM 1, 2, 3."""
-        return np.concatenate([np.column_stack([inputs[f"{d}{i}"].to_numpy() for d in "MNK"])
-                               for i in range(4)])
-
-    def surrogate_parts(self, inputs, objective=None):
-        """Learn one GEMM's objective on each of the four arrays."""
-        per = self.gemm_costs(inputs, "cycles" if objective in (None, "cycles") else "energy")
-        return self.surrogate_frames(inputs), [per[:, i, :] for i in range(4)]
-
-    def surrogate_combine(self, inputs, part_costs, objective=None):
-        """Makespan and sum of cycles of every assignment from per-GEMM cycles."""
-        per = np.stack(part_costs, axis=1)  # (n, 4 gemms, 4 arrays)
-        perms = self.space().to_numpy()
-        chosen = per[:, np.arange(4)[None, :], perms]
-        if objective in (None, "cycles"):
-            return [chosen.max(axis=2), chosen.sum(axis=2)]
-        raise ValueError("the multiarray surrogate learns the cycles objective only")
-
     def costs(self, inputs, objective="cycles"):
         """Makespan (cycles), total energy (pJ), or total energy x makespan (EDP)."""
         objective = self.check_objective(objective)
