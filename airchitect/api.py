@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +41,12 @@ def shipped(task, purpose="predict") -> Predictor:
     from airchitect.tasks import get
 
     check_choice("purpose", purpose, ("predict", "recommend"))
-    name = get(task).name
-    return _load(shipped_path(name, purpose), name)
+    built = get(task)
+    predictor = _load(shipped_path(built.name, purpose), built.name)
+    if built is not predictor.task and built.definition() != predictor.task.definition():
+        raise ValueError(f"no shipped model for this variant of task {built.name!r} (params "
+                         f"{built.params()}); train one and pass model=DIR")
+    return predictor
 
 
 @functools.lru_cache(maxsize=None)
@@ -52,15 +57,39 @@ def _load(path, task):
 
 
 def _predictor(task, model, purpose):
-    """``model``, checked to be a predictor of ``task``, or the shipped one for ``purpose``."""
+    """``model`` (a Predictor or a saved predictor's directory), checked to be a
+    predictor of ``task``, or the shipped one for ``purpose``."""
     if model is None:
         return shipped(task, purpose)
+    if isinstance(model, (str, os.PathLike)):
+        return _load_dir(Path(model), task)
     if not isinstance(model, Predictor):
-        raise TypeError(f"model must be a Predictor, got {type(model).__name__}")
+        raise TypeError(f"model must be a Predictor or a saved predictor's directory, "
+                        f"got {type(model).__name__}")
     name = getattr(task, "name", task)
     if model.task.name != name:
         raise ValueError(f"model is for task {model.task.name!r}, not {name!r}")
+    if not isinstance(task, str) and model.task is not task:
+        from airchitect.tasks import identity
+
+        identity.compare(model.task.definition(), task, identity.Where(None, "model.task"))
     return model
+
+
+def _load_dir(path, task):
+    """The predictor saved in ``path`` for ``task``, loaded once while its files are unchanged."""
+    from airchitect import tasks
+
+    try:
+        stamp = tuple((path / f).stat().st_mtime_ns for f in ("predictor.json", "model.safetensors"))
+    except OSError:
+        stamp = None  # Predictor.load names what is missing
+    return _load_saved(path.resolve(), stamp, task, tasks.generation)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_saved(path, stamp, task, generation):
+    return Predictor.load(path, task=task)
 
 
 def _query(predictor, inputs):
@@ -91,11 +120,15 @@ def predict(task, model=None, **inputs) -> dict:
 
     Parameters
     ----------
-    task : str
-        Task name, e.g. ``"array"``.
-    model : Predictor, optional
-        Use this predictor instead of the shipped one; it must be a model of
-        ``task`` (``ValueError`` otherwise).
+    task : str or Task
+        Task name, e.g. ``"array"`` (or one registered with
+        :func:`airchitect.tasks.register`), or a Task.
+    model : Predictor or path, optional
+        Use this predictor, or the one saved in this directory, instead of the
+        shipped one; it must be a model of ``task`` (``ValueError`` naming
+        the field otherwise). A saved model of a variant of a built-in task
+        is rebuilt from its recorded definition, so ``predict("array",
+        model=DIR, ...)`` needs no registration.
     **inputs
         The task's input columns, e.g. ``M, N, K, max_macs`` for ``array``.
     """
@@ -112,7 +145,8 @@ def recommend(task, k=5, model=None, objective=None, **inputs) -> dict:
     (its position, from 1, in the model's own ranking). The shipped ranking model
     may differ from :func:`predict`'s (buffer: boosted trees rank, the split-stall
     estimate predicts). ``k`` is an integer in ``[1, n_labels]``; ``model``, when
-    given, must be a model of ``task``.
+    given (a Predictor or a saved predictor's directory, as for :func:`predict`),
+    must be a model of ``task``.
     """
     predictor = _predictor(task, model, "recommend")
     k = check_int("k", k, 1, int(predictor.estimator.n_labels_))

@@ -1,7 +1,6 @@
 """Dataset generation: determinism, resume after SIGKILL, Dask equivalence, checks."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import sys
 
+from airchitect.cli.options import add_task_options, task_spec
+
 
 def add_parser(sub):
     parser = sub.add_parser("dataset", help="generate labelled datasets")
     actions = parser.add_subparsers(dest="action", required=True, parser_class=type(parser))
     gen = actions.add_parser("generate", help="sample, label and write a dataset")
-    gen.add_argument("--task", required=True, help="task name (array, buffer, multiarray, ...)")
+    add_task_options(gen, "task name (array, buffer, multiarray, ...); or give --task-file")
     gen.add_argument("--workloads", type=int, required=True, help="number of rows")
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--out", required=True, help="output directory")
@@ -42,9 +44,12 @@ def run(args):
     from airchitect.data import generate
     from airchitect.data.generate import SchedulerError
 
+    task = task_spec(args)
+    if task is None:
+        raise ValueError("--task (or --task-file) is needed: the task to generate data for")
     try:
         manifest = generate(
-            args.task, args.workloads, seed=args.seed, out=args.out, workers=args.workers,
+            task, args.workloads, seed=args.seed, out=args.out, workers=args.workers,
             scheduler=args.scheduler, objective=args.objective, shard_rows=args.shard_rows,
             overwrite=args.overwrite, progress=not args.quiet,
         )
@@ -62,7 +67,7 @@ def run(args):
     s = manifest.get("summary", {})
     timings = manifest.get("timings", {})
     print(
-        f"{args.task}: {manifest['arguments']['n']} rows in {args.out} "
+        f"{manifest['arguments']['task']}: {manifest['arguments']['n']} rows in {args.out} "
         f"({timings.get('wall_s', 0):.1f} s, {s.get('rows_per_s')} rows/s); "
         f"label entropy {s.get('label_entropy_bits', 0):.2f} bits, "
         f"{s.get('distinct_labels')} labels, majority label {s.get('majority_label')} = "

@@ -36,7 +36,8 @@ def run(args):
         raise ValueError(
             f"dataset is for task {manifest['arguments']['task']!r}, model for {predictor.task.name!r}"
         )
-    result = evaluate(predictor, load(args.data), manifest["arguments"]["objective"])
+    frame = load(args.data, task=predictor.task)  # the recorded definitions must agree
+    result = evaluate(predictor, frame, manifest["arguments"]["objective"])
     if args.json:
         json.dump(result, sys.stdout, indent=2)
         print()

@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 from airchitect.cli import print_record
+from airchitect.cli.options import add_task_options, task_spec
 
 #: most data rows a ``--csv`` file may hold
 MAX_CSV_ROWS = 1_000_000
@@ -17,9 +18,10 @@ def add_parser(sub):
     parser = sub.add_parser(
         "predict", help="predict configurations (one workload from flags, or a CSV)"
     )
-    parser.add_argument("--task", required=True)
+    add_task_options(parser, "task name; default: the task the --model records")
     parser.add_argument("--model", default=None,
-                        help="saved predictor directory of the same task (default: shipped)")
+                        help="saved predictor directory of the same task (default: shipped); a "
+                             "variant of a built-in task is rebuilt from its recorded definition")
     parser.add_argument("--csv", default=None,
                         help=f"CSV of workloads: a header of the task's input columns, then one "
                              f"workload per row (at most {MAX_CSV_ROWS:,} rows)")
@@ -115,20 +117,22 @@ def _has_boolean(values):
     return bool(values.map(lambda v: isinstance(v, bool) or str(v).lower() in ("true", "false")).any())
 
 
-def _model(args):
-    """The predictor of ``--model`` (which must be of ``--task``), or None for the shipped one."""
+def _model(args, task):
+    """The predictor of ``--model`` (which must be of the task the flags name, if
+    any), or None for the shipped one (then a task is needed)."""
     from airchitect.learn import Predictor
-    from airchitect.tasks import get
 
     if args.model is None:
+        if task is None:
+            raise ValueError("--task is needed without --model (the shipped model of that task)")
         return None
-    return Predictor.load(args.model, task=get(args.task).name)
+    return Predictor.load(args.model, task=task)
 
 
-def _recommend_k(args, model):
+def _recommend_k(args, task, model):
     from airchitect import api
 
-    n_labels = int((model or api.shipped(args.task, "recommend")).estimator.n_labels_)
+    n_labels = int((model or api.shipped(task, "recommend")).estimator.n_labels_)
     if not 1 <= args.recommend <= n_labels:
         raise ValueError(f"--recommend must be an integer in [1, {n_labels}], got {args.recommend}")
     return args.recommend
@@ -137,11 +141,13 @@ def _recommend_k(args, model):
 def run(args):
     from airchitect import api
 
-    model = _model(args)
+    task = task_spec(args)
+    model = _model(args, task)
+    task = model.task if model is not None else task
     if args.csv and (args.inputs or args.recommend is not None):
         raise ValueError("--csv takes its workloads from the file; drop NAME=VALUE and --recommend")
     if args.csv:
-        predictor = model or api.shipped(args.task)
+        predictor = model or api.shipped(task)
         frame = read_csv(args.csv, list(predictor.task.input_columns))
         try:
             result = predictor.predict(frame)
@@ -154,8 +160,8 @@ def run(args):
         return 0
     inputs = parse_inputs(args.inputs)
     if args.recommend is not None:
-        result = api.recommend(args.task, k=_recommend_k(args, model), model=model, **inputs)
+        result = api.recommend(task, k=_recommend_k(args, task, model), model=model, **inputs)
     else:
-        result = api.predict(args.task, model=model, **inputs)
+        result = api.predict(task, model=model, **inputs)
     print_record(result, args.json)
     return 0

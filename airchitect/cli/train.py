@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import sys
 
+from airchitect.cli.options import add_task_options, task_spec
+
 
 def add_parser(sub):
     parser = sub.add_parser("train", help="train a predictor on a dataset")
-    parser.add_argument("--task", required=True)
+    add_task_options(parser, "task name; default: the task the dataset records")
     parser.add_argument("--data", required=True, help="dataset directory")
     parser.add_argument("--model", default="surrogate", help="surrogate, boosted, stalls (buffer only), resmlp or airchitect")
     parser.add_argument("--out", required=True,
@@ -26,7 +28,7 @@ def run(args):
 
     check_writable(args.out)
     params = {} if args.epochs is None else {"epochs": args.epochs}
-    predictor = train(args.task, args.data, model=args.model, test_size=args.test_size,
+    predictor = train(task_spec(args), args.data, model=args.model, test_size=args.test_size,
                       seed=args.seed, **params)
     predictor.save(args.out)
     held = predictor.metadata["metrics"]["held_out"]

@@ -26,7 +26,9 @@ from airchitect import __version__
 from airchitect._checks import check_int
 from airchitect.data import store
 from airchitect.data.manifest import shard_rows_of
+from airchitect.tasks import Task, from_definition, task_classes
 from airchitect.tasks import get as get_task
+from airchitect.tasks.identity import class_path
 
 #: Seconds to wait for a Dask scheduler to answer before giving up.
 CONNECT_TIMEOUT_S = 5
@@ -40,16 +42,25 @@ def shard_seed(seed, index):
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
-def make_shard(task_name, task_params, objective, rows, seed):
+def make_shard(task, objective, rows, seed):
     """Sample and label one shard; returns ``(parquet_bytes, seconds)``.
 
     A module-level function so that joblib and Dask workers can run it.
+    ``task`` is a Task or the definition of one of a built-in class (which
+    every process rebuilds alike; see :func:`shard_task`).
     """
     start = time.perf_counter()
-    task = get_task(task_name, **task_params)
+    task = task if isinstance(task, Task) else from_definition(task)
     frame = task.label(task.sample(rows, seed=seed), objective=objective,
                        keep_costs=not task.cheap_costs)
     return store.frame_to_parquet(frame), time.perf_counter() - start
+
+
+def shard_task(task):
+    """What a worker needs to rebuild ``task``: its definition where its class is
+    built in (any process can rebuild it), else the task itself (sent to local
+    workers by joblib, to Dask workers pickled, as any Dask task is)."""
+    return task.definition() if class_path(type(task)) in task_classes(builtin=True) else task
 
 
 def _arguments(task, n, seed, objective, shard_rows):
@@ -179,7 +190,12 @@ def _dataset_in(out):
     return None
 
 
-def _survey(out, arguments, overwrite):
+def _same(old, arguments, definition):
+    """Whether the dataset ``old`` has these arguments and (where it records one) definition."""
+    return old["arguments"] == arguments and old.get("definition", definition) == definition
+
+
+def _survey(out, arguments, definition, overwrite):
     """The manifest in ``out`` if it is a dataset to resume or overwrite, None if ``out`` is empty.
 
     Files of a run (temporaries, journal, lock) count as empty. Raises
@@ -188,7 +204,7 @@ def _survey(out, arguments, overwrite):
     manifest is not valid.
     """
     old = _dataset_in(out)
-    if old is None or old["arguments"] == arguments:
+    if old is None or _same(old, arguments, definition):
         return old
     if not overwrite:
         raise FileExistsError(
@@ -231,7 +247,7 @@ def _remove_created(out, created):
         path = path.parent
 
 
-def _prepare(out, arguments, overwrite):
+def _prepare(out, arguments, definition, overwrite):
     """Lock ``out`` (created if needed) and check what it holds.
 
     Returns ``(out, lock, created, old)``: the directory, the held lock, the
@@ -245,8 +261,8 @@ def _prepare(out, arguments, overwrite):
     created = _make_directory(out)
     lock = _lock(out)
     try:
-        old = _survey(out, arguments, overwrite)
-        if old is not None and old["arguments"] != arguments:
+        old = _survey(out, arguments, definition, overwrite)
+        if old is not None and not _same(old, arguments, definition):
             _clear(out, old)
             old = None
         store.remove_temporaries(out)
@@ -338,7 +354,10 @@ def generate(
     Parameters
     ----------
     task : str or Task
-        A registered task name (``array``, ``buffer``, ``multiarray``, ...).
+        A registered task name (``array``, ``buffer``, ``multiarray``, ...,
+        or one given to :func:`airchitect.tasks.register`) or a Task, such as
+        ``ac.tasks.get("array", square=True)``. The manifest records its
+        definition (:meth:`airchitect.tasks.Task.definition`).
     n_workloads : int
         Number of rows, in ``[1, 10**9]``.
     seed : int
@@ -386,7 +405,7 @@ def generate(
     arguments = _arguments(task, n, seed, objective, shard_rows)
     client = connect(scheduler) if scheduler is not None else None
     try:
-        out, lock, created, old = _prepare(out, arguments, overwrite)
+        out, lock, created, old = _prepare(out, arguments, task.definition(), overwrite)
         try:
             return _generate(task, arguments, out, old, workers, client, progress)
         except Exception:
@@ -417,6 +436,7 @@ def _generate(task, arguments, out, old, workers, client, progress):
         "format_version": store.FORMAT_VERSION,
         "arguments": arguments,
         "task": task.describe(),
+        "definition": task.definition(),
         "complete": False,
         "shards": shards,
     }
@@ -424,11 +444,9 @@ def _generate(task, arguments, out, old, workers, client, progress):
                             before_rename=lambda: kill_point("manifest"))
 
     todo = [i for i in range(len(shards)) if i not in verified]
-    jobs = [
-        (i, (task.name, arguments["task_params"], arguments["objective"], shards[i]["rows"],
-             shard_seed(arguments["seed"], i)))
-        for i in todo
-    ]
+    sent = shard_task(task)
+    jobs = [(i, (sent, arguments["objective"], shards[i]["rows"], shard_seed(arguments["seed"], i)))
+            for i in todo]
     start = time.perf_counter()
     seconds = 0.0
     from tqdm.auto import tqdm

@@ -16,6 +16,8 @@ import math
 
 import jsonschema
 
+from airchitect.tasks import identity
+
 FORMAT = "airchitect-dataset"
 FORMAT_VERSION = 1
 SHA256 = r"^[0-9a-f]{64}$"
@@ -65,7 +67,9 @@ TASK = {
 }
 
 #: JSON schema of a format-1 manifest. A complete manifest has a sha256 for
-#: every shard; ``timings`` and ``summary`` are informative.
+#: every shard; ``timings`` and ``summary`` are informative; ``definition``
+#: (the task's full definition, :meth:`airchitect.tasks.Task.definition`) is
+#: written by every run and optional, so that older datasets still load.
 SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
@@ -75,6 +79,7 @@ SCHEMA = {
         "format_version": {"const": FORMAT_VERSION},
         "arguments": ARGUMENTS,
         "task": TASK,
+        "definition": identity.SCHEMA,
         "complete": {"type": "boolean"},
         "shards": {"type": "array", "items": SHARD},
         "timings": {"type": "object"},
@@ -148,6 +153,11 @@ def _check_task(data, where):
             raise ValueError(
                 f"{where}: task.{key} is {task[key]!r} but arguments.{key} is {arguments[key]!r}"
             )
+    definition = data.get("definition", {})
+    for key, argument in (("params", "task_params"), ("space_version", "space_version")):
+        if key in definition and definition[key] != arguments[argument]:
+            raise ValueError(f"{where}: definition.{key} is {definition[key]!r} but "
+                             f"arguments.{argument} is {arguments[argument]!r}")
 
 
 def _check_shards(data, where):

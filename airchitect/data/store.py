@@ -22,13 +22,13 @@ import io
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from airchitect._files import write_atomic, write_error, write_json_atomic  # noqa: F401 (re-exported)
 from airchitect.data import manifest as schema
 from airchitect.data.manifest import FORMAT, FORMAT_VERSION, shard_name
 
@@ -54,48 +54,6 @@ def sha256_file(path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _write_error(path, err):
-    """``err`` again, of the same ``OSError`` subclass, with ``path`` in its message."""
-    if err.errno is None:
-        return err
-    return OSError(err.errno, f"cannot write {path}: {err.strerror or err}")
-
-
-def write_atomic(path, data: bytes, before_rename=None):
-    """Write ``data`` to ``path`` through a temporary file and a rename.
-
-    ``before_rename``, if given, is called once the temporary file is
-    complete and synced, just before the rename. An ``OSError`` (a full disk,
-    a read-only directory) removes the temporary file and is raised again
-    with ``path`` in its message.
-    """
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as err:
-        raise _write_error(path, err) from err
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        if before_rename is not None:
-            before_rename()
-        os.replace(tmp, path)
-    except BaseException as err:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(err, OSError):
-            raise _write_error(path, err) from err
-        raise
-
-
-def write_json_atomic(path, obj, before_rename=None):
-    write_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode(),
-                 before_rename=before_rename)
 
 
 def is_temporary(name) -> bool:
@@ -163,7 +121,7 @@ def append_journal(directory, file, sha):
             fh.flush()
             os.fsync(fh.fileno())
     except OSError as err:
-        raise _write_error(path, err) from err
+        raise write_error(path, err) from err
 
 
 def remove_journal(directory):
@@ -193,24 +151,49 @@ def read_manifest(path) -> dict:
     return data
 
 
-def dataset_task(manifest, where):
-    """The task of a checked ``manifest``, rebuilt from its arguments."""
-    from airchitect.tasks import get as get_task
+def dataset_task(manifest, where, task=None):
+    """The task of a checked ``manifest`` that the dataset is used with (``task``: None,
+    a name or a Task; see :func:`airchitect.tasks.recorded_task`). A manifest without a
+    recorded definition is checked by its arguments. A mismatch raises ``ValueError``
+    naming ``where`` and the field."""
+    from airchitect.tasks import BUILTIN, Task, get, identity, recorded_task
 
-    arguments = manifest["arguments"]
-    try:
-        task = get_task(arguments["task"], **arguments["task_params"])
-    except (ValueError, TypeError) as err:
-        raise ValueError(
-            f"{where}: arguments.task {arguments['task']!r} with arguments.task_params "
-            f"{arguments['task_params']} is not a task of this airchitect: {err}"
-        ) from None
+    arguments, definition = manifest["arguments"], manifest.get("definition")
+    if definition is not None and definition["task"] != arguments["task"]:
+        _task_of_arguments(arguments, where)
+        raise ValueError(f"{where}: definition.task is {definition['task']!r} but arguments.task "
+                         f"is {arguments['task']!r}")
+    if definition is not None:
+        task = recorded_task(definition, task, where)
+    elif isinstance(task, Task) or task not in (None, *BUILTIN):
+        task = get(task)
+        if (arguments["task"], arguments["task_params"]) != (task.name, identity.plain(task.params())):
+            raise ValueError(f"{where}: arguments.task {arguments['task']!r} with arguments.task_params "
+                             f"{arguments['task_params']} is not the task {task.name!r} it is used with")
+    elif task is not None and task != arguments["task"]:
+        raise ValueError(f"{where}: arguments.task: the dataset is for task {arguments['task']!r}, "
+                         f"not {task!r}")
+    else:
+        task = _task_of_arguments(arguments, where)
     if manifest["task"]["n_labels"] != task.n_labels:
         raise ValueError(
             f"{where}: task.n_labels is {manifest['task']['n_labels']} but the "
             f"{task.name} task has {task.n_labels} labels"
         )
     return task
+
+
+def _task_of_arguments(arguments, where):
+    """The task ``arguments.task`` names, built with ``arguments.task_params``."""
+    from airchitect.tasks import get
+
+    try:
+        return get(arguments["task"], **arguments["task_params"])
+    except (ValueError, TypeError) as err:
+        raise ValueError(
+            f"{where}: arguments.task {arguments['task']!r} with arguments.task_params "
+            f"{arguments['task_params']} is not a task of this airchitect: {err}"
+        ) from None
 
 
 def _columns(columns):
@@ -269,7 +252,7 @@ def _check_labels(labels, task, where):
         )
 
 
-def load(path, columns=None) -> pd.DataFrame:
+def load(path, columns=None, task=None) -> pd.DataFrame:
     """Read a dataset directory after checking its manifest and every shard.
 
     The manifest must be valid (see :func:`read_manifest`) and complete. A
@@ -283,6 +266,12 @@ def load(path, columns=None) -> pd.DataFrame:
         The dataset directory written by :func:`airchitect.data.generate`.
     columns : list of str, optional
         Read only these columns.
+    task : str or Task, optional
+        The task the data is for: a Task, or a registered name, whose definition
+        (:meth:`airchitect.tasks.Task.definition`) differs from the recorded one
+        raises ``ValueError`` naming ``manifest.json`` and the field; a built-in
+        name must be the recorded task's. Default: the recorded task, rebuilt
+        from its definition (a registered name or a built-in class).
     """
     path = Path(path)
     manifest = read_manifest(path)
@@ -291,7 +280,7 @@ def load(path, columns=None) -> pd.DataFrame:
         raise ValueError(
             f"{path}: dataset is incomplete; run the same generate command again to resume"
         )
-    task = dataset_task(manifest, directory / MANIFEST)
+    task = dataset_task(manifest, directory / MANIFEST, task)
     columns = _columns(columns)
     frames = [_read_shard(directory, shard, task, columns) for shard in manifest["shards"]]
     return pd.concat(frames, ignore_index=True)

@@ -98,14 +98,18 @@ class Predictor:
         else:
             tensors = {k: v.contiguous() for k, v in est.module_.state_dict().items()}
             state = {"encoder": est.encoder_.to_dict()}
+        params = self.estimator.get_params()
+        if "task" in params and params["task"] is not None:
+            params["task"] = self.task.name
         meta = {
             "schema_version": SCHEMA_VERSION,
             "package_version": __version__,
             "task": self.task.describe(),
             "task_params": self.task.params(),
+            "definition": self.task.definition(),
             "labels": json.loads(self.task.space().to_json(orient="records")),
             "model": self.model_name,
-            "params": self.estimator.get_params(),
+            "params": params,
             "state": state,
             "n_labels": int(self.estimator.n_labels_),
             **self.metadata,
@@ -147,7 +151,13 @@ class Predictor:
     def load(cls, path, task=None):
         """Load a predictor saved by :meth:`save`.
 
-        ``task`` (a name), when given, must match the saved model's task.
+        ``task`` (a name or a Task), when given, must match the saved model's
+        task: its definition (:meth:`airchitect.tasks.Task.definition`) must
+        equal the one recorded in ``predictor.json``. Without ``task`` the task
+        is rebuilt from the recorded definition (a built-in class, or a name or
+        class registered in this process), or, in a model saved without one,
+        from its name and parameters. A name not registered here but recorded
+        in the model is rebuilt from the definition too.
         Both files are checked before anything is built
         (:mod:`airchitect.learn.schema`): a file that is not what :meth:`save`
         writes, or a model of another task, schema or label vocabulary, raises
@@ -158,12 +168,11 @@ class Predictor:
         if not meta_file.is_file():
             raise FileNotFoundError(f"{path}: no predictor.json; not a saved predictor")
         meta = schema.read_metadata(meta_file)
-        name = meta["task"]["task"]
-        if task is not None and name != task:
-            raise ValueError(f"{path}: model is for task {name!r}, not {task!r}")
-        task_obj = _task(meta, meta_file)
+        task_obj = _task(meta, meta_file, task)
         schema.check_against_task(meta, task_obj, meta_file)
         est = MODELS[meta["model"]](**meta["params"])
+        if getattr(est, "task", None) is not None:
+            est.task = task_obj  # the built task: a variant's name may be unknown to get()
         model_file = path / "model.safetensors"
         expected = schema.expected_tensors(meta, task_obj, est)
         tensors = schema.read_tensors(model_file, expected)
@@ -182,17 +191,29 @@ class Predictor:
         return cls(task_obj, est, keep)
 
 
-def _task(meta, meta_file):
-    """The task ``meta`` names, rebuilt from its parameters and checked against its description."""
-    from airchitect.tasks import get, names
+def _task(meta, meta_file, wanted=None):
+    """The task of ``meta``: rebuilt from the recorded definition, or ``wanted`` (a Task,
+    or a name registered with :func:`airchitect.tasks.register`) checked against it."""
+    from airchitect.tasks import BUILTIN, Task, get, identity, names, recorded_task
 
     name = meta["task"]["task"]
-    if name not in names():
+    wanted_name = wanted.name if isinstance(wanted, Task) else wanted
+    if wanted_name is not None and wanted_name != name:
+        raise ValueError(f"{meta_file.parent}: model is for task {name!r}, not {wanted_name!r}")
+    if "definition" in meta:
+        task = recorded_task(meta["definition"], wanted, meta_file)
+    elif isinstance(wanted, Task) or (wanted in names() and wanted not in BUILTIN):
+        task = get(wanted)
+    elif name not in names():
         schema.fail(meta_file, "task.task", f"must be one of {', '.join(names())}; got {name!r}")
-    try:
-        task = get(name, **meta["task_params"])
-    except (TypeError, ValueError) as err:
-        schema.fail(meta_file, "task_params", err)
+    else:
+        try:
+            task = get(name, **meta["task_params"])
+        except (TypeError, ValueError) as err:
+            schema.fail(meta_file, "task_params", err)
+    if identity.plain(task.params()) != meta["task_params"]:
+        schema.fail(meta_file, "task_params", f"{meta['task_params']} are not the parameters "
+                                              f"{identity.plain(task.params())} of task {name!r}")
     if task.describe() != meta["task"]:
         schema.fail(meta_file, "task", "model's task definition differs from this airchitect's")
     if json.loads(task.space().to_json(orient="records")) != meta["labels"]:

@@ -31,6 +31,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from safetensors import SafetensorError, safe_open
 
+from airchitect.tasks import identity
+
 SCHEMA_VERSION = 1
 #: largest ``predictor.json`` read, in bytes
 MAX_JSON_BYTES = 64 * 2**20
@@ -164,6 +166,7 @@ def metadata_schema(model):
             "task": {"type": "object", "required": ["task", "n_labels"],
                      "properties": {"task": _TASK, "n_labels": {"type": "integer"}}},
             "task_params": {"type": "object"},
+            "definition": identity.SCHEMA,
             "labels": {"type": "array", "items": {"type": "object"}, "minItems": 1,
                        "maxItems": MAX_LABELS},
             "model": {"enum": list(_PARAMS)},
@@ -284,16 +287,17 @@ def _sample(task):
 def _surrogate_tensors(meta, task):
     import pandas as pd
 
+    from airchitect.learn import features
     from airchitect.learn.surrogate import FOLDS, OFFSETS
 
     params, state = meta["params"], meta["state"]
     X = _sample(task)
-    table = task.surrogate_table(X, params["objective"])
+    table = features.surrogate_table(task, X, params["objective"])
     frame = X if table is None else table[0]
     numeric = [c for c, dtype in frame.dtypes.items()
                if pd.api.types.is_numeric_dtype(dtype) and c not in state["constraints"]]
     width = (1 + len(FOLDS[params["folds"]]) + len(OFFSETS)) * len(numeric) + 1
-    parts = task.surrogate_parts(X, params["objective"])
+    parts = features.surrogate_parts(task, X, params["objective"])
     outputs = task.n_labels if parts is None else np.shape(parts[1][0])[1]
     return {"coef": ("F64", (len(state["groups"]), width, outputs))}
 
@@ -393,8 +397,10 @@ def _check_trees(trees, task, file):
             fail(file, name, f"child indices must lie after their node and below {n}")
     if (roots < 0).any() or (roots >= n).any():
         fail(file, "roots", f"indices must lie in [0, {n - 1}]")
+    from airchitect.learn.features import pair_features
+
     try:
-        width = task.pair_features(_sample(task), np.zeros((1, 1), dtype=np.int64)).shape[2]
+        width = pair_features(task, _sample(task), np.zeros((1, 1), dtype=np.int64)).shape[2]
     except NotImplementedError:
         fail(file.parent / "predictor.json", "model", f"boosted trees need pair features, "
                                                       f"which task {task.name!r} has none of")

@@ -20,18 +20,27 @@ def split(frame, test_size=0.1, seed=0):
     return train_test_split(frame, test_size=test_size, random_state=seed, shuffle=True)
 
 
-def _dataset(dataset):
+def _dataset(dataset, task):
+    """``(frame, provenance, task)`` of ``dataset``; ``task`` (None: the dataset's own,
+    rebuilt from its recorded definition) is checked against the recorded one."""
+    from airchitect.data.store import MANIFEST, dataset_task
+    from airchitect.tasks import get
+
     if isinstance(dataset, pd.DataFrame):
-        return dataset, {}
+        if task is None:
+            raise TypeError("task is needed to train on a DataFrame (only a dataset directory records it)")
+        return dataset, {}, get(task)
     path = Path(dataset)
     manifest = read_manifest(path)
-    return load(path), {
+    directory = path if path.is_dir() else path.parent
+    task = dataset_task(manifest, directory / MANIFEST, task)
+    return load(path, task=task), {
         "manifest_sha256": manifest_hash(path),
         "task": manifest["arguments"]["task"],
         "objective": manifest["arguments"]["objective"],
         "seed": manifest["arguments"]["seed"],
         "n": manifest["arguments"]["n"],
-    }
+    }, task
 
 
 def evaluate(predictor, frame, objective=None):
@@ -59,7 +68,12 @@ def train(task, dataset, model="resmlp", objective=None, test_size=0.1, seed=0, 
 
     Parameters
     ----------
-    task : str or Task
+    task : str, Task or None
+        A task name (built in or registered), a Task such as
+        ``ac.tasks.get("array", square=True)``, or None for the task the
+        dataset records. A dataset recorded for another definition (name,
+        class, params, space) raises ``ValueError`` naming its manifest and
+        the field. The predictor records the task's definition.
     dataset : path or DataFrame
         A dataset directory (checked against its manifest) or a labelled frame.
     model : {"airchitect", "resmlp", "surrogate", "boosted"}
@@ -71,18 +85,13 @@ def train(task, dataset, model="resmlp", objective=None, test_size=0.1, seed=0, 
     **params
         Hyper-parameters of the model (see its class).
     """
-    from airchitect.tasks import get
-
-    task = get(task)
     check_choice("model", model, tuple(MODELS))
     check_number_array("test_size", test_size, 0, 0.9, low_open=True)
-    frame, provenance = _dataset(dataset)
-    if provenance and provenance["task"] != task.name:
-        raise ValueError(f"dataset is for task {provenance['task']!r}, not {task.name!r}")
+    frame, provenance, task = _dataset(dataset, task)
     objective = task.check_objective(objective or provenance.get("objective"))
     train_frame, test_frame = split(frame, test_size, seed)
     inputs = task.validate(train_frame[list(task.input_columns)])
-    est = MODELS[model](task=task.name, objective=objective, **params)
+    est = MODELS[model](task=task, objective=objective, **params)
     if "seed" in est.get_params():
         est.set_params(seed=seed)
     start = time.perf_counter()
