@@ -5,7 +5,7 @@ Every convention below was read in SCALE-Sim 3.0.0's source
 ``scalesim/topology_utils.py``, ``scalesim/single_layer_sim.py``,
 ``scalesim/memory/double_buffered_scratchpad_mem.py``,
 ``read_buffer_estimate_bw.py``, ``write_buffer.py``) and checked against runs of
-the package (``tests/test_systolic_calc.py``).
+the package (``tests/targets/systolic/test_systolic_calc.py``).
 
 Mapping. A GEMM ``C[M, N] = A[M, K] @ B[K, N]`` is SCALE-Sim's IFMAP operand
 matrix ``M x K`` (output pixels x window), filter ``K x N`` and OFMAP

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import airchitect as ac
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cli(*args, check=False):

@@ -9,7 +9,7 @@ import pytest
 
 from airchitect.data.airchitect_v2 import ENV_VAR, default_path, load_airchitect_v2
 
-REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "airchitect_v2"
+REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "airchitect_v2"
 needs_real = pytest.mark.skipif(not (REAL / "gemm.csv").is_file(), reason=f"dataset not at {REAL}")
 
 

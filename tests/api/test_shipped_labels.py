@@ -1,6 +1,6 @@
 """The shipped models predict and rank exactly as when they were trained, on 10^4
-sampled workloads per task (``tests/data/shipped_labels.npz``, written by
-``tests/data/make_shipped_labels.py``)."""
+sampled workloads per task (``tests/api/shipped_labels.npz``, written by
+``tests/api/make_shipped_labels.py``)."""
 
 import importlib.util
 from pathlib import Path
@@ -10,7 +10,7 @@ import pytest
 
 import airchitect as ac
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent
 _spec = importlib.util.spec_from_file_location("make_shipped_labels", DATA / "make_shipped_labels.py")
 make = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(make)

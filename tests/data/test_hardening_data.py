@@ -434,7 +434,7 @@ def test_load_refuses_float_labels(tmp_path, small):
 
 
 def test_shipped_samples_still_load():
-    root = os.path.join(os.path.dirname(__file__), "..", "datasets")
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "datasets")
     for task in ["array", "buffer", "multiarray", "cim", "cim-schedule", "sve"]:
         path = os.path.join(root, task, "sample")
         manifest = ac.data.read_manifest(path)

@@ -2,10 +2,10 @@
 that every shipped ranking model recommends, for 10^4 sampled workloads per task.
 
 The file pins the shipped models' behaviour across refactors of the package
-(``tests/test_shipped_labels.py``). Regenerate it only when a model is retrained
+(``tests/api/test_shipped_labels.py``). Regenerate it only when a model is retrained
 on purpose::
 
-    python tests/data/make_shipped_labels.py
+    python tests/api/make_shipped_labels.py
 """
 
 from pathlib import Path

@@ -5,7 +5,7 @@ from pathlib import Path
 import nbclient
 import nbformat
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def run_notebook(name, timeout=600):

@@ -378,7 +378,7 @@ def test_broken_pipe_exits_quietly(tmp_path):
 
 
 # -- train --out and save ---------------------------------------------------------------------
-SAMPLE = Path(__file__).resolve().parents[1] / "datasets" / "array" / "sample"
+SAMPLE = Path(__file__).resolve().parents[2] / "datasets" / "array" / "sample"
 
 
 @pytest.mark.parametrize("out", ["somefile/model", "somefile", "/proc/airchitect-no/model"])
