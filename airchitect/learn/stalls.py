@@ -2,7 +2,7 @@
 
 :class:`SplitStallClassifier` learns nothing from data: it ranks the 105 SRAM
 splits of every row by the estimate of
-:func:`airchitect.targets.systolic.memory_splits.split_cycles` (stall-free
+:func:`airchitect.targets.systolic.memory.splits.split_cycles` (stall-free
 cycles plus the largest stall any one buffer causes at its size). It stands
 beside the learned models behind the same estimator interface because it is
 what makes 10^5 buffer predictions take under a second rather than minutes: 42

@@ -11,7 +11,7 @@ Space
     ``i + j + k = 16``, each ``>= 1``: 105 labels, sorted by ``(i, j)``.
 Objective
     SCALE-Sim 3.0.0 USER-mode ``Total Cycles`` (stalls included), from
-    :func:`airchitect.targets.systolic.memory_events.user_mode_totals` (the
+    :func:`airchitect.targets.systolic.memory.events.user_mode_totals` (the
     same figures as :func:`airchitect.targets.systolic.memory.user_mode`,
     event by event); ``energy`` and
     ``edp`` from :mod:`airchitect.targets.systolic.energy`.
@@ -167,14 +167,14 @@ class BufferTask(Task):
 
         ``total_cycles`` (estimated), ``ifmap_prefetches`` and
         ``filter_prefetches`` (exact), ``ofmap_stall_cycles`` (estimated): see
-        :mod:`airchitect.targets.systolic.memory_events`.
+        :mod:`airchitect.targets.systolic.memory.events`.
         """
         return self.estimate_arrays(input_arrays(inputs))
 
     def split_estimate(self, inputs, max_folds=None, least=False):
         """Estimated cycles of every split, ``(n, 105)`` float64: the stall-free
         cycles plus the largest stall of one buffer alone at its size
-        (:func:`airchitect.targets.systolic.memory_splits.split_cycles`); with
+        (:func:`airchitect.targets.systolic.memory.splits.split_cycles`); with
         ``least``, only the label of least estimate of every row, ``(n,)``."""
         from airchitect.targets.systolic.memory import splits as memory_splits
         from airchitect.targets.systolic.geometry import gemm_geometry

@@ -69,7 +69,7 @@ import numpy as np
 
 from airchitect._math import ceil_div
 from airchitect.targets.systolic.fold_mean import exact_ratio, fold_mean, products
-from airchitect.targets.systolic.geometry import sram_counts, spatial_dims
+from airchitect.targets.systolic.geometry import sram_counts, spatial_dims, spatial_dims_one
 
 
 # Chunk size (elements) of the fast path: bounds its temporary memory.
@@ -80,12 +80,7 @@ _CHUNK = 1 << 21
 def _cycles_kernel(M, N, K, R, C, D, out):
     for i in range(out.size):
         d = D[i]
-        if d == 0:
-            sr, sc, t = M[i], N[i], K[i]
-        elif d == 1:
-            sr, sc, t = K[i], N[i], M[i]
-        else:
-            sr, sc, t = K[i], M[i], N[i]
+        sr, sc, t = spatial_dims_one(d, M[i], N[i], K[i])
         r = R[i]
         c = C[i]
         folds = ((sr + r - 1) // r) * ((sc + c - 1) // c)
@@ -101,12 +96,7 @@ def _cycles_kernel_2d(M, N, K, R, C, D, out):
     for i in range(out.shape[0]):
         for j in range(out.shape[1]):
             d = D[i, j]
-            if d == 0:
-                sr, sc, t = M[i, j], N[i, j], K[i, j]
-            elif d == 1:
-                sr, sc, t = K[i, j], N[i, j], M[i, j]
-            else:
-                sr, sc, t = K[i, j], M[i, j], N[i, j]
+            sr, sc, t = spatial_dims_one(d, M[i, j], N[i, j], K[i, j])
             r = R[i, j]
             c = C[i, j]
             per_fold = t + r + c - 2

@@ -23,7 +23,7 @@ import numba
 import numpy as np
 
 from airchitect._checks import INT_MAX, check_int_array
-from airchitect.targets.systolic.geometry import ofmap_dim
+from airchitect.targets.systolic.geometry import ofmap_dim, spatial_dims_one
 
 CONV_FIELDS = ("ifmap_h", "ifmap_w", "filter_h", "filter_w", "channels", "num_filters", "stride")
 
@@ -104,12 +104,7 @@ def _last_ifmap_rows(code, R, C, M, K, N, ih, iw, fw, ch, s, ow, out):
     """
     for i in range(out.size):
         d, r, c = code[i], R[i], C[i]
-        if d == 0:
-            sr, sc, t_len = M[i], N[i], K[i]
-        elif d == 1:
-            sr, sc, t_len = K[i], N[i], M[i]
-        else:
-            sr, sc, t_len = K[i], M[i], N[i]
+        sr, sc, t_len = spatial_dims_one(d, M[i], N[i], K[i])
         rf = (sr + r - 1) // r
         cf = (sc + c - 1) // c
         per_fold = t_len + r + c - 2 + (r if d != 0 else 0)

@@ -38,6 +38,16 @@ def spatial_dims(M, N, K, code):
     return Sr, Sc, T
 
 
+@njit(cache=True, inline="always")
+def spatial_dims_one(code, M, N, K):
+    """:func:`spatial_dims` of one GEMM, for compiled loops: ``(Sr, Sc, T)``."""
+    if code == 0:
+        return M, N, K
+    if code == 1:
+        return K, N, M
+    return K, M, N
+
+
 def sram_counts(code, R, C, Sr, Sc, T):
     """SCALE-Sim's SRAM reads of IFMAP and filter and OFMAP writes (words), per dataflow.
 
