@@ -93,16 +93,16 @@ def test_drain_writes_by_hand():
 ])
 def test_burst_follows_scalesim_recurrence(last, F, cycle, m):
     # the closed form equals SCALE-Sim 3.0.0's new_prefetch/service_reads loop
-    st = np.zeros(14, np.int64)
-    st[memory_engine.RB_LAST] = last
-    st[memory_engine.RB_REQ1] = F - 1
-    st[memory_engine.RB_NLINES] = 10
-    st[memory_engine.RB_NACT] = 4
-    st[memory_engine.RB_NPRE] = 4
+    st = np.zeros(1, memory_engine.READ_BUFFER_STATE)
+    st[0]["last"] = last
+    st[0]["req1"] = F - 1
+    st[0]["n_lines"] = 10
+    st[0]["n_active"] = 4
+    st[0]["n_pre"] = 4
     offset = 1
     for _ in range(m):
         offset = memory_engine._miss(st, cycle, offset)
-    assert _burst(last, F, cycle, m) == (st[memory_engine.RB_LAST], offset)
+    assert _burst(last, F, cycle, m) == (st[0]["last"], offset)
 
 
 def test_bad_input():

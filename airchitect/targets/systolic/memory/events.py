@@ -49,11 +49,9 @@ from airchitect.targets.systolic.config import WORDS_PER_KB
 from airchitect.targets.systolic.geometry import G_C, G_DF, G_R, fold_grid, fold_span, row_runs
 from airchitect.targets.systolic.memory.checks import checked_gemms
 from airchitect.targets.systolic.memory.prefetch import D_COLS, D_ROWS, operand_layout, position, valid_words
-from airchitect.targets.systolic.memory.read_buffer import (
-    RB_ALLFIT, RB_NACT, RB_NLINES, RB_NPRE, RB_REQ0, RB_REQ1, read_state,
-)
+from airchitect.targets.systolic.memory.read_buffer import read_state
 from airchitect.targets.systolic.memory.write_buffer import (
-    WB_ACCESS, WB_ACTIVE, WB_DLINES, WB_DRAIN_END, WB_FREE, empty_all, serve_writes, store, write_state,
+    empty_all, serve_writes, store, write_state,
 )
 
 
@@ -209,13 +207,13 @@ def _serve_rows(wst, segs, pos, stop, base, stall, shift, cv, h):
     serve that row as the row model does; return (stall, segments)."""
     while pos < stop:
         cycle = base + pos + stall
-        free = wst[WB_FREE]
+        free = wst[0].free
         limit = stop
-        if cycle < wst[WB_DRAIN_END]:
+        if cycle < wst[0].drain_end:
             need = max(free, 1)
-            limit = min(stop, wst[WB_DRAIN_END] - (base + stall))
+            limit = min(stop, wst[0].drain_end - (base + stall))
         else:
-            need = free - wst[WB_ACTIVE] + 1 if free >= wst[WB_ACTIVE] else 1
+            need = free - wst[0].active + 1 if free >= wst[0].active else 1
         before = writes_before(pos - shift, cv, h)
         upto = writes_before(limit - shift, cv, h)
         if upto - before < need:
@@ -280,12 +278,12 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw, exact, out):
     # the row model's read buffers: set sizes, window, first fill and prefetch requests
     ist = read_state(ifmap_words, bw, valid_words(idesc), idesc[D_ROWS] * idesc[D_COLS], 0)
     fst = read_state(filter_words, bw, valid_words(fdesc), fdesc[D_ROWS] * fdesc[D_COLS], 0)
-    iwin = (ceil_div(ifmap_words, 100), ist[RB_NLINES], ist[RB_NACT], ist[RB_NPRE])
-    fwin = (ceil_div(filter_words, 100), fst[RB_NLINES], fst[RB_NACT], fst[RB_NPRE])
-    i_fit = ist[RB_ALLFIT] == 1
-    f_fit = fst[RB_ALLFIT] == 1
-    iF = ist[RB_REQ1] + 1  # cycles from one prefetch's end to the next's
-    fF = fst[RB_REQ1] + 1
+    iwin = (ceil_div(ifmap_words, 100), ist[0].n_lines, ist[0].n_active, ist[0].n_pre)
+    fwin = (ceil_div(filter_words, 100), fst[0].n_lines, fst[0].n_active, fst[0].n_pre)
+    i_fit = ist[0].all_fit == 1
+    f_fit = fst[0].all_fit == 1
+    iF = ist[0].req1 + 1  # cycles from one prefetch's end to the next's
+    fF = fst[0].req1 + 1
     n_outer, n_inner, per, sr, sc, t = fold_grid(g)
     irow = np.empty(per + 2, np.int64)
     icnt = np.empty(per + 2, np.int64)
@@ -342,7 +340,7 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw, exact, out):
             elif words > 0:  # the fold's ofmap writes arrive evenly over its write rows
                 free, drain_end, wait = drain_writes(free, drain_end, base + o_lo + stall, words,
                                                       words / (o_hi - o_lo + 1), ofmap_words,
-                                                      wst[WB_ACTIVE], wst[WB_DLINES], bw)
+                                                      wst[0].active, wst[0].drain_lines, bw)
                 stall += wait
                 write_stall += wait
             base += per
@@ -353,10 +351,10 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw, exact, out):
     out[3] = f_misses
     if exact:
         empty_all(wst, segs, total)
-        out[4] = wst[WB_ACCESS]
+        out[4] = wst[0].access
     out[5] = write_stall
-    out[6] = (ist[RB_REQ0] + i_misses * ist[RB_REQ1]) * bw
-    out[7] = (fst[RB_REQ0] + f_misses * fst[RB_REQ1]) * bw
+    out[6] = (ist[0].req0 + i_misses * ist[0].req1) * bw
+    out[7] = (fst[0].req0 + f_misses * fst[0].req1) * bw
 
 
 @njit(cache=True, parallel=True)
@@ -378,10 +376,10 @@ def _windows(G, words, bw, out):
             d = operand_layout(G[n], k)
             st = read_state(words[n, k], bw[n], valid_words(d), d[D_ROWS] * d[D_COLS], 0)
             out[n, k, 0] = ceil_div(words[n, k], 100)
-            out[n, k, 1] = st[RB_NLINES]
-            out[n, k, 2] = st[RB_NACT]
-            out[n, k, 3] = st[RB_NPRE]
-            out[n, k, 4] = st[RB_REQ1]
+            out[n, k, 1] = st[0].n_lines
+            out[n, k, 2] = st[0].n_active
+            out[n, k, 3] = st[0].n_pre
+            out[n, k, 4] = st[0].req1
 
 
 def read_windows(G, words, bandwidth):

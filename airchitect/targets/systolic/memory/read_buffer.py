@@ -4,11 +4,11 @@ The operand's prefetch order is cut into sets of ``ceil(size_words / 100)``
 valid words (``n_lines = valid // set + 1`` sets, an empty last one included).
 An active window of ``ceil(half / set)`` sets serves hits; a miss slides the
 window by the prefetch half and issues a DRAM prefetch, which may stall the
-array. The state of one buffer is an int64 vector whose fields are named by the
-``RB_*`` indices below (:func:`read_state`); :func:`read_window` gives the set-up
-alone.
+array. The state of one buffer is a one-element record array of
+``READ_BUFFER_STATE`` (:func:`read_state`), read in the kernels as ``st[0].field``;
+:func:`read_window` gives the set-up alone.
 
-Conventions (``RB_CONV``): 0 = ``"scalesim-3.0"`` reproduces SCALE-Sim's quirks,
+Conventions (field ``convention``): 0 = ``"scalesim-3.0"`` reproduces SCALE-Sim's quirks,
 1 = ``"corrected"``; each departure is marked ``CORRECTED:`` in :func:`_miss`.
 Units: words, words/cycle, cycles.
 """
@@ -21,12 +21,23 @@ from numba import njit
 from airchitect._math import ceil_div
 
 
-# fields of a read buffer's state (int64): window start and end set, end cycle of the last
-# prefetch, prefetches after the first fill, first fill done, sets of the operand, sets in
-# the active window, sets per prefetch, first-fill and prefetch requests (bandwidth-wide),
-# bandwidth (words/cycle), 1 when the window holds every set, first DRAM cycle, convention
-RB_START, RB_END, RB_LAST, RB_NPF, RB_INIT, RB_NLINES, RB_NACT, RB_NPRE, RB_REQ0, \
-    RB_REQ1, RB_BW, RB_ALLFIT, RB_DRAM_START, RB_CONV = range(14)
+# state of one read buffer (all int64)
+READ_BUFFER_STATE = np.dtype([
+    ("start", np.int64),        # first set of the active window
+    ("end", np.int64),          # set after the active window's last (mod n_lines)
+    ("last", np.int64),         # end cycle of the last prefetch
+    ("n_prefetch", np.int64),   # prefetches after the first fill
+    ("init", np.int64),         # 1 once the first fill is done
+    ("n_lines", np.int64),      # sets of the operand
+    ("n_active", np.int64),     # sets in the active window
+    ("n_pre", np.int64),        # sets per prefetch
+    ("req0", np.int64),         # first-fill requests (bandwidth-wide, one per cycle)
+    ("req1", np.int64),         # requests per prefetch (bandwidth-wide, one per cycle)
+    ("bw", np.int64),           # bandwidth (words/cycle)
+    ("all_fit", np.int64),      # 1 when the window holds every set
+    ("dram_start", np.int64),   # first DRAM cycle
+    ("convention", np.int64),   # 0 = "scalesim-3.0", 1 = "corrected"
+])
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -43,21 +54,22 @@ def read_window(words, n_valid):
 
 @njit(cache=True)
 def read_state(size_words, bw, n_valid, n_elems, convention):
-    """Initial state of a double-buffered read SRAM of ``size_words`` words."""
-    st = np.zeros(14, np.int64)
+    """Initial state of a double-buffered read SRAM of ``size_words`` words at ``bw``
+    words/cycle: a one-element ``READ_BUFFER_STATE`` record array."""
+    st = np.zeros(1, READ_BUFFER_STATE)
     _, n_lines, n_act, n_pre = read_window(size_words, n_valid)
     active = ceil_div(size_words, 2)
     prefetch = size_words - active
-    st[RB_NLINES] = n_lines
-    st[RB_NACT] = n_act
-    st[RB_NPRE] = n_pre
-    st[RB_START] = 0
-    st[RB_END] = n_act
-    st[RB_REQ0] = min(ceil_div(active, bw), ceil_div(n_elems, bw))
-    st[RB_REQ1] = ceil_div(prefetch, bw)
-    st[RB_BW] = bw
-    st[RB_ALLFIT] = 1 if n_act == n_lines else 0
-    st[RB_CONV] = convention
+    st[0].n_lines = n_lines
+    st[0].n_active = n_act
+    st[0].n_pre = n_pre
+    st[0].start = 0
+    st[0].end = n_act
+    st[0].req0 = min(ceil_div(active, bw), ceil_div(n_elems, bw))
+    st[0].req1 = ceil_div(prefetch, bw)
+    st[0].bw = bw
+    st[0].all_fit = 1 if n_act == n_lines else 0
+    st[0].convention = convention
     return st
 
 
@@ -99,36 +111,36 @@ def _hit(st, ptr, idx, a):
 @njit(cache=True, inline="always")
 def first_row(st, cycle):
     """SCALE-Sim's prefetch_active_buffer, run on the first demand row."""
-    n = st[RB_REQ0]
-    st[RB_INIT] = 1
+    n = st[0].req0
+    st[0].init = 1
     # requests at cycle - n - 1 + i, answered one cycle later (read latency 1)
-    st[RB_DRAM_START] = cycle - n
-    st[RB_LAST] = cycle - 1
+    st[0].dram_start = cycle - n
+    st[0].last = cycle - 1
 
 
 @njit(cache=True, inline="always")
 def _miss(st, cycle, offset):
     """SCALE-Sim's new_prefetch after a miss; return the updated offset."""
-    n_lines = st[RB_NLINES]
-    start = (st[RB_START] + st[RB_NPRE]) % n_lines
-    st[RB_START] = start
-    st[RB_END] = (start + st[RB_NACT]) % n_lines
-    st[RB_NPF] += 1
-    if st[RB_CONV] == 1:
+    n_lines = st[0].n_lines
+    start = (st[0].start + st[0].n_pre) % n_lines
+    st[0].start = start
+    st[0].end = (start + st[0].n_active) % n_lines
+    st[0].n_prefetch += 1
+    if st[0].convention == 1:
         # CORRECTED: scalesim times the prefetch from the end of the previous
         # prefetch (new_prefetch: cycles_arr = last_prefetch_cycle + i + 1); a
         # prefetch cannot start before the miss that asks for it (cycle + offset).
-        issue = max(st[RB_LAST] + 1, cycle + offset)
-        st[RB_LAST] = issue + st[RB_REQ1]
-        p = st[RB_LAST] - (cycle + offset)
+        issue = max(st[0].last + 1, cycle + offset)
+        st[0].last = issue + st[0].req1
+        p = st[0].last - (cycle + offset)
         # CORRECTED: scalesim adds ``p`` once unconditionally and once more when
         # positive (service_reads: offset += p; if p > 0: offset += p); here the
         # array waits ``p`` cycles once, and only when ``p`` is positive.
         if p > 0:
             offset += p
     else:
-        st[RB_LAST] = st[RB_LAST] + st[RB_REQ1] + 1
-        p = st[RB_LAST] - (cycle + offset)
+        st[0].last = st[0].last + st[0].req1 + 1
+        p = st[0].last - (cycle + offset)
         offset += p
         if p > 0:
             offset += p
@@ -137,8 +149,8 @@ def _miss(st, cycle, offset):
 
 @njit(cache=True, inline="always")
 def in_window(st, s):
-    start = st[RB_START]
-    end = st[RB_END]
+    start = st[0].start
+    end = st[0].end
     if start < end:
         return start <= s < end
     return s >= start or s < end
@@ -147,10 +159,10 @@ def in_window(st, s):
 @njit(cache=True)
 def serve_addrs(st, ptr, idx, addrs, n_addrs, cycle):
     """Serve one demand row given as address ids; return the cycle it is served."""
-    if st[RB_INIT] == 0:
+    if st[0].init == 0:
         first_row(st, cycle)
     offset = 1  # hit latency
-    if st[RB_ALLFIT] == 1:
+    if st[0].all_fit == 1:
         return cycle + offset
     for k in range(n_addrs):
         a = addrs[k]
@@ -163,10 +175,10 @@ def serve_addrs(st, ptr, idx, addrs, n_addrs, cycle):
 def serve_run(st, first_pos, n, words_per_set, cycle):
     """Serve one demand row whose ``n`` words are consecutive in the prefetch order
     from position ``first_pos`` (each address in one set); return the served cycle."""
-    if st[RB_INIT] == 0:
+    if st[0].init == 0:
         first_row(st, cycle)
     offset = 1
-    if st[RB_ALLFIT] == 1 or n <= 0:
+    if st[0].all_fit == 1 or n <= 0:
         return cycle + offset
     for s in range(first_pos // words_per_set, (first_pos + n - 1) // words_per_set + 1):
         while not in_window(st, s):

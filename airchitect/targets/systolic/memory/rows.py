@@ -24,19 +24,16 @@ from airchitect.targets.systolic.geometry import (
     G_C, G_CH, G_DENSE, G_H, G_R, G_W, fold_grid, fold_span, geometry_macs, row_runs,
 )
 from airchitect.targets.systolic.memory.estimate_buffer import (
-    CALC_READ_BW, EB_ACCESS, EB_DSTART, EB_DSTOP, EB_ITEMS, SETS_HALF, estimate_finish,
-    estimate_row, estimate_state,
+    CALC_READ_BW, SETS_HALF, estimate_finish, estimate_row, estimate_state,
 )
 from airchitect.targets.systolic.memory.prefetch import (
     D_COLS, D_ROWS, ifmap_addrs, operand_layout, position, prefetch_order, valid_words,
 )
 from airchitect.targets.systolic.memory.read_buffer import (
-    RB_ALLFIT, RB_BW, RB_DRAM_START, RB_END, RB_LAST, RB_NPF, RB_REQ0, RB_REQ1, RB_START,
     build_sets, first_row, read_state, serve_addrs, serve_run,
 )
 from airchitect.targets.systolic.memory.write_buffer import (
-    WB_ACCESS, WB_ACTIVE, WB_DRAIN_END, WB_DSTART, WB_DSTOP, WB_FREE, empty_all, serve_writes,
-    store, write_state,
+    empty_all, serve_writes, store, write_state,
 )
 
 
@@ -57,14 +54,14 @@ N_OUT = len(OUT_FIELDS)
 def _fold_hits(st, d, eps, r0, c0, n0, r1, c1, n1):
     """Whether every word of a fold (rows given by their first and last runs)
     lies in sets of the active window, so that the fold cannot miss."""
-    if st[RB_ALLFIT] == 1:
+    if st[0].all_fit == 1:
         return True
     a = position(d, r0, c0)
     b = position(d, r1, c1)
     lo = min(a, b) // eps
     hi = max(a + n0 - 1, b + n1 - 1) // eps
-    start = st[RB_START]
-    end = st[RB_END]
+    start = st[0].start
+    end = st[0].end
     if start < end:
         return start <= lo and hi < end
     return lo >= start or hi < end
@@ -107,8 +104,8 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
     # CALC mode, closed form: an operand with fewer distinct words than the estimate
     # buffer's 50 sets never triggers a prefetch before the end; every word is
     # fetched once, by complete_all_prefetches, in the cycles before -1.
-    i_once = calc and dense and valid_words(idesc) < SETS_HALF * iest[EB_ITEMS]
-    f_once = calc and valid_words(fdesc) < SETS_HALF * fest[EB_ITEMS]
+    i_once = calc and dense and valid_words(idesc) < SETS_HALF * iest[0].items
+    f_once = calc and valid_words(fdesc) < SETS_HALF * fest[0].items
     if calc:
         n_ids = valid_words(idesc) if dense else g[G_H] * g[G_W] * g[G_CH]
         ilatest = np.full(n_ids, -1, np.int64)
@@ -140,9 +137,9 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
                 # closed form for a quiet fold: no miss, no drain, no stall
                 i_lo, i_hi, f_lo, f_hi, o_lo, o_hi, words = fold_span(g, rv, cv, t)
                 cycle = row + stall
-                free = wst[WB_FREE]
-                quiet_writes = ((cycle >= wst[WB_DRAIN_END] and free - words >= wst[WB_ACTIVE])
-                                or (cycle + per - 1 < wst[WB_DRAIN_END] and free - words >= 1))
+                free = wst[0].free
+                quiet_writes = ((cycle >= wst[0].drain_end and free - words >= wst[0].active)
+                                or (cycle + per - 1 < wst[0].drain_end and free - words >= 1))
                 if quiet_writes and calc:
                     quiet = True
                 elif quiet_writes:
@@ -184,7 +181,7 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
                     p = position(fdesc, fr_, fcol) if nf > 0 and not f_once else 0
                     out_f = estimate_row(fest, flatest, p, 0 if f_once else nf, ia, False, cycle)
                 elif dense:
-                    if ni > 0 and ist[RB_ALLFIT] == 0:
+                    if ni > 0 and ist[0].all_fit == 0:
                         p = position(idesc, ir, ic)
                     else:
                         p = 0
@@ -193,7 +190,7 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
                     ni = ifmap_addrs(g, fc, fr, j, rv, cv, t, ia)
                     out_i = serve_addrs(ist, iptr, iidx, ia, ni, cycle)
                 if not calc:
-                    if nf > 0 and fst[RB_ALLFIT] == 0:
+                    if nf > 0 and fst[0].all_fit == 0:
                         p = position(fdesc, fr_, fcol)
                     else:
                         p = 0
@@ -219,18 +216,18 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
         for once, st_, d in ((i_once, iest, idesc), (f_once, fest, fdesc)):
             if once:
                 words = valid_words(d)
-                st_[EB_ACCESS] = words
-                st_[EB_DSTART] = -ceil_div(ceil_div(words, st_[EB_ITEMS]) * st_[EB_ITEMS],
+                st_[0].access = words
+                st_[0].dram_start = -ceil_div(ceil_div(words, st_[0].items) * st_[0].items,
                                             CALC_READ_BW)
-                st_[EB_DSTOP] = -1
+                st_[0].dram_stop = -1
             else:
                 estimate_finish(st_)
-        ist[RB_DRAM_START] = iest[EB_DSTART]
-        ist[RB_LAST] = iest[EB_DSTOP]
-        fst[RB_DRAM_START] = fest[EB_DSTART]
-        fst[RB_LAST] = fest[EB_DSTOP]
+        ist[0].dram_start = iest[0].dram_start
+        ist[0].last = iest[0].dram_stop
+        fst[0].dram_start = fest[0].dram_start
+        fst[0].last = fest[0].dram_stop
 
-    out[0] = wst[WB_DSTOP] - min(ist[RB_DRAM_START], fst[RB_DRAM_START])
+    out[0] = wst[0].dram_stop - min(ist[0].dram_start, fst[0].dram_start)
     out[1] = total_cycles
     out[2] = stall
     out[3] = i_first
@@ -239,15 +236,15 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
     out[6] = f_last
     out[7] = o_first
     out[8] = o_last
-    out[9] = ist[RB_DRAM_START]
-    out[10] = ist[RB_LAST]
-    out[11] = iest[EB_ACCESS] if calc else (ist[RB_REQ0] + ist[RB_NPF] * ist[RB_REQ1]) * ist[RB_BW]
-    out[12] = fst[RB_DRAM_START]
-    out[13] = fst[RB_LAST]
-    out[14] = fest[EB_ACCESS] if calc else (fst[RB_REQ0] + fst[RB_NPF] * fst[RB_REQ1]) * fst[RB_BW]
-    out[15] = wst[WB_DSTART]
-    out[16] = wst[WB_DSTOP]
-    out[17] = wst[WB_ACCESS]
+    out[9] = ist[0].dram_start
+    out[10] = ist[0].last
+    out[11] = iest[0].access if calc else (ist[0].req0 + ist[0].n_prefetch * ist[0].req1) * ist[0].bw
+    out[12] = fst[0].dram_start
+    out[13] = fst[0].last
+    out[14] = fest[0].access if calc else (fst[0].req0 + fst[0].n_prefetch * fst[0].req1) * fst[0].bw
+    out[15] = wst[0].dram_start
+    out[16] = wst[0].dram_stop
+    out[17] = wst[0].access
 
 
 @njit(cache=True)
