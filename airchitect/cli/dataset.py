@@ -42,7 +42,7 @@ def _os_message(err):
 
 def run(args):
     from airchitect.data import generate
-    from airchitect.data.generate import SchedulerError
+    from airchitect.data.cluster import SchedulerError
 
     task = task_spec(args)
     if task is None:

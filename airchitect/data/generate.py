@@ -25,13 +25,12 @@ import numpy as np
 from airchitect import __version__
 from airchitect._checks import check_int
 from airchitect.data import store
+from airchitect.data.cluster import CONNECT_TIMEOUT_S, SchedulerError, connect  # noqa: F401 (re-exported)
 from airchitect.data.manifest import shard_rows_of
 from airchitect.tasks import Task, from_definition, task_classes
 from airchitect.tasks import get as get_task
 from airchitect.tasks.identity import class_path
 
-#: Seconds to wait for a Dask scheduler to answer before giving up.
-CONNECT_TIMEOUT_S = 5
 #: Test hook: the environment variable naming a point at which the run kills
 #: itself with SIGKILL (see :func:`kill_point`).
 KILL_AT = "AIRCHITECT_TEST_KILL_AT"
@@ -93,45 +92,6 @@ def kill_point(name):
     """
     if os.environ.get(KILL_AT) == name:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-class SchedulerError(ValueError):
-    """A Dask scheduler that could not be reached within ``timeout_s`` seconds."""
-
-    def __init__(self, address, reason, timeout_s):
-        self.address, self.reason, self.timeout_s = address, reason, timeout_s
-        super().__init__(self.describe("scheduler"))
-
-    def describe(self, name):
-        """The message, naming the argument ``name`` (``scheduler`` or ``--scheduler``)."""
-        return (f"{name}: cannot reach the Dask scheduler at {self.address!r} within "
-                f"{self.timeout_s} s: {self.reason}")
-
-
-def connect(scheduler, timeout_s=CONNECT_TIMEOUT_S):
-    """A ``dask.distributed.Client`` of the scheduler at the address ``scheduler``.
-
-    A client is returned unchanged. The scheduler is trusted: results come
-    back pickled, so connect only to a cluster you control. Raises
-    :class:`SchedulerError` (a ``ValueError``) when it does not answer within
-    ``timeout_s`` seconds or the address is malformed.
-    """
-    try:
-        from dask.distributed import Client
-    except ImportError as err:
-        raise SchedulerError(scheduler, f"dask.distributed is not installed ({err})", 0) from None
-    if isinstance(scheduler, Client):
-        return scheduler
-    if not isinstance(scheduler, str):
-        raise TypeError(
-            f"scheduler must be an address (str) or a dask.distributed.Client, "
-            f"got {type(scheduler).__name__}"
-        )
-    try:
-        return Client(scheduler, timeout=timeout_s)
-    except Exception as err:  # noqa: BLE001 - any failure to connect is reported alike
-        reason = " ".join(str(err).split()) or type(err).__name__
-        raise SchedulerError(scheduler, reason, timeout_s) from None
 
 
 def _os_error(text, err):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from airchitect._math import ceil_div
 from airchitect.targets.cim.config import CrossbarConfig
 from airchitect.targets.cim.grid import configuration_bases
 from airchitect.tasks.buffer import BufferTask, input_arrays
@@ -86,11 +87,11 @@ def _cim_frames(inputs, objective):
     n, m, w, i = (inputs[c].to_numpy(np.int64) for c in ("n", "m", "w_bits", "in_bits"))
     features = {"n": n}
     for bits in CELL_BITS:
-        cells = m * -(-w // bits)
+        cells = m * ceil_div(w, bits)
         features[f"m_cells{bits}"] = cells
         features[f"m_cells{bits}_offset"] = cells + 1
     for bits in DAC_BITS:
-        features[f"slices{bits}"] = -(-i // bits)
+        features[f"slices{bits}"] = ceil_div(i, bits)
     frame = pd.DataFrame(features)
     return [frame.assign(part="tiles"), frame.assign(part="reads")]
 
@@ -198,7 +199,7 @@ def _buffer_mechanics(task, a):
     words = [pairs[1][:, i].reshape(len(M), task.n_labels) for i in range(3)]
     windows = read_windows(*pairs).reshape(len(M), task.n_labels, 2, -1)
     Sr, Sc, T = spatial_dims(M, N, K, code)
-    outer, inner = -(-Sc // C), -(-Sr // R)
+    outer, inner = ceil_div(Sc, C), ceil_div(Sr, R)
     rows = (total_cycles_calc(M, N, K, R, C, code) + 1).astype(np.float64)  # stall-free
     operands = (  # (words, sweeps of the whole operand, words one fold reads, words per row)
         (words[0], M * K, np.where(is_, 1, outer), np.where(is_, R * C, np.where(os_, K * R, M * R)),

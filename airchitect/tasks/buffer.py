@@ -35,10 +35,10 @@ import pandas as pd
 
 from airchitect._checks import check_choice, check_choice_array, check_int, check_int_columns, check_int_list
 from airchitect._math import ceil_div as _ceil_div
+from airchitect.targets.systolic.config import DATAFLOWS
 from airchitect.tasks.base import Task
 from airchitect.tasks.identity import variant_version
 
-DATAFLOWS = ("os", "ws", "is")
 PARTS = 16
 #: largest ``M, N, K`` of a buffer query
 DIM_HIGH = 16384

@@ -18,6 +18,7 @@ import dataclasses
 import numpy as np
 
 from airchitect._checks import check_number_array
+from airchitect._math import ceil_div
 from airchitect.targets.cim.energy import NEUROSIM_R_OFF_OHM, NEUROSIM_R_ON_OHM
 
 
@@ -57,7 +58,7 @@ def row_groups(rows, xbar_rows, active_rows=None):
     """
     active = min(active_rows or xbar_rows, xbar_rows)
     r = np.arange(rows)
-    per_tile = -(-xbar_rows // active)
+    per_tile = ceil_div(xbar_rows, active)
     group = (r // xbar_rows) * per_tile + (r % xbar_rows) // active
     slot = (r % xbar_rows) % active
     return group, slot, active

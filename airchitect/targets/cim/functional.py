@@ -68,6 +68,7 @@ from __future__ import annotations
 import numpy as np
 
 from airchitect._checks import check_choice, check_int, check_number_array
+from airchitect._math import ceil_div
 from airchitect.targets.cim.cells import DEVICE_FIELDS, CellArray, Device, nominal
 from airchitect.targets.cim.config import BNN_MAPPINGS, INTEGER_MAPPINGS, make_config
 from airchitect.targets.cim.cost import mapping_properties
@@ -134,12 +135,12 @@ class CrossbarLayer:
         """``(row groups, rows per group, columns)`` of the mapped matrix, as the arrays hold it."""
         cfg, props = self.config, self._props
         m, n = self.shape
-        s_w = -(-self.w_bits // cfg.cell_bits) if props["integer"] else 1
+        s_w = ceil_div(self.w_bits, cfg.cell_bits) if props["integer"] else 1
         rows = n * props["row_mult"]
         cols = m * s_w * props["col_mult"] + props["col_extra"]
         xr = cfg.xbar_rows
         active = min(cfg.active_rows or xr, xr)
-        groups = (rows // xr) * -(-xr // active) + -(-(rows % xr) // active)
+        groups = (rows // xr) * ceil_div(xr, active) + ceil_div(rows % xr, active)
         return groups, min(active, rows), cols
 
     def _check_cells(self):
@@ -157,7 +158,7 @@ class CrossbarLayer:
             need, signed = _signed_bits(X)
             bits = need if in_bits is None else in_bits
             mag_bits = bits - 1 if signed else bits
-            slices = -(-mag_bits // self.config.dac_bits) + int(signed)
+            slices = ceil_div(mag_bits, self.config.dac_bits) + int(signed)
         values = groups * slices * X.shape[0] * cols
         if values > MAX_READ_VALUES:
             most = max(1, MAX_READ_VALUES // (groups * slices * cols))
@@ -172,7 +173,7 @@ class CrossbarLayer:
         """Cell arrays of an integer mapping: ``cell_bits`` slices of the two's complement weights."""
         cfg, wb = self.config, self.w_bits
         bc = cfg.cell_bits
-        self.s_w = -(-wb // bc)
+        self.s_w = ceil_div(wb, bc)
         mask = 2**bc - 1
 
         def sliced(U):  # (m, n) unsigned -> (n, s_w * m) levels, slice-major columns
@@ -416,7 +417,7 @@ def _input_slices(X, dac_bits, in_bits):
             raise ValueError(f"x must fit {in_bits} bits: [{lo}, {hi}]")
     mag_bits = in_bits - 1 if signed else in_bits
     low = X + (2 ** (in_bits - 1)) * (X < 0) if signed else X
-    count = -(-mag_bits // dac_bits) if mag_bits else 0
+    count = ceil_div(mag_bits, dac_bits) if mag_bits else 0
     shifts = dac_bits * np.arange(count, dtype=np.int64)
     low = low.astype(np.uint8 if mag_bits <= 8 else np.uint32 if mag_bits <= 32 else np.uint64)
     slices = np.empty((count,) + X.shape, dtype=np.float32)

@@ -18,6 +18,7 @@ import json
 import numpy as np
 
 from airchitect._files import write_atomic
+from airchitect._math import ceil_div
 from airchitect.targets.cim import functional
 from airchitect.targets.cim.config import CrossbarConfig
 from airchitect.targets.cim.cost import simulate
@@ -192,7 +193,7 @@ class CrossbarProgram:
                     ops.append({"id": wid, "op": "write", "layer": rec["name"], "xbar": xbar,
                                 "copy": copy, "row_tile": rt, "col_tile": ct, "rows": rows,
                                 "cols": cols, "deps": []})
-                    reads = -(-(rows[1] - rows[0]) // active)
+                    reads = ceil_div(rows[1] - rows[0], active)
                     ops.append({"id": wid + 1, "op": "mvm", "layer": rec["name"], "xbar": xbar,
                                 "vectors": vectors, "slices": rec["S_in"], "phases": rec["phases"],
                                 "reads_per_slice": reads,

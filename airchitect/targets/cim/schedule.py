@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from airchitect._checks import check_choice, check_int, check_int_array, check_number_array
+from airchitect._math import ceil_div
 from airchitect.targets.cim.config import make_config
 from airchitect.targets.cim.cost import layer_costs
 from airchitect.targets.cim.schedule_layers import layer_table
@@ -152,7 +153,7 @@ def layer_timing(layers, w_bits=8, in_bits=8, **crossbar):
 
 def check_size(layers, tiles, set_rows):
     """Raise ValueError when a schedule would pass ``MAX_SETS`` sets or ``MAX_TIMELINE_ROWS`` rows."""
-    sets = -(-layers["rows"].to_numpy() // set_rows)
+    sets = ceil_div(layers["rows"].to_numpy(), set_rows)
     total = int(sets.sum(dtype=object))
     if total > MAX_SETS:
         raise ValueError(f"the network has {total} sets (output rows M / set_rows, summed over "
@@ -217,7 +218,7 @@ def _set_bounds(rows, set_rows):
 def _window(layers, l, r0, r1, producer_rows, set_rows):
     """First and last producer set read by the consumer sets ``[r0, r1)``."""
     row = layers.iloc[l]
-    n_sets = -(-producer_rows // set_rows)
+    n_sets = ceil_div(producer_rows, set_rows)
     if row.full:
         return np.zeros_like(r0), np.full_like(r0, n_sets - 1)
     lo = np.maximum(r0 * row.stride - row.padding, 0)
@@ -225,7 +226,7 @@ def _window(layers, l, r0, r1, producer_rows, set_rows):
     hi = np.maximum(hi, lo)
     # input rows -> producer output rows, scaled when they differ (pooling)
     p_lo = np.clip(lo * producer_rows // row.in_rows, 0, producer_rows - 1)
-    p_hi = np.clip(-(-(hi + 1) * producer_rows // row.in_rows) - 1, 0, producer_rows - 1)
+    p_hi = np.clip(ceil_div((hi + 1) * producer_rows, row.in_rows) - 1, 0, producer_rows - 1)
     return p_lo // set_rows, p_hi // set_rows
 
 
@@ -307,7 +308,7 @@ def _copies(duplication, layers, n_pes, tiles, t_mvm, set_rows):
     if isinstance(duplication, str):
         check_choice("duplication", duplication, ("auto",))
         # a copy works on whole sets: more copies than sets would stay idle
-        sets = -(-layers["rows"].to_numpy() // set_rows)
+        sets = ceil_div(layers["rows"].to_numpy(), set_rows)
         work = layers["rows"].to_numpy() * layers["row_pixels"].to_numpy() * t_mvm
         return auto_duplication(tiles, work, n_pes, max_copies=sets)
     copies = _per_layer("duplication", duplication, L, 1, 2**24)

@@ -45,6 +45,7 @@ import numpy as np
 
 from airchitect._checks import check_choice, check_int
 from airchitect._files import write_atomic
+from airchitect._math import ceil_div
 from airchitect.targets.sve.config import VL_BITS
 from airchitect.targets.sve.toolchain import cache_dir
 from airchitect.targets.sve.layout import check_packed_size
@@ -180,7 +181,7 @@ def _check_vl(vl_bits):
 
 def _pack_mmt4d_unpack(x, w, m, n, k, m0, n0, k0, name):
     """MLIR lines computing ``%{name} = x @ w`` through packed tiles."""
-    m1, n1, k1 = -(-m // m0), -(-n // n0), -(-k // k0)
+    m1, n1, k1 = ceil_div(m, m0), ceil_div(n, n0), ceil_div(k, k0)
     t = "f32"
     return [
         f"  %{name}_pa0 = tensor.empty() : tensor<{m1}x{k1}x{m0}x{k0}x{t}>",

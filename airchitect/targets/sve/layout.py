@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from airchitect._checks import check_int
+from airchitect._math import ceil_div
 from airchitect.targets.sve.config import MAX_MACS, MAX_PACKED_ELEMENTS
 
 
@@ -27,7 +28,7 @@ def pack_lhs(a, m0, k0):
     (1, 2, 2, 2)
     """
     a = np.asarray(a)
-    m1, k1 = -(-a.shape[0] // m0), -(-a.shape[1] // k0)
+    m1, k1 = ceil_div(a.shape[0], m0), ceil_div(a.shape[1], k0)
     return _padded(a, m1 * m0, k1 * k0).reshape(m1, m0, k1, k0).transpose(0, 2, 1, 3).copy()
 
 
@@ -52,7 +53,7 @@ def packed_size(m, n, k, m0, n0, k0):
     >>> packed_size(3, 5, 4, 2, 4, 3)
     (60, 192)
     """
-    m1, n1, k1 = -(-m // m0), -(-n // n0), -(-k // k0)
+    m1, n1, k1 = ceil_div(m, m0), ceil_div(n, n0), ceil_div(k, k0)
     elements = m1 * m0 * k1 * k0 + n1 * n0 * k1 * k0 + m1 * m0 * n1 * n0
     return elements, m1 * m0 * n1 * n0 * k1 * k0
 

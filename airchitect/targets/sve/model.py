@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from airchitect._checks import check_choice, check_int_array
+from airchitect._math import ceil_div
 from airchitect.targets.sve.config import (
     ACC_BITS,
     DOT_WIDTH,
@@ -123,8 +124,8 @@ def _kstep_bounds(core, vl, m0, n_v, u, dtype):
     """Cycles per k-step under each bound, stacked on a last axis (order ``BOUNDS``)."""
     fma_width = vl if core.fma_width_bits is None else np.minimum(vl, core.fma_width_bits)
     load_width = vl if core.load_width_bits is None else np.minimum(vl, core.load_width_bits)
-    fma_uops = -(-vl // fma_width)
-    load_uops = -(-vl // load_width)
+    fma_uops = ceil_div(vl, fma_width)
+    load_uops = ceil_div(vl, load_width)
     fma = m0 * n_v * u
     rhs_vectors = n_v * u
     l1_bytes = (core.loads_per_cycle * load_width / 8 if core.l1_bytes_per_cycle is None
@@ -233,14 +234,14 @@ def evaluate(M, N, K, vl, m0, n_v, u, dtype, core, columns=None):
     core = get_core(core)
     k0 = u * DOT_WIDTH[dtype]
     n0 = vl * n_v // ACC_BITS
-    m1, n1, k1 = -(-M // m0), -(-N // n0), -(-K // k0)
+    m1, n1, k1 = ceil_div(M, m0), ceil_div(N, n0), ceil_div(K, k0)
     total, fma, loads = kernel_counts(m1, n1, k1, m0, n_v, u)
     if columns == "instructions":
         return {"instructions": total}
     bounds, l1_bytes = _kstep_bounds(core, vl, m0, n_v, u, dtype)
     kstep = bounds.max(axis=-1)
     store_width = vl if core.load_width_bits is None else np.minimum(vl, core.load_width_bits)
-    tile_cycles = m0 * n_v * (-(-vl // store_width)) / core.stores_per_cycle
+    tile_cycles = m0 * n_v * ceil_div(vl, store_width) / core.stores_per_cycle
     kernel_cycles = m1 * n1 * (k1 * kstep + tile_cycles)
     moved = (m1 * m0 + n1 * n0) * k1 * k0 * (INPUT_BITS[dtype] / 8) + M * N * ACC_BITS / 8
     pack_cycles = 2 * moved / l1_bytes
