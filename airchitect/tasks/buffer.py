@@ -35,7 +35,7 @@ import pandas as pd
 
 from airchitect._checks import check_choice, check_choice_array, check_int, check_int_columns, check_int_list
 from airchitect._math import ceil_div as _ceil_div
-from airchitect.targets.systolic.config import DATAFLOWS
+from airchitect.targets.systolic.config import DATAFLOWS, MAX_ARRAY_DIM
 from airchitect.tasks.base import Task
 from airchitect.tasks.identity import variant_version
 
@@ -96,8 +96,8 @@ class BufferTask(Task):
                          if v != {"parts": PARTS}.get(k)}
         self.space_version = variant_version(type(self).space_version, self._variant)
         low, high = (self.totals[0], self.totals[-1]) if self.totals else (self.parts, 256 * self.parts)
-        self._limits = {"M": (1, DIM_HIGH), "N": (1, DIM_HIGH), "K": (1, DIM_HIGH), "rows": (1, 16384),
-                        "cols": (1, 16384), "sram_kb": (low, high), "bandwidth": (1, 2**20)}
+        self._limits = {"M": (1, DIM_HIGH), "N": (1, DIM_HIGH), "K": (1, DIM_HIGH), "rows": (1, MAX_ARRAY_DIM),
+                        "cols": (1, MAX_ARRAY_DIM), "sram_kb": (low, high), "bandwidth": (1, 2**20)}
         self._last = (None, None)
 
     def params(self):
