@@ -25,7 +25,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from airchitect.learn.features import pair_features
-from airchitect.learn.surrogate import _log_costs, softmax
+from airchitect.learn.surrogate import log_costs, softmax
 
 
 _CHUNK_ROWS = 2000
@@ -74,7 +74,7 @@ def _flatten(model):
 
 def _slowdowns(costs):
     """log2(cost / row best); infinite costs get the row's worst + 4."""
-    y = _log_costs(costs)
+    y = log_costs(costs)
     return y - y.min(axis=1, keepdims=True)
 
 

@@ -75,7 +75,7 @@ _basis_parallel = numba.njit(cache=True, parallel=True)(_basis_rows)
 _PARALLEL_ROWS = 4096
 
 
-def _log_costs(costs):
+def log_costs(costs):
     """log2 of costs; entries that stay infinite get the row's worst + 4."""
     with np.errstate(divide="ignore"):
         y = np.log2(np.asarray(costs, dtype=np.float64))
@@ -141,7 +141,7 @@ class SurrogateClassifier(ClassifierMixin, BaseEstimator):
         frames, targets = (parts if parts is not None else
                            ([X], [task.costs(relaxed, self.objective)]))
         F = np.concatenate([self._basis(f) for f in frames])
-        Y = np.concatenate([_log_costs(t) for t in targets])
+        Y = np.concatenate([log_costs(t) for t in targets])
         _, keys = self._groups(pd.concat(frames, ignore_index=True))
         self.groups_ = sorted(set(keys))
         self.coef_ = np.stack([self._solve(F[keys == g], Y[keys == g]) for g in self.groups_])
