@@ -41,10 +41,9 @@ def check_int_array(name, value, low=1, high=INT_MAX):
     Accepts scalars, sequences and arrays of integers. Floats, booleans,
     NaN, None and strings are rejected even when they hold whole numbers.
     """
-    if isinstance(value, (list, tuple)):
-        arr = np.array(value, dtype=object)
-        if arr.dtype == object and any(isinstance(v, (bool, np.bool_)) for v in arr.ravel()):
-            raise TypeError(f"{name} must be integers in {_range_text(low, high)}, got a boolean")
+    if isinstance(value, (list, tuple)) and any(  # np.asarray would turn True into 1
+            isinstance(v, (bool, np.bool_)) for v in np.array(value, dtype=object).ravel()):
+        raise TypeError(f"{name} must be integers in {_range_text(low, high)}, got a boolean")
     arr = np.asarray(value)
     if arr.dtype == object:
         for item in arr.ravel():

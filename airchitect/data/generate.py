@@ -13,7 +13,6 @@ others again, so an interrupted run ends with the bytes of an uninterrupted one.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import signal
 import sys
@@ -29,7 +28,7 @@ from airchitect.data.cluster import CONNECT_TIMEOUT_S, SchedulerError, connect  
 from airchitect.data.manifest import shard_rows_of
 from airchitect.tasks import Task, from_definition, task_classes
 from airchitect.tasks import get as get_task
-from airchitect.tasks.identity import class_path
+from airchitect.tasks.identity import class_path, plain
 
 #: Test hook: the environment variable naming a point at which the run kills
 #: itself with SIGKILL (see :func:`kill_point`).
@@ -64,7 +63,7 @@ def shard_task(task):
 
 def _arguments(task, n, seed, objective, shard_rows):
     """The arguments recorded in the manifest, as JSON holds them (tuples become lists)."""
-    return json.loads(json.dumps({
+    return plain({
         "task": task.name,
         "task_params": task.params(),
         "space_version": task.space_version,
@@ -75,7 +74,7 @@ def _arguments(task, n, seed, objective, shard_rows):
         "package_version": __version__,
         "convention": getattr(task, "convention", "scalesim-3.0"),
         "stored_costs": not task.cheap_costs,
-    }))
+    })
 
 
 def kill_point(name):
