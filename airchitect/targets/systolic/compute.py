@@ -68,7 +68,7 @@ import numba
 import numpy as np
 
 from airchitect._math import ceil_div
-from airchitect.targets.systolic.fold_mean import exact_ratio, fold_mean, products
+from airchitect.targets.systolic.fold_mean import _repeat_add, exact_ratio, fold_mean, products
 from airchitect.targets.systolic.geometry import sram_counts, spatial_dims, spatial_dims_one
 
 
@@ -195,6 +195,106 @@ def _first_last_rows(code, R, C, T, ru_first, ru_last, cu_first, cu_last, last_f
     }
 
 
+# compute_fields' outputs, in the order of _fields_kernel's int and float columns
+_INT_FIELDS = ("total_cycles", "sram_ifmap_reads", "sram_filter_reads", "sram_ofmap_writes",
+               "sram_ifmap_start_cycle", "sram_ifmap_stop_cycle", "sram_filter_start_cycle",
+               "sram_filter_stop_cycle", "sram_ofmap_start_cycle", "sram_ofmap_stop_cycle",
+               "folds", "per_fold_cycles", "ofmap_valid_writes", "first_request_cycle_ifmap",
+               "first_request_cycle_filter")
+_FLOAT_FIELDS = ("overall_util", "mapping_efficiency", "compute_util", "avg_ifmap_sram_bw",
+                 "avg_filter_sram_bw", "avg_ofmap_sram_bw")
+_EXACT = 2.0**52  # float64 products below this are exact integers
+
+
+@numba.njit(cache=True)
+def _fold_sum(rf, cf, full, last_row, last_col, corner):
+    """Left-to-right float sum over the folds (as fold_mean's kernel), one element."""
+    s = 0.0
+    for fc in range(cf):
+        if fc < cf - 1:
+            s = _repeat_add(s, full, rf - 1)
+            s += last_row
+        else:
+            s = _repeat_add(s, last_col, rf - 1)
+            s += corner
+    return s
+
+
+@numba.njit(cache=True, error_model="numpy")  # x / 0 gives inf or nan, as exact_ratio does
+def _fields_kernel(M, N, K, R_, C_, code_, ints, floats, exact):
+    """:func:`compute_fields` element by element where every product stays below
+    ``2**52`` (``exact[i] = False`` elsewhere, left to the numpy path)."""
+    for i in range(M.size):
+        m, n, k, R, C, code = M[i], N[i], K[i], R_[i], C_[i], code_[i]
+        if code == 0:
+            sr, sc, t = m, n, k
+        elif code == 1:
+            sr, sc, t = k, n, m
+        else:
+            sr, sc, t = k, m, n
+        rf = (sr + R - 1) // R
+        cf = (sc + C - 1) // C
+        folds = rf * cf
+        per = t + R + C - 2 + (0 if code == 0 else R)
+        pes = R * C
+        util_cycles = t + R + C - 2 if code == 0 else t + 2 * R + 2 * C - 3
+        big = max(float(m) * n * k * 100, float(folds) * per * pes, float(pes) * t * util_cycles,
+                  float(cf) * t * sr + float(sr) * sc + float(rf) * t * sc + float(folds) * (R + C))
+        if big >= _EXACT:
+            exact[i] = False
+            continue
+        exact[i] = True
+        total = folds * per - 1
+        ru = sr - (rf - 1) * R
+        cu = sc - (cf - 1) * C
+        ru0 = min(R, sr)
+        streamed = cf * t * sr
+        i_reads = sr * sc if code == 2 else streamed
+        f_reads = rf * t * sc if code == 0 else (sr * sc if code == 1 else streamed)
+        valid = sr * sc if code == 0 else rf * t * sc
+        o_writes = valid + (folds * (R + C) if code == 0 else 0)
+        # first/last rows of each operand in a fold (see _first_last_rows)
+        skew_first = 0 if code == 0 else R
+        skew_last = t + ru - 2 if code == 0 else R + t + ru - 2
+        i_first = R - ru0 if code == 2 else skew_first
+        i_last = R - 1 if code == 2 else skew_last
+        f_first = 0 if code == 0 else (R - ru0 if code == 1 else R)
+        f_last = t + cu - 2 if code == 0 else (R - 1 if code == 1 else R + t + ru - 2)
+        o_first = t - 1 + R - ru0 if code == 0 else 2 * R - 1
+        o_last = t + R + cu - 3 if code == 0 else 2 * R + t + cu - 3
+        base = (folds - 1) * per
+        row = ints[i]
+        row[0] = total
+        row[1] = i_reads
+        row[2] = f_reads
+        row[3] = o_writes
+        row[4] = i_first + 1
+        row[5] = base + i_last + 1
+        row[6] = f_first + 1
+        row[7] = base + f_last + 1
+        row[8] = o_first
+        row[9] = base + o_last
+        row[10] = folds
+        row[11] = per
+        row[12] = valid
+        row[13] = i_first
+        row[14] = f_first
+        fpes = float(pes)
+        fdiv = float(rf) * cf
+        mapping = _fold_sum(rf, cf, fpes / fpes, float(ru * C) / fpes, float(R * cu) / fpes,
+                            float(ru * cu) / fpes) / fdiv
+        den = float(pes * util_cycles)
+        util = _fold_sum(rf, cf, float(pes * t) / den, float(ru * C * t) / den,
+                         float(R * cu * t) / den, float(ru * cu * t) / den) / fdiv
+        out = floats[i]
+        out[0] = float(m * n * k * 100) / float(total * pes)
+        out[1] = mapping * 100
+        out[2] = util * 100
+        out[3] = float(i_reads) / float(total)
+        out[4] = float(f_reads) / float(total)
+        out[5] = float(o_writes) / float(total)
+
+
 def compute_fields(M, N, K, rows, cols, dataflow_code):
     """SCALE-Sim's compute and SRAM report fields for stall-free (CALC-mode) runs.
 
@@ -206,7 +306,36 @@ def compute_fields(M, N, K, rows, cols, dataflow_code):
     ``avg_*_sram_bw`` (words/cycle), plus the helper arrays ``folds``,
     ``per_fold_cycles`` and ``ofmap_valid_writes`` (OFMAP elements written
     into the SRAM, without os' phantom writes) used by the memory model.
+
+    Elements whose products stay below ``2**52`` run in one compiled loop
+    (:func:`_fields_kernel`); the others (and any non-flat input) take the numpy
+    path, :func:`_compute_fields_arrays`, with Python integers where needed.
+    The two give the same bits.
     """
+    arrays = [np.asarray(v) for v in (M, N, K, rows, cols, dataflow_code)]
+    if any(a.ndim != 1 or a.dtype != np.int64 or a.shape != arrays[0].shape for a in arrays):
+        return _compute_fields_arrays(M, N, K, rows, cols, dataflow_code)
+    n = arrays[0].size
+    ints = np.empty((n, len(_INT_FIELDS)), np.int64)
+    floats = np.empty((n, len(_FLOAT_FIELDS)), np.float64)
+    exact = np.empty(n, np.bool_)
+    _fields_kernel(*(np.ascontiguousarray(a) for a in arrays), ints, floats, exact)
+    out = {name: ints[:, j].copy() for j, name in enumerate(_INT_FIELDS)}
+    out.update({name: floats[:, j].copy() for j, name in enumerate(_FLOAT_FIELDS)})
+    if not exact.all():
+        rest = np.flatnonzero(~exact)
+        slow = _compute_fields_arrays(*(a[rest] for a in arrays))
+        for name in out:
+            if slow[name].dtype == object:
+                out[name] = out[name].astype(object)
+            out[name][rest] = slow[name]
+    out["stall_cycles"] = np.zeros(n, np.int64)
+    out["compute_cycles"] = out["total_cycles"]
+    return out
+
+
+def _compute_fields_arrays(M, N, K, rows, cols, dataflow_code):
+    """:func:`compute_fields` with numpy arrays (any shape), exact past ``2**53``."""
     code = dataflow_code
     R, C = rows, cols
     Sr, Sc, T = spatial_dims(M, N, K, code)

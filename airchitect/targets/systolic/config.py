@@ -92,3 +92,52 @@ def check_config(rows, cols, dataflow, ifmap_kb=256, filter_kb=256, ofmap_kb=256
              (("ifmap_kb", ifmap_kb), ("filter_kb", filter_kb), ("ofmap_kb", ofmap_kb))]
     bandwidth = check_int_array("bandwidth", bandwidth, 1, MAX_BANDWIDTH)
     return ArrayConfig(rows, cols, code, *sizes, bandwidth, mode, convention)
+
+
+#: SCALE-Sim's other ``[layout]`` keys and request buffers as keyword arguments of
+#: ``simulate``, with their defaults (``None`` bank bandwidth: ``bandwidth``; ``None``
+#: layout: every factor 1)
+LAYOUT_DEFAULTS = {
+    "ifmap_bank_bandwidth": None, "filter_bank_bandwidth": None,
+    "ifmap_banks": 1, "filter_banks": 1, "ifmap_bank_ports": 2, "filter_bank_ports": 2,
+    "ifmap_custom_layout": False, "filter_custom_layout": False, "layout": None,
+    "read_request_buffer": 32, "write_request_buffer": 32,
+}
+
+
+def check_bool_array(name, value):
+    """Return ``value`` (bools, scalar or array) as a bool array, or raise ``TypeError``."""
+    arr = np.asarray(value)
+    if arr.dtype == object:
+        if not all(isinstance(v, (bool, np.bool_)) for v in arr.ravel()):
+            raise TypeError(f"{name} must be True or False (or an array of them)")
+        arr = arr.astype(bool)
+    if arr.dtype != bool:
+        raise TypeError(f"{name} must be True or False (or an array of them), got dtype "
+                        f"{arr.dtype}")
+    return arr
+
+
+def check_layout_keys(keys):
+    """Check the :data:`LAYOUT_DEFAULTS` keyword arguments (a dict; missing ones take
+    their defaults); return a dict of arrays, not broadcast: bank bandwidths
+    (words/cycle, ``None`` where not given), banks, ports, request buffers (int64),
+    custom-layout switches (bool) and ``layout`` (object array of
+    :class:`~airchitect.targets.systolic.layout.Layout`). A bad one raises naming it."""
+    from airchitect.targets.systolic.layout import check_layouts
+
+    keys = dict(LAYOUT_DEFAULTS, **keys)
+    out = {}
+    for op in ("ifmap", "filter"):
+        name = f"{op}_bank_bandwidth"
+        out[name] = (None if keys[name] is None
+                     else check_int_array(name, keys[name], 1, MAX_BANDWIDTH))
+        out[f"{op}_banks"] = check_int_array(f"{op}_banks", keys[f"{op}_banks"], 1, INT_MAX)
+        out[f"{op}_bank_ports"] = check_int_array(f"{op}_bank_ports", keys[f"{op}_bank_ports"],
+                                                  1, INT_MAX)
+        out[f"{op}_custom_layout"] = check_bool_array(f"{op}_custom_layout",
+                                                      keys[f"{op}_custom_layout"])
+    for name in ("read_request_buffer", "write_request_buffer"):
+        out[name] = check_int_array(name, keys[name], 0, INT_MAX)
+    out["layout"] = check_layouts(keys["layout"])
+    return out

@@ -127,16 +127,20 @@ def _last_ifmap_rows(code, R, C, M, K, N, ih, iw, fw, ch, s, ow, out):
                         best = base + r - 1 - kl
                         break
             else:
-                for t in range(t_len):
-                    for cl in range(ru):
+                # the latest row first: anti-diagonals t + cl = k from the last one down
+                lag = 0 if d == 0 else r
+                for k in range(t_len + ru - 2, -1, -1):
+                    for cl in range(max(0, k - t_len + 1), min(ru - 1, k) + 1):
+                        t = k - cl
                         if d == 0:
                             ok = _valid(fr * r + cl, t, ow[i], ih[i], iw[i], fw[i], ch[i], s[i])
-                            row = base + t + cl
                         else:
                             ok = _valid(t, fr * r + cl, ow[i], ih[i], iw[i], fw[i], ch[i], s[i])
-                            row = base + r + t + cl
-                        if ok and row > best:
-                            best = row
+                        if ok:
+                            best = base + lag + k
+                            break
+                    if best >= 0:
+                        break
             fold -= 1
         out[i] = best
 

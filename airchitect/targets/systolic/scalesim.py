@@ -10,8 +10,9 @@ line (``python -m scalesim.scale -c run.cfg -t topology.csv -l layout.csv
   (``Layer, M, N, K,``) or conv format (``Layer name, IFMAP Height, IFMAP
   Width, Filter Height, Filter Width, Channels, Num Filter, Strides,``). Every
   line ends with a comma because SCALE-Sim drops the last field of each line;
-* a layout (``.csv``), one line per layer; custom layouts are switched off in
-  the config, so the layout only has to parse.
+* a layout (``.csv``), one line per layer, all the same row (SCALE-Sim 3.0.0
+  applies the first row to every layer); it matters only where the config
+  switches a custom layout on.
 
 :func:`run_scalesim` runs the package in-process (``save_disk_space=True``,
 stdout captured), reads the three reports it writes (``COMPUTE_REPORT.csv``,
@@ -20,10 +21,17 @@ one DataFrame with the column names of :func:`airchitect.systolic.simulate`
 plus the DRAM columns.
 
 In USER mode ``bandwidth`` sets ``Bandwidth`` (used by SCALE-Sim only for the
-OFMAP drain) and both ``IfmapSRAMBankBandwidth`` and ``FilterSRAMBankBandwidth``
-(SCALE-Sim 3.0.0 takes the IFMAP and filter DRAM bandwidth from these two
-[layout] keys). In CALC mode SCALE-Sim ignores all three and uses 10 words/cycle
-for the IFMAP and filter prefetches and ``cols`` words/cycle for the OFMAP drain.
+OFMAP drain) and, unless given apart, both ``IfmapSRAMBankBandwidth`` and
+``FilterSRAMBankBandwidth`` (SCALE-Sim 3.0.0 takes the IFMAP and filter DRAM
+bandwidth from these two [layout] keys). In CALC mode SCALE-Sim ignores all three
+and uses 10 words/cycle for the IFMAP and filter prefetches and ``cols``
+words/cycle for the OFMAP drain.
+
+Every other ``[layout]`` key and the request buffers are set by the keyword
+arguments of :data:`LAYOUT_KEYS` (names as in :func:`airchitect.systolic.simulate`):
+bank bandwidths, bank counts and ports, the custom-layout switches, one
+:class:`~airchitect.targets.systolic.layout.Layout` written as every row of the
+layout CSV, and ``ReadRequestBuffer`` / ``WriteRequestBuffer``.
 """
 
 from __future__ import annotations
@@ -40,6 +48,16 @@ import pandas as pd
 from airchitect._files import write_atomic
 from airchitect._checks import INT_MAX, check_choice, check_int, check_int_array
 from airchitect.targets.systolic.config import check_config
+from airchitect.targets.systolic.layout import Layout
+
+#: the keyword arguments that set SCALE-Sim's other [layout] keys and request buffers, with
+#: their defaults (``None`` bank bandwidth: ``bandwidth``; ``None`` layout: every factor 1)
+LAYOUT_KEYS = {
+    "ifmap_bank_bandwidth": None, "filter_bank_bandwidth": None,
+    "ifmap_banks": 1, "filter_banks": 1, "ifmap_bank_ports": 2, "filter_bank_ports": 2,
+    "ifmap_custom_layout": False, "filter_custom_layout": False, "layout": None,
+    "read_request_buffer": 32, "write_request_buffer": 32,
+}
 
 GEMM_COLUMNS = ("M", "N", "K")
 CONV_COLUMNS = ("ifmap_h", "ifmap_w", "filter_h", "filter_w", "channels", "num_filters", "stride")
@@ -121,8 +139,35 @@ def _scalar_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidt
     return out
 
 
+def _layout_keys(keys, bandwidth):
+    """Check the :data:`LAYOUT_KEYS` arguments of one SCALE-Sim run; return them with
+    defaults filled in (a dict of Python scalars and one ``Layout``)."""
+    unknown = set(keys) - set(LAYOUT_KEYS)
+    if unknown:
+        raise TypeError(f"unknown keyword argument(s) {sorted(unknown)}; the layout keys are "
+                        f"{', '.join(LAYOUT_KEYS)}")
+    out = dict(LAYOUT_KEYS, **keys)
+    for op in ("ifmap", "filter"):
+        name = f"{op}_bank_bandwidth"
+        out[name] = bandwidth if out[name] is None else check_int(name, out[name], 1, INT_MAX)
+        out[f"{op}_banks"] = check_int(f"{op}_banks", out[f"{op}_banks"], 1, INT_MAX)
+        out[f"{op}_bank_ports"] = check_int(f"{op}_bank_ports", out[f"{op}_bank_ports"], 1,
+                                            INT_MAX)
+        name = f"{op}_custom_layout"
+        if not isinstance(out[name], (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False, got {out[name]!r}")
+        out[name] = bool(out[name])
+    for name in ("read_request_buffer", "write_request_buffer"):
+        out[name] = check_int(name, out[name], 0, INT_MAX)
+    if out["layout"] is None:
+        out["layout"] = Layout()
+    if not isinstance(out["layout"], Layout):
+        raise TypeError(f"layout must be a Layout, got {type(out['layout']).__name__}")
+    return out
+
+
 def config_text(rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofmap_kb=256,
-                bandwidth=10, mode="calc", run_name="airchitect"):
+                bandwidth=10, mode="calc", run_name="airchitect", **layout_keys):
     """Return the text of a SCALE-Sim 3.0.0 ``.cfg`` file.
 
     Parameters
@@ -136,6 +181,12 @@ def config_text(rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofmap_kb=2
         DRAM bandwidth in words/cycle (USER mode only), >= 1.
     mode : {"calc", "user"}
         SCALE-Sim's ``InterfaceBandwidth``.
+    **layout_keys
+        The :data:`LAYOUT_KEYS`: ``ifmap_bank_bandwidth``, ``filter_bank_bandwidth``
+        (words/cycle, default ``bandwidth``), ``ifmap_banks``, ``filter_banks``,
+        ``ifmap_bank_ports``, ``filter_bank_ports``, ``ifmap_custom_layout``,
+        ``filter_custom_layout`` (bools), ``read_request_buffer``,
+        ``write_request_buffer``; ``layout`` is used by :func:`layout_text` only.
 
     Examples
     --------
@@ -146,6 +197,7 @@ def config_text(rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofmap_kb=2
     rows, cols, bandwidth = config["rows"], config["cols"], config["bandwidth"]
     sizes = [config["ifmap_kb"], config["filter_kb"], config["ofmap_kb"]]
     dataflow, mode = config["dataflow"], config["mode"]
+    keys = _layout_keys(layout_keys, bandwidth)
     return "\n".join([
         "[general]",
         f"run_name = {run_name}",
@@ -161,17 +213,17 @@ def config_text(rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofmap_kb=2
         f"Bandwidth : {bandwidth}",
         f"Dataflow : {dataflow}",
         "MemoryBanks : 1",
-        "ReadRequestBuffer : 32",
-        "WriteRequestBuffer : 32",
+        f"ReadRequestBuffer : {keys['read_request_buffer']}",
+        f"WriteRequestBuffer : {keys['write_request_buffer']}",
         "[layout]",
-        "IfmapCustomLayout : False",
-        f"IfmapSRAMBankBandwidth : {bandwidth}",
-        "IfmapSRAMBankNum : 1",
-        "IfmapSRAMBankPort : 2",
-        "FilterCustomLayout : False",
-        f"FilterSRAMBankBandwidth : {bandwidth}",
-        "FilterSRAMBankNum : 1",
-        "FilterSRAMBankPort : 2",
+        f"IfmapCustomLayout : {keys['ifmap_custom_layout']}",
+        f"IfmapSRAMBankBandwidth : {keys['ifmap_bank_bandwidth']}",
+        f"IfmapSRAMBankNum : {keys['ifmap_banks']}",
+        f"IfmapSRAMBankPort : {keys['ifmap_bank_ports']}",
+        f"FilterCustomLayout : {keys['filter_custom_layout']}",
+        f"FilterSRAMBankBandwidth : {keys['filter_bank_bandwidth']}",
+        f"FilterSRAMBankNum : {keys['filter_banks']}",
+        f"FilterSRAMBankPort : {keys['filter_bank_ports']}",
         "[sparsity]",
         "SparsitySupport : false",
         "SparseRep : ellpack_block",
@@ -237,16 +289,30 @@ def topology_text(layers, kind="gemm"):
     return "\n".join(lines) + "\n"
 
 
-def layout_text(n_layers):
-    """Return the text of a SCALE-Sim layout CSV with ``n_layers`` default rows."""
+def layout_text(n_layers, layout=None):
+    """Return the text of a SCALE-Sim layout CSV with ``n_layers`` rows of ``layout``
+    (a :class:`~airchitect.targets.systolic.layout.Layout`; default: every factor 1).
+
+    SCALE-Sim 3.0.0 applies the first row to every layer, so one layout serves all.
+
+    >>> layout_text(1).splitlines()[1]
+    'layer0, 1, 1, 1, 1, 1, 1, 0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5, 6, 7,'
+    """
     n_layers = check_int("n_layers", n_layers, 1, INT_MAX)
-    lines = [_LAYOUT_HEADER] + [f"layer{i}, {_LAYOUT_ROW}" for i in range(n_layers)]
+    if layout is None:
+        row = _LAYOUT_ROW
+    elif isinstance(layout, Layout):
+        row = ", ".join(map(str, layout.row())) + ","
+    else:
+        raise TypeError(f"layout must be a Layout, got {type(layout).__name__}")
+    lines = [_LAYOUT_HEADER] + [f"layer{i}, {row}" for i in range(n_layers)]
     return "\n".join(lines) + "\n"
 
 
 def write_inputs(directory, layers, rows, cols, dataflow, *, kind="gemm", ifmap_kb=256,
-                 filter_kb=256, ofmap_kb=256, bandwidth=10, mode="calc"):
-    """Write ``run.cfg``, ``topology.csv`` and ``layout.csv`` into ``directory``.
+                 filter_kb=256, ofmap_kb=256, bandwidth=10, mode="calc", **layout_keys):
+    """Write ``run.cfg``, ``topology.csv`` and ``layout.csv`` into ``directory``
+    (``layout_keys``: the :data:`LAYOUT_KEYS`, as in :func:`config_text`).
 
     Returns a dict of the three paths. The files run unchanged with
     ``python -m scalesim.scale -c run.cfg -t topology.csv -l layout.csv -i <kind> -s N``.
@@ -261,9 +327,9 @@ def write_inputs(directory, layers, rows, cols, dataflow, *, kind="gemm", ifmap_
     }
     _write_text(paths["config"], config_text(rows, cols, dataflow, ifmap_kb=ifmap_kb,
                                              filter_kb=filter_kb, ofmap_kb=ofmap_kb,
-                                             bandwidth=bandwidth, mode=mode))
+                                             bandwidth=bandwidth, mode=mode, **layout_keys))
     _write_text(paths["topology"], topo)
-    _write_text(paths["layout"], layout_text(n_layers))
+    _write_text(paths["layout"], layout_text(n_layers, layout_keys.get("layout")))
     return paths
 
 
@@ -298,7 +364,7 @@ def _item_reports(sim, out_dir):
 
 
 def _run_package(table, kind, rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidth,
-                 mode, keep_dir, read):
+                 mode, keep_dir, read, layout_keys):
     """Write the inputs of the layers ``table`` (int64, one row per layer), run the
     real SCALE-Sim 3.0.0 on them in-process (stdout captured) and return
     ``read(simulator, output directory)``; the directory is removed unless ``keep_dir``."""
@@ -309,7 +375,7 @@ def _run_package(table, kind, rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_k
     try:
         paths = write_inputs(directory, {c: table[:, i] for i, c in enumerate(columns)}, rows,
                              cols, dataflow, kind=kind, ifmap_kb=ifmap_kb, filter_kb=filter_kb,
-                             ofmap_kb=ofmap_kb, bandwidth=bandwidth, mode=mode)
+                             ofmap_kb=ofmap_kb, bandwidth=bandwidth, mode=mode, **layout_keys)
         out_dir = os.path.join(directory, "out")
         with contextlib.redirect_stdout(io.StringIO()):
             sim = scalesim(save_disk_space=True, verbose=False, config=paths["config"],
@@ -323,7 +389,7 @@ def _run_package(table, kind, rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_k
 
 
 def run_scalesim(layers, rows, cols, dataflow, *, kind="gemm", ifmap_kb=256, filter_kb=256,
-                 ofmap_kb=256, bandwidth=10, mode="calc", keep_dir=None):
+                 ofmap_kb=256, bandwidth=10, mode="calc", keep_dir=None, **layout_keys):
     """Run the real SCALE-Sim 3.0.0 on ``layers`` with one array configuration.
 
     Parameters
@@ -335,6 +401,9 @@ def run_scalesim(layers, rows, cols, dataflow, *, kind="gemm", ifmap_kb=256, fil
     rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidth, mode
         As in :func:`config_text`.
     kind : {"gemm", "conv"}
+    **layout_keys
+        The :data:`LAYOUT_KEYS` (``[layout]`` keys and request buffers), as in
+        :func:`config_text`; ``layout`` is written as every row of the layout CSV.
     keep_dir : str, optional
         Keep the inputs and reports in this directory; by default a temporary
         directory is used and removed.
@@ -351,7 +420,7 @@ def run_scalesim(layers, rows, cols, dataflow, *, kind="gemm", ifmap_kb=256, fil
     columns = GEMM_COLUMNS if kind == "gemm" else CONV_COLUMNS
     table = _layer_table(layers, columns)
     reports = _run_package(table, kind, rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb,
-                           bandwidth, mode, keep_dir, _csv_reports)
+                           bandwidth, mode, keep_dir, _csv_reports, layout_keys)
     inputs = pd.DataFrame({c: table[:, i] for i, c in enumerate(columns)})
     inputs["rows"] = rows
     inputs["cols"] = cols
@@ -367,13 +436,14 @@ def run_scalesim(layers, rows, cols, dataflow, *, kind="gemm", ifmap_kb=256, fil
 
 
 def run_scalesim_layers(layers, rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb,
-                        bandwidth, mode="USER"):
+                        bandwidth, mode="USER", **layout_keys):
     """:func:`run_scalesim` for reference checks: one dict per layer, read from
     SCALE-Sim's layer objects at full precision instead of its CSV reports.
 
     ``layers`` holds either ``("gemm", M, N, K)`` tuples or conv tuples
     ``("conv", ifmap_h, ifmap_w, filter_h, filter_w, channels, filters, stride)``;
-    one call takes layers of a single kind. The dicts carry every COMPUTE,
+    one call takes layers of a single kind; ``layout_keys`` as in :func:`config_text`.
+    The dicts carry every COMPUTE,
     BANDWIDTH and DETAILED_ACCESS report field (:data:`REPORT_ITEMS`).
 
     Examples
@@ -389,4 +459,4 @@ def run_scalesim_layers(layers, rows, cols, dataflow, ifmap_kb, filter_kb, ofmap
     table = _layer_table([layer[1:] for layer in layers],
                          GEMM_COLUMNS if kind == "gemm" else CONV_COLUMNS)
     return _run_package(table, kind, rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb,
-                        bandwidth, str(mode).lower(), None, _item_reports)
+                        bandwidth, str(mode).lower(), None, _item_reports, layout_keys)

@@ -15,12 +15,15 @@ import pandas as pd
 
 from airchitect._checks import INT_MAX, check_int_array
 from airchitect.targets.systolic import compute, energy, memory
-from airchitect.targets.systolic.config import check_config, dataflow_codes
+from airchitect.targets.systolic.config import (LAYOUT_DEFAULTS, check_config,
+                                                check_layout_keys, dataflow_codes)
 from airchitect.targets.systolic.conv import (CONV_FIELDS, check_conv, conv_gemm,
                                               last_ifmap_rows, overflows)
-from airchitect.targets.systolic.geometry import conv_geometry, gemm_geometry, spatial_dims
-from airchitect.targets.systolic.memory.calc_drain import calc_ofmap_drain
-from airchitect.targets.systolic.memory.calc_dram import calc_dram_start
+from airchitect.targets.systolic.geometry import (G_DENSE, G_P, G_WN, conv_geometry,
+                                                  gemm_geometry, spatial_dims)
+from airchitect.targets.systolic.layout import check_fit
+from airchitect.targets.systolic.memory.calc_drain import calc_ofmap_drain_cycles
+from airchitect.targets.systolic.memory.calc_reads import calc_read_fields
 
 # Output columns after the inputs, in SCALE-Sim's report order.
 REPORT_FIELDS = (
@@ -53,6 +56,19 @@ def _check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidth
     return columns, config.mode, config.convention
 
 
+def _layout_keys(args):
+    """The checked ``[layout]`` keyword arguments found in ``args`` (a call's
+    ``locals()``), or None when every one has its default (today's path)."""
+    given = {n: args[n] for n in LAYOUT_DEFAULTS}
+    if all(v is LAYOUT_DEFAULTS[n] or (not isinstance(v, (np.ndarray, list, tuple))
+                                       and v is not None and LAYOUT_DEFAULTS[n] is not None
+                                       and type(v) is type(LAYOUT_DEFAULTS[n])
+                                       and v == LAYOUT_DEFAULTS[n])
+           for n, v in given.items()):
+        return None
+    return check_layout_keys(given)
+
+
 def _geometry(arrays):
     if "ifmap_h" in arrays:
         return conv_geometry(*(arrays[n] for n in CONV_FIELDS), arrays["rows"],
@@ -69,9 +85,14 @@ MAX_ELEMENTS = 2**20
 USER_ROWS_LIMIT = 2 * 10**8
 #: USER mode: most demand rows of one call, walked in chunks that Ctrl-C can stop
 USER_CALL_ROWS_LIMIT = 10**10
-#: CALC-mode conv layers whose operands outgrow the estimate buffers' 50 sets are
-#: replayed word by word; a layer needing more SRAM reads than this is refused
-CALC_DRAM_WORK_LIMIT = 2 * 10**7
+#: CALC mode: a conv layer whose ifmap outgrows the estimate buffer's 50 sets has its
+#: im2col stream replayed one column fold at a time until the buffer state repeats
+#: (about 1-3 ns a read, usually 2-3 folds); a layer whose replay would walk more
+#: im2col reads than this is refused. Every other CALC-mode DRAM field is closed form.
+CALC_DRAM_WORK_LIMIT = 2 * 10**9
+#: USER mode with a custom layout: most SRAM reads (IFMAP + filter) of one element; each
+#: read is served address by address (about 10**7 a second)
+LAYOUT_READS_LIMIT = 2 * 10**8
 _USER_CHUNK_ROWS = 5 * 10**7
 _CALC_CHUNK_READS = 2 * 10**8
 
@@ -101,40 +122,42 @@ def _check_user_work(demand):
                          f"USER_CALL_ROWS_LIMIT = {USER_CALL_ROWS_LIMIT:.0e}; call it in chunks")
 
 
-def _calc_dram(arrays, fields, ifmap_words, filter_words):
-    """CALC-mode DRAM columns from the memory model (SCALE-Sim's estimate buffers).
+def _calc_dram(arrays, fields):
+    """CALC-mode DRAM columns, exact (SCALE-Sim's estimate buffers and OFMAP drain).
 
-    GEMMs whose estimate buffers would replay more than ``CALC_DRAM_WORK_LIMIT``
-    SRAM reads get their DRAM counts in closed form
-    (:func:`memory.calc_dram_reads`); of their timing columns only the DRAM start
-    cycles of the read operands and the OFMAP stop cycle are computed (see
-    :func:`_memory_fields`), the others are NaN.
+    The read buffers come from :func:`calc_read_fields` (closed forms; a conv ifmap
+    past its buffer is replayed fold by fold, at most ``CALC_DRAM_WORK_LIMIT``
+    im2col reads a layer), the OFMAP drain from :func:`calc_ofmap_drain_cycles`;
+    elements run in chunks of about ``_CALC_CHUNK_READS`` replayed reads so that a
+    keyboard interrupt stops the call between chunks. Returns the twelve DRAM
+    columns and ``total_cycles_incl_prefetch``.
     """
-    names = [name for name in REPORT_FIELDS if "dram" in name]
-    replay = ((ifmap_words >= 50 * (arrays["ifmap_kb"] * 1024 // 100))
-              | (filter_words >= 50 * (arrays["filter_kb"] * 1024 // 100))
-              | ("ifmap_h" in arrays))
-    heavy = replay & (fields["sram_ifmap_reads"] + fields["sram_filter_reads"]
-                      > CALC_DRAM_WORK_LIMIT)
-    if heavy.any() and "ifmap_h" in arrays:
-        at = int(np.flatnonzero(heavy)[0])
-        work = fields["sram_ifmap_reads"][at] + fields["sram_filter_reads"][at]
-        raise ValueError(f"simulate_conv: CALC-mode DRAM replay of element {at} needs {work} SRAM "
-                         f"reads, more than CALC_DRAM_WORK_LIMIT = {CALC_DRAM_WORK_LIMIT}")
-    light = ~heavy
-    work = np.where(replay, fields["sram_ifmap_reads"] + fields["sram_filter_reads"], 0)[light]
-    kb = [arrays[n][light] for n in ("ifmap_kb", "filter_kb", "ofmap_kb")]
-    mem = _memory_chunks(_geometry(arrays)[light], kb, 1, "scalesim-3.0", "calc", work + 1000,
-                         _CALC_CHUNK_READS)
-    if not heavy.any():
-        return {name: mem[name] for name in names}
-    out = {name: np.full(light.shape, np.nan) for name in names}
-    for name in names:
-        out[name][light] = mem[name]
-    ifmap, filt = memory.calc_dram_reads(*(arrays[n][heavy] for n in (
-        "M", "N", "K", "rows", "cols", "code", "ifmap_kb", "filter_kb")))
-    out["dram_ifmap_reads"][heavy] = ifmap
-    out["dram_filter_reads"][heavy] = filt
+    G = _geometry(arrays)
+    work = np.where(G[:, G_DENSE] == 0, G[:, G_P] * G[:, G_WN], 1)  # conv: one im2col read
+    parts = [calc_read_fields(G[a:b], arrays["ifmap_kb"][a:b], arrays["filter_kb"][a:b],
+                              fields["first_request_cycle_ifmap"][a:b],
+                              fields["first_request_cycle_filter"][a:b], CALC_DRAM_WORK_LIMIT,
+                              "CALC_DRAM_WORK_LIMIT", a)
+             for a, b in _cuts(work, _CALC_CHUNK_READS)]
+    out = parts[0] if len(parts) == 1 else {
+        name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    Sr, Sc, T = spatial_dims(arrays["M"], arrays["N"], arrays["K"], arrays["code"])
+    start, stop, writes, stall = calc_ofmap_drain_cycles(
+        arrays["code"], arrays["rows"], arrays["cols"], T, Sr, Sc, arrays["ofmap_kb"],
+        fields["total_cycles"], fields["ofmap_valid_writes"])
+    if stall.any():
+        raise NotImplementedError(
+            "this configuration stalls on the OFMAP SRAM even in CALC mode (ofmap_kb too small "
+            "for cols); CALC-mode OFMAP stalls are not modelled")
+    out["dram_ofmap_start_cycle"] = start
+    out["dram_ofmap_stop_cycle"] = stop
+    out["dram_ofmap_writes"] = writes
+    for op, count in (("ifmap", "dram_ifmap_reads"), ("filter", "dram_filter_reads"),
+                      ("ofmap", "dram_ofmap_writes")):
+        span = out[f"dram_{op}_stop_cycle"] - out[f"dram_{op}_start_cycle"] + 1.0
+        out[f"avg_{op}_dram_bw"] = out[count] / span
+    out["total_cycles_incl_prefetch"] = stop - np.minimum(out["dram_ifmap_start_cycle"],
+                                                          out["dram_filter_start_cycle"])
     return out
 
 
@@ -147,11 +170,14 @@ def _cuts(work, chunk):
     return list(zip(cuts[:-1].tolist(), cuts[1:].tolist()))
 
 
-def _memory_chunks(G, kb, bandwidth, convention, mode, work, chunk):
+def _memory_chunks(G, kb, bandwidth, convention, mode, work, chunk, keys=None):
     """:func:`memory.simulate_geometry` over runs of elements of about ``chunk`` work
-    each, so that a keyboard interrupt stops the call between runs."""
+    each, so that a keyboard interrupt stops the call between runs. ``keys``: the
+    flat ``[layout]`` arrays of :func:`_layout_memory_args` (USER mode), or None."""
+    keys = keys or {}
     parts = [memory.simulate_geometry(G[a:b], *(v[a:b] for v in kb),
-                                      np.broadcast_to(bandwidth, len(G))[a:b], convention, mode)
+                                      np.broadcast_to(bandwidth, len(G))[a:b], convention, mode,
+                                      **{n: v[a:b] for n, v in keys.items()})
              for a, b in _cuts(work, chunk)]
     if len(parts) == 1:
         return parts[0]
@@ -159,42 +185,61 @@ def _memory_chunks(G, kb, bandwidth, convention, mode, work, chunk):
 
 
 def _memory_fields(mode, arrays, fields, ifmap_words, filter_words, convention="scalesim-3.0",
-                   demand=None):
-    """Columns that depend on the memory system, for ``mode``."""
+                   demand=None, keys=None):
+    """Columns that depend on the memory system, for ``mode`` (``keys``: USER mode's
+    flat ``[layout]`` arrays for :func:`memory.simulate_geometry`, or None)."""
     if mode == "user":
         kb = [arrays[n] for n in ("ifmap_kb", "filter_kb", "ofmap_kb")]
         mem = _memory_chunks(_geometry(arrays), kb, arrays["bandwidth"], convention, "user",
-                             demand, _USER_CHUNK_ROWS)
+                             demand, _USER_CHUNK_ROWS, keys)
         out = {name: mem[name] for name in _USER_FIELDS}
         out["compute_cycles"] = mem["total_cycles"] - mem["stall_cycles"]
         return out
-    dram = _calc_dram(arrays, fields, ifmap_words, filter_words)
-    ifmap_start = calc_dram_start(ifmap_words, arrays["ifmap_kb"],
-                                          fields["first_request_cycle_ifmap"])
-    filter_start = calc_dram_start(filter_words, arrays["filter_kb"],
-                                           fields["first_request_cycle_filter"])
-    Sr, Sc, T = spatial_dims(arrays["M"], arrays["N"], arrays["K"], arrays["code"])
-    stop, writes, stall = calc_ofmap_drain(arrays["code"], arrays["rows"], arrays["cols"],
-                                                   T, Sr, Sc, arrays["ofmap_kb"],
-                                                   fields["total_cycles"],
-                                                   fields["ofmap_valid_writes"])
-    if stall.any():
-        raise NotImplementedError(
-            "this configuration stalls on the OFMAP SRAM even in CALC mode (ofmap_kb too small "
-            "for cols); CALC-mode OFMAP stalls are not modelled")
-    missing = np.isnan(dram["dram_ofmap_writes"])
-    if missing.any():
-        for name, value in (("dram_ofmap_writes", writes), ("dram_ofmap_stop_cycle", stop),
-                            ("dram_ifmap_start_cycle", ifmap_start),
-                            ("dram_filter_start_cycle", filter_start)):
-            dram[name][missing] = value[missing]
-    return dict(dram, total_cycles_incl_prefetch=stop - np.minimum(ifmap_start, filter_start))
+    return _calc_dram(arrays, fields)
 
 
-def _run(inputs, ifmap_words, mode, convention="scalesim-3.0"):
-    """Broadcast ``inputs`` (dict name -> array, holding M, N, K and the configuration),
-    run the model parts and build the DataFrame (input columns in ``inputs`` order)."""
-    shape = np.broadcast_shapes(*(np.shape(v) for v in inputs.values()), np.shape(ifmap_words))
+def _layout_memory_args(keys, shape, flat, mode, fields):
+    """Broadcast the checked ``[layout]`` arrays ``keys`` (:func:`check_layout_keys`) to
+    ``shape``, check them against each other as SCALE-Sim does, and return the
+    keyword arguments of :func:`memory.simulate_geometry` (flat), or None when they
+    change no USER-mode figure (per-operand bandwidths equal to ``bandwidth``, no
+    custom layout)."""
+    k = {n: (flat["bandwidth"] if v is None else np.broadcast_to(v, shape).ravel())
+         for n, v in keys.items()}
+    custom = np.stack([k["ifmap_custom_layout"], k["filter_custom_layout"]], axis=1)
+    for at in np.flatnonzero(custom.any(axis=1)):
+        check_fit(k["layout"][at], k["ifmap_bank_bandwidth"][at], k["filter_bank_bandwidth"][at],
+                  custom[at, 0], custom[at, 1])
+    if mode != "user":
+        return None
+    for op in ("ifmap", "filter"):
+        bad = k[f"{op}_bank_bandwidth"] % k[f"{op}_banks"] != 0
+        if bad.any():
+            at = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{op}_banks must divide {op}_bank_bandwidth in USER mode (SCALE-Sim "
+                             f"asserts it), got {k[f'{op}_banks'][at]} banks for "
+                             f"{k[f'{op}_bank_bandwidth'][at]} words/cycle at element {at}")
+    reads = np.where(custom.any(axis=1), fields["sram_ifmap_reads"] + fields["sram_filter_reads"], 0)
+    if reads.size and reads.max() > LAYOUT_READS_LIMIT:
+        at = int(reads.argmax())
+        raise ValueError(f"mode='user' with a custom layout: element {at} needs {reads[at]} SRAM "
+                         f"reads, more than LAYOUT_READS_LIMIT = {LAYOUT_READS_LIMIT:.0e}")
+    if not custom.any() and (k["ifmap_bank_bandwidth"] == flat["bandwidth"]).all() and (
+            k["filter_bank_bandwidth"] == flat["bandwidth"]).all():
+        return None
+    return {"ifmap_bandwidth": k["ifmap_bank_bandwidth"],
+            "filter_bandwidth": k["filter_bank_bandwidth"], "custom": custom,
+            "layouts": k["layout"],
+            "banks": np.stack([k["ifmap_banks"], k["ifmap_bank_ports"], k["filter_banks"],
+                               k["filter_bank_ports"]], axis=1)}
+
+
+def _run(inputs, ifmap_words, mode, convention="scalesim-3.0", keys=None):
+    """Broadcast ``inputs`` (dict name -> array, holding M, N, K and the configuration)
+    and the ``[layout]`` arrays ``keys`` (or None), run the model parts and build the
+    DataFrame (input columns in ``inputs`` order)."""
+    shape = np.broadcast_shapes(*(np.shape(v) for v in inputs.values()), np.shape(ifmap_words),
+                                *(np.shape(v) for v in (keys or {}).values() if v is not None))
     flat = {n: np.broadcast_to(v, shape).ravel() for n, v in inputs.items()}
     ifmap_words = np.broadcast_to(ifmap_words, shape).ravel()
     M, N, K = flat["M"], flat["N"], flat["K"]
@@ -208,17 +253,32 @@ def _run(inputs, ifmap_words, mode, convention="scalesim-3.0"):
         _check_user_work(demand)
     fields = compute.compute_fields(M, N, K, rows, cols, code)
     arrays = dict(flat, M=M, N=N, K=K, code=code)
-    fields.update(_memory_fields(mode, arrays, fields, ifmap_words, K * N, convention, demand))
-    out = pd.DataFrame(flat)
-    out["mode"] = mode
+    mem_keys = None if keys is None else _layout_memory_args(keys, shape, flat, mode, fields)
+    fields.update(_memory_fields(mode, arrays, fields, ifmap_words, K * N, convention, demand,
+                                 mem_keys))
+    # one DataFrame construction (column-by-column insertion costs ~1 ms a column)
+    table = dict(flat, mode=np.full(len(M), mode, dtype=object))
     for name in REPORT_FIELDS:
-        out[name] = fields[name]
-    out["energy_pj"], out["edp"] = energy.energy_columns(out, M * N * K)
-    return out
+        table[name] = fields[name]
+    table["energy_pj"] = energy.layer_energy_pj(
+        M * N * K, (table["sram_ifmap_reads"], table["sram_filter_reads"]),
+        (flat["ifmap_kb"], flat["filter_kb"], flat["ofmap_kb"]), table["sram_ofmap_writes"],
+        table["dram_ifmap_reads"] + table["dram_filter_reads"] + table["dram_ofmap_writes"],
+        energy.DEFAULT)
+    table["edp"] = table["energy_pj"] * table["total_cycles"]
+    columns = [pd.array(v, dtype="str") if v.dtype.kind in "OUS" else v for v in table.values()]
+    if not hasattr(pd.DataFrame, "_from_arrays"):  # pandas without it: the dict path
+        return pd.DataFrame(dict(zip(table, columns)))
+    # from whole columns at once: pandas' dict path sanitises column by column (~8x slower)
+    return pd.DataFrame._from_arrays(columns, columns=pd.Index(list(table)),
+                                     index=pd.RangeIndex(len(M)), verify_integrity=False)
 
 
 def simulate(M, N, K, rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofmap_kb=256,
-             bandwidth=10, mode="calc", convention="scalesim-3.0"):
+             bandwidth=10, mode="calc", convention="scalesim-3.0", ifmap_bank_bandwidth=None,
+             filter_bank_bandwidth=None, ifmap_banks=1, filter_banks=1, ifmap_bank_ports=2,
+             filter_bank_ports=2, ifmap_custom_layout=False, filter_custom_layout=False,
+             layout=None, read_request_buffer=32, write_request_buffer=32):
     """SCALE-Sim 3.0.0's reports for GEMMs ``C[M, N] = A[M, K] @ B[K, N]``, vectorised.
 
     Every argument broadcasts (numpy rules); the result has one row per
@@ -242,6 +302,32 @@ def simulate(M, N, K, rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofma
     convention : {"scalesim-3.0", "corrected"}
         USER mode only: reproduce SCALE-Sim 3.0.0's prefetch-stall quirks, or
         fix them (see :mod:`airchitect.targets.systolic.memory`).
+    ifmap_bank_bandwidth, filter_bank_bandwidth : int or array_like of int, optional
+        SCALE-Sim's ``[layout]`` ``IfmapSRAMBankBandwidth`` /
+        ``FilterSRAMBankBandwidth`` (words/cycle, >= 1; default ``bandwidth``).
+        In USER mode they are the DRAM bandwidths of the IFMAP and filter read
+        buffers, and ``bandwidth`` only drains the OFMAP, as in SCALE-Sim 3.0.0.
+    ifmap_banks, filter_banks : int or array_like of int
+        ``IfmapSRAMBankNum`` / ``FilterSRAMBankNum`` (>= 1, default 1). In USER
+        mode a bank count must divide its bank bandwidth (SCALE-Sim asserts it).
+    ifmap_bank_ports, filter_bank_ports : int or array_like of int
+        ``IfmapSRAMBankPort`` / ``FilterSRAMBankPort``, ports per bank (>= 1,
+        default 2). Banks and ports change figures only with a custom layout.
+    ifmap_custom_layout, filter_custom_layout : bool or array_like of bool
+        ``IfmapCustomLayout`` / ``FilterCustomLayout`` (default False). In USER
+        mode the operand is prefetched in ``layout``'s order, into lines of one
+        bank bandwidth, and each demand row waits for its bank conflicts. CALC
+        mode only checks the layout against the bank bandwidths.
+    layout : Layout or array_like of Layout, optional
+        The layout-CSV row (:class:`airchitect.targets.systolic.layout.Layout`)
+        of each element; default every factor 1. The IFMAP factors must
+        multiply to at most ``ifmap_bank_bandwidth``, the filter factors to
+        exactly ``filter_bank_bandwidth`` (where the custom layout is on).
+        A GEMM is laid out as SCALE-Sim runs it: IFMAP X = M, Y = K, C = 1;
+        filter K = N, C = 1, R = 1, S = K.
+    read_request_buffer, write_request_buffer : int or array_like of int
+        ``ReadRequestBuffer`` / ``WriteRequestBuffer`` (>= 0, default 32): used by
+        SCALE-Sim only with Ramulator traces, so they change no figure here.
 
     Returns
     -------
@@ -258,18 +344,20 @@ def simulate(M, N, K, rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofma
         dram_filter_reads, dram_ofmap_writes`` (words),
         ``avg_{ifmap,filter,ofmap}_dram_bw`` (words/cycle), and the energy
         model's ``energy_pj`` (pJ) and ``edp`` (pJ x total_cycles). In CALC
-        mode, where the estimate buffers would replay more than
-        ``CALC_DRAM_WORK_LIMIT`` SRAM reads, the DRAM counts (and so energy) come
-        in closed form and ``dram_ifmap_stop_cycle, dram_filter_stop_cycle,
-        dram_ofmap_start_cycle`` and the ``avg_*_dram_bw`` columns are NaN (not
-        computed).
+        mode every DRAM column is exact (SCALE-Sim's estimate buffers, see
+        :mod:`airchitect.targets.systolic.memory.calc_reads`) and never NaN;
+        the work is O(folds) a layer, except a conv layer whose ifmap outgrows
+        the estimate buffer, replayed at most ``CALC_DRAM_WORK_LIMIT`` im2col
+        reads (refused past it).
 
     Raises
     ------
     ValueError
         A bad input (naming it), more than ``MAX_ELEMENTS`` broadcast elements,
         or, in USER mode, more than ``USER_ROWS_LIMIT`` demand rows in one
-        element or ``USER_CALL_ROWS_LIMIT`` in the call.
+        element or ``USER_CALL_ROWS_LIMIT`` in the call, or, with a custom
+        layout, more than ``LAYOUT_READS_LIMIT`` SRAM reads in one element or
+        ``layout.MAX_LAYOUT_WORDS`` words in one laid-out operand.
 
     Examples
     --------
@@ -279,21 +367,29 @@ def simulate(M, N, K, rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofma
     """
     config, mode, convention = _check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb,
                                              bandwidth, mode, convention)
+    keys = _layout_keys(locals())
     gemm = {n: check_int_array(n, v, 1, INT_MAX) for n, v in (("M", M), ("N", N), ("K", K))}
     inputs = dict(gemm, **config)
-    _check_size(np.broadcast_shapes(*(np.shape(v) for v in inputs.values())))
-    return _run(inputs, gemm["M"] * gemm["K"], mode, convention)
+    _check_size(np.broadcast_shapes(*(np.shape(v) for v in inputs.values()),
+                                    *(np.shape(v) for v in (keys or {}).values() if v is not None)))
+    return _run(inputs, gemm["M"] * gemm["K"], mode, convention, keys)
 
 
 def simulate_conv(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride, rows,
                   cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofmap_kb=256, bandwidth=10,
-                  mode="calc", convention="scalesim-3.0"):
+                  mode="calc", convention="scalesim-3.0", ifmap_bank_bandwidth=None,
+                  filter_bank_bandwidth=None, ifmap_banks=1, filter_banks=1, ifmap_bank_ports=2,
+                  filter_bank_ports=2, ifmap_custom_layout=False, filter_custom_layout=False,
+                  layout=None, read_request_buffer=32, write_request_buffer=32):
     """:func:`simulate` for conv layers in SCALE-Sim's conv topology format.
 
     The layer fields (integers >= 1, ``filter_h <= ifmap_h``, ``filter_w <=
     ifmap_w``; one ``stride`` for both directions; no padding) map to a GEMM as
     in :mod:`airchitect.targets.systolic.conv`. The result has the layer
-    columns, the derived ``M, N, K`` and the columns of :func:`simulate`.
+    columns, the derived ``M, N, K`` and the columns of :func:`simulate`. The
+    ``[layout]`` keywords are those of :func:`simulate`; a layout's IFMAP is
+    ``(ifmap_h, ifmap_w, channels)``, its filter ``(num_filters, channels,
+    filter_h, filter_w)``.
 
     Examples
     --------
@@ -303,11 +399,13 @@ def simulate_conv(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, s
     layer = check_conv(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride)
     config, mode, convention = _check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb,
                                              bandwidth, mode, convention)
-    _check_size(np.broadcast_shapes(*(np.shape(v) for v in (*layer, *config.values()))),
+    keys = _layout_keys(locals())
+    _check_size(np.broadcast_shapes(*(np.shape(v) for v in (*layer, *config.values())),
+                                    *(np.shape(v) for v in (keys or {}).values() if v is not None)),
                 "simulate_conv")
     M, N, K, ifmap_words = conv_gemm(*np.broadcast_arrays(*layer))
     inputs = dict(zip(CONV_FIELDS, layer), M=M, N=N, K=K, **config)
-    out = _run(inputs, ifmap_words, mode, convention)
+    out = _run(inputs, ifmap_words, mode, convention, keys)
     cols = {name: out[name].to_numpy() for name in CONV_FIELDS + ("M", "N", "K", "rows", "cols")}
     edge = overflows(cols["ifmap_h"], cols["ifmap_w"], cols["filter_h"], cols["filter_w"],
                      cols["stride"])

@@ -66,10 +66,11 @@ def test_chunked_user_mode_equals_one_call(monkeypatch):
 
 
 def test_chunked_calc_replay_equals_one_call(monkeypatch):
-    args = ([640, 200, 33], [64, 170, 90], [128, 400, 64], 4, 4, ["os", "ws", "is"])
-    whole = ac.systolic.simulate(*args, ifmap_kb=1, filter_kb=1)
+    # conv ifmaps past a 1 kB estimate buffer are replayed: chunks of ~100 im2col reads
+    args = ([16, 20, 12], [16, 18, 12], 3, [3, 2, 3], 4, 8, [1, 2, 3], 4, 4, ["os", "ws", "is"])
+    whole = ac.systolic.simulate_conv(*args, ifmap_kb=1, filter_kb=1)
     monkeypatch.setattr(sim, "_CALC_CHUNK_READS", 100)
-    pd.testing.assert_frame_equal(ac.systolic.simulate(*args, ifmap_kb=1, filter_kb=1), whole)
+    pd.testing.assert_frame_equal(ac.systolic.simulate_conv(*args, ifmap_kb=1, filter_kb=1), whole)
 
 
 def test_conv_replay_past_the_limit_is_refused(monkeypatch):
@@ -174,20 +175,26 @@ def test_energy_model_refuses_nan():
 
 
 # -- 3. energy and EDP are real numbers ----------------------------------------------------
-def test_closed_form_dram_reads_equal_the_replay(monkeypatch):
+def test_closed_form_dram_reads_equal_the_replay():
+    # simulate's CALC path (memory.calc_reads) against the word-by-word replay of the
+    # estimate buffers (memory.calc_mode) and the older closed form (calc_dram_reads)
     rng = np.random.default_rng(0)
     n = 120
     M, N, K = np.exp(rng.uniform(0, np.log(400), (3, n))).astype(np.int64) + 1
     rows, cols = rng.choice([1, 2, 3, 4, 8, 16], (2, n))
     flows = rng.choice(["os", "ws", "is"], n)
     kb = rng.choice([1, 2, 4], (2, n))
-    replay = ac.systolic.simulate(M, N, K, rows, cols, flows, ifmap_kb=kb[0], filter_kb=kb[1])
-    monkeypatch.setattr(sim, "CALC_DRAM_WORK_LIMIT", 0)
-    closed = ac.systolic.simulate(M, N, K, rows, cols, flows, ifmap_kb=kb[0], filter_kb=kb[1])
-    for name in ("dram_ifmap_reads", "dram_filter_reads", "dram_ofmap_writes", "dram_ifmap_start_cycle",
-                 "dram_filter_start_cycle", "dram_ofmap_stop_cycle", "energy_pj", "edp",
+    ours = ac.systolic.simulate(M, N, K, rows, cols, flows, ifmap_kb=kb[0], filter_kb=kb[1])
+    code = np.select([flows == "os", flows == "ws"], [0, 1], 2)
+    replay = memory.calc_mode(M, N, K, rows, cols, code, kb[0], kb[1], 256)
+    for name in ("dram_ifmap_reads", "dram_filter_reads", "dram_ofmap_writes",
+                 "dram_ifmap_start_cycle", "dram_ifmap_stop_cycle", "dram_filter_start_cycle",
+                 "dram_filter_stop_cycle", "dram_ofmap_start_cycle", "dram_ofmap_stop_cycle",
                  "total_cycles_incl_prefetch"):
-        assert (closed[name].to_numpy() == replay[name].to_numpy()).all(), name
+        assert (ours[name].to_numpy() == replay[name]).all(), name
+    ifmap, filt = memory.calc_dram_reads(M, N, K, rows, cols, code, kb[0], kb[1])
+    assert (ours["dram_ifmap_reads"].to_numpy() == ifmap).all()
+    assert (ours["dram_filter_reads"].to_numpy() == filt).all()
 
 
 def test_energy_of_the_reported_small_arrays_is_finite():

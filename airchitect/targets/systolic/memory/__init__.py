@@ -32,11 +32,13 @@ buffers (see :mod:`.read_buffer`):
 * a prefetch starts no earlier than the miss that triggers it (SCALE-Sim times
   it from the end of the previous prefetch, ``read_buffer.new_prefetch``).
 
-SCALE-Sim 3.0.0 in USER mode also takes the ifmap and filter DRAM bandwidth from
-the ``[layout]`` ``IfmapSRAMBankBandwidth`` / ``FilterSRAMBankBandwidth`` keys and
-only the OFMAP drain from ``Bandwidth``. Here ``bandwidth`` is the single DRAM
-bandwidth used for all three (the backend writes it to all three keys), so both
-conventions use it everywhere and that quirk changes no figure.
+SCALE-Sim 3.0.0 in USER mode takes the ifmap and filter DRAM bandwidth from the
+``[layout]`` ``IfmapSRAMBankBandwidth`` / ``FilterSRAMBankBandwidth`` keys and only
+the OFMAP drain from ``Bandwidth``. :func:`user_mode` takes one ``bandwidth`` for
+all three; :func:`simulate_geometry` (what ``ac.systolic.simulate`` calls) also
+takes the two read bandwidths apart, and the custom layouts with their bank
+conflicts (``custom``, ``layouts``, ``banks``; see
+:func:`~.read_buffer.serve_layout` and :mod:`airchitect.targets.systolic.layout`).
 
 Units: sizes in kB (1 kB = 1024 one-byte words, SCALE-Sim's word size),
 bandwidths in words/cycle, cycles as SCALE-Sim counts them (the DRAM start

@@ -49,8 +49,17 @@ def _writes_before(t, code, R, C, T, Sr, Sc, RF, CF, per_fold):
 
 @numba.njit(cache=True)
 def _row_of(e, code, R, C, T, Sr, Sc, RF, CF, per_fold):
-    """Demand row holding valid OFMAP write number ``e`` (0-based): binary search."""
-    lo, hi = 0, RF * CF * per_fold - 1
+    """Demand row holding valid OFMAP write number ``e`` (0-based): its fold by
+    division (every fold but the last row and column folds writes the same
+    block), then a binary search within the fold."""
+    col = Sr * C if code == 0 else RF * T * C  # writes of a full column fold
+    fc = min(e // col, CF - 1)
+    e1 = e - fc * col
+    cu = C if fc < CF - 1 else Sc - (CF - 1) * C
+    blk = R * cu if code == 0 else T * cu  # writes of a full row fold
+    fr = min(e1 // blk, RF - 1)
+    f = fc * RF + fr
+    lo, hi = f * per_fold, (f + 1) * per_fold - 1
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if _writes_before(mid, code, R, C, T, Sr, Sc, RF, CF, per_fold) <= e:
@@ -75,7 +84,7 @@ def _drain(n_lines, start_line, lines_per_drain, c, part_lines, part_valid, ptr)
 
 
 @numba.njit(cache=True)
-def _drain_kernel(code, R, C, T, Sr, Sc, S, total, out_stop, out_writes, out_stall):
+def _drain_kernel(code, R, C, T, Sr, Sc, S, total, out_stop, out_writes, out_stall, out_start):
     """Replay SCALE-Sim's OFMAP ``write_buffer`` in CALC mode (drain ``C`` words/cycle).
 
     ``write_buffer.service_writes`` stores words one by one: a word stored
@@ -109,6 +118,7 @@ def _drain_kernel(code, R, C, T, Sr, Sc, S, total, out_stop, out_writes, out_sta
         e0 = 0
         max_w = min(c, min(r, sr) if d == 0 else t_len)  # most writes in one row
         prev_key = (np.int64(-1), np.int64(-1), np.int64(-1), np.int64(-1), np.int64(-1))
+        first_start = np.int64(-1)
         while True:
             e_free = e0 + max(1, free - active + 1) - 1
             e_drain = _writes_before(drain_end, d, r, c, t_len, sr, sc, rf, cf, per_fold)
@@ -124,6 +134,8 @@ def _drain_kernel(code, R, C, T, Sr, Sc, S, total, out_stop, out_writes, out_sta
             n_lines += filled // c
             line_idx = filled % c
             t_star = _row_of(e_star, d, r, c, t_len, sr, sc, rf, cf, per_fold)
+            if first_start < 0:
+                first_start = t_star
             if line_idx > 0:
                 part_lines.append(n_lines)
                 part_valid.append(line_idx)
@@ -189,33 +201,52 @@ def _drain_kernel(code, R, C, T, Sr, Sc, S, total, out_stop, out_writes, out_sta
             words += credit
             start_line += n
         out_stop[i] = stop
+        out_start[i] = first_start if first_start >= 0 else total[i]
         out_writes[i] = words
         out_stall[i] = stalled
 
 
 def calc_ofmap_drain(code, R, C, T, Sr, Sc, ofmap_kb, total, valid_writes):
-    """OFMAP DRAM stop cycle, DRAM writes and a stall flag of CALC mode's write buffer.
+    """OFMAP DRAM stop cycle, DRAM writes and a stall flag of CALC mode's write buffer:
+    :func:`calc_ofmap_drain_cycles` without the start cycle."""
+    _, stop, writes, stall = calc_ofmap_drain_cycles(code, R, C, T, Sr, Sc, ofmap_kb, total,
+                                                     valid_writes)
+    return stop, writes, stall
+
+
+def calc_ofmap_drain_cycles(code, R, C, T, Sr, Sc, ofmap_kb, total, valid_writes):
+    """OFMAP DRAM start and stop cycles, DRAM writes and a stall flag of CALC mode's
+    write buffer, ``(start, stop, writes, stall)`` (cycles, words, bool).
 
     When every valid OFMAP word fits in the drain half (``valid_writes <=
     floor(S/2)``, ``S = ofmap_kb * 1024``) nothing drains before the end, and
     the final drain writes ``ceil(valid_writes / C)`` lines from cycle
-    ``total_cycles`` on: ``stop = total_cycles + ceil(valid_writes / C) - 1``.
-    Otherwise the buffer is replayed by :func:`_drain_kernel`.
+    ``total_cycles`` on: ``start = total_cycles``, ``stop = total_cycles +
+    ceil(valid_writes / C) - 1``. Otherwise the buffer is replayed by
+    :func:`_drain_kernel` (the start is the first drain's cycle). Work: O(1) per
+    layer that fits, O(drains until the drains repeat) otherwise.
+
+    >>> [int(v[0]) for v in calc_ofmap_drain_cycles(0, 4, 4, 6, 4, 5, 1, [31], [20])[:3]]
+    [31, 35, 20]
     """
     size = np.asarray(ofmap_kb, np.int64) * 1024
     size, code, R, C, T, Sr, Sc, total, valid_writes = np.broadcast_arrays(
         size, code, R, C, T, Sr, Sc, total, valid_writes)
+    start = total.astype(np.int64).copy()
     stop = total + ceil_div(valid_writes, C) - 1
     writes = valid_writes.copy()
     stall = np.zeros(stop.shape, dtype=bool)
     busy = valid_writes > size - (size + 1) // 2
     if busy.any():
-        sel = [np.ascontiguousarray(a[busy]) for a in (code, R, C, T, Sr, Sc, size, total)]
+        sel = [np.ascontiguousarray(a[busy], dtype=np.int64)
+               for a in (code, R, C, T, Sr, Sc, size, total)]
         s_stop = np.empty(sel[0].size, np.int64)
         s_writes = np.empty(sel[0].size, np.int64)
         s_stall = np.empty(sel[0].size, np.bool_)
-        _drain_kernel(*sel, s_stop, s_writes, s_stall)
+        s_start = np.empty(sel[0].size, np.int64)
+        _drain_kernel(*sel, s_stop, s_writes, s_stall, s_start)
+        start[busy] = s_start
         stop[busy] = s_stop
         writes[busy] = s_writes
         stall[busy] = s_stall
-    return stop, writes, stall
+    return start, stop, writes, stall

@@ -96,6 +96,25 @@ def prefetch_elem(g, operand, r, c):
 
 
 @njit(cache=True)
+def ifmap_valid(g):
+    """Valid (non -1) words of the ifmap prefetch matrix, in closed form: what
+    :func:`prefetch_order` counts for operand 0 (windows past the edge lose words)."""
+    ew = g[G_EW]
+    s = g[G_S]
+    fw = g[G_FW]
+    ch = g[G_CH]
+    fh = g[G_WN] // (fw * ch)
+    eh = g[G_P] // ew
+    rows = 0
+    for pr in range(eh):
+        rows += min(fh, max(0, g[G_H] - pr * s))
+    cols = 0
+    for pc in range(ew):
+        cols += min(fw, max(0, g[G_W] - pc * s))
+    return rows * cols * ch
+
+
+@njit(cache=True)
 def prefetch_order(g, operand, out):
     """Write the valid address ids of the prefetch matrix, in SCALE-Sim's order, to
     ``out``; return (number written, number of elements including padding)."""
@@ -237,4 +256,31 @@ def ifmap_addrs(g, fc, fr, j, rv, cv, t, ia):
             if a >= 0:
                 ia[n] = a
                 n += 1
+    return n
+
+
+@njit(cache=True)
+def filter_addrs(g, fc, fr, j, rv, cv, t, fa):
+    """Address ids of the filter words of row ``j`` in demand order (the array's
+    PE order, as :func:`ifmap_addrs`); return their number."""
+    df = g[G_DF]
+    R = g[G_R]
+    C = g[G_C]
+    n = 0
+    if df == 0:
+        c0, c1 = skew_run(j, 0, t, cv)
+        for c in range(c0, c1):
+            fa[n] = filter_addr(g, j - c, fc * C + c)
+            n += 1
+    elif df == 1:
+        if j < R and R - 1 - j < rv:
+            k = fr * R + R - 1 - j
+            for c in range(cv):
+                fa[n] = filter_addr(g, k, fc * C + c)
+                n += 1
+    else:
+        c0, c1 = skew_run(j, R, t, rv)
+        for c in range(c0, c1):
+            fa[n] = filter_addr(g, fr * R + c, j - c - R)
+            n += 1
     return n

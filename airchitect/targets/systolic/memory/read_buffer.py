@@ -10,6 +10,9 @@ array. The state of one buffer is a one-element record array of
 
 Conventions (field ``convention``): 0 = ``"scalesim-3.0"`` reproduces SCALE-Sim's quirks,
 1 = ``"corrected"``; each departure is marked ``CORRECTED:`` in :func:`_miss`.
+2 = ``"scalesim-3.0"`` with the operand's custom layout on (SCALE-Sim's layout
+evaluation, :func:`serve_layout`): sets of ``bandwidth`` words, a positive
+prefetch wait counted once, and bank conflicts.
 Units: words, words/cycle, cycles.
 """
 
@@ -45,7 +48,13 @@ def read_window(words, n_valid):
     """A read buffer of ``words`` words on an operand of ``n_valid`` words as SCALE-Sim
     sets it up: (words per set, sets, sets in the active window, sets per prefetch).
     The operand fits when the window holds all its sets."""
-    eps = ceil_div(words, 100)
+    return read_window_sets(words, n_valid, ceil_div(words, 100))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def read_window_sets(words, n_valid, eps):
+    """:func:`read_window` with sets of ``eps`` words (SCALE-Sim's custom layouts use
+    sets of one bank-bandwidth line)."""
     active = ceil_div(words, 2)
     n_lines = n_valid // eps + 1
     n_act = min(ceil_div(active, eps), n_lines)
@@ -56,8 +65,14 @@ def read_window(words, n_valid):
 def read_state(size_words, bw, n_valid, n_elems, convention):
     """Initial state of a double-buffered read SRAM of ``size_words`` words at ``bw``
     words/cycle: a one-element ``READ_BUFFER_STATE`` record array."""
+    return read_state_sets(size_words, bw, n_valid, n_elems, convention, ceil_div(size_words, 100))
+
+
+@njit(cache=True)
+def read_state_sets(size_words, bw, n_valid, n_elems, convention, eps):
+    """:func:`read_state` with sets of ``eps`` words."""
     st = np.zeros(1, READ_BUFFER_STATE)
-    _, n_lines, n_act, n_pre = read_window(size_words, n_valid)
+    _, n_lines, n_act, n_pre = read_window_sets(size_words, n_valid, eps)
     active = ceil_div(size_words, 2)
     prefetch = size_words - active
     st[0].n_lines = n_lines
@@ -138,6 +153,12 @@ def _miss(st, cycle, offset):
         # array waits ``p`` cycles once, and only when ``p`` is positive.
         if p > 0:
             offset += p
+    elif st[0].convention == 2:
+        # SCALE-Sim's layout evaluation adds a positive wait once, a negative one never
+        st[0].last = st[0].last + st[0].req1 + 1
+        p = st[0].last - (cycle + offset)
+        if p > 0:
+            offset += p
     else:
         st[0].last = st[0].last + st[0].req1 + 1
         p = st[0].last - (cycle + offset)
@@ -184,3 +205,39 @@ def serve_run(st, first_pos, n, words_per_set, cycle):
         while not in_window(st, s):
             offset = _miss(st, cycle, offset)
     return cycle + offset
+
+
+@njit(cache=True)
+def serve_layout(st, line, column, addrs, n_addrs, cycle, bw_per_bank, n_banks, ports, stamp,
+                 count, row_id):
+    """Serve one demand row (address ids ``addrs[:n_addrs]``, in demand order) from a
+    custom-layout read buffer, as SCALE-Sim's layout evaluation does; return the
+    served cycle.
+
+    Address ``a`` lies in set ``line[a]`` at column ``column[a]``, in bank
+    ``column[a] // bw_per_bank``. After the misses, the row waits
+    ``ceil(L / ports) - 1`` more cycles, ``L`` the most distinct sets any one bank
+    is read from (so an empty row is served one cycle early, as in SCALE-Sim).
+    ``stamp`` (sets x banks) and ``count`` (banks) are scratch arrays; ``row_id``
+    must differ from every earlier row's.
+    """
+    if st[0].init == 0:
+        first_row(st, cycle)
+    offset = 1  # hit latency
+    worst = 0
+    for k in range(n_addrs):
+        a = addrs[k]
+        s = line[a]
+        if st[0].all_fit == 0:
+            while not in_window(st, s):
+                offset = _miss(st, cycle, offset)
+        b = column[a] // bw_per_bank
+        key = s * n_banks + b
+        if stamp[key] != row_id:
+            stamp[key] = row_id
+            count[b] += 1
+            if count[b] > worst:
+                worst = count[b]
+    for k in range(n_addrs):
+        count[column[addrs[k]] // bw_per_bank] = 0
+    return cycle + offset + ceil_div(worst, ports) - 1

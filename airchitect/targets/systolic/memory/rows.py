@@ -7,8 +7,10 @@ estimate buffers of :mod:`~airchitect.targets.systolic.memory.estimate_buffer`)
 and its writes to the write buffer
 (:mod:`~airchitect.targets.systolic.memory.write_buffer`); a row is served when
 all three answer. Quiet folds (no miss, no drain, no stall) are jumped over in
-O(1). The only arrays of operand size are the set index of every conv ifmap
-address and, in CALC mode, one entry per operand word; never a demand matrix.
+O(1), conv folds too once the whole ifmap fits its window. The only arrays of
+operand size are the set index of every conv ifmap address (USER mode, only when
+the ifmap does not fit) and, in CALC mode, one entry per operand word; never a
+demand matrix.
 """
 
 from __future__ import annotations
@@ -20,17 +22,21 @@ from airchitect._checks import check_choice
 from airchitect._math import ceil_div
 from airchitect.targets.systolic import energy
 from airchitect.targets.systolic.config import CONVENTIONS, MODES, WORDS_PER_KB
+from airchitect.targets.systolic.layout import (
+    FILTER_OFFSET, filter_order, ifmap_order, line_columns,
+)
 from airchitect.targets.systolic.geometry import (
-    G_C, G_CH, G_DENSE, G_H, G_R, G_W, fold_grid, fold_span, geometry_macs, row_runs,
+    G_C, G_CH, G_DENSE, G_FW, G_H, G_NF, G_R, G_W, G_WN, fold_grid, fold_span, geometry_macs, row_runs,
 )
 from airchitect.targets.systolic.memory.estimate_buffer import (
     CALC_READ_BW, SETS_HALF, estimate_finish, estimate_row, estimate_state,
 )
 from airchitect.targets.systolic.memory.prefetch import (
-    D_COLS, D_ROWS, ifmap_addrs, operand_layout, position, prefetch_order, valid_words,
+    D_COLS, D_ROWS, filter_addrs, ifmap_addrs, ifmap_valid, operand_layout, position,
+    prefetch_order, valid_words,
 )
 from airchitect.targets.systolic.memory.read_buffer import (
-    build_sets, first_row, read_state, serve_addrs, serve_run,
+    build_sets, first_row, read_state, read_state_sets, serve_addrs, serve_layout, serve_run,
 )
 from airchitect.targets.systolic.memory.write_buffer import (
     empty_all, serve_writes, store, write_state,
@@ -48,6 +54,13 @@ OUT_FIELDS = (
     "dram_ofmap_start_cycle", "dram_ofmap_stop_cycle", "dram_ofmap_writes",
 )
 N_OUT = len(OUT_FIELDS)
+# custom-layout vector (int64) of simulate_one: per read buffer (ifmap at 0, filter at
+# L_FILTER) whether its custom layout is on, words per bank, banks, ports per bank and the
+# laid-out operand's words (padding included)
+L_ON, L_BANK_WORDS, L_BANKS, L_PORTS, L_ELEMS = range(5)
+L_FILTER = 5
+NO_LAYOUT = np.zeros(2 * L_FILTER, np.int64)
+_NO_SETS = np.zeros(1, np.int64)
 
 
 @njit(cache=True, inline="always")
@@ -69,12 +82,16 @@ def _fold_hits(st, d, eps, r0, c0, n0, r1, c1, n1):
 
 @njit(cache=True)
 def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
-                 bw_ofmap, convention, out, calc=False):
+                 bw_ofmap, convention, out, calc, lay, iline, icolumn, fline, fcolumn):
     """Simulate one layer; write the OUT_FIELDS figures to ``out``.
 
     ``g`` is the geometry vector (:func:`~airchitect.targets.systolic.geometry.geometry`); sizes are in words.
     ``calc`` replaces the read buffers by CALC mode's estimate buffers (which
     never stall; ``bw_ifmap``/``bw_filter`` are then unused).
+    ``lay`` (the ``L_*`` vector) switches a read buffer to its custom layout (USER
+    mode only); its sets and columns by address id are then ``iline, icolumn``
+    (ifmap) and ``fline, fcolumn`` (filter), from
+    :func:`~airchitect.targets.systolic.layout.line_columns`.
     """
     R = g[G_R]
     C = g[G_C]
@@ -84,18 +101,40 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
     ieps = ceil_div(ifmap_words, 100)
     feps = ceil_div(filter_words, 100)
     ne_i = idesc[D_ROWS] * idesc[D_COLS]
-    fst = read_state(filter_words, bw_filter, valid_words(fdesc),
-                       fdesc[D_ROWS] * fdesc[D_COLS], convention)
-    if dense:
+    ion = lay[L_ON] == 1 and not calc
+    fon = lay[L_FILTER + L_ON] == 1 and not calc
+    lay_conv = 2 if convention == 0 else convention
+    if fon:
+        fst = read_state_sets(filter_words, bw_filter, g[G_WN] * g[G_NF],
+                              lay[L_FILTER + L_ELEMS], lay_conv, bw_filter)
+        fstamp = np.zeros(fst[0].n_lines * lay[L_FILTER + L_BANKS], np.int64)
+        fcount = np.zeros(lay[L_FILTER + L_BANKS], np.int64)
+    else:
+        fst = read_state(filter_words, bw_filter, valid_words(fdesc),
+                         fdesc[D_ROWS] * fdesc[D_COLS], convention)
+        fstamp = np.zeros(1, np.int64)
+        fcount = fstamp
+    istamp = np.zeros(1, np.int64)
+    icount = istamp
+    iptr = np.zeros(1, np.int64)
+    iidx = np.zeros(1, np.int32)
+    if ion:
+        ist = read_state_sets(ifmap_words, bw_ifmap, g[G_H] * g[G_W] * g[G_CH], lay[L_ELEMS],
+                              lay_conv, bw_ifmap)
+        istamp = np.zeros(ist[0].n_lines * lay[L_BANKS], np.int64)
+        icount = np.zeros(lay[L_BANKS], np.int64)
+    elif dense:
         ist = read_state(ifmap_words, bw_ifmap, valid_words(idesc), ne_i,
                            convention)
-        iptr = np.zeros(1, np.int64)
-        iidx = np.zeros(1, np.int32)
     else:
-        order = np.empty(ne_i, np.int64)
-        nv, ne = prefetch_order(g, 0, order)
-        ist = read_state(ifmap_words, bw_ifmap, nv, ne, convention)
-        iptr, iidx = build_sets(order, nv, g[G_H] * g[G_W] * g[G_CH], ieps)
+        # the set index is needed only when a row can miss (USER mode, not all sets fit)
+        ist = read_state(ifmap_words, bw_ifmap, ifmap_valid(g), ne_i, convention)
+        if not calc and ist[0].all_fit == 0:
+            order = np.empty(ne_i, np.int64)
+            nv, _ = prefetch_order(g, 0, order)
+            iptr, iidx = build_sets(order, nv, g[G_H] * g[G_W] * g[G_CH], ieps)
+    # a conv ifmap whose sets all fit never misses: its folds may be jumped over too
+    i_fit = not dense and not ion and not calc and ist[0].all_fit == 1
 
     wst = write_state(ofmap_words, bw_ofmap)
     lines = np.zeros((64, 2), np.int64)
@@ -116,6 +155,7 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
 
     n_outer, n_inner, per, sr, sc, t = fold_grid(g)
     ia = np.empty(max(R, C), np.int64)
+    fa = np.empty(max(R, C), np.int64)
     if not calc:
         # SCALE-Sim fills both active halves on the first demand row (cycle 0)
         first_row(ist, 0)
@@ -133,7 +173,8 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
         cv = min(C, sc - fc * C)
         for fr in range(n_inner):
             rv = min(R, sr - fr * R)
-            if dense and (not calc or (i_once and f_once)):
+            if ((dense or i_fit) and not ion and not fon
+                    and (not calc or (i_once and f_once))):
                 # closed form for a quiet fold: no miss, no drain, no stall
                 i_lo, i_hi, f_lo, f_hi, o_lo, o_hi, words = fold_span(g, rv, cv, t)
                 cycle = row + stall
@@ -152,10 +193,17 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
                         quiet = _fold_hits(fst, fdesc, feps, q0, e0, m0, q1, e1, m1)
                 else:
                     quiet = False
+                if quiet and i_fit:
+                    # rows whose im2col addresses all lie past the edge read nothing
+                    while i_lo <= i_hi and ifmap_addrs(g, fc, fr, i_lo, rv, cv, t, ia) == 0:
+                        i_lo += 1
+                    while i_hi >= i_lo and ifmap_addrs(g, fc, fr, i_hi, rv, cv, t, ia) == 0:
+                        i_hi -= 1
                 if quiet:
-                    if i_first < 0:
-                        i_first = cycle + i_lo + 1
-                    i_last = cycle + i_hi + 1
+                    if i_lo <= i_hi:
+                        if i_first < 0:
+                            i_first = cycle + i_lo + 1
+                        i_last = cycle + i_hi + 1
                     if f_first < 0:
                         f_first = cycle + f_lo + 1
                     f_last = cycle + f_hi + 1
@@ -180,6 +228,10 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
                                           cycle)
                     p = position(fdesc, fr_, fcol) if nf > 0 and not f_once else 0
                     out_f = estimate_row(fest, flatest, p, 0 if f_once else nf, ia, False, cycle)
+                elif ion:
+                    ni = ifmap_addrs(g, fc, fr, j, rv, cv, t, ia)
+                    out_i = serve_layout(ist, iline, icolumn, ia, ni, cycle, lay[L_BANK_WORDS],
+                                         lay[L_BANKS], lay[L_PORTS], istamp, icount, row + 1)
                 elif dense:
                     if ni > 0 and ist[0].all_fit == 0:
                         p = position(idesc, ir, ic)
@@ -189,7 +241,12 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
                 else:
                     ni = ifmap_addrs(g, fc, fr, j, rv, cv, t, ia)
                     out_i = serve_addrs(ist, iptr, iidx, ia, ni, cycle)
-                if not calc:
+                if fon:
+                    nf = filter_addrs(g, fc, fr, j, rv, cv, t, fa)
+                    out_f = serve_layout(fst, fline, fcolumn, fa, nf, cycle,
+                                         lay[L_FILTER + L_BANK_WORDS], lay[L_FILTER + L_BANKS],
+                                         lay[L_FILTER + L_PORTS], fstamp, fcount, row + 1)
+                elif not calc:
                     if nf > 0 and fst[0].all_fit == 0:
                         p = position(fdesc, fr_, fcol)
                     else:
@@ -253,11 +310,36 @@ def simulate_many(G, words, bws, convention, calc, out):
     ofmap SRAM words), ``bws`` (n, 3: words/cycle), into ``out`` (n, N_OUT)."""
     for n in range(G.shape[0]):
         simulate_one(G[n], words[n, 0], words[n, 1], words[n, 2], bws[n, 0], bws[n, 1],
-                     bws[n, 2], convention, out[n], calc)
+                     bws[n, 2], convention, out[n], calc, NO_LAYOUT, _NO_SETS, _NO_SETS,
+                     _NO_SETS, _NO_SETS)
+
+
+def _layout_args(g, layout, on, bws, banks, ports):
+    """``simulate_one``'s custom-layout arguments for geometry vector ``g``: the
+    ``L_*`` vector and the (set, column) arrays of ifmap and filter. ``on``,
+    ``bws`` (read bandwidths), ``banks``, ``ports``: (ifmap, filter) pairs."""
+    lay = NO_LAYOUT.copy()
+    sets = [_NO_SETS, _NO_SETS, _NO_SETS, _NO_SETS]
+    dims = [(g[G_H], g[G_W], g[G_CH]),
+            (g[G_NF], g[G_CH], g[G_WN] // (g[G_FW] * g[G_CH]), g[G_FW])]
+    for k, (order_of, offset) in enumerate(((ifmap_order, 0), (filter_order, FILTER_OFFSET))):
+        if not on[k]:
+            continue
+        order = order_of(layout, *(int(d) for d in dims[k]))
+        base = k * L_FILTER
+        lay[base + L_ON] = 1
+        lay[base + L_BANK_WORDS] = bws[k] // banks[k]
+        lay[base + L_BANKS] = banks[k]
+        lay[base + L_PORTS] = ports[k]
+        lay[base + L_ELEMS] = order.size
+        sets[2 * k], sets[2 * k + 1] = line_columns(order, int(np.prod(dims[k])), int(bws[k]),
+                                                    offset)
+    return lay, sets
 
 
 def simulate_geometry(G, ifmap_kb, filter_kb, ofmap_kb, bandwidth, convention="scalesim-3.0",
-                      mode="user", energy_model=energy.DEFAULT):
+                      mode="user", energy_model=energy.DEFAULT, *, ifmap_bandwidth=None,
+                      filter_bandwidth=None, custom=None, layouts=None, banks=None):
     """Run the row model on geometry vectors ``G`` (n, 13); see
     :func:`~airchitect.targets.systolic.memory.user_mode`.
 
@@ -266,6 +348,14 @@ def simulate_geometry(G, ifmap_kb, filter_kb, ofmap_kb, bandwidth, convention="s
     words/cycle; ``bandwidth`` and ``convention`` are then unused.
     ``energy_model`` (:class:`~airchitect.targets.systolic.energy.EnergyModel`)
     sets the ``energy_pj`` and ``edp`` columns.
+
+    USER mode, SCALE-Sim's ``[layout]`` keys (no checks here; see
+    :func:`airchitect.systolic.simulate`): ``ifmap_bandwidth``,
+    ``filter_bandwidth`` (words/cycle, default ``bandwidth``) feed the read
+    buffers from DRAM, ``bandwidth`` drains the OFMAP; ``custom`` (n, 2) bool
+    switches the ifmap / filter custom layout on, with ``layouts`` (n,) of
+    :class:`~airchitect.targets.systolic.layout.Layout` and ``banks`` (n, 4):
+    ifmap banks, ifmap ports per bank, filter banks, filter ports per bank.
     """
     convention = check_choice("convention", convention, CONVENTIONS)
     mode = check_choice("mode", mode, MODES)
@@ -275,12 +365,33 @@ def simulate_geometry(G, ifmap_kb, filter_kb, ofmap_kb, bandwidth, convention="s
     words = np.stack(kb, axis=1) * WORDS_PER_KB
     bw = np.broadcast_to(np.asarray(bandwidth, dtype=np.int64), (n,))
     bws = np.repeat(bw[:, None], 3, axis=1)
+    for k, value in enumerate((ifmap_bandwidth, filter_bandwidth)):
+        if value is not None:
+            bws[:, k] = np.broadcast_to(np.asarray(value, dtype=np.int64), (n,))
     if mode == "calc":
         bws[:, 0] = bws[:, 1] = CALC_READ_BW
         bws[:, 2] = G[:, G_C]
     raw = np.zeros((n, N_OUT), dtype=np.float64)
-    simulate_many(np.ascontiguousarray(G), np.ascontiguousarray(words), bws,
-                  CONVENTIONS.index(convention), mode == "calc", raw)
+    G = np.ascontiguousarray(G)
+    words = np.ascontiguousarray(words)
+    laid = (np.zeros(n, bool) if custom is None or mode == "calc"
+            else np.broadcast_to(custom, (n, 2)).any(axis=1))
+    if laid.any():
+        plain = np.flatnonzero(~laid)
+        part = np.zeros((plain.size, N_OUT), dtype=np.float64)
+        simulate_many(G[plain], words[plain], bws[plain], CONVENTIONS.index(convention), False,
+                      part)
+        raw[plain] = part
+        custom = np.broadcast_to(custom, (n, 2))
+        banks = np.broadcast_to(banks, (n, 4))
+        layouts = np.broadcast_to(np.asarray(layouts, dtype=object), (n,))
+        for i in np.flatnonzero(laid):
+            lay, sets = _layout_args(G[i], layouts[i], custom[i], bws[i], banks[i, ::2],
+                                     banks[i, 1::2])
+            simulate_one(G[i], words[i, 0], words[i, 1], words[i, 2], bws[i, 0], bws[i, 1],
+                         bws[i, 2], CONVENTIONS.index(convention), raw[i], False, lay, *sets)
+    else:
+        simulate_many(G, words, bws, CONVENTIONS.index(convention), mode == "calc", raw)
     out = {name: raw[:, i].astype(np.int64) for i, name in enumerate(OUT_FIELDS)}
     out = energy.add_energy(G, np.stack(kb, axis=1), out, energy_model)
     total = out["total_cycles"]

@@ -1,0 +1,583 @@
+"""CALC-mode DRAM reads, start and stop cycles of the two read buffers, exact and fast.
+
+SCALE-Sim 3.0.0's CALC-mode read buffer (``ReadBufferEstimateBw``, modelled word
+by word in :mod:`.estimate_buffer`) groups new addresses into sets of
+``items = floor(kb * 1024 / 100)`` words and prefetches every 50 sets. An
+address is new unless it was grouped since the last multiple of
+``block = 50 * items`` groupings, so the demand stream cuts into segments that
+each hold ``block`` distinct addresses: every cut is a prefetch (at the cycle of
+the demand row that holds it), and
+
+* DRAM reads = ``block x cuts`` + the distinct addresses after the last cut;
+* DRAM start = ``first_request - ceil(block / 10)`` when there is a cut, else the
+  final fetch of ``ceil(distinct / items)`` sets ends at cycle -1;
+* DRAM stop = the cycle of the last cut + 1, else -1.
+
+Dense operands (GEMM operands, conv filters, 1x1 stride-1 conv ifmaps) are runs
+of distinct words read back to back a number of times; the cuts follow in closed
+form, piece by piece (:func:`_band_scans`), and a read index maps to its demand
+row in O(log) (:func:`_read_row`). A conv ifmap (im2col addresses repeat) that
+has fewer than ``block`` distinct addresses never cuts (closed form); otherwise
+its stream is replayed one column fold (one read of the im2col matrix) at a
+time: when the first fold shows no address read again within ``block`` reads,
+every read groups a new word and the rest is closed form; else once the state at
+a fold's start repeats, whole periods of folds are jumped over. The first fold's
+addresses are listed once (up to ``SEQ_MAX`` reads) and the later folds group
+that list. Work: O(folds) per dense operand; O(im2col words x folds walked) per
+conv ifmap past its buffer, at most ``work_limit`` reads; memory three int32 per
+ifmap word, plus one int32 per im2col read and one int64 per demand row of a
+column fold while the list is kept. Units: words, kB, cycles.
+
+An os GEMM 64 x 64 x 64 on 8 x 8 reads its 4096 ifmap words once per column fold
+(8 times); 4096 >= block = 500 (1 kB), so every read is fetched again, and the first
+prefetch of 500 words at 10 words/cycle starts 50 cycles before the first request:
+
+>>> out = calc_read_fields(gemm_geometry(64, 64, 64, 8, 8, 0), 1, 1, [0], [0])
+>>> int(out["dram_ifmap_reads"][0]), int(out["dram_ifmap_start_cycle"][0])
+(32768, -50)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from airchitect._math import ceil_div
+from airchitect.targets.systolic.config import WORDS_PER_KB
+from airchitect.targets.systolic.geometry import (  # noqa: F401  (gemm_geometry: doctest)
+    G_C, G_CH, G_DENSE, G_DF, G_EW, G_FW, G_H, G_NF, G_P, G_R, G_S, G_W, G_WN, fold_grid,
+    gemm_geometry,
+)
+from airchitect.targets.systolic.memory.estimate_buffer import CALC_READ_BW, SETS_HALF
+
+#: most pieces one run of scans keeps in :func:`_band_scans` before it falls back to
+#: the replay (:func:`_dense_replay`)
+MAX_PIECES = 64
+
+
+@njit(cache=True, inline="always")
+def _tri(m):
+    return m * (m + 1) // 2 if m > 0 else 0
+
+
+@njit(cache=True, inline="always")
+def _cut_in(n_old, n_new, block):
+    """Offset (from ``n_old``) of the last insertion in ``[n_old, n_new)`` that
+    completes a block, or -1."""
+    k = (n_new // block) * block
+    if k > n_old:
+        return k - 1 - n_old
+    return -1
+
+
+@njit(cache=True)
+def _band_scans(length, scans, n, block, read0, last):
+    """``scans`` back-to-back reads of ``length`` new distinct words (same order each
+    time), ``n`` groupings before, the band's first read at read index ``read0``.
+
+    Returns ``(n, last)``: groupings after, and the read index of the last cut
+    (``last`` if none); ``n = -1`` when the pieces overflow :data:`MAX_PIECES`.
+    """
+    off = _cut_in(n, n + length, block)
+    if off >= 0:
+        last = read0 + off
+    if length >= block:  # every read of a later scan groups again
+        n_new = n + scans * length
+        off = _cut_in(n, n_new, block)
+        if off >= 0:
+            last = read0 + off
+        return n_new, last
+    x0 = np.empty(MAX_PIECES, np.int64)
+    x1 = np.empty(MAX_PIECES, np.int64)
+    base = np.empty(MAX_PIECES, np.int64)
+    y0 = np.empty(MAX_PIECES, np.int64)
+    y1 = np.empty(MAX_PIECES, np.int64)
+    yb = np.empty(MAX_PIECES, np.int64)
+    x0[0], x1[0], base[0] = 0, length, n
+    m = 1
+    n += length
+    for s in range(1, scans):
+        k = 0
+        for p in range(m):
+            x = x0[p]
+            while x < x1[p]:
+                start = (n // block) * block
+                inserted = base[p] + x - x0[p]
+                if inserted >= start:
+                    y, b = x1[p], inserted
+                else:
+                    y = min(x1[p], x0[p] + start - base[p], x + start + block - n)
+                    b = n
+                    off = _cut_in(n, n + y - x, block)
+                    if off >= 0:
+                        last = read0 + s * length + x + off
+                    n += y - x
+                if k > 0 and y1[k - 1] == x and yb[k - 1] + x - y0[k - 1] == b:
+                    y1[k - 1] = y
+                else:
+                    if k == MAX_PIECES:
+                        return -1, last
+                    y0[k], y1[k], yb[k] = x, y, b
+                    k += 1
+                x = y
+        m = k
+        x0[:m], x1[:m], base[:m] = y0[:m], y1[:m], yb[:m]
+    return n, last
+
+
+@njit(cache=True)
+def _dense_replay(length, scans, n, block, read0, last):
+    """:func:`_band_scans` read by read (its fallback): a stamp per word."""
+    stamp = np.full(length, -1, np.int64)
+    for s in range(scans):
+        for x in range(length):
+            if stamp[x] < (n // block) * block:
+                stamp[x] = n
+                n += 1
+                if n % block == 0:
+                    last = read0 + s * length + x
+    return n, last
+
+
+@njit(cache=True)
+def _bands(length, scans, n, block, read0, last):
+    n2, last2 = _band_scans(length, scans, n, block, read0, last)
+    if n2 < 0:
+        return _dense_replay(length, scans, n, block, read0, last)
+    return n2, last2
+
+
+@njit(cache=True, inline="always")
+def _fold_reads(df, op, R, rv, cv, t):
+    """Reads of operand ``op`` (0 ifmap, 1 filter) in a fold of ``rv`` rows, ``cv`` cols."""
+    if df == 0:
+        return t * (rv if op == 0 else cv)
+    if (df == 1) == (op == 0):  # the streamed operand (skewed)
+        return t * rv
+    return rv * cv  # the stationary one
+
+
+@njit(cache=True)
+def _read_row(g, op, q):
+    """Demand row (cycle, CALC mode never stalls) of read ``q`` (0-based) of dense
+    operand ``op`` in demand order: folds column-fold-major, rows in order."""
+    df = g[G_DF]
+    R = g[G_R]
+    C = g[G_C]
+    n_outer, n_inner, per, sr, sc, t = fold_grid(g)
+    rl = sr - (n_inner - 1) * R
+    cl = sc - (n_outer - 1) * C
+    full = (n_inner - 1) * _fold_reads(df, op, R, R, C, t) + _fold_reads(df, op, R, rl, C, t)
+    fc = q // full if full > 0 else 0
+    if fc > n_outer - 1:
+        fc = n_outer - 1
+    q -= fc * full
+    cv = C if fc < n_outer - 1 else cl
+    f_full = _fold_reads(df, op, R, R, cv, t)
+    fr = q // f_full
+    if fr > n_inner - 1:
+        fr = n_inner - 1
+    q -= fr * f_full
+    rv = R if fr < n_inner - 1 else rl
+    if df != 0 and (df == 1) != (op == 0):  # stationary: rows R - rv .. R - 1, cv reads each
+        j = R - rv + q // cv
+    else:
+        lag = 0 if df == 0 else R
+        w = cv if (df == 0 and op == 1) else rv
+        lo, hi = lag, lag + t + w - 2  # rows with reads; reads before row j: cum(j)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            m = mid - lag
+            if _tri(m) - _tri(m - w) - _tri(m - t) + _tri(m - w - t) <= q:
+                lo = mid
+            else:
+                hi = mid - 1
+        j = lo
+    return (fc * n_inner + fr) * per + j
+
+
+@njit(cache=True)
+def _dense_cuts(g, op, block):
+    """Groupings and the read index of the last cut (-1 if none) of dense operand ``op``."""
+    df = g[G_DF]
+    C = g[G_C]
+    n_outer, n_inner, per, sr, sc, t = fold_grid(g)
+    words = g[G_P] * g[G_WN] if op == 0 else g[G_WN] * g[G_NF]
+    if df == 0 and op == 1:  # column fold fc reads its K x cv band once per row fold
+        n = 0
+        last = -1
+        read0 = 0
+        for fc in range(n_outer):
+            length = t * min(C, sc - fc * C)
+            n, last = _bands(length, n_inner, n, block, read0, last)
+            read0 += length * n_inner
+        return n, last
+    streamed = (df == 1) == (op == 0) or df == 0
+    return _bands(words, n_outer if streamed else 1, 0, block, 0, -1)
+
+
+@njit(cache=True)
+def _covered(size, filt, stride, out):
+    """Ifmap lines (rows or columns) that ``out`` windows of ``filt`` at ``stride`` cover."""
+    n = 0
+    end = 0
+    for i in range(out):
+        a = max(i * stride, end)
+        b = min(i * stride + filt, size)
+        if b > a:
+            n += b - a
+        end = max(end, i * stride + filt)
+    return n
+
+
+# state of a conv-ifmap replay (int64 vector)
+_SEG, _C, _CUTS, _LAST, _LAST_POS, _POS, _DMIN, _LAST_FOLD, _LAST_READ = range(9)
+#: ``st[_LAST]`` while the last cut is known only by its fold and read (``_LAST_FOLD``,
+#: ``_LAST_READ``); :func:`_conv_ifmap_replay` resolves it to a demand row at the end
+_UNRESOLVED = -2
+#: most im2col reads of one fold kept as an address list (int32) for the later folds
+SEQ_MAX = 2**25
+
+
+@njit(cache=True)
+def _walk(g, fc_lo, fc_hi, pix, win, stamp, first, lastread, st, block, mode, target,
+          seq, rowreads):
+    """Walk the im2col reads of column folds ``[fc_lo, fc_hi)`` in demand order.
+
+    ``mode`` 0: group them (state ``st``); 1: also record every address's first and
+    last read and the shortest reuse distance; 2: only count reads, and return the
+    demand row of read number ``target`` of the walk; 3: only write the addresses in
+    order to ``seq``. Modes 1 and 3 write the reads of every demand row to
+    ``rowreads`` when it has room. Returns -1 otherwise.
+    """
+    rows_kept = (mode == 1 or mode == 3) and rowreads.size > 0
+    df = g[G_DF]
+    R = g[G_R]
+    C = g[G_C]
+    H, W = g[G_H], g[G_W]
+    n_outer, n_inner, per, sr, sc, t = fold_grid(g)
+    prow, pcol, pbase = pix[0], pix[1], pix[2]
+    wrow, wcol, woff = win[0], win[1], win[2]
+    # no window passes the image's edge: every im2col address is valid
+    edge_free = prow[-1] + wrow[-1] < H and pcol[-1] + wcol[-1] < W
+    pos = 0
+    # the state in locals (the loop below stores to ``stamp`` every read)
+    seg, cnt, cuts, last, last_pos, dmin = (st[_SEG], st[_C], st[_CUTS], st[_LAST],
+                                            st[_LAST_POS], st[_DMIN])
+    for fc in range(fc_lo, fc_hi):
+        cv = min(C, sc - fc * C)
+        for fr in range(n_inner):
+            rv = min(R, sr - fr * R)
+            cyc = (fc * n_inner + fr) * per
+            if df == 2:  # stationary: rows R - rv .. R - 1 read cv pixels at window w
+                j_lo, j_hi = R - rv, R
+            elif df == 0:
+                j_lo, j_hi = 0, t + rv - 1
+            else:
+                j_lo, j_hi = R, R + t + rv - 1
+            for j in range(j_lo, j_hi):
+                if df == 2:
+                    c0, c1 = 0, cv
+                else:
+                    lag = 0 if df == 0 else R
+                    c0, c1 = max(0, j - lag - t + 1), min(rv, j - lag + 1)
+                if mode == 2 and edge_free:  # every read of the row is valid
+                    if pos + c1 - c0 > target:
+                        return cyc + j
+                    pos += c1 - c0
+                    continue
+                pos_row = pos
+                # (p, w) = (p0 + dp * e, w0 + dw * e) along the row
+                if df == 0:
+                    p0, dp, w0, dw = fr * R, 1, j, -1
+                elif df == 1:
+                    p0, dp, w0, dw = j - R, -1, fr * R, 1
+                else:
+                    p0, dp, w0, dw = fc * C, 1, fr * R + R - 1 - j, 0
+                p = p0 + dp * c0
+                w = w0 + dw * c0
+                for _ in range(c0, c1):
+                    p += dp
+                    w += dw
+                    if prow[p - dp] + wrow[w - dw] >= H or pcol[p - dp] + wcol[w - dw] >= W:
+                        continue
+                    if mode == 2:
+                        if pos == target:
+                            return cyc + j
+                        pos += 1
+                        continue
+                    a = pbase[p - dp] + woff[w - dw]
+                    if mode == 3:
+                        seq[pos] = a
+                        pos += 1
+                        continue
+                    if mode == 1:
+                        if lastread[a] >= 0:
+                            dmin = min(dmin, pos - lastread[a])
+                        else:
+                            first[a] = pos
+                        lastread[a] = pos
+                    # branch-free: whether a word is new in the segment is unpredictable
+                    cnt += stamp[a] != seg
+                    stamp[a] = seg
+                    if cnt == block:
+                        cuts += 1
+                        seg += 1
+                        cnt = 0
+                        last = cyc + j
+                        last_pos = pos
+                    pos += 1
+                if rows_kept:
+                    rowreads[cyc + j] = pos - pos_row
+    st[_SEG], st[_C], st[_CUTS], st[_LAST], st[_LAST_POS], st[_DMIN] = (seg, cnt, cuts, last,
+                                                                        last_pos, dmin)
+    st[_POS] = pos
+    return -1
+
+
+@njit(cache=True)
+def _row_of(g, q, pix, win, stamp, first, lastread, st, block, seq, rowreads):
+    """Demand row of read ``q`` of column fold 0 (its reads per row in ``rowreads``
+    when kept, else walked again)."""
+    if rowreads.size == 0:
+        return _walk(g, 0, 1, pix, win, stamp, first, lastread, st, block, 2, q, seq,
+                     rowreads)
+    row = 0
+    pos = 0
+    while pos + rowreads[row] <= q:
+        pos += rowreads[row]
+        row += 1
+    return row
+
+
+@njit(cache=True)
+def _seq_first(seq, n, stamp, first, lastread, st, block):
+    """:func:`_walk` in mode 1 over column fold 0, given as its address list ``seq[:n]``
+    (a cut is noted by its fold and read)."""
+    seg, cnt, cuts, dmin = st[_SEG], st[_C], st[_CUTS], st[_DMIN]
+    for pos in range(n):
+        a = seq[pos]
+        if lastread[a] >= 0:
+            dmin = min(dmin, pos - lastread[a])
+        else:
+            first[a] = pos
+        lastread[a] = pos
+        cnt += stamp[a] != seg
+        stamp[a] = seg
+        if cnt == block:
+            cuts += 1
+            seg += 1
+            cnt = 0
+            st[_LAST] = _UNRESOLVED
+            st[_LAST_FOLD] = 0
+            st[_LAST_READ] = pos
+            st[_LAST_POS] = pos
+    st[_SEG], st[_C], st[_CUTS], st[_DMIN] = seg, cnt, cuts, dmin
+    st[_POS] = n
+
+
+@njit(cache=True)
+def _seq_walk(seq, n, stamp, st, block, fold):
+    """Group one column fold's reads, given as the address list ``seq[:n]`` (the
+    same in every column fold of os and ws); a cut is noted by its fold and read."""
+    seg, cnt, cuts = st[_SEG], st[_C], st[_CUTS]
+    for pos in range(n):
+        a = seq[pos]
+        cnt += stamp[a] != seg
+        stamp[a] = seg
+        if cnt == block:
+            cuts += 1
+            seg += 1
+            cnt = 0
+            st[_LAST] = _UNRESOLVED
+            st[_LAST_FOLD] = fold
+            st[_LAST_READ] = pos
+            st[_LAST_POS] = pos
+    st[_SEG], st[_C], st[_CUTS] = seg, cnt, cuts
+
+
+@njit(cache=True)
+def _conv_ifmap_replay(g, block, limit):
+    """Groupings and the demand row of the last cut (-1) of a conv ifmap, replayed.
+
+    The im2col stream is read once per column fold (os, ws; once in all for is).
+    The first fold also measures the shortest reuse distance (within a fold and
+    from one fold to the next): when no address comes back within ``block`` reads,
+    every read groups a new word and the rest follows in closed form. Otherwise,
+    after the first fold, the state at a fold's start is the position of the
+    previous fold's last cut; once a position repeats, whole periods are jumped.
+    Returns ``(-1, -1)`` once more than ``limit`` reads would be walked.
+    """
+    df = g[G_DF]
+    H, W, CH, S, EW = g[G_H], g[G_W], g[G_CH], g[G_S], g[G_EW]
+    P, WN = g[G_P], g[G_WN]
+    n_outer, n_inner, per, sr, sc, t = fold_grid(g)
+    # address of (p, w) = pbase[p] + woff[w], valid while prow[p] + wrow[w] < H, pcol + wcol < W
+    pix = np.empty((3, P), np.int64)
+    pix[0] = (np.arange(P) // EW) * S
+    pix[1] = (np.arange(P) % EW) * S
+    pix[2] = (pix[0] * W + pix[1]) * CH
+    fwch = g[G_FW] * CH
+    win = np.empty((3, WN), np.int64)
+    win[0] = np.arange(WN) // fwch
+    win[1] = (np.arange(WN) % fwch) // CH
+    win[2] = (win[0] * W + win[1]) * CH + np.arange(WN) % CH
+    scans = n_outer if df != 2 else 1
+    if P * WN > min(limit, 2**31 - 2):  # read positions and segments fit int32
+        return -1, -1
+    stamp = np.zeros(H * W * CH, np.int32)
+    track = scans > 1
+    first = np.full(H * W * CH if track else 1, -1, np.int32)
+    lastread = np.full(H * W * CH if track else 1, -1, np.int32)
+    st = np.zeros(9, np.int64)
+    seq = np.empty(P * WN if track and P * WN <= SEQ_MAX else 0, np.int32)
+    n_rows = n_inner * per
+    rowreads = np.zeros(n_rows + 1 if track and n_rows <= SEQ_MAX else 0, np.int64)
+    st[_SEG] = 1
+    st[_LAST] = -1
+    st[_DMIN] = np.iinfo(np.int64).max
+    if seq.size > 0:  # the addresses first, then the grouping over the list
+        _walk(g, 0, 1, pix, win, stamp, first, lastread, st, block, 3, 0, seq, rowreads)
+        _seq_first(seq, st[_POS], stamp, first, lastread, st, block)
+    else:
+        _walk(g, 0, 1 if df != 2 else n_outer, pix, win, stamp, first, lastread, st, block,
+              1 if track else 0, 0, seq, rowreads)
+    nv = st[_POS]  # reads of one fold's walk
+    if scans > 1:
+        for a in range(H * W * CH):
+            if first[a] >= 0:
+                st[_DMIN] = min(st[_DMIN], nv - lastread[a] + first[a])
+        if st[_DMIN] >= block:  # every read groups a new word
+            total = scans * nv
+            q = (total // block) * block - 1  # read index of the last cut
+            last = st[_LAST]
+            if last == _UNRESOLVED:
+                last = _row_of(g, st[_LAST_READ], pix, win, stamp, first, lastread, st, block,
+                               seq, rowreads)
+            if q >= nv:
+                s = q // nv
+                last = (_row_of(g, q - s * nv, pix, win, stamp, first, lastread, st, block,
+                                seq, rowreads) + s * n_inner * per)
+            return total, last
+    keys = np.full(scans + 1, -2, np.int64)
+    cuts_at = np.zeros(scans + 1, np.int64)
+    work = P * WN
+    jumped = False
+    s = 1
+    while s < scans:
+        if not jumped:
+            keys[s] = st[_LAST_POS]
+            cuts_at[s] = st[_CUTS]
+            for s0 in range(1, s):
+                if keys[s0] == st[_LAST_POS] and st[_LAST_POS] >= 0:
+                    p = s - s0
+                    jumps = (scans - s) // p
+                    if jumps > 0:
+                        st[_CUTS] += jumps * (st[_CUTS] - cuts_at[s0])
+                        if st[_LAST] == _UNRESOLVED:
+                            st[_LAST_FOLD] += jumps * p
+                        else:
+                            st[_LAST] += jumps * p * n_inner * per
+                        s += jumps * p
+                    jumped = True
+                    break
+            if s >= scans:
+                break
+        work += P * WN
+        if work > limit:
+            return -1, -1
+        st[_LAST_POS] = -1
+        if seq.size > 0:
+            _seq_walk(seq, nv, stamp, st, block, s)
+        else:
+            _walk(g, s, s + 1, pix, win, stamp, first, lastread, st, block, 0, 0, seq, rowreads)
+        s += 1
+    if st[_LAST] == _UNRESOLVED:
+        # fold s reads as fold 0 does, n_inner * per rows later
+        st[_LAST] = (_row_of(g, st[_LAST_READ], pix, win, stamp, first, lastread, st, block,
+                             seq, rowreads) + st[_LAST_FOLD] * n_inner * per)
+    return st[_CUTS] * block + st[_C], st[_LAST]
+
+
+@njit(cache=True)
+def _read_kernel(G, blocks, items, firsts, limit, out):
+    """out[i, op] = (reads, start, stop) of operand op of element i."""
+    for i in range(G.shape[0]):
+        _read_one(G, blocks, items, firsts, limit, out, i)
+
+
+@njit(cache=True)
+def _read_one(G, blocks, items, firsts, limit, out, i):
+    """:func:`_read_kernel` for element ``i``."""
+    g = G[i]
+    for op in range(2):
+        block = blocks[i, op]
+        it = items[i, op]
+        if op == 1 or g[G_DENSE] == 1:
+            words = g[G_P] * g[G_WN] if op == 0 else g[G_WN] * g[G_NF]
+        else:
+            oh = ceil_div(g[G_P], g[G_EW])
+            words = (_covered(g[G_H], g[G_WN] // (g[G_FW] * g[G_CH]), g[G_S], oh)
+                     * _covered(g[G_W], g[G_FW], g[G_S], g[G_EW]) * g[G_CH])
+        if words < block:  # no cut: everything is fetched at the end, before cycle -1
+            out[i, op, 0] = words
+            out[i, op, 1] = -ceil_div(ceil_div(words, it) * it, CALC_READ_BW)
+            out[i, op, 2] = -1
+            continue
+        if op == 1 or g[G_DENSE] == 1:
+            n, last = _dense_cuts(g, op, block)
+            row = _read_row(g, op, last)
+        else:
+            n, row = _conv_ifmap_replay(g, block, limit)
+            if n < 0:
+                out[i, op, 0] = -1
+                continue
+        out[i, op, 0] = n
+        out[i, op, 1] = firsts[i, op] - ceil_div(block, CALC_READ_BW)
+        out[i, op, 2] = row + 1
+
+
+def calc_read_fields(G, ifmap_kb, filter_kb, first_ifmap, first_filter, work_limit=2 * 10**9,
+                     limit_name="work_limit", first_element=0):
+    """CALC-mode DRAM fields of the ifmap and filter read buffers, exact (SCALE-Sim 3.0.0).
+
+    Parameters
+    ----------
+    G : ndarray (n, 13) int64
+        Geometry vectors (:func:`~airchitect.targets.systolic.geometry.gemm_geometry`,
+        :func:`~airchitect.targets.systolic.geometry.conv_geometry`).
+    ifmap_kb, filter_kb : int or array_like of int
+        SRAM sizes, kB.
+    first_ifmap, first_filter : array_like of int
+        Cycle of each operand's first SRAM request (the compute model's
+        ``first_request_cycle_*``).
+    work_limit : int
+        Most im2col reads the replay of one conv ifmap may walk (about 1-3 ns
+        each); a layer past it raises ``ValueError`` naming ``limit_name`` and the
+        element (numbered from ``first_element``).
+
+    Returns
+    -------
+    dict of str -> ndarray (n,) int64
+        ``dram_{ifmap,filter}_{reads,start_cycle,stop_cycle}`` (words, cycles).
+    """
+    n = G.shape[0]
+    kb = np.stack([np.broadcast_to(np.asarray(v, np.int64), (n,)) for v in (ifmap_kb, filter_kb)],
+                  axis=1)
+    items = kb * WORDS_PER_KB // 100
+    firsts = np.stack([np.broadcast_to(np.asarray(v, np.int64), (n,))
+                       for v in (first_ifmap, first_filter)], axis=1)
+    out = np.empty((n, 2, 3), np.int64)
+    _read_kernel(np.ascontiguousarray(G, dtype=np.int64), SETS_HALF * items, items,
+                 np.ascontiguousarray(firsts), int(work_limit), out)
+    refused = np.flatnonzero(out[:, 0, 0] < 0)
+    if refused.size:
+        at = int(refused[0]) + first_element
+        raise ValueError(f"CALC-mode ifmap replay of element {at} walks more im2col reads "
+                         f"than {limit_name} = {work_limit}")
+    res = {}
+    for op, name in enumerate(("ifmap", "filter")):
+        res[f"dram_{name}_reads"] = out[:, op, 0]
+        res[f"dram_{name}_start_cycle"] = out[:, op, 1]
+        res[f"dram_{name}_stop_cycle"] = out[:, op, 2]
+    return res

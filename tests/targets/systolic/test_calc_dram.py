@@ -1,0 +1,116 @@
+"""CALC-mode DRAM fields: exact against the real SCALE-Sim 3.0.0 where the estimate
+buffers overflow, and never NaN on shipped topologies."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import airchitect as ac
+from airchitect.targets.systolic.memory.calc_drain import calc_ofmap_drain_cycles
+from airchitect.targets.systolic.memory.calc_reads import _band_scans, _dense_replay
+from airchitect.targets.systolic.scalesim import run_scalesim
+from airchitect.targets.systolic.simulate import REPORT_FIELDS
+
+CONV = ("ifmap_h", "ifmap_w", "filter_h", "filter_w", "channels", "num_filters", "stride")
+
+# Conv layers whose ifmap outgrows a 1 kB estimate buffer (50 sets of 10 words):
+# stride 1, stride 2 that tiles exactly, stride 2 and 3 whose last window passes the edge.
+CONV_LAYERS = [(14, 14, 3, 3, 4, 6, 1), (15, 15, 3, 3, 3, 5, 2), (12, 12, 3, 3, 4, 4, 2),
+               (16, 16, 5, 5, 2, 4, 3)]
+CONV_CONFIGS = [(4, 2, "os"), (3, 4, "ws"), (4, 3, "is")]
+# GEMMs past 1 kB buffers: os with a small filter band read once per row fold (the
+# piecewise case), streamed operands larger than the buffer, a stationary one.
+GEMM_CASES = [((4, 2, "os"), [(200, 8, 40), (60, 30, 24)]),
+              ((4, 4, "ws"), [(60, 30, 24), (9, 70, 64)]),
+              ((2, 4, "is"), [(9, 70, 64)])]
+
+
+@pytest.fixture(scope="module")
+def conv_reference():
+    return pd.concat([run_scalesim(CONV_LAYERS, R, C, flow, kind="conv", ifmap_kb=1, filter_kb=1,
+                                   ofmap_kb=64) for R, C, flow in CONV_CONFIGS],
+                     ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def gemm_reference():
+    return pd.concat([run_scalesim(gemms, R, C, flow, ifmap_kb=1, filter_kb=1, ofmap_kb=1)
+                      for (R, C, flow), gemms in GEMM_CASES], ignore_index=True)
+
+
+def _assert_same(ours, ref):
+    assert len(ours) == len(ref)
+    for name in REPORT_FIELDS:
+        a, b = ours[name].to_numpy(), ref[name].to_numpy()
+        bad = np.flatnonzero(a != b)
+        assert bad.size == 0, (name, ref.iloc[bad[:3]].T, a[bad[:3]])
+
+
+def test_overflowing_convs_match_scalesim_exactly(conv_reference):
+    ref = conv_reference
+    # the buffers did overflow: more DRAM reads than distinct words, prefetches during the run
+    assert (ref["dram_ifmap_stop_cycle"] > 0).all()
+    ours = ac.systolic.simulate_conv(*(ref[c] for c in CONV), ref["rows"], ref["cols"],
+                                     ref["dataflow"], ifmap_kb=1, filter_kb=1, ofmap_kb=64)
+    _assert_same(ours, ref)
+    assert not ours.select_dtypes("number").isna().any().any()
+
+
+def test_overflowing_gemms_match_scalesim_exactly(gemm_reference):
+    ref = gemm_reference
+    assert (ref["dram_filter_reads"] > ref["K"] * ref["N"]).any()
+    ours = ac.systolic.simulate(ref["M"], ref["N"], ref["K"], ref["rows"], ref["cols"],
+                                ref["dataflow"], ifmap_kb=1, filter_kb=1, ofmap_kb=1)
+    _assert_same(ours, ref)
+
+
+@pytest.mark.parametrize("length,scans,n,block", [(7, 9, 0, 20), (13, 40, 5, 20), (30, 3, 11, 20),
+                                                  (19, 25, 3, 50), (1, 100, 0, 3)])
+def test_piecewise_scans_equal_the_read_by_read_replay(length, scans, n, block):
+    assert _band_scans(length, scans, n, block, 100, -1) == _dense_replay(length, scans, n, block,
+                                                                          100, -1)
+
+
+def test_ofmap_drain_that_fits_starts_at_the_end():
+    # 20 valid writes fit in half of a 1 kB buffer: one drain of ceil(20 / 4) = 5 lines
+    # from total_cycles (31) on, cycles 31..35
+    start, stop, writes, stall = calc_ofmap_drain_cycles(0, 8, 4, 6, 4, 5, 1, [31], [20])
+    assert (start[0], stop[0], writes[0], stall[0]) == (31, 35, 20, False)
+
+
+def test_conv_replay_past_the_work_limit_is_refused(monkeypatch):
+    monkeypatch.setattr(_sim_module(), "CALC_DRAM_WORK_LIMIT", 100)
+    with pytest.raises(ValueError, match="element 1 .*CALC_DRAM_WORK_LIMIT = 100"):
+        ac.systolic.simulate_conv(16, 16, 3, 3, 4, 8, 1, 4, 4, "os", ifmap_kb=[64, 1], filter_kb=1)
+
+
+def _sim_module():
+    import importlib
+    return importlib.import_module("airchitect.targets.systolic.simulate")
+
+
+# Shipped topologies (field data of SCALE-Sim v3's alexnet and gpt2) on the shipped
+# configs' arrays and SRAMs (rows, cols, ifmap_kb, filter_kb, ofmap_kb).
+ALEXNET = [(224, 224, 11, 11, 3, 96, 4), (27, 27, 5, 5, 96, 256, 1), (13, 13, 3, 3, 256, 384, 1),
+           (13, 13, 3, 3, 384, 384, 1), (13, 13, 3, 3, 384, 256, 1)]
+GPT2 = [(1024, 1024, 64), (1024, 64, 1024), (1024, 4800, 1600), (1024, 1600, 1600),
+        (1024, 3072, 1600), (1024, 1600, 3072)]
+CONFIGS = [(12, 14, 36, 36, 36), (256, 256, 6144, 6144, 2048), (128, 128, 10240, 10240, 10240),
+           (32, 32, 64, 64, 64), (128, 128, 256, 256, 256), (128, 128, 4096, 4096, 8192)]
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_no_field_is_nan_on_shipped_topologies(config):
+    R, C, ikb, fkb, okb = config
+    flows = np.array(["os", "ws", "is"])[:, None]
+    conv = np.array(ALEXNET).T
+    out = ac.systolic.simulate_conv(*conv, R, C, flows, ifmap_kb=ikb, filter_kb=fkb, ofmap_kb=okb)
+    M, N, K = np.array(GPT2).T
+    gemm = ac.systolic.simulate(M, N, K, R, C, flows, ifmap_kb=ikb, filter_kb=fkb, ofmap_kb=okb)
+    for df in (out, gemm):
+        values = df.select_dtypes("number").to_numpy(dtype=np.float64)
+        assert np.isfinite(values).all()
+        # a buffer past its 50 sets is fetched again: at least every distinct word
+        assert (df["dram_filter_reads"] >= df["K"] * df["N"]).all()
+        assert (df["dram_ifmap_stop_cycle"] >= -1).all()
+        assert (df["total_cycles_incl_prefetch"] >= df["total_cycles"]).all()
