@@ -20,7 +20,7 @@ import importlib
 import os
 import sys
 
-COMMANDS = ["simulate", "dataset", "train", "evaluate", "predict", "compile", "demo"]
+COMMANDS = ["simulate", "dataset", "train", "evaluate", "predict", "compile", "codesign", "demo"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,6 +38,21 @@ def print_record(record, as_json):
         print(json.dumps(record))
     else:
         print(" ".join(f"{k}={v}" for k, v in record.items()))
+
+
+def json_records(table):
+    """JSON-ready records of ``table`` with full float precision (NaN as null)."""
+    out = []
+    for record in table.to_dict(orient="records"):
+        clean = {}
+        for key, value in record.items():
+            if hasattr(value, "item"):
+                value = value.item()
+            if isinstance(value, float) and value != value:
+                value = None
+            clean[key] = value
+        out.append(clean)
+    return out
 
 
 def build_parser():

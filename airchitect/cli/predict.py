@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
-from airchitect.cli import print_record
+from airchitect.cli import json_records, print_record
 from airchitect.cli.options import add_task_options, task_spec
 
 #: most data rows a ``--csv`` file may hold
@@ -154,7 +155,7 @@ def run(args):
         except (ValueError, TypeError) as err:
             raise ValueError(f"{args.csv}: {err}") from None
         if args.json:
-            print(result.to_json(orient="records"))
+            print(json.dumps(json_records(result)))
         else:
             print(result.to_string(index=False))
         return 0

@@ -1,8 +1,16 @@
-"""``airchitect simulate``: SCALE-Sim 3.0.0 numbers for GEMMs or a network's layers.
+"""``airchitect simulate``: SCALE-Sim 3.0.0 numbers for GEMMs, conv layers, a network's
+layers, or SCALE-Sim's own files.
 
 Without arguments it simulates the GEMM layers of ResNet-50 on 32x32, 64x64
 and 128x128 arrays in all three dataflows and prints one line per array
 configuration (cycles summed over the layers, times their repeat count).
+``--M --N --K`` gives one GEMM, ``--conv`` one conv layer.
+
+With ``-c CONFIG.cfg -t TOPOLOGY.csv [-i conv|gemm] [-l LAYOUT.csv] [-p DIR]``
+it is a drop-in for ``python -m scalesim.scale``: it reads SCALE-Sim's own
+files and writes COMPUTE_REPORT.csv, BANDWIDTH_REPORT.csv and
+DETAILED_ACCESS_REPORT.csv into DIR/<run_name>/ (default DIR ./results, as
+SCALE-Sim), byte for byte as SCALE-Sim 3.0.0 writes them (docs/scalesim_files.md).
 """
 
 from __future__ import annotations
@@ -12,6 +20,8 @@ import sys
 
 import numpy as np
 import pandas as pd
+
+from airchitect.cli import json_records
 
 # A few ResNet-50 layers as GEMMs (im2col, batch 1, 224x224 input), used when
 # the workloads package offers no network table: (layer, M, N, K, count).
@@ -37,25 +47,90 @@ def add_parser(subparsers):
     p.add_argument("--M", type=int, help="GEMM rows of the output (with --N and --K)")
     p.add_argument("--N", type=int, help="GEMM columns of the output")
     p.add_argument("--K", type=int, help="GEMM reduction length")
+    p.add_argument("--conv", type=int, nargs=7, default=None,
+                   metavar=("IFMAP_H", "IFMAP_W", "FILTER_H", "FILTER_W", "CHANNELS",
+                            "NUM_FILTERS", "STRIDE"),
+                   help="one conv layer in SCALE-Sim's conv topology fields")
     p.add_argument("--network", default=None,
                    help="network whose GEMM layers to simulate (default resnet50)")
     p.add_argument("--rows", type=int, nargs="+", default=None,
                    help="array heights, paired with --cols (default 32 64 128)")
     p.add_argument("--cols", type=int, nargs="+", default=None, help="array widths")
-    p.add_argument("--dataflow", nargs="+", default=["os", "ws", "is"], help="os ws is")
-    p.add_argument("--ifmap-kb", type=int, default=256, help="IFMAP SRAM in kB")
-    p.add_argument("--filter-kb", type=int, default=256, help="filter SRAM in kB")
-    p.add_argument("--ofmap-kb", type=int, default=256, help="OFMAP SRAM in kB")
-    p.add_argument("--bandwidth", type=int, default=10, help="DRAM words/cycle (USER mode)")
-    p.add_argument("--mode", default="calc", help="calc or user")
-    p.add_argument("--backend", default="ours", help="ours (default) or scalesim (the real package, slow)")
+    p.add_argument("--dataflow", nargs="+", default=None, help="os ws is (default all three)")
+    p.add_argument("--ifmap-kb", type=int, default=None, help="IFMAP SRAM in kB (default 256)")
+    p.add_argument("--filter-kb", type=int, default=None, help="filter SRAM in kB (default 256)")
+    p.add_argument("--ofmap-kb", type=int, default=None, help="OFMAP SRAM in kB (default 256)")
+    p.add_argument("--bandwidth", type=int, default=None,
+                   help="DRAM words/cycle (USER mode, default 10)")
+    p.add_argument("--mode", default=None, help="calc (default) or user")
+    p.add_argument("--backend", default=None,
+                   help="ours (default) or scalesim (the real package, slow)")
     p.add_argument("--per-layer", action="store_true", help="print every layer, not the summary")
-    p.add_argument("--json", action="store_true", help="print JSON records")
+    p.add_argument("--json", action="store_true", help="print JSON records (full float precision)")
+    files = p.add_argument_group("SCALE-Sim files (the drop-in for python -m scalesim.scale)")
+    files.add_argument("-c", "--config", default=None, metavar="CONFIG.cfg",
+                       help="a SCALE-Sim 3.0.0 config file")
+    files.add_argument("-t", "--topology", default=None, metavar="TOPOLOGY.csv",
+                       help="a SCALE-Sim topology file (with -c)")
+    files.add_argument("-i", "--input-type", default="conv", metavar="conv|gemm",
+                       help="topology format: conv (default) or gemm (M, N, K rows)")
+    files.add_argument("-l", "--layout", default=None, metavar="LAYOUT.csv",
+                       help="a SCALE-Sim layout file (checked; used only by custom layouts)")
+    files.add_argument("-p", "--path", default="./results", metavar="DIR",
+                       help="write the reports into DIR/<run_name>/ (default ./results)")
+    files.add_argument("-s", "--save-trace", default="N", metavar="Y|N",
+                       help="SCALE-Sim's trace flag: only N (no traces are written)")
     p.set_defaults(func=run)
+
+
+_GRID_FLAGS = ("M", "N", "K", "conv", "network", "rows", "cols", "dataflow", "ifmap_kb",
+               "filter_kb", "ofmap_kb", "bandwidth", "mode", "backend")
+_GRID_DEFAULTS = dict(dataflow=["os", "ws", "is"], ifmap_kb=256, filter_kb=256, ofmap_kb=256,
+                      bandwidth=10, mode="calc", backend="ours")
+
+
+def _dump(obj):
+    json.dump(obj, sys.stdout, allow_nan=False)
+    sys.stdout.write("\n")
+
+
+def _run_files(args):
+    """The SCALE-Sim drop-in: read its files, write its reports."""
+    from airchitect._checks import check_choice
+    from airchitect.targets.systolic.files import run_files
+
+    given = [f"--{n.replace('_', '-')}" for n in _GRID_FLAGS if getattr(args, n) is not None]
+    if args.per_layer:
+        given.append("--per-layer")
+    if given:
+        raise ValueError(f"-c/--config reads the array and layers from files; drop {given[0]}")
+    if args.topology is None:
+        raise ValueError("-c/--config needs -t/--topology TOPOLOGY.csv")
+    kind = check_choice("-i/--input-type", args.input_type, ("conv", "gemm"))
+    if check_choice("-s/--save-trace", args.save_trace, ("Y", "N")) == "Y":
+        raise ValueError("-s/--save-trace must be N: SCALE-Sim's per-cycle traces are not written")
+    df = run_files(args.config, args.topology, kind=kind, layout=args.layout, out=args.path)
+    if df.attrs.get("note"):
+        print(f"airchitect simulate: note: {df.attrs['note']}", file=sys.stderr)
+    if args.json:
+        _dump({"run_name": df.attrs["run_name"], "report_dir": df.attrs["report_dir"],
+               "layers": json_records(df)})
+        return 0
+    columns = ["layer_id", "layer", "total_cycles", "stall_cycles", "overall_util",
+               "sram_ifmap_reads", "sram_filter_reads", "sram_ofmap_writes"]
+    print(df[columns].to_string(index=False))
+    print(f"reports: {df.attrs['report_dir']}")
+    return 0
 
 
 def _layers(args):
     given = [args.M, args.N, args.K]
+    if args.conv is not None:
+        if any(v is not None for v in given) or args.network is not None:
+            raise ValueError("give one of --conv, --M/--N/--K or --network")
+        from airchitect.targets.systolic.conv import CONV_FIELDS
+
+        return pd.DataFrame([("conv", *args.conv, 1)], columns=["layer", *CONV_FIELDS, "count"])
     if any(v is not None for v in given):
         if any(v is None for v in given):
             raise ValueError("--M, --N and --K must be given together")
@@ -90,6 +165,14 @@ def _simulate(layers, rows, cols, dataflow, args):
 
     kw = dict(ifmap_kb=args.ifmap_kb, filter_kb=args.filter_kb, ofmap_kb=args.ofmap_kb,
               bandwidth=args.bandwidth, mode=args.mode)
+    if "stride" in layers.columns:
+        from airchitect.targets.systolic.conv import CONV_FIELDS
+
+        if args.backend == "scalesim":
+            return systolic.run_scalesim(layers[list(CONV_FIELDS)], rows, cols, dataflow,
+                                         kind="conv", **kw)
+        return systolic.simulate_conv(*(layers[n].to_numpy() for n in CONV_FIELDS), rows, cols,
+                                      dataflow, **kw)
     if args.backend == "scalesim":
         return systolic.run_scalesim(layers[["M", "N", "K"]], rows, cols, dataflow, **kw)
     return systolic.simulate(layers["M"].to_numpy(), layers["N"].to_numpy(), layers["K"].to_numpy(),
@@ -99,6 +182,13 @@ def _simulate(layers, rows, cols, dataflow, args):
 def run(args):
     from airchitect._checks import check_choice
 
+    if args.config is not None:
+        return _run_files(args)
+    if args.topology is not None or args.layout is not None:
+        raise ValueError("-t/--topology and -l/--layout need -c/--config CONFIG.cfg")
+    for name, value in _GRID_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     check_choice("backend", args.backend, ("ours", "scalesim"))
     check_choice("mode", args.mode, ("calc", "user"))
     for flow in args.dataflow:
@@ -123,8 +213,7 @@ def run(args):
             })
     table = pd.concat(per_layer, ignore_index=True) if args.per_layer else pd.DataFrame(summary)
     if args.json:
-        json.dump(json.loads(table.to_json(orient="records")), sys.stdout)
-        sys.stdout.write("\n")
+        _dump(json_records(table))
     else:
         print(table.to_string(index=False))
     return 0
