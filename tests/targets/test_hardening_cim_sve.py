@@ -379,7 +379,7 @@ def test_compile_out_of_space_tile_is_refused(tmp_path, capsys, m0, n_v, k0, wor
 
 def test_compile_cim_options_are_checked_before_training(tmp_path, capsys):
     code, err = _compile(capsys, "--target", "cim", "--xbar", 0, "--out", tmp_path / "p.json")
-    _one_line_error(code, err, "xbar_rows must be an integer in [1, 65536]")
+    _one_line_error(code, err, "xbar must be an integer in [1, 65536]")
     code, err = _compile(capsys, "--target", "cim", "--bits", 1, "--out", tmp_path / "p.json")
     _one_line_error(code, err, "w_bits must be an integer in [2, 16]")
     assert list(tmp_path.iterdir()) == []

@@ -1,6 +1,7 @@
 """RRAM computing-in-memory target: crossbar configuration, cost model, functional
-simulator, costs over a configuration table, tiled-chip scheduling and mixed-precision search."""
+simulator, costs over a configuration table, tiled-chip scheduling, mixed-precision search and the crossbar compiler for PyTorch modules."""
 
+from airchitect.targets.cim.compiler import CrossbarProgram, compile
 from airchitect.targets.cim.config import MAPPINGS, CrossbarConfig, make_config
 from airchitect.targets.cim.functional import CrossbarLayer, Device, mvm, program
 from airchitect.targets.cim.cost import layer_costs, lossless_adc_bits, mapping_properties, simulate
@@ -16,6 +17,8 @@ __all__ = [
     "search_precision",
     "CrossbarConfig",
     "CrossbarLayer",
+    "CrossbarProgram",
+    "compile",
     "Device",
     "layer_costs",
     "lossless_adc_bits",

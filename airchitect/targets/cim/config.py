@@ -5,10 +5,25 @@ A crossbar has ``xbar_rows`` word lines (inputs) and ``xbar_cols`` bit lines
 ``dac_bits`` bits at a time; every bit line is digitised by an ADC of
 ``adc_bits`` resolution. Signed weights are placed by a *mapping*.
 
+One vocabulary: the ``cim`` task's configuration columns (what
+``ac.predict("cim", ...)`` returns) are names of this class. ``xbar`` is the
+side of a square crossbar (``xbar_rows = xbar_cols = xbar``) and
+``active_all`` says a read drives every row (``active_rows`` is None or
+``xbar_rows``); both are properties here and accepted on input by
+:meth:`CrossbarConfig.from_prediction` and :func:`make_config`. ``cell_bits``,
+``dac_bits``, ``mapping``, ``active_rows`` and ``duplication`` are fields of
+the same names. A prediction's ``label`` (and a recommendation's ``cost`` and
+``rank``) say which configuration it is, not what it is, and are ignored.
+
 >>> from airchitect.targets.cim import CrossbarConfig
 >>> cfg = CrossbarConfig()
 >>> cfg.xbar_rows, cfg.cell_bits, cfg.mapping, cfg.t_write_us, cfg.t_exec_us
 (256, 4, 'differential-column', 56.0, 1.4)
+>>> pred = {"xbar": 64, "active_rows": 16, "active_all": False, "cell_bits": 2,
+...         "dac_bits": 2, "mapping": "offset", "duplication": 2, "label": 37}
+>>> cfg = CrossbarConfig.from_prediction(pred)
+>>> cfg.xbar_rows, cfg.xbar_cols, cfg.xbar, cfg.active_rows, cfg.active_all, cfg.duplication
+(64, 64, 64, 16, False, 2)
 >>> CrossbarConfig(cell_bits=9)
 Traceback (most recent call last):
 ...
@@ -18,6 +33,8 @@ ValueError: cell_bits must be an integer in [1, 8], got 9
 from __future__ import annotations
 
 import dataclasses
+
+import numpy as np
 
 from airchitect._checks import check_choice, check_int, check_number_array
 
@@ -102,6 +119,31 @@ class CrossbarConfig:
             check_int("active_rows", self.active_rows, 1, self.xbar_rows)
         check_int("duplication", self.duplication, 1, MAX_XBAR)
 
+    @property
+    def xbar(self):
+        """Side of a square crossbar (the ``cim`` task's ``xbar``); None when rows != cols."""
+        return self.xbar_rows if self.xbar_rows == self.xbar_cols else None
+
+    @property
+    def active_all(self):
+        """True when a read drives every row of a tile (the ``cim`` task's ``active_all``)."""
+        return self.active_rows is None or self.active_rows == self.xbar_rows
+
+    @classmethod
+    def from_prediction(cls, row, **overrides):
+        """The configuration a prediction names, e.g. ``ac.predict("cim", ...)``.
+
+        ``row``: a dict, a pandas Series, a one-row DataFrame or a
+        CrossbarConfig (returned as is, with ``overrides``) whose keys are the
+        task's columns (``xbar``, ``active_rows``, ``active_all``,
+        ``cell_bits``, ``dac_bits``, ``mapping``, ``duplication``) or any
+        field of this class; ``label``, ``cost`` and ``rank`` are ignored. Any
+        other key is a TypeError naming it; values that contradict each other
+        (``xbar`` and ``xbar_rows``, ``active_all`` and ``active_rows``) are a
+        ValueError.
+        """
+        return make_config(row, **overrides)
+
     def to_dict(self):
         """Return the fields as a plain dict (JSON-serialisable)."""
         return dataclasses.asdict(self)
@@ -111,15 +153,83 @@ class CrossbarConfig:
         return dataclasses.replace(self, **changes)
 
 
+#: Keys of a prediction or recommendation that name a configuration rather than describe it.
+PREDICTION_KEYS = ("label", "cost", "rank")
+#: The ``cim`` task's names that are properties, not fields, of :class:`CrossbarConfig`.
+DERIVED_KEYS = ("xbar", "active_all")
+
+
 def make_config(config=None, **overrides):
-    """Return a :class:`CrossbarConfig` from ``config`` (None, dict or config) and overrides."""
+    """Return a :class:`CrossbarConfig` from ``config`` and ``overrides``.
+
+    ``config``: None (the defaults), a CrossbarConfig, a dict, a pandas
+    Series or a one-row DataFrame; dicts, rows and ``overrides`` use the one
+    vocabulary of the module docstring (fields, plus ``xbar`` and
+    ``active_all``; ``label``, ``cost`` and ``rank`` are ignored in
+    ``config``).
+
+    >>> make_config({"xbar": 128, "mapping": "offset", "label": 5}, duplication=2).xbar_cols
+    128
+    """
     if config is None:
-        config = CrossbarConfig()
-    elif isinstance(config, dict):
-        config = CrossbarConfig(**config)
-    elif not isinstance(config, CrossbarConfig):
-        raise TypeError(f"config must be a CrossbarConfig, a dict or None; got {type(config).__name__}")
-    unknown = set(overrides) - {f.name for f in dataclasses.fields(CrossbarConfig)}
+        base = {}
+    elif isinstance(config, CrossbarConfig):
+        base = config.to_dict()
+    else:
+        base = {k: v for k, v in _as_mapping(config).items() if k not in PREDICTION_KEYS}
+    fields = _fields(base, "config")
+    given = _fields(overrides, "option")
+    if not given:
+        return config if isinstance(config, CrossbarConfig) else CrossbarConfig(**fields)
+    if "xbar_rows" in given or "xbar_cols" in given:  # a new size resets "all rows" to the new size
+        if base.get("active_all") and "active_rows" not in given:
+            fields.pop("active_rows", None)
+    return CrossbarConfig(**{**fields, **given})
+
+
+def _as_mapping(config):
+    """A dict of ``config`` (dict, Series or one-row DataFrame); TypeError otherwise."""
+    if isinstance(config, dict):
+        return dict(config)
+    import pandas as pd
+
+    if isinstance(config, pd.Series):
+        return config.to_dict()
+    if isinstance(config, pd.DataFrame):
+        if len(config) != 1:
+            raise ValueError(f"config must be a one-row DataFrame, got {len(config)} rows")
+        return config.iloc[0].to_dict()
+    raise TypeError("config must be a CrossbarConfig, a dict, a pandas Series, a one-row DataFrame "
+                    f"or None; got {type(config).__name__}")
+
+
+def _plain(value):
+    """numpy scalars as Python scalars (so the fields stay JSON-serialisable)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _fields(values, what):
+    """``values`` (the one vocabulary) as CrossbarConfig keyword arguments."""
+    names = {f.name for f in dataclasses.fields(CrossbarConfig)}
+    unknown = set(values) - names - set(DERIVED_KEYS)
     if unknown:
-        raise TypeError(f"unknown crossbar option(s): {', '.join(sorted(unknown))}")
-    return config.replace(**overrides) if overrides else config
+        raise TypeError(f"unknown crossbar {what}(s): {', '.join(sorted(map(str, unknown)))}; "
+                        f"use the fields of CrossbarConfig or {', '.join(DERIVED_KEYS)}")
+    out = {k: _plain(v) for k, v in values.items() if k in names}
+    if "xbar" in values:
+        side = check_int("xbar", _plain(values["xbar"]), 1, MAX_XBAR)
+        for key in ("xbar_rows", "xbar_cols"):
+            if out.get(key, side) != side:
+                raise ValueError(f"xbar ({side}) and {key} ({out[key]}) disagree; give one of them")
+            out[key] = side
+    if "active_all" in values:
+        flag = _plain(values["active_all"])
+        if not isinstance(flag, bool):
+            raise TypeError(f"active_all must be True or False, got {type(flag).__name__} {flag!r}")
+        rows = out.get("xbar_rows", CrossbarConfig.xbar_rows)
+        active = out.get("active_rows")
+        if flag and active not in (None, rows):
+            raise ValueError(f"active_all is True but active_rows is {active}, not xbar_rows ({rows})")
+        if not flag and (active is None or active == rows):
+            raise ValueError(f"active_all is False but active_rows ({active}) drives all {rows} rows")
+    return out

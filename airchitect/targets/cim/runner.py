@@ -1,7 +1,11 @@
 """Run a compiled crossbar program: :class:`CrossbarProgram` and the layer steps it shares with the compiler.
 
 A program (built by :func:`airchitect.targets.cim.compiler.compile`) holds
-one record per layer and the crossbar ops in execution order.
+one record per layer, in execution order, each naming the records it reads
+(``inputs``; ``"input"`` is the network input), so residual additions and
+concatenations are part of the graph; every crossbar (conv/linear) record
+carries its own crossbar configuration (``config``). The crossbar ops
+follow in execution order.
 :meth:`CrossbarProgram.run` executes it on the functional simulator
 (:func:`airchitect.targets.cim.program`): each layer's tiles are read as one
 batched call whose row tiling, ADC and shift-and-add are those of the ops.
@@ -24,7 +28,9 @@ from airchitect.targets.cim.config import CrossbarConfig
 from airchitect.targets.cim.cost import simulate
 
 MATRIX_KINDS = ("conv", "linear")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: The name of the network input in the records' ``inputs``.
+INPUT = "input"
 #: Largest number of ops (writes, MVMs, shift-and-adds, digital layers) a program may hold.
 MAX_OPS = 2**20
 #: Largest number of input-vector values (vectors x n) one matrix layer may unfold from a batch.
@@ -50,12 +56,31 @@ class OneThread:
         load_torch().set_num_threads(self.threads)
 
 
-def digital_layer(rec, x):
-    """Apply a digital (non-matrix) layer to a float64 tensor."""
-    F = load_torch().nn.functional
-    kind = rec["kind"]
+def digital_layer(rec, xs):
+    """Apply a digital (non-matrix) layer to its float64 input tensors ``xs`` (a list)."""
+    torch = load_torch()
+    F = torch.nn.functional
+    kind, x = rec["kind"], xs[0]
+    if kind == "add":
+        return xs[0] + xs[1]
+    if kind == "cat":
+        return torch.cat(xs, dim=rec["dim"])
     if kind == "relu":
         return F.relu(x)
+    if kind == "hardtanh":
+        return F.hardtanh(x, rec["min"], rec["max"])
+    if kind == "leaky_relu":
+        return F.leaky_relu(x, rec["slope"])
+    if kind == "sigmoid":
+        return torch.sigmoid(x)
+    if kind == "tanh":
+        return torch.tanh(x)
+    if kind == "silu":
+        return F.silu(x)
+    if kind == "batchnorm":
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        scale = torch.tensor(rec["scale"], dtype=torch.float64).reshape(shape)
+        return x * scale + torch.tensor(rec["shift"], dtype=torch.float64).reshape(shape)
     if kind == "maxpool":
         return F.max_pool2d(x, rec["kernel"], rec["stride"], rec["padding"])
     if kind == "avgpool":
@@ -120,15 +145,21 @@ def check_batch(name, value):
 class CrossbarProgram:
     """A compiled network: layer records, crossbar ops and their costs.
 
-    Attributes: ``layers`` (list of dicts), ``ops`` (list of dicts in
-    execution order), ``config`` (:class:`CrossbarConfig`), ``device``
-    (dict), ``adc_range``, ``seed``, ``cost`` (DataFrame per matrix layer),
-    ``latency_us`` and ``energy_pj`` (per inference, layer by layer).
+    Attributes: ``layers`` (list of dicts, execution order), ``ops`` (list of
+    dicts in execution order), ``configs`` (one
+    :class:`~airchitect.targets.cim.CrossbarConfig` per conv/linear layer),
+    ``config`` (the configuration every such layer shares, or None when they
+    differ), ``device`` (dict), ``adc_range``, ``seed``, ``input_shape``
+    (one sample), ``cost`` (DataFrame per matrix layer), ``latency_us`` and
+    ``energy_pj`` (per inference, layer by layer).
     """
 
-    def __init__(self, layers, config, device, adc_range, seed):
-        self.layers, self.config, self.device = layers, config, dict(device)
+    def __init__(self, layers, device, adc_range, seed, input_shape):
+        self.layers, self.device = layers, dict(device)
         self.adc_range, self.seed = adc_range, seed
+        self.input_shape = [int(v) for v in input_shape]
+        self.configs = [CrossbarConfig(**r["config"]) for r in self._matrix_layers()]
+        self.config = self.configs[0] if all(c == self.configs[0] for c in self.configs) else None
         self.adc_calibration = None
         self._crossbars = None
         self._cost_layers()
@@ -141,13 +172,30 @@ class CrossbarProgram:
         return [r for r in self.layers if r["kind"] in MATRIX_KINDS]
 
     def _cost_layers(self):
-        """Cost-model rows per matrix layer (``cost``), copied into the records; totals in us and pJ."""
+        """Cost-model rows per matrix layer (``cost``), copied into the records; totals in us and pJ.
+
+        Layers that share a configuration are costed in one vectorised call.
+        """
+        import pandas as pd
+
         mats = self._matrix_layers()
         P = np.array([_vectors(r) for r in mats])
-        df = simulate(P, [r["n"] for r in mats], [r["m"] for r in mats], [r["w_bits"] for r in mats],
-                      [r["in_bits"] for r in mats], **self.config.to_dict())
-        for i, key in enumerate(("layer", "P", "n", "m", "w_bits", "in_bits")):
-            df.insert(i, key, P if key == "P" else [r["name" if key == "layer" else key] for r in mats])
+        parts = []
+        for cfg in dict.fromkeys(self.configs):
+            idx = [i for i, c in enumerate(self.configs) if c == cfg]
+            part = simulate(P[idx], [mats[i]["n"] for i in idx], [mats[i]["m"] for i in idx],
+                            [mats[i]["w_bits"] for i in idx], [mats[i]["in_bits"] for i in idx],
+                            **cfg.to_dict())
+            parts.append(part.set_axis(idx))
+        df = pd.concat(parts).sort_index().reset_index(drop=True)
+        columns = {"layer": [r["name"] for r in mats], "P": P, **{k: [r[k] for r in mats] for k in
+                   ("n", "m", "w_bits", "in_bits")},
+                   "xbar_rows": [c.xbar_rows for c in self.configs], "xbar_cols": [c.xbar_cols for c in self.configs],
+                   "active_rows": [c.active_rows or c.xbar_rows for c in self.configs],
+                   **{k: [getattr(c, k) for c in self.configs] for k in ("cell_bits", "dac_bits", "mapping",
+                                                                         "duplication")}}
+        for i, (key, values) in enumerate(columns.items()):
+            df.insert(i, key, values)
         self.cost = df
         for r, (_, row) in zip(mats, df.iterrows()):
             r.update({k: int(row[k]) for k in ("rows", "cols", "row_tiles", "col_tiles", "tiles", "S_in",
@@ -159,27 +207,31 @@ class CrossbarProgram:
     def _check_ops(self):
         """Raise ValueError before emitting more than ``MAX_OPS`` ops."""
         mats = self._matrix_layers()
-        count = len(self.layers) - len(mats) + sum(2 * r["tiles"] * self.config.duplication + 1 for r in mats)
+        count = len(self.layers) - len(mats) + sum(2 * r["tiles"] * c.duplication + 1
+                                                   for r, c in zip(mats, self.configs))
         if count > MAX_OPS:
             raise ValueError(f"the program would hold {count} ops (2 per tile and copy), more than the "
                              f"limit {MAX_OPS}; use larger crossbars or less duplication")
 
     def _emit_ops(self):
-        """The ops in execution order: digital layers, and per matrix layer its tiles and a shift-and-add."""
-        ops, prev, xbar = [], None, 0
+        """The ops in execution order: digital layers, and per matrix layer its tiles and a shift-and-add.
+
+        An op depends on the last op of every layer it reads (a write on nothing).
+        """
+        ops, last, xbar = [], {}, 0
+        configs = iter(self.configs)
         for rec in self.layers:
+            prev = [last[i] for i in rec["inputs"] if i in last]
             if rec["kind"] not in MATRIX_KINDS:
-                ops.append({"id": len(ops), "op": rec["kind"], "layer": rec["name"],
-                            "deps": [] if prev is None else [prev]})
+                ops.append({"id": len(ops), "op": rec["kind"], "layer": rec["name"], "deps": prev})
             else:
-                mvm_ids, xbar = self._tile_ops(rec, ops, prev, xbar)
+                mvm_ids, xbar = self._tile_ops(rec, next(configs), ops, prev, xbar)
                 ops.append({"id": len(ops), "op": "shift_add", "layer": rec["name"], "deps": mvm_ids})
-            prev = ops[-1]["id"]
+            last[rec["name"]] = ops[-1]["id"]
         return ops
 
-    def _tile_ops(self, rec, ops, prev, xbar):
+    def _tile_ops(self, rec, cfg, ops, prev, xbar):
         """Append a write and an MVM per tile and copy of ``rec`` to ``ops``; return the MVM ids and the next crossbar."""
-        cfg = self.config
         copies, P = cfg.duplication, _vectors(rec)
         active = cfg.active_rows or cfg.xbar_rows
         mvm_ids = []
@@ -196,8 +248,7 @@ class CrossbarProgram:
                     reads = ceil_div(rows[1] - rows[0], active)
                     ops.append({"id": wid + 1, "op": "mvm", "layer": rec["name"], "xbar": xbar,
                                 "vectors": vectors, "slices": rec["S_in"], "phases": rec["phases"],
-                                "reads_per_slice": reads,
-                                "deps": [wid] + ([] if prev is None else [prev])})
+                                "reads_per_slice": reads, "deps": [wid] + prev})
                     mvm_ids.append(wid + 1)
                     xbar += 1
         return mvm_ids, xbar
@@ -212,10 +263,10 @@ class CrossbarProgram:
         """One programmed :class:`~airchitect.targets.cim.CrossbarLayer` per matrix layer, built on first use."""
         if self._crossbars is None:
             self._crossbars = [
-                functional.program(np.asarray(r["weight"], dtype=np.int64), self.config,
+                functional.program(np.asarray(r["weight"], dtype=np.int64), cfg,
                                    w_bits=r["w_bits"], adc_range=self.adc_range, seed=self.seed + i,
                                    **self.device)
-                for i, r in enumerate(self._matrix_layers())
+                for i, (r, cfg) in enumerate(zip(self._matrix_layers(), self.configs))
             ]
             for xb, calib in zip(self._crossbars, self.adc_calibration or []):
                 xb.calibration = {int(k): float(v) for k, v in calib.items()}
@@ -231,45 +282,64 @@ class CrossbarProgram:
         return self._walk(self._input(x), mode="crossbar").numpy()
 
     def reference(self, x, quantized=True):
-        """The same network in torch: quantised exactly as compiled, or in float."""
+        """The same network in torch (float64): quantised exactly as compiled, or the float model.
+
+        The float model is the compiled module itself (BatchNorm folded, which is
+        exact algebra), with float weights and unquantised activations.
+        """
         return self._walk(self._input(x), mode="quantized" if quantized else "float")
 
     def _input(self, x):
         """``x`` as a float64 tensor, checked against the compiled input shape."""
         torch = load_torch()
         x = torch.as_tensor(check_batch("x", x), dtype=torch.float64)
-        if list(x.shape[1:]) != self.layers[0]["in_shape"]:
-            raise ValueError(f"x must have shape (batch, {', '.join(map(str, self.layers[0]['in_shape']))})")
+        if list(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"x must have shape (batch, {', '.join(map(str, self.input_shape))})")
         return x
 
     def _walk(self, x, mode):
-        """Run ``x`` through the network: ``mode`` is "float", "quantized", "crossbar" or "calibrate"."""
+        """Run ``x`` through the network: ``mode`` is "float", "quantized", "crossbar" or "calibrate".
+
+        Values are dropped once their last reader has run, so memory stays at
+        the live activations of the graph.
+        """
         torch = load_torch()
         xbars = self._programmed() if mode in ("crossbar", "calibrate") else None
-        k = 0
+        last_use = {}
+        for i, rec in enumerate(self.layers):
+            for name in rec["inputs"]:
+                last_use[name] = i
+        values, k = {INPUT: x}, 0
         with torch.no_grad(), OneThread():
-            for rec in self.layers:
-                if rec["kind"] not in MATRIX_KINDS:
-                    x = digital_layer(rec, x)
-                    continue
-                x = _matrix_layer(rec, x, mode, None if xbars is None else xbars[k])
-                k += 1
-        return x
+            for i, rec in enumerate(self.layers):
+                xs = [values[name] for name in rec["inputs"]]
+                if rec["kind"] in MATRIX_KINDS:
+                    out = _matrix_layer(rec, xs[0], mode, None if xbars is None else xbars[k])
+                    k += 1
+                else:
+                    out = digital_layer(rec, xs)
+                for name in rec["inputs"]:
+                    if last_use[name] == i:
+                        values.pop(name, None)
+                values[rec["name"]] = out
+        return values[self.layers[-1]["name"]]
 
     def evaluate(self, x, labels=None):
         """Crossbar outputs against the float and quantised models, with costs.
 
         Returns a dict: ``rel_error_vs_float`` and ``rel_error_vs_quantized``
-        (``||y - y_ref|| / ||y_ref||`` over all outputs), ``latency_us`` and
-        ``energy_pj`` per inference, and with ``labels`` the accuracies
-        ``float_accuracy``, ``quantized_accuracy``, ``crossbar_accuracy``.
+        (``||y - y_ref|| / ||y_ref||`` over all outputs; ``||y - y_ref||``
+        when ``y_ref`` is all zeros),
+        ``latency_us`` and ``energy_pj`` per inference, ``crossbars``, and with
+        ``labels`` the accuracies ``float_accuracy`` (the float model),
+        ``quantized_accuracy`` and ``crossbar_accuracy``.
         """
         torch = load_torch()
         y = torch.from_numpy(self.run(x))
         yf, yq = self.reference(x, quantized=False), self.reference(x)
         out = {
-            "rel_error_vs_float": float((y - yf).norm() / yf.norm()),
-            "rel_error_vs_quantized": float((y - yq).norm() / yq.norm()),
+            "rel_error_vs_float": _rel_error(y, yf),
+            "rel_error_vs_quantized": _rel_error(y, yq),
             "latency_us": self.latency_us,
             "energy_pj": self.energy_pj,
             "crossbars": self.n_crossbars,
@@ -286,12 +356,13 @@ class CrossbarProgram:
         layers = [dict(r) for r in self.layers]
         if not include_weights:
             for r in layers:
-                r.pop("weight", None)
-                r.pop("bias", None)
+                for key in ("weight", "float_weight", "bias"):
+                    r.pop(key, None)
         return {"format": "airchitect-cim-program", "version": FORMAT_VERSION,
-                "config": self.config.to_dict(), "device": self.device, "adc_range": self.adc_range,
-                "seed": self.seed, "adc_calibration": self.adc_calibration, "latency_us": self.latency_us, "energy_pj": self.energy_pj,
-                "layers": layers, "ops": self.ops}
+                "input_shape": self.input_shape,
+                "config": None if self.config is None else self.config.to_dict(), "device": self.device,
+                "adc_range": self.adc_range, "seed": self.seed, "adc_calibration": self.adc_calibration,
+                "latency_us": self.latency_us, "energy_pj": self.energy_pj, "layers": layers, "ops": self.ops}
 
     def to_json(self, include_weights=True):
         """The program as a JSON string (:meth:`to_dict`)."""
@@ -306,11 +377,12 @@ class CrossbarProgram:
     def from_dict(cls, data):
         """Rebuild a program (with weights) from :meth:`to_dict` output."""
         if data.get("format") != "airchitect-cim-program" or data.get("version") != FORMAT_VERSION:
-            raise ValueError("not an airchitect cim program (format/version mismatch)")
+            raise ValueError(f"not an airchitect cim program of version {FORMAT_VERSION} "
+                             "(format/version mismatch); compile the model again")
         layers = [dict(r) for r in data["layers"]]
         if any(r["kind"] in MATRIX_KINDS and "weight" not in r for r in layers):
             raise ValueError("program was saved without weights; it cannot be run")
-        prog = cls(layers, CrossbarConfig(**data["config"]), data["device"], data["adc_range"], data["seed"])
+        prog = cls(layers, data["device"], data["adc_range"], data["seed"], data["input_shape"])
         prog.adc_calibration = data.get("adc_calibration")
         return prog
 
@@ -321,15 +393,21 @@ class CrossbarProgram:
             return cls.from_dict(json.load(fh))
 
 
+def _rel_error(y, ref):
+    """``||y - ref|| / ||ref||`` as a float (``||y - ref||`` when ``ref`` is all zeros: never NaN)."""
+    diff, norm = float((y - ref).norm()), float(ref.norm())
+    return diff / norm if norm > 0 else diff
+
+
 def _matrix_layer(rec, x, mode, xbar):
     """Output of matrix layer ``rec`` for input ``x``, in float, in integers or on the crossbars ``xbar``."""
     torch = load_torch()
     cols, info = input_columns(rec, x)
-    W = torch.tensor(rec["weight"], dtype=torch.float64)
     bias = None if rec["bias"] is None else torch.tensor(rec["bias"], dtype=torch.float64)
     if mode == "float":
-        y = cols @ (W * rec["w_scale"]).T
+        y = cols @ torch.tensor(rec["float_weight"], dtype=torch.float64).T
     else:
+        W = torch.tensor(rec["weight"], dtype=torch.float64)
         q = _quantize_input(rec, cols)
         if mode == "quantized":
             acc = q @ W.T

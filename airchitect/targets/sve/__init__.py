@@ -9,12 +9,13 @@
 * :mod:`~airchitect.targets.sve.iree` — the IREE backend (``ac.backends.iree``).
 """
 
-from airchitect.targets.sve.config import ACC_BITS, DOT_WIDTH, DTYPES, UNROLLS, VL_BITS, is_legal, k0_choices, n0_of, registers
+from airchitect.targets.sve.config import (ACC_BITS, DOT_WIDTH, DTYPES, UNROLLS, VL_BITS, check_tile, is_legal,
+                                          k0_choices, n0_of, registers)
 from airchitect.targets.sve.layout import mmt4d, pack_lhs, pack_rhs, unpack
 from airchitect.targets.sve.model import CORES, Core, simulate
 
 __all__ = [
     "ACC_BITS", "CORES", "Core", "DOT_WIDTH", "DTYPES", "UNROLLS", "VL_BITS",
-    "is_legal", "k0_choices", "mmt4d", "n0_of", "pack_lhs", "pack_rhs",
+    "check_tile", "is_legal", "k0_choices", "mmt4d", "n0_of", "pack_lhs", "pack_rhs",
     "registers", "simulate", "unpack",
 ]

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from airchitect._checks import check_choice, check_int
+
 VL_BITS = (128, 256, 512, 1024, 2048)
 DTYPES = ("f32", "bf16", "i8")
 ACC_BITS = 32
@@ -77,3 +79,36 @@ def registers(m0, n_v, u):
 def is_legal(m0, n_v, u):
     """True where the tile fits in the 32 vector registers."""
     return registers(m0, n_v, u) <= VECTOR_REGISTERS
+
+
+def check_tile(m0, n_v, k0, dtype="f32"):
+    """Validate a tile of the ``sve`` space; return ``u = k0 / DOT_WIDTH[dtype]``.
+
+    ``m0`` must be an integer in ``M0_RANGE`` (1..16), ``n_v`` in
+    ``N_V_RANGE`` (1..4), ``k0`` one of :func:`k0_choices` (f32: 1, 2, 4) and
+    the tile must fit in the 32 vector registers (:func:`registers`); a
+    ValueError (TypeError for a non-integer) names the field and the rule,
+    for the registers with the count split into its three parts.
+
+    >>> check_tile(2, 4, 4)
+    4
+    >>> check_tile(8, 4, 1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: tile m0=8, n_v=4, k0=1 needs 38 vector registers, more than 32 (32 accumulators + ...)
+    """
+    dtype = check_choice("dtype", dtype, DTYPES)
+    m0 = check_int("m0", m0, *M0_RANGE)
+    n_v = check_int("n_v", n_v, *N_V_RANGE)
+    allowed = k0_choices(dtype)
+    if isinstance(k0, (bool, np.bool_)) or not isinstance(k0, (int, np.integer)):
+        raise TypeError(f"k0 must be one of {', '.join(map(str, allowed))} for {dtype}, got {k0!r}")
+    if k0 not in allowed:
+        raise ValueError(f"k0 must be one of {', '.join(map(str, allowed))} for {dtype}, got {k0}")
+    u = int(k0) // DOT_WIDTH[dtype]
+    need = int(registers(m0, n_v, u))
+    if need > VECTOR_REGISTERS:
+        raise ValueError(f"tile m0={m0}, n_v={n_v}, k0={int(k0)} needs {need} vector registers, more than "
+                         f"{VECTOR_REGISTERS} ({m0 * n_v} accumulators + {n_v * u} RHS vectors + "
+                         f"{LHS_REGISTERS} LHS broadcasts)")
+    return u

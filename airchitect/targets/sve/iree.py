@@ -6,12 +6,19 @@ multiplies with ``linalg.mmt4d`` and unpacks. ``iree-compile`` (package
 ``iree-base-compiler``) builds it for ``aarch64`` with ``+sve``, scalable
 vectorisation and ``--iree-experimental-vscale-value = vl_bits / 128``.
 
-Driving the tile: a first compile dumps the executable configurations
+Driving the tile: a first run of ``iree-compile`` stops after configuring
+the executables (``--compile-to=executable-configurations``) and dumps them
 (``--iree-hal-dump-executable-configurations-to``); in each ``linalg.mmt4d``
 lowering config the fixed vector size ``N0`` becomes the scalable size
-``[N0 / vscale]`` (``[4 * n_v]``) and the row tile stays ``M0``; a second
-compile substitutes the rewritten executables
-(``--iree-hal-substitute-executable-configuration``). Micro-kernels are
+``[N0 / vscale]`` (``[4 * n_v]``), the row tile stays ``M0`` and the vector
+loop reduces one of the ``K0`` elements of a packed K step at a time (see
+:func:`rewrite_lowering_config`: reducing all ``K0`` at once does not
+compile for ``K0 > 1``); a second compile substitutes the rewritten
+executables (``--iree-hal-substitute-executable-configuration``). Every
+tile of the ``sve`` task's space (``m0`` 1..16, ``n_v`` 1..4, ``k0`` 1, 2,
+4, at most 32 registers) compiles this way and runs correctly at 128 and
+2048 bits, as does every tile predicted for a 200-query sample at all five
+lengths (``benchmarks/bench_sve_compile.py``). Micro-kernels are
 disabled (``--iree-llvmcpu-enable-ukernels=none``) so that code generation,
 not a library routine, lowers the tile.
 
@@ -32,6 +39,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -278,41 +286,92 @@ def compile_flags(vl_bits, mode="explicit"):
 
 
 def rewrite_lowering_config(text, m0, n0, vscale):
-    """Set every ``linalg.mmt4d`` vector tile to ``[.., m0, [n0 / vscale], ..]``.
+    """Set every ``linalg.mmt4d`` vector tile to ``m0 x [n0 / vscale]``, one K0 element per step.
 
-    The register tile becomes the whole packed ``m0 x n0`` tile with a
-    scalable N size (IREE's own choice may be a smaller, fixed one).
-    Returns ``(new_text, changed)``.
+    ``vector_common_parallel`` becomes ``[.., m0, [n0 / vscale], 0]``: the
+    register tile is the whole packed ``m0 x n0`` tile with a scalable N size
+    (IREE's own choice may be a smaller, fixed one). The inner entry of
+    ``vector_reduction`` becomes 1: each step of the vectorised loop reduces
+    one of the ``k0`` elements of a packed K step, reading ``[n0 / vscale]``
+    RHS elements of one K index. Reducing all ``k0`` at once reads the RHS
+    tile as ``vector<[N]xK0>`` and transposes it to ``vector<K0x[N]>``; MLIR
+    has no lowering for that transpose of a scalable vector, and
+    ``iree-compile`` 3.13.0 fails with "LLVM Translation failed for
+    operation: builtin.unrealized_conversion_cast" for every ``k0 > 1``
+    (see ``docs/sve.md``). The packed layout (``m0 x n0 x k0`` tiles) is not
+    changed. Returns ``(new_text, changed)``.
 
-    >>> cfg = "linalg.mmt4d {lowering_config = #iree_cpu.lowering_config<vector_common_parallel = [1, 1, 0, 4, 16, 0]>}"
-    >>> rewrite_lowering_config(cfg, 4, 16, 2)[0].split("= [")[1]
-    '1, 1, 0, 4, [8], 0]>}'
+    >>> cfg = ("linalg.mmt4d {lowering_config = #iree_cpu.lowering_config<vector_common_parallel = "
+    ...        "[1, 1, 0, 4, 16, 0], vector_reduction = [0, 0, 1, 0, 0, 2]>}")
+    >>> rewrite_lowering_config(cfg, 4, 16, 2)[0].split("<")[1]
+    'vector_common_parallel = [1, 1, 0, 4, [8], 0], vector_reduction = [0, 0, 1, 0, 0, 1]>}'
     """
     if n0 % vscale:
         raise ValueError(f"n0 = {n0} is not a multiple of vscale = {vscale}")
-    pattern = re.compile(r"(linalg\.mmt4d \{lowering_config = #iree_cpu\.lowering_config<[^>]*?"
-                         r"vector_common_parallel = \[)(\d+), (\d+), (\d+), (\d+), (\d+), (\d+)\]")
+    config = re.compile(r"(linalg\.mmt4d \{lowering_config = #iree_cpu\.lowering_config<)([^>]*)(>)")
+    parallel = re.compile(r"vector_common_parallel = \[(\d+), (\d+), (\d+), (\d+), (\d+), (\d+)\]")
+    reduction = re.compile(r"vector_reduction = \[(\d+), (\d+), (\d+), (\d+), (\d+), (\d+)\]")
+
+    def parallel_tile(match):
+        outer_m, outer_n, red = match.groups()[:3]
+        return f"vector_common_parallel = [{outer_m}, {outer_n}, {red}, {m0}, [{n0 // vscale}], 0]"
+
+    def reduction_tile(match):
+        return f"vector_reduction = [0, 0, {match.group(3)}, 0, 0, 1]"
 
     def repl(match):
-        head, outer_m, outer_n, red, _, _, k = match.groups()
-        return f"{head}{outer_m}, {outer_n}, {red}, {m0}, [{n0 // vscale}], {k}]"
+        head, body, tail = match.groups()
+        body, count = parallel.subn(parallel_tile, body)
+        if not count:
+            return match.group(0)
+        body, count = reduction.subn(reduction_tile, body)
+        if not count:
+            body += ", vector_reduction = [0, 0, 1, 0, 0, 1]"
+        return head + body + tail
 
-    new, count = pattern.subn(repl, text)
-    return new, count > 0 and new != text
+    new = config.sub(repl, text)
+    return new, new != text
+
+
+class BackendError(RuntimeError):
+    """An IREE tool failed: the message names its first error line and the command.
+
+    ``command`` is the argument list, ``stderr`` the tool's whole error output.
+    """
+
+    def __init__(self, tool, command, returncode, stderr):
+        self.command, self.returncode, self.stderr = list(command), returncode, stderr
+        super().__init__(f"{tool} failed (exit code {returncode}): {first_error_line(stderr)}; "
+                         f"command: {shlex.join(self.command)}")
+
+
+def first_error_line(stderr, limit=400):
+    """The first line of ``stderr`` that holds ``error:`` (else its first non-empty line), at most ``limit`` characters.
+
+    >>> first_error_line("NOTE: x\\nm.mlir:0:0: error: failed\\n%1 = llvm.add")
+    'm.mlir:0:0: error: failed'
+    """
+    lines = [line.strip() for line in str(stderr).splitlines() if line.strip()]
+    line = next((line for line in lines if "error:" in line), lines[0] if lines else "no error output")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _iree_compile(mlir_path, out, flags, extra=()):
     cmd = [_compile_tool(), str(mlir_path), *flags, *extra, "-o", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
-        raise RuntimeError(f"iree-compile failed: {done.stderr.strip()[-2000:]}")
+        raise BackendError("iree-compile", cmd, done.returncode, done.stderr)
 
 
 def compile_module(mlir, vl_bits, out, *, tile=None, mode="explicit"):
     """Compile MLIR text for SVE at ``vl_bits``; return an :class:`Artifact`.
 
     ``tile = (m0, n0)`` (explicit mode) rewrites every mmt4d lowering config
-    to the scalable ``m0 x [n0 / vscale]`` tile and substitutes it.
+    to the scalable ``m0 x [n0 / vscale]`` tile, one ``k0`` element per
+    vector step (:func:`rewrite_lowering_config`), and substitutes it: two
+    ``iree-compile`` runs, the first stopping after the executable
+    configurations. A failing run raises :class:`BackendError` (its first
+    ``error:`` line and the command) and leaves no file at ``out``.
     """
     vl_bits = _check_vl(vl_bits)
     flags = compile_flags(vl_bits, mode)
@@ -325,8 +384,9 @@ def compile_module(mlir, vl_bits, out, *, tile=None, mode="explicit"):
         extra = []
         if tile is not None and mode == "explicit":
             dump = Path(tmp) / "configs"
-            _iree_compile(src, Path(tmp) / "first.vmfb", flags,
-                          [f"--iree-hal-dump-executable-configurations-to={dump}"])
+            _iree_compile(src, Path(tmp) / "configured.mlir", flags,
+                          ["--compile-to=executable-configurations",
+                           f"--iree-hal-dump-executable-configurations-to={dump}"])
             for path in sorted(dump.glob("*.mlir")):
                 text, changed = rewrite_lowering_config(path.read_text(), tile[0], tile[1], vl_bits // 128)
                 if changed:
@@ -436,7 +496,8 @@ def run(artifact, inputs, vl_bits=None):
     """Run ``artifact`` under qemu at its vector length; return the output array.
 
     ``vl_bits`` (if given) must equal the artifact's: a data-tiled SVE module
-    is only correct at the vscale it was compiled for.
+    is only correct at the vscale it was compiled for. A failing
+    ``iree-run-module`` raises :class:`BackendError`.
     """
     if not isinstance(artifact, Artifact):
         artifact = Artifact.load(artifact)
@@ -474,5 +535,5 @@ def _run_at(artifact, inputs, vl_bits):
                f"--function={artifact.function}", *args, f"--output=@{out}"]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode:
-            raise RuntimeError(f"iree-run-module failed: {done.stderr.strip()[-1000:]}")
+            raise BackendError("iree-run-module", cmd, done.returncode, done.stderr)
         return np.load(out)

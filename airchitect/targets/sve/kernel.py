@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from airchitect._checks import check_choice, check_int
-from airchitect.targets.sve.config import DOT_WIDTH, DTYPES, UNROLLS, is_legal
+from airchitect.targets.sve import config
 
 C_TYPES = {  # C input type, C accumulator type, accumulator vector type
     "f32": ("float", "float", "svfloat32_t"),
@@ -32,18 +31,8 @@ def _op(dtype, acc, b, a):
 
 
 def check_tile(m0, n_v, k0, dtype):
-    """Validate a tile; return ``u = k0 / DOT_WIDTH[dtype]``."""
-    dtype = check_choice("dtype", dtype, DTYPES)
-    check_int("m0", m0, 1, 16)
-    check_int("n_v", n_v, 1, 4)
-    width = DOT_WIDTH[dtype]
-    allowed = [width * u for u in UNROLLS]
-    if k0 not in allowed:
-        raise ValueError(f"k0 must be one of {', '.join(map(str, allowed))} for {dtype}; got {k0!r}")
-    u = k0 // width
-    if not is_legal(m0, n_v, u):
-        raise ValueError(f"tile m0={m0}, n_v={n_v}, k0={k0} needs more than 32 vector registers")
-    return u
+    """Validate a tile (see :func:`airchitect.targets.sve.config.check_tile`); return ``u = k0 / DOT_WIDTH[dtype]``."""
+    return config.check_tile(m0, n_v, k0, dtype)
 
 
 def kernel_source(m0, n_v, k0, dtype="f32"):

@@ -10,16 +10,40 @@ reasons = iree.missing()
 needs_iree = pytest.mark.skipif(bool(reasons), reason="; ".join(reasons))
 
 
-def test_rewrite_lowering_config_makes_n_scalable():
+def test_rewrite_lowering_config_makes_n_scalable_and_reduces_one_k0_element_per_step():
     text = ("%8 = linalg.mmt4d {lowering_config = #iree_cpu.lowering_config<distribution = [2, 2, 0, 0, 0, 0], "
-            "vector_common_parallel = [1, 1, 0, 8, 32, 0], vector_reduction = [0, 0, 1, 0, 0, 1]>}")
+            "vector_common_parallel = [1, 1, 0, 8, 32, 0], vector_reduction = [0, 0, 1, 0, 0, 4]>} "
+            "ins(%3, %4 : tensor<2x3x8x4xf32>, tensor<1x3x32x4xf32>)")
     new, changed = iree.rewrite_lowering_config(text, 8, 32, 4)
-    assert changed and "vector_common_parallel = [1, 1, 0, 8, [8], 0]" in new
+    assert changed
+    assert ("lowering_config<distribution = [2, 2, 0, 0, 0, 0], vector_common_parallel = [1, 1, 0, 8, [8], 0], "
+            "vector_reduction = [0, 0, 1, 0, 0, 1]>} ins(%3, %4 : tensor<2x3x8x4xf32>") in new
     smaller = text.replace("[1, 1, 0, 8, 32, 0]", "[1, 1, 0, 1, 16, 0]")  # IREE's own sub-tile
     assert "vector_common_parallel = [1, 1, 0, 8, [8], 0]" in iree.rewrite_lowering_config(smaller, 8, 32, 4)[0]
+    no_reduction = text.replace(", vector_reduction = [0, 0, 1, 0, 0, 4]", "")
+    assert iree.rewrite_lowering_config(no_reduction, 8, 32, 4)[0] == new
+    fill = "linalg.fill {lowering_config = #iree_cpu.lowering_config<vector_common_parallel = [1, 1, 8, 32]>}"
+    assert iree.rewrite_lowering_config(fill, 8, 32, 4) == (fill, False)
     assert not iree.rewrite_lowering_config("linalg.matmul", 8, 32, 4)[1]
     with pytest.raises(ValueError, match="not a multiple of vscale"):
         iree.rewrite_lowering_config(text, 8, 6, 4)
+
+
+def test_first_error_line_skips_notes_and_ir():
+    stderr = ("NOTE: hal.executable `main_dispatch_2` substituted\n"
+              "<unknown>:0: error: LLVM Translation failed for operation: builtin.unrealized_conversion_cast\n"
+              "<unknown>:0: note: see current operation: %23 = ...\n"
+              "m.mlir:0:0: error: failed to translate the MLIR LLVM dialect to the native llvm::Module\n"
+              '  %52 = "llvm.mul"(%44, %5) : (i64, i64) -> i64\n')
+    assert iree.first_error_line(stderr) == ("<unknown>:0: error: LLVM Translation failed for operation: "
+                                             "builtin.unrealized_conversion_cast")
+    assert iree.first_error_line("\n  boom  \nmore") == "boom"
+    assert iree.first_error_line("") == "no error output"
+    assert iree.first_error_line("x: error: " + "y" * 1000, limit=50) == "x: error: " + "y" * 37 + "..."
+    err = iree.BackendError("iree-compile", ["iree-compile", "a b.mlir", "-o", "x"], 1, stderr)
+    assert str(err) == ("iree-compile failed (exit code 1): <unknown>:0: error: LLVM Translation failed for "
+                        "operation: builtin.unrealized_conversion_cast; command: iree-compile 'a b.mlir' -o x")
+    assert isinstance(err, RuntimeError) and err.stderr == stderr and err.returncode == 1
 
 
 def test_mlp_mlir_packs_every_layer():

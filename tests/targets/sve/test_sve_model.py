@@ -142,3 +142,30 @@ def test_sample_inputs_is_seeded_and_in_range():
     assert a[["M", "N", "K"]].min().min() >= 1 and a[["M", "N", "K"]].max().max() <= 16384
     assert set(a.dtype) == {"f32", "bf16", "i8"} and set(a.max_vl_bits) == set(config.VL_BITS)
     assert not a.equals(space.sample_inputs(500, seed=4))
+
+
+def test_check_tile_accepts_exactly_the_task_tiles_and_names_the_rule():
+    accepted = set()
+    for m0 in range(1, 17):
+        for n_v in range(1, 5):
+            for k0 in (1, 2, 4):
+                if m0 * n_v + n_v * k0 + 2 <= 32:  # accumulators + RHS vectors + 2 LHS broadcasts
+                    assert config.check_tile(m0, n_v, k0) == k0
+                    accepted.add((m0, n_v, k0))
+                else:
+                    with pytest.raises(ValueError, match="vector registers, more than 32"):
+                        config.check_tile(m0, n_v, k0)
+    assert len(accepted) == 123
+    assert accepted == set(space.design_space(128)[["m0", "n_v", "u"]].itertuples(index=False, name=None))
+    with pytest.raises(ValueError, match=r"^tile m0=13, n_v=2, k0=4 needs 36 vector registers, more than 32 "
+                                         r"\(26 accumulators \+ 8 RHS vectors \+ 2 LHS broadcasts\)$"):
+        config.check_tile(13, 2, 4)
+    assert config.check_tile(13, 2, 1) == 1 and config.check_tile(4, 2, 8, "bf16") == 4
+    for args, err, match in [((0, 1, 1), ValueError, r"m0 must be an integer in \[1, 16\], got 0"),
+                             ((2, 5, 1), ValueError, r"n_v must be an integer in \[1, 4\], got 5"),
+                             ((2, 1, 3), ValueError, "k0 must be one of 1, 2, 4 for f32, got 3"),
+                             ((2, 1, 1, "i8"), ValueError, "k0 must be one of 4, 8, 16 for i8, got 1"),
+                             ((2, 1, 2.0), TypeError, "k0 must be one of 1, 2, 4 for f32, got 2.0"),
+                             ((2, 1, 1, "f16"), ValueError, "dtype must be one of")]:
+        with pytest.raises(err, match=match):
+            config.check_tile(*args)
