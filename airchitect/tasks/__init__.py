@@ -34,6 +34,7 @@ _REGISTRY = {
     "cim": ("airchitect.tasks.cim", "CimTask"),
     "sve": ("airchitect.tasks.sve", "SveTask"),
     "cim-schedule": ("airchitect.tasks.cim_schedule", "CimScheduleTask"),
+    "codesign": ("airchitect.tasks.codesign", "CodesignTask"),
 }
 #: names of the built-in tasks (never replaced by :func:`register`)
 BUILTIN = tuple(_REGISTRY)

@@ -258,6 +258,15 @@ class Task:
         others[rows, labels] = np.inf
         return labels, best, others.min(axis=1)
 
+    def query_frame(self, inputs):
+        """One query's inputs (a dict of name -> value) as a 1-row DataFrame; a name
+        that is not an input raises ``TypeError``."""
+        unknown = [k for k in inputs if k not in self.input_columns]
+        if unknown:
+            raise TypeError(f"task {self.name!r} search got unknown input {unknown[0]!r}; "
+                            f"its inputs are {', '.join(self.input_columns)}")
+        return pd.DataFrame({k: [v] for k, v in inputs.items()})
+
     def search(self, objective=None, **inputs) -> dict:
         """The exact optimum of one query: its configuration, label and cost.
 
@@ -268,11 +277,7 @@ class Task:
         True
         """
         objective = self.check_objective(objective)
-        unknown = [k for k in inputs if k not in self.input_columns]
-        if unknown:
-            raise TypeError(f"task {self.name!r} search got unknown input {unknown[0]!r}; "
-                            f"its inputs are {', '.join(self.input_columns)}")
-        row = self.label(pd.DataFrame({k: [v] for k, v in inputs.items()}), objective)
+        row = self.label(self.query_frame(inputs), objective)
         record = row.iloc[0].to_dict()
         return {
             **{c: record[c] for c in self.config_columns},

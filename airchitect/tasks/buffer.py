@@ -52,6 +52,17 @@ MAX_PARTS = 64
 MAX_SRAM_KB = 65536
 
 
+def check_sram_totals(sram, totals, parts, bounds):
+    """Refuse an SRAM total (kB) that is not one of ``totals`` (when given) or not a
+    multiple of ``parts`` within ``bounds`` = (low, high), naming ``sram_kb``."""
+    if totals and not np.isin(sram, totals).all():
+        raise ValueError(f"sram_kb must be one of the task's totals {', '.join(map(str, totals))}, "
+                         f"got {sram[~np.isin(sram, totals)][0]}")
+    if (sram % parts).any():
+        raise ValueError(f"sram_kb must be a multiple of {parts} in [{bounds[0]}, {bounds[1]}], "
+                         f"got {sram[sram % parts > 0][0]}")
+
+
 class BufferTask(Task):
     """Split ``sram_kb`` among the ifmap, filter and ofmap buffers.
 
@@ -150,14 +161,7 @@ class BufferTask(Task):
 
     def _validate(self, df):
         out = check_int_columns(df, self._limits)
-        sram = out["sram_kb"].to_numpy()
-        if self.totals and not np.isin(sram, self.totals).all():
-            raise ValueError(f"sram_kb must be one of the task's totals {', '.join(map(str, self.totals))}, "
-                             f"got {sram[~np.isin(sram, self.totals)][0]}")
-        if (sram % self.parts).any():
-            low, high = self._limits["sram_kb"]
-            raise ValueError(f"sram_kb must be a multiple of {self.parts} in [{low}, {high}], "
-                             f"got {sram[sram % self.parts > 0][0]}")
+        check_sram_totals(out["sram_kb"].to_numpy(), self.totals, self.parts, self._limits["sram_kb"])
         out.insert(5, "dataflow", check_choice_array("dataflow", df["dataflow"].to_numpy(), DATAFLOWS))
         _check_folds(input_arrays(out))
         return out

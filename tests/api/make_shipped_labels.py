@@ -33,6 +33,8 @@ def shipped_labels(name, n=N_ROWS, seed=SEED):
 def main():
     arrays = {}
     for name in ac.tasks.names():
+        if name in ("codesign",):  # no shipped model (yet)
+            continue
         arrays[f"{name}/predict"], arrays[f"{name}/recommend"] = shipped_labels(name)
     tmp = OUT.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, **arrays)

@@ -22,7 +22,11 @@ def recorded():
         return {k: f[k] for k in f.files}
 
 
-@pytest.mark.parametrize("name", ac.tasks.names())
+#: tasks that ship no trained model (yet)
+NOT_SHIPPED = ("codesign",)
+
+
+@pytest.mark.parametrize("name", [n for n in ac.tasks.names() if n not in NOT_SHIPPED])
 def test_shipped_models_give_the_recorded_labels(name, recorded):
     predicted, ranked = make.shipped_labels(name)
     assert predicted.shape == (make.N_ROWS,) and ranked.shape == (make.N_ROWS, 5)

@@ -27,6 +27,8 @@ import airchitect as ac
 from airchitect.cli import main
 
 TASKS = ac.tasks.names()
+#: tasks with no shipped model: only their exact search is fuzzed
+NOT_SHIPPED = ("codesign",)
 
 HOSTILE = st.one_of(
     st.integers(-(2**70), 2**70),
@@ -67,7 +69,8 @@ def test_api_refuses_or_answers_finitely(name, seed, field_index, value):
     fields = (*task.input_columns, "bogus")
     field = fields[field_index % len(fields)]
     query = {**_base(task, seed), field: value}
-    outcomes = {how: _outcome(how, task, query) for how in ("predict", "recommend", "search")}
+    hows = ("search",) if name in NOT_SHIPPED else ("predict", "recommend", "search")
+    outcomes = {how: _outcome(how, task, query) for how in hows}
     kinds = {kind for kind, _ in outcomes.values()}
     assert len(kinds) == 1, f"{field}={value!r}: {outcomes}"
     for how, (kind, result) in outcomes.items():
@@ -115,15 +118,19 @@ WORDS = st.sampled_from(
 
 FLAGS = {
     "simulate": ["--M", "--N", "--K", "--rows", "--cols", "--dataflow", "--ifmap-kb",
-                 "--filter-kb", "--ofmap-kb", "--bandwidth", "--mode", "--network"],
+                 "--filter-kb", "--ofmap-kb", "--bandwidth", "--mode", "--network", "-c", "-t", "-i",
+                 "-l", "-p", "-s"],
     "predict": ["--task", "--model", "--csv", "--recommend"],
     "evaluate": ["--model", "--data"],
     "train": ["--task", "--data", "--model", "--out", "--epochs", "--seed", "--test-size"],
     "compile": ["--target", "--out", "--M", "--N", "--K", "--vl-bits", "--m0", "--n-v", "--k0",
-                "--xbar", "--bits"],
+                "--xbar", "--bits", "--module", "--input-shape", "--config", "--adc-bits",
+                "--n-xbars", "--mapping"],
     "dataset generate": ["--task", "--workloads", "--seed", "--out", "--workers", "--objective",
                          "--shard-rows"],
     "demo": ["--network", "--max-macs"],
+    "codesign": ["--network", "--csv", "--module", "--input-shape", "--max-macs", "--sram-kb",
+                 "--bandwidth", "--objective", "--dataflow", "--k"],
 }
 
 # A valid start for each sub-command, cheap to run, into which hostile flags go.
@@ -136,6 +143,7 @@ START = {
     "dataset generate": ["--task", "array", "--workloads", "3", "--out", "{tmp}/data",
                          "--workers", "1", "--quiet"],
     "demo": ["--no-scalesim", "--max-macs", "7"],
+    "codesign": ["--csv", "{tmp}/no-such.csv", "--max-macs", "256", "--sram-kb", "16"],
 }
 
 

@@ -1,0 +1,209 @@
+"""Provable lower bounds of SCALE-Sim 3.0.0 USER-mode figures, in closed form.
+
+The ``codesign`` task's exact search (:mod:`airchitect.tasks.codesign`) skips a
+configuration once a lower bound of its cost shows that it cannot beat the best
+configuration simulated so far. Every function here is numpy-vectorised: its
+arguments broadcast (numpy rules), so ``(n, 1)`` workloads against ``(1, L)``
+configurations give ``(n, L)`` bounds. No simulation runs. The arguments of
+each bound are in docs/codesign.md; in short:
+
+* **compute** -- the USER-mode total is the stall-free (CALC-mode) total plus
+  the stall cycles, and the memory system only ever adds stalls (every demand
+  row waits ``>= 0`` cycles);
+* **prefetches** -- a read buffer's active window holds ``n_act`` of the
+  operand's sets and slides ``n_pre`` sets per miss; an interval of time in
+  which ``u`` distinct sets are read slides it by at least ``u - n_act`` sets.
+  The folds (and the outer folds, and the whole run) are disjoint intervals
+  whose distinct words are known, so the misses are at least the sum over the
+  intervals divided by ``n_pre``;
+* **prefetch chain** -- SCALE-Sim chains each prefetch from the end of the
+  previous one (``F = refill + 1`` cycles apart, from cycle -1), and the row
+  that misses is served no earlier than its prefetch ends: ``total >= m * F - 2``
+  after ``m`` misses;
+* **ofmap drains** -- every drain of the write buffer during the run sends its
+  full ``L = ceil(floor(size / 2) / bandwidth)`` lines (a drain starts only when
+  more than half the buffer waits) and the next starts no earlier than its last
+  cycle; the buffer never holds more than ``size + 2`` words the accounting has
+  not drained. With ``L >= 2``, ``W`` words written need ``D >=
+  ceil((W - size - 2) / (L x bandwidth))`` drains and ``total >= (D - 1)(L - 1)``;
+* **DRAM words** -- ``(first fill + misses x refill) x bandwidth`` reads per
+  read buffer (SCALE-Sim's count, exact given the misses) and at least every
+  ofmap word written once (the write buffer drains every line it stores);
+* **energy** -- the energy model with the exact SRAM counts and the DRAM bound
+  (every term is non-negative and grows with the DRAM words); **edp** -- the
+  product of the energy and cycle bounds.
+
+Units: sizes in words (1 kB = 1024 words), bandwidth in words/cycle, cycles as
+SCALE-Sim counts them, energy in pJ.
+
+Examples
+--------
+>>> b = bounds(64, 64, 64, 8, 8, 0, 1024, 1024, 1024, 2)  # 1 kB each, 2 words/cycle
+>>> int(b["cycles"]), int(b["dram_words"])  # SCALE-Sim 3.0.0: 116383 cycles, 272897 words
+(14390, 37376)
+
+The ifmap (4096 words in 373 sets of 11, a window of 47) is swept by each of the 8
+column folds: at least 8 x (373 - 47) sets of slide, 56 prefetches of 256 requests,
+so ``56 x 257 - 2 = 14390`` cycles and ``(256 + 56 x 256) x 2 = 29184`` words; the
+filter needs 7 prefetches (4096 words), the ofmap 4096 words.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from airchitect._math import ceil_div
+from airchitect.targets.systolic import energy as energy_model
+from airchitect.targets.systolic.compute import total_cycles_calc
+from airchitect.targets.systolic.config import WORDS_PER_KB
+from airchitect.targets.systolic.geometry import sram_counts, spatial_dims
+
+#: relative slack taken off the float bounds (energy, edp): a bound computed with
+#: other rounding than the cost stays below it
+FLOAT_SLACK = 2.0**-40
+
+__all__ = ["FLOAT_SLACK", "bounds", "compute_cycles", "energy_bound", "ofmap_words", "read_bounds",
+           "write_bound"]
+
+
+def _i64(*values):
+    return [np.asarray(v, dtype=np.int64) for v in values]
+
+
+def compute_cycles(M, N, K, rows, cols, dataflow_code):
+    """Stall-free cycles (SCALE-Sim's CALC-mode ``Total Cycles``), a lower bound of the
+    USER-mode total of every SRAM split and bandwidth.
+
+    >>> int(compute_cycles(64, 64, 64, 8, 8, 0))  # 8 x 8 folds of 64 + 8 + 8 - 2 rows, less 1
+    4991
+    """
+    return total_cycles_calc(M, N, K, rows, cols, dataflow_code)
+
+
+def _fold_words(code, operand, rv, cv, T):
+    """Distinct operand words one fold reads (rv rows, cv columns of the array used)."""
+    if operand == 0:  # ifmap: os/ws stream rv x T, is holds rv x cv
+        return np.where(code == 2, rv * cv, rv * T)
+    # filter: os streams cv x T, ws holds rv x cv, is streams rv x T
+    return np.where(code == 0, cv * T, np.where(code == 1, rv * cv, rv * T))
+
+
+def _outer_words(code, operand, Sr, cv, T):
+    """Distinct operand words one outer (column) fold reads over its inner folds."""
+    if operand == 0:
+        return np.where(code == 2, Sr * cv, Sr * T)
+    return np.where(code == 0, cv * T, np.where(code == 1, Sr * cv, Sr * T))
+
+
+def read_bounds(M, N, K, rows, cols, dataflow_code, words, bandwidth, operand):
+    """Lower bounds of one read buffer (``operand`` 0 ifmap, 1 filter) of ``words`` words.
+
+    Returns a dict of int64 arrays (the broadcast shape): ``misses`` (prefetches
+    after the first fill, a lower bound), ``dram_reads`` (words, a lower bound:
+    SCALE-Sim counts ``(first fill + misses x refill) x bandwidth``) and
+    ``cycles`` (``misses x (refill + 1) - 2`` where ``misses > 0``, else 0: the
+    prefetch chain's bound of the total cycles).
+
+    >>> b = read_bounds(512, 512, 512, 8, 8, 0, 1024, 1, 0)  # ifmap swept 64 times
+    >>> int(b["misses"]) >= 64 * (512 * 512 // 11 - 50) // 50
+    True
+    """
+    M, N, K, R, C, code, words, bw = _i64(M, N, K, rows, cols, dataflow_code, words, bandwidth)
+    Sr, Sc, T = spatial_dims(M, N, K, code)
+    RF, CF = ceil_div(Sr, R), ceil_div(Sc, C)
+    rl, cl = Sr - (RF - 1) * R, Sc - (CF - 1) * C  # rows, cols of the last folds
+    n_valid = M * K if operand == 0 else K * N
+    # SCALE-Sim's read buffer set-up (read_buffer.read_window)
+    eps = ceil_div(words, 100)
+    active = ceil_div(words, 2)
+    n_lines = n_valid // eps + 1
+    n_act = np.minimum(ceil_div(active, eps), n_lines)
+    n_pre = np.maximum(np.minimum(ceil_div(words - active, eps), n_lines - n_act), 1)
+
+    def need(w):  # slide (sets) an interval reading w distinct words forces
+        return np.maximum(ceil_div(w, eps) - n_act, 0)
+
+    per_fold = sum(need(_fold_words(code, operand, rv, cv, T)) * n
+                   for rv, cv, n in ((R, C, (RF - 1) * (CF - 1)), (rl, C, CF - 1),
+                                     (R, cl, RF - 1), (rl, cl, 1)))
+    per_outer = need(_outer_words(code, operand, Sr, C, T)) * (CF - 1) + need(
+        _outer_words(code, operand, Sr, cl, T))
+    slide = np.maximum(np.maximum(per_fold, per_outer), need(n_valid))
+    misses = np.where(n_act >= n_lines, 0, ceil_div(slide, n_pre))
+    # the prefetch matrix, padding included, bounds the first fill (read_buffer.read_state)
+    if operand == 0:
+        padded = np.where(code == 2, CF * C * Sr, RF * R * T)
+    else:
+        padded = np.where(code == 0, CF * C * T, np.where(code == 1, CF * C * Sr, RF * R * T))
+    req0 = np.minimum(ceil_div(active, bw), ceil_div(padded, bw))
+    req1 = ceil_div(words - active, bw)
+    return {
+        "misses": misses,
+        "dram_reads": (req0 + misses * req1) * bw,
+        "cycles": np.where(misses > 0, misses * (req1 + 1) - 2, 0),
+    }
+
+
+def ofmap_words(M, N, K, rows, cols, dataflow_code):
+    """Ofmap words the array stores into the write buffer (each drained to DRAM at
+    least once): ``M x N`` for os, ``ceil(Sr / rows) x T x Sc`` for ws and is."""
+    M, N, K, R, C, code = _i64(M, N, K, rows, cols, dataflow_code)
+    Sr, Sc, T = spatial_dims(M, N, K, code)
+    return np.where(code == 0, Sr * Sc, ceil_div(Sr, R) * T * Sc)
+
+
+def write_bound(M, N, K, rows, cols, dataflow_code, words, bandwidth):
+    """Lower bound of the total cycles from the ofmap write buffer of ``words`` words
+    draining at ``bandwidth`` words/cycle (int64; 0 where it proves nothing): with
+    ``L = ceil(floor(words / 2) / bandwidth) >= 2`` lines per drain,
+    ``(ceil((W - words - 2) / (L x bandwidth)) - 1) x (L - 1)`` for the ``W`` ofmap
+    words of the run (:func:`ofmap_words`).
+
+    >>> int(write_bound(8, 509, 125, 4, 32, 1, 5120, 1))  # W = 130,304 words, L = 2560: 48 x 2559
+    122832
+    """
+    words, bw = _i64(words, bandwidth)
+    W = ofmap_words(M, N, K, rows, cols, dataflow_code)
+    L = ceil_div(words // 2, bw)
+    drains = ceil_div(np.maximum(W - words - 2, 0), L * bw)
+    return np.where(L >= 2, np.maximum(drains - 1, 0) * (L - 1), 0)
+
+
+def energy_bound(M, N, K, rows, cols, dataflow_code, kb, dram_words, model=None):
+    """Energy (pJ) of the model with the exact SRAM counts and ``dram_words`` DRAM words,
+    lowered by ``FLOAT_SLACK``: a lower bound where ``dram_words`` is one. ``kb`` is
+    ``(ifmap_kb, filter_kb, ofmap_kb)``."""
+    M, N, K, R, C, code = _i64(M, N, K, rows, cols, dataflow_code)
+    Sr, Sc, T = spatial_dims(M, N, K, code)
+    ifmap, filt, ofmap, _ = sram_counts(code, R, C, Sr, Sc, T)
+    value = energy_model.layer_energy_pj(M * K * N, (ifmap, filt), kb, ofmap, dram_words,
+                                         model or energy_model.DEFAULT)
+    return value * (1.0 - FLOAT_SLACK)
+
+
+def bounds(M, N, K, rows, cols, dataflow_code, ifmap_words, filter_words, ofmap_words_, bandwidth,
+           model=None):
+    """Every lower bound of USER-mode runs, broadcast over all arguments.
+
+    Returns a dict of arrays: ``cycles`` (int64: the largest of the compute, the
+    two prefetch-chain and the drain bounds), ``dram_words`` (int64: both read
+    bounds plus the ofmap words), ``energy`` (pJ) and ``edp`` (pJ x cycles),
+    float64. SRAM sizes in words (``ofmap_words_``: the write buffer's).
+
+    Work: a few dozen numpy operations on the broadcast shape.
+    """
+    shape = np.broadcast_shapes(*(np.shape(v) for v in (M, N, K, rows, cols, dataflow_code,
+                                                          ifmap_words, filter_words, ofmap_words_,
+                                                          bandwidth)))
+    ifmap = read_bounds(M, N, K, rows, cols, dataflow_code, ifmap_words, bandwidth, 0)
+    filt = read_bounds(M, N, K, rows, cols, dataflow_code, filter_words, bandwidth, 1)
+    cycles = np.maximum(np.maximum(compute_cycles(M, N, K, rows, cols, dataflow_code),
+                                   write_bound(M, N, K, rows, cols, dataflow_code, ofmap_words_, bandwidth)),
+                        np.maximum(ifmap["cycles"], filt["cycles"]))
+    dram = ifmap["dram_reads"] + filt["dram_reads"] + ofmap_words(M, N, K, rows, cols, dataflow_code)
+    kb = tuple(np.asarray(w, dtype=np.int64) // WORDS_PER_KB
+               for w in (ifmap_words, filter_words, ofmap_words_))
+    energy = energy_bound(M, N, K, rows, cols, dataflow_code, kb, dram, model)
+    out = {"cycles": cycles, "dram_words": dram, "energy": energy,
+           "edp": energy * cycles.astype(np.float64) * (1.0 - FLOAT_SLACK)}
+    return {k: np.broadcast_to(v, shape) for k, v in out.items()}

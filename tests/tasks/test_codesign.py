@@ -1,0 +1,228 @@
+"""The ``codesign`` task: its space, its checks, its provable bounds and its exact search.
+
+The branch and bound is compared with the brute force (every allowed configuration
+simulated, then the tie-broken argmin written out here) on 200 random queries per
+objective. To keep the brute force affordable in a test the space is a user space
+(16 shapes of sides 4..32 with up to 1024 PEs, 3 dataflows, 10 SRAM splits: 480
+labels) and the queries are small and memory-bound on purpose (GEMM sides 1..300,
+SRAM 6..96 kB, bandwidth 1..64 words/cycle); the full 28,665-label space is
+compared in benchmarks/bench_codesign.py.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import airchitect as ac
+from airchitect.targets.systolic.memory import user_mode_totals
+from airchitect.tasks import codesign_bounds as cb
+from airchitect.tasks.codesign import CodesignTask
+
+SIDES = [4, 8, 16, 32]
+SMALL = dict(rows=SIDES, cols=SIDES, max_macs=[64, 256, 1024], parts=6)
+N_QUERIES = 200
+
+
+@pytest.fixture(scope="module")
+def small():
+    return CodesignTask(**SMALL)
+
+
+def _queries(n, seed):
+    rng = np.random.default_rng(seed)
+    dims = np.exp(rng.uniform(0, np.log(301), size=(n, 3))).astype(np.int64)
+    return pd.DataFrame({"M": dims[:, 0], "N": dims[:, 1], "K": dims[:, 2],
+                         "max_macs": rng.choice([64, 256, 1024], n),
+                         "sram_kb": 6 * rng.integers(1, 17, n),
+                         "bandwidth": rng.choice([1, 2, 4, 8, 16, 64], n)})
+
+
+@pytest.fixture(scope="module")
+def brute(small):
+    """Every allowed configuration of every query simulated: ``(queries, figures)``."""
+    queries = small.validate(_queries(N_QUERIES, seed=11))
+    n, L = len(queries), small.n_labels
+    labels = np.broadcast_to(np.arange(L), (n, L))
+    space = small.space()
+    sim = small.simulate(queries, labels)
+    allowed = space.pes.to_numpy()[None, :] <= queries.max_macs.to_numpy()[:, None]
+    return queries, sim, allowed, space
+
+
+def _brute_labels(sim, allowed, space, objective):
+    """Least (objective, cycles, PEs, DRAM words, dataflow, rows, i, j) per row, written out:
+    (labels, their costs, the least cost of the other configurations)."""
+    cost = {"cycles": sim["total_cycles"].astype(float), "energy": sim["energy_pj"],
+            "edp": sim["energy_pj"] * sim["total_cycles"]}[objective]
+    cost = np.where(allowed, cost, np.inf)
+    shape = cost.shape
+    flow = space.dataflow.map({"os": 0, "ws": 1, "is": 2}).to_numpy()
+    keys = [cost, sim["total_cycles"], space.pes.to_numpy(), sim["dram_words"], flow, space.rows.to_numpy(),
+            space.i.to_numpy(), space.j.to_numpy()]
+    order = np.lexsort([np.broadcast_to(k, shape) for k in keys[::-1]], axis=-1)
+    labels = order[:, 0]
+    rows = np.arange(shape[0])
+    ranked = np.sort(cost, axis=1)
+    return labels, cost[rows, labels], ranked[:, 1]
+
+
+@pytest.mark.parametrize("objective", ["cycles", "energy", "edp"])
+def test_branch_and_bound_equals_brute_force(small, brute, objective):
+    queries, sim, allowed, space = brute
+    expected, best, second = _brute_labels(sim, allowed, space, objective)
+    labelled = small.label(queries, objective)
+    np.testing.assert_array_equal(labelled["label"].to_numpy(), expected)
+    np.testing.assert_array_equal(labelled["best_cost"].to_numpy(), best)
+    np.testing.assert_array_equal(labelled["second_cost"].to_numpy(), second)
+    sims = np.array(small.last_stats["simulations"])
+    assert (sims <= allowed.sum(axis=1)).all()
+    assert np.median(sims) < np.median(allowed.sum(axis=1))
+    for r in (0, 57, 199):  # search without the runner-up finds the same optimum
+        row = {c: int(v) for c, v in queries.iloc[r].items()}
+        found = small.search(objective, runner_up=False, return_stats=True, **row)
+        assert found["label"] == expected[r] and found["cost"] == best[r]
+        assert "second_cost" not in found and found["stats"]["simulations"] >= 1
+
+
+def test_costs_brute_force_agrees(small, brute):
+    queries, sim, allowed, space = brute
+    part = queries.iloc[:4]
+    costs = small.costs(part, "energy")
+    np.testing.assert_array_equal(costs[allowed[:4]], sim["energy_pj"][:4][allowed[:4]])
+    assert np.isinf(costs[~allowed[:4]]).all()
+    np.testing.assert_array_equal(small.label(part, "energy", keep_costs=True)["label"].to_numpy(),
+                                  small.label(part, "energy")["label"].to_numpy())
+    labels = small.label(part)["label"].to_numpy()
+    np.testing.assert_array_equal(small.cost_of(part, labels),
+                                  sim["total_cycles"][np.arange(4), labels].astype(float))
+
+
+def test_bounds_never_exceed_the_simulation(brute, small):
+    queries, sim, allowed, _ = brute
+    b = small.bounds(queries)
+    cost = {"cycles": sim["total_cycles"], "dram_words": sim["dram_words"], "energy": sim["energy_pj"],
+            "edp": sim["edp"]}
+    for key, value in cost.items():
+        assert (b[key] <= value).all(), key
+    # and they are not vacuous: many configurations are bound exactly
+    assert (b["cycles"] == sim["total_cycles"]).mean() > 0.3
+
+
+def test_bounds_hold_at_extreme_bandwidths_and_buffers():
+    rng = np.random.default_rng(5)
+    n = 3000
+    M, N, K = (np.exp(rng.uniform(0, np.log(700), n)).astype(np.int64) for _ in range(3))
+    R, C = 2 ** rng.integers(0, 7, n), 2 ** rng.integers(0, 7, n)
+    code = rng.integers(0, 3, n)
+    kb = rng.integers(1, 9, (n, 3))
+    bw = rng.choice([1, 3, 7, 64, 256, 511, 512, 2048], n)
+    sim = user_mode_totals(M, N, K, R, C, code, kb[:, 0], kb[:, 1], kb[:, 2], bw)
+    b = cb.bounds(M, N, K, R, C, code, kb[:, 0] * 1024, kb[:, 1] * 1024, kb[:, 2] * 1024, bw)
+    dram = sim["dram_ifmap_reads"] + sim["dram_filter_reads"] + sim["dram_ofmap_writes"]
+    assert (b["cycles"] <= sim["total_cycles"]).all()
+    assert (b["dram_words"] <= dram).all()
+    assert (b["energy"] <= sim["energy_pj"]).all() and (b["edp"] <= sim["edp"]).all()
+    write = cb.write_bound(M, N, K, R, C, code, kb[:, 2] * 1024, bw)
+    assert (write <= sim["total_cycles"]).all() and (write > 0).sum() > 100
+
+
+def test_bounds_by_hand():
+    # compute: os 4x5x6 on 8x4: 1 row fold x 2 column folds x (6 + 8 + 4 - 2) rows - 1
+    assert int(cb.compute_cycles(4, 5, 6, 8, 4, 0)) == 31
+    # ifmap of os 64x64x64 on 8x8, 1 kB buffer at 2 words/cycle: sets of 11 words,
+    # 373 sets, window 47, prefetch 47; each of the 8 column folds reads all 4096
+    # words (373 sets): 8 x (373 - 47) = 2608 sets of slide, 56 prefetches of 256 requests
+    b = cb.read_bounds(64, 64, 64, 8, 8, 0, 1024, 2, 0)
+    assert int(b["misses"]) == 56
+    assert int(b["dram_reads"]) == (256 + 56 * 256) * 2
+    assert int(b["cycles"]) == 56 * 257 - 2
+    sim = user_mode_totals(64, 64, 64, 8, 8, 0, 1, 1, 1, 2)
+    assert int(sim["dram_ifmap_reads"][0]) >= int(b["dram_reads"])
+    assert int(sim["total_cycles"][0]) >= int(b["cycles"])
+    # the whole filter fits: no prefetch, the first fill only (min(512, 4096) / 2 requests)
+    f = cb.read_bounds(64, 64, 64, 8, 8, 0, 8192, 2, 1)
+    assert int(f["misses"]) == 0 and int(f["dram_reads"]) == 4096
+    # ofmap words: os M x N; ws ceil(K / rows) x M x N
+    assert int(cb.ofmap_words(8, 509, 125, 4, 32, 0)) == 8 * 509
+    assert int(cb.ofmap_words(8, 509, 125, 4, 32, 1)) == 32 * 8 * 509
+    # drains: 5 kB ofmap at 1 word/cycle sends 2560 lines per drain; 130,304 words
+    # need ceil((130304 - 5122) / 2560) = 49 drains, 48 x 2559 cycles apart at least
+    w = cb.write_bound(8, 509, 125, 4, 32, 1, 5120, 1)
+    assert int(w) == 48 * 2559
+    assert int(user_mode_totals(8, 509, 125, 4, 32, 1, 1, 1, 5, 1)["total_cycles"][0]) >= int(w)
+    # one line per drain (bandwidth >= half the buffer) proves nothing
+    assert int(cb.write_bound(8, 509, 125, 4, 32, 1, 1024, 512)) == 0
+
+
+def test_energy_bound_by_hand():
+    # os 16x16x16 on 4x4, 1 kB each: 4096 MACs x 0.69 pJ; SRAM reads 4 x 16 x 16 = 1024 of
+    # each operand, writes 256 + 16 x 8 phantom; DRAM bound 1000 words x 46 pJ
+    sram = 1.38 * (1 / 108) ** 0.5
+    expected = 4096 * 0.69 + 1024 * sram + 1024 * sram + 384 * sram + 1000 * 46
+    value = cb.energy_bound(16, 16, 16, 4, 4, 0, (1, 1, 1), 1000)
+    assert float(value) == pytest.approx(expected, rel=1e-12)
+
+
+def test_space_and_definition():
+    task = ac.tasks.get("codesign")
+    assert task.n_labels == 273 * 105
+    space = task.space()
+    flow = space.dataflow.map({"os": 0, "ws": 1, "is": 2})
+    keys = list(zip(space.pes, flow, space.rows, space.i, space.j))
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    assert (space.i + space.j + space.k == 16).all() and space.k.min() == 1
+    small = ac.tasks.get("codesign", **SMALL)
+    assert small.n_labels == 480 and small.params() == {"rows": SIDES, "cols": SIDES,
+                                                        "max_macs": [64, 256, 1024], "parts": 6}
+    assert ac.tasks.from_definition(small.definition()).definition() == small.definition()
+    row = small.label(_queries(1, seed=3)).iloc[0]
+    assert row.ifmap_kb == row.sram_kb * row.i // 6 and row.rows * row.cols <= row.max_macs
+
+
+def test_sampler_is_bounded_and_valid():
+    task = ac.tasks.get("codesign")
+    rows = task.validate(task.sample(2000, seed=1))
+    assert rows[["M", "N", "K"]].min().min() >= 8 and rows[["M", "N", "K"]].max().max() <= 512
+    assert rows.sram_kb.between(16, 1024).all() and (rows.sram_kb % 16 == 0).all()
+    assert set(rows.bandwidth) <= {1, 2, 4, 8, 16} and set(rows.max_macs) <= {2**e for e in range(8, 17)}
+
+
+def test_every_network_layer_is_accepted():
+    nets = ac.workloads.networks()
+    task = ac.tasks.get("codesign")
+    inputs = pd.DataFrame({"M": nets.M, "N": nets.N, "K": nets.K, "max_macs": 256, "sram_kb": 4096,
+                           "bandwidth": 1})
+    assert len(task.validate(inputs)) == len(nets)
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("M", 0, "M must be integers in [1, 65536]"),
+    ("K", 70000, "K must be integers in [1, 65536]"),
+    ("max_macs", 300, "max_macs must be one of the task's budgets"),
+    ("sram_kb", 24, "sram_kb must be a multiple of 16 in [16, 4096]"),
+    ("sram_kb", 8192, "sram_kb must be integers in [16, 4096]"),
+    ("bandwidth", 0, "bandwidth must be integers in [1, 1048576]"),
+])
+def test_bad_inputs_name_the_field_and_range(field, value, words):
+    task = ac.tasks.get("codesign")
+    query = {"M": 64, "N": 64, "K": 64, "max_macs": 256, "sram_kb": 64, "bandwidth": 4, field: value}
+    with pytest.raises(ValueError) as err:
+        task.search(**query)
+    assert str(err.value).startswith(words) and "\n" not in str(err.value)
+
+
+def test_energy_equals_the_simulators_user_mode_report(small):
+    # the task's energy and EDP come with its cycles from the event model; they equal
+    # the public simulator's USER-mode report (the row model) exactly
+    queries = small.validate(_queries(12, seed=4))
+    labels = np.random.default_rng(2).integers(0, small.n_labels, len(queries))
+    sim = small.simulate(queries, labels)
+    config = small.configs(queries, labels)
+    report = ac.systolic.simulate(queries.M.to_numpy(), queries.N.to_numpy(), queries.K.to_numpy(),
+                                  config.rows.to_numpy(), config.cols.to_numpy(), config.dataflow.to_numpy(),
+                                  ifmap_kb=config.ifmap_kb.to_numpy(), filter_kb=config.filter_kb.to_numpy(),
+                                  ofmap_kb=config.ofmap_kb.to_numpy(), bandwidth=queries.bandwidth.to_numpy(),
+                                  mode="user")
+    np.testing.assert_array_equal(sim["total_cycles"], report.total_cycles.to_numpy())
+    np.testing.assert_array_equal(sim["energy_pj"], report.energy_pj.to_numpy())
+    np.testing.assert_array_equal(sim["edp"], report.edp.to_numpy())
