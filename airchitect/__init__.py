@@ -17,6 +17,7 @@ _LAZY = {
     "Predictor": ("airchitect.learn.predictor", "Predictor"),
     "predict": ("airchitect.api", "predict"),
     "recommend": ("airchitect.api", "recommend"),
+    "codesign": ("airchitect.network_design", "codesign"),
 }
 
 

@@ -40,8 +40,24 @@ def test_demo_matches_exact_search_and_scalesim():
         best = task.search(M=row["M"], N=row["N"], K=row["K"], max_macs=4096)
         assert row["optimal_cycles"] == best["cost"]
         assert row["predicted_cycles"] >= row["optimal_cycles"]
-    assert out["scalesim_check"]["exact"] is True
+    check = out["scalesim_check"]
+    assert check["exact"] is True and check["checked"] == 6 and check["distinct_layers"] == len(layers)
+    for item in check["layers"]:  # SCALE-Sim's own cycles equal the table's predicted cycles
+        assert item["scalesim_cycles"] == layers[item["index"]]["predicted_cycles"]
+        assert item["fields_equal"] is True
     assert 99.0 <= out["geomean_percent"] <= 100.0
+    # the one accelerator for bert-base-128: the exact network optimum, checked by SCALE-Sim
+    network = out["codesign"]
+    want = ac.codesign("bert-base-128", max_macs=4096, sram_kb=512, bandwidth=8)
+    assert network["config"] == want.config and network["cycles"] == want.cycles
+    per_layer = network["layers"]
+    assert sum(r["count"] * r["cycles"] for r in per_layer) == network["cycles"]
+    assert all(r["best_alone"] <= r["cycles"] for r in per_layer)
+    assert network["per_layer_optima_cycles"] == sum(r["count"] * r["best_alone"] for r in per_layer)
+    check = network["scalesim_check"]
+    assert check["exact"] is True and check["checked"] == 3 and check["distinct_layers"] == 6
+    for item in check["layers"]:
+        assert item["fields_equal"] is True and item["scalesim_cycles"] == item["airchitect_cycles"]
 
 
 def test_predict_train_evaluate_commands(tmp_path):

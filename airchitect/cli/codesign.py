@@ -1,0 +1,94 @@
+"""``airchitect codesign``: one accelerator (array, dataflow, SRAM split) for a whole network.
+
+The network is a name (``--network resnet50``), a GEMM table (``--csv FILE``
+with columns ``M, N, K`` and optionally ``net, layer, count``) or a user's
+PyTorch model (``--module FILE.py:ATTR --input-shape 1,3,224,224``; the file
+runs as Python code). The answer is the exact optimum of the network's
+SCALE-Sim 3.0.0 USER-mode cycles, energy or EDP over the ``codesign`` task's
+space under ``--max-macs``, ``--sram-kb`` and ``--bandwidth`` (branch and
+bound; see docs/codesign.md), with a per-layer table; ``--pareto`` also prints
+the exact Pareto front of (cycles, energy, PEs, SRAM) under the budgets.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from airchitect.cli import json_records
+
+
+def add_parser(sub):
+    p = sub.add_parser("codesign", help="one accelerator for a whole network (exact)",
+                       description=__doc__)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--network", help="a network of airchitect.workloads.NETWORKS")
+    source.add_argument("--csv", help="a GEMM table: columns M, N, K [, net, layer, count]")
+    source.add_argument("--module", help="FILE.py:ATTR, a torch.nn.Module or a factory of one")
+    p.add_argument("--input-shape", default=None, metavar="B,C,H,W",
+                   help="example input shape of --module, batch first")
+    p.add_argument("--max-macs", type=int, default=4096, help="PE budget (2^8..2^16; default 4096)")
+    p.add_argument("--sram-kb", type=int, default=512, help="total SRAM in kB (multiple of 16)")
+    p.add_argument("--bandwidth", type=int, default=8, help="DRAM words/cycle (default 8)")
+    p.add_argument("--objective", default="cycles", help="cycles, energy or edp")
+    p.add_argument("--dataflow", default="shared", help="shared (one for the network) or per-layer")
+    p.add_argument("--k", type=int, default=1, help="list the k best configurations")
+    p.add_argument("--pareto", action="store_true",
+                   help="also print the exact Pareto front of (cycles, energy, PEs, SRAM)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def _network(args):
+    if args.input_shape is not None and args.module is None:
+        raise ValueError("--input-shape goes with --module")
+    if args.module is None:
+        return args.network or args.csv, None
+    from airchitect.cli.module_file import load_module, parse_shape
+
+    if args.input_shape is None:
+        raise ValueError("--module needs --input-shape (batch first, e.g. 1,3,224,224)")
+    return load_module(args.module), parse_shape(args.input_shape, "input_shape")
+
+
+def run(args):
+    from airchitect.network_design import codesign
+
+    network, shape = _network(args)
+    result = codesign(network, input_shape=shape, max_macs=args.max_macs, sram_kb=args.sram_kb,
+                      bandwidth=args.bandwidth, objective=args.objective, dataflow=args.dataflow,
+                      k=args.k, pareto=args.pareto)
+    if args.json:
+        record = {"network": result.network, "objective": result.objective, "config": result.config,
+                  "cycles": result.cycles, "energy_pj": result.energy_pj, "edp": result.edp,
+                  "dram_words": result.dram_words, "simulations": result.simulations,
+                  "enumeration": result.enumeration, "merged": result.merged,
+                  "wall_s": result.wall_s,
+                  "layers": json_records(result.layers),
+                  "top": json_records(result.top)}
+        if result.pareto is not None:
+            record["pareto"] = json_records(result.pareto)
+            record.update({k: result.extra[k] for k in ("pareto_simulations", "pareto_enumeration",
+                                                         "pareto_sram_totals", "optimum_on_front")})
+        sys.stdout.write(json.dumps(record) + "\n")
+        return 0
+    import pandas as pd
+
+    print(result.summary())
+    print(f"{len(result.layers)} distinct GEMMs; {result.merged} duplicate layers merged into them")
+    with pd.option_context("display.width", 160, "display.max_columns", 20,
+                           "display.max_colwidth", 40):
+        table = result.layers.copy()
+        first = table["layers"].str.split(", ").str[0]
+        table["layers"] = [f"{name} (+{n - 1})" if n > 1 else name
+                           for name, n in zip(first, table["rows_merged"])]
+        print(table.to_string(index=False))
+        if len(result.top) > 1:
+            print(result.top.to_string(index=False))
+        if result.pareto is not None:
+            x = result.extra
+            print(f"Pareto front of (cycles, energy, PEs, SRAM): {len(result.pareto)} points over SRAM "
+                  f"totals {', '.join(map(str, x['pareto_sram_totals']))} kB ({x['pareto_simulations']} "
+                  f"of {x['pareto_enumeration']} simulations)")
+            print(result.pareto.to_string(index=False))
+    return 0

@@ -1,0 +1,131 @@
+"""The searches a user would run instead: Optuna samplers on the exact network cost.
+
+:func:`optuna_search` drives one of Optuna's samplers (``random``, ``tpe``,
+``nsga2``, ``gp``) over the same space and the same exact cost as
+:func:`airchitect.network_design.codesign`: each trial picks an array shape
+(rows x cols within the PE budget), a dataflow and an SRAM split, and is
+scored by simulating every distinct layer of the network (USER mode, exact).
+A GEMM is a network of one layer. The result records the best configuration
+found after every trial, so quality can be read against the number of exact
+evaluations.
+
+Examples
+--------
+>>> out = optuna_search({"M": [64], "N": [64], "K": [64]}, max_macs=256, sram_kb=32,
+...                     bandwidth=4, sampler="random", n_trials=8, seed=0)
+>>> len(out["trace"]), out["evaluations"]
+(8, 8)
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from airchitect._checks import check_choice, check_int
+
+SAMPLERS = ("random", "tpe", "nsga2", "gp")
+#: most trials of one search (each simulates every distinct layer once)
+MAX_TRIALS = 10_000
+
+
+def _sampler(name, seed):
+    import optuna
+
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
+    return optuna.samplers.GPSampler(seed=seed)
+
+
+def _layers(task, network, max_macs, sram_kb, bandwidth, input_shape):
+    from airchitect.network_design.layers import NetworkLayers, network_layers
+
+    if isinstance(network, dict):
+        network = pd.DataFrame(network)
+    layers = network if isinstance(network, NetworkLayers) else network_layers(network, input_shape)
+    table = layers.table
+    inputs = task.validate(pd.DataFrame({"M": table.M, "N": table.N, "K": table.K,
+                                         "max_macs": max_macs, "sram_kb": sram_kb,
+                                         "bandwidth": bandwidth}))
+    return inputs, table["count"].to_numpy(np.int64)
+
+
+def network_cost(task, inputs, counts, labels, objective):
+    """Exact network figures of task ``labels`` (one per candidate): a dict of ``(n,)``
+    arrays ``cycles``, ``energy``, ``edp``, ``dram_words`` and ``cost``; simulates every
+    distinct layer of every candidate (USER mode)."""
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    sim = task.simulate(inputs, np.broadcast_to(labels, (len(inputs), labels.size)))
+    w = counts.astype(np.float64)
+    out = {"cycles": w @ sim["total_cycles"].astype(np.float64), "energy": w @ sim["energy_pj"],
+           "dram_words": w @ sim["dram_words"].astype(np.float64)}
+    out["edp"] = out["energy"] * out["cycles"]
+    out["cost"] = out[objective] if objective != "cycles" else out["cycles"]
+    return out
+
+
+def optuna_search(network, *, max_macs, sram_kb, bandwidth, objective="cycles", sampler="tpe",
+                  n_trials=128, seed=0, task=None, input_shape=None):
+    """Search the network's accelerator with an Optuna sampler; see the module docstring.
+
+    Parameters
+    ----------
+    network, max_macs, sram_kb, bandwidth, objective, input_shape, task :
+        As :func:`airchitect.network_design.codesign` (shared dataflow).
+    sampler : {"random", "tpe", "nsga2", "gp"}
+    n_trials : int
+        Exact network evaluations, 1..10,000 (a repeated configuration is
+        evaluated again, as a user's loop would).
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``label`` and ``cost`` of the best trial, ``trace`` (the best cost after
+        each trial), ``evaluations`` (= ``n_trials``), ``wall_s`` (seconds).
+    """
+    import optuna
+
+    from airchitect.network_design import _task
+
+    check_choice("sampler", sampler, SAMPLERS)
+    check_choice("objective", objective, ("cycles", "energy", "edp"))
+    n_trials = check_int("n_trials", n_trials, 1, MAX_TRIALS)
+    task = _task(task)
+    inputs, counts = _layers(task, network, max_macs, sram_kb, bandwidth, input_shape)
+    s = task._space_arrays()
+    allowed = np.flatnonzero(s["pes"] <= max_macs)
+    if not allowed.size:
+        raise ValueError(f"max_macs = {max_macs}: no configuration of the space fits the budget")
+    index = {(int(s["rows"][a]), int(s["cols"][a]), int(s["code"][a]), int(s["i"][a]),
+              int(s["j"][a])): int(a) for a in allowed}
+    shapes = sorted({f"{r}x{c}" for r, c, *_ in index})
+    flows = sorted({code for _, _, code, _, _ in index})
+    splits = sorted({f"{i},{j}" for *_, i, j in index})
+    from airchitect.targets.systolic.config import DATAFLOWS
+
+    def objective_fn(trial):
+        rows, cols = map(int, trial.suggest_categorical("shape", shapes).split("x"))
+        code = DATAFLOWS.index(trial.suggest_categorical("dataflow", [DATAFLOWS[c] for c in flows]))
+        i, j = map(int, trial.suggest_categorical("split", splits).split(","))
+        label = index.get((rows, cols, code, i, j))
+        if label is None:  # a user space may lack a combination
+            return float("inf")
+        trial.set_user_attr("label", label)
+        return float(network_cost(task, inputs, counts, [label], objective)["cost"][0])
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    start = time.perf_counter()
+    study = optuna.create_study(direction="minimize", sampler=_sampler(sampler, seed))
+    study.optimize(objective_fn, n_trials=n_trials)
+    values = np.array([t.value for t in study.trials], dtype=np.float64)
+    best = study.best_trial
+    return {"label": int(best.user_attrs.get("label", -1)), "cost": float(best.value),
+            "trace": np.minimum.accumulate(values), "evaluations": len(study.trials),
+            "wall_s": time.perf_counter() - start, "sampler": sampler}

@@ -1,0 +1,168 @@
+"""A network as the distinct GEMM layers that one accelerator runs.
+
+:func:`network_layers` accepts what a user has at hand -- a network name, a
+GEMM table (a DataFrame, or a CSV file with columns ``net, layer, M, N, K,
+count``), or a ``torch.nn.Module`` with an example input shape -- and returns
+the table of *distinct* GEMMs with their total repeat count, plus the list of
+input rows merged into each. Network cost is then
+``sum(count * cost(M, N, K))`` over the distinct rows, which equals the sum
+over the original rows.
+
+Examples
+--------
+>>> layers = network_layers("resnet50")
+>>> int(layers.table["count"].sum()), len(layers.table) < layers.n_rows
+(54, True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from airchitect._checks import check_int
+
+#: most rows of a network table (layers before merging duplicates)
+MAX_LAYERS = 100_000
+#: most distinct GEMMs of one network (each is simulated for every candidate accelerator)
+MAX_DISTINCT = 4096
+#: largest repeat count of one row
+MAX_COUNT = 10**9
+GEMM_COLUMNS = ("M", "N", "K")
+
+
+@dataclass(frozen=True)
+class NetworkLayers:
+    """The distinct GEMMs of a network.
+
+    Attributes
+    ----------
+    name : str
+        The network's name (``net`` column, the module's class name or the file name).
+    table : pandas.DataFrame
+        One row per distinct ``(M, N, K)``: ``M, N, K`` (GEMM sizes), ``count``
+        (times it runs per inference, summed over the merged rows), ``layers``
+        (the merged rows' layer names, joined by ``", "``), ``rows`` (how many
+        input rows were merged into it).
+    n_rows : int
+        Rows of the input table.
+    """
+
+    name: str
+    table: pd.DataFrame
+    n_rows: int
+
+    @property
+    def merged(self):
+        """The distinct GEMMs that stand for more than one input row."""
+        return self.table[self.table["rows"] > 1]
+
+
+def _from_module(module, input_shape, name):
+    from airchitect.workloads.trace import gemms_from_module
+
+    if input_shape is None:
+        raise ValueError("input_shape is required with a torch.nn.Module (e.g. (1, 3, 224, 224))")
+    return gemms_from_module(module, tuple(input_shape), net=name)
+
+
+def _read_csv(path):
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"network: {path} is not a file")
+    try:
+        frame = pd.read_csv(path, nrows=MAX_LAYERS + 1, index_col=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
+        raise ValueError(f"{path}: not a CSV GEMM table ({str(err).splitlines()[0]})") from None
+    if len(frame) > MAX_LAYERS:
+        raise ValueError(f"{path}: more than MAX_LAYERS = {MAX_LAYERS} rows")
+    return frame
+
+
+def _check_table(frame, where):
+    missing = [c for c in GEMM_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{where}: a GEMM table needs columns M, N, K (and optionally net, "
+                         f"layer, count); missing {', '.join(missing)}")
+    if len(frame) == 0:
+        raise ValueError(f"{where}: the GEMM table has no rows")
+    if len(frame) > MAX_LAYERS:
+        raise ValueError(f"{where}: {len(frame)} rows, more than MAX_LAYERS = {MAX_LAYERS}")
+    out = {}
+    for column, high in (("M", 2**31 - 1), ("N", 2**31 - 1), ("K", 2**31 - 1), ("count", MAX_COUNT)):
+        if column == "count" and column not in frame.columns:
+            out[column] = np.ones(len(frame), dtype=np.int64)
+            continue
+        values = frame[column]
+        numeric = pd.to_numeric(values, errors="coerce")
+        bad = numeric.isna() | (numeric != np.floor(numeric)) | (numeric < 1) | (numeric > high)
+        if values.dtype == bool or bad.any():
+            at = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
+            raise ValueError(f"{where}: row {at}: {column} must be an integer in [1, {high}]; "
+                             f"got {values.iloc[at]!r}")
+        out[column] = numeric.to_numpy().astype(np.int64)
+    layer = (frame["layer"].astype(str) if "layer" in frame.columns
+             else pd.Series([f"row{i}" for i in range(len(frame))]))
+    return pd.DataFrame({"layer": layer.to_numpy(), **out})
+
+
+def network_layers(network, input_shape=None, *, batch=1):
+    """The distinct GEMMs of ``network``; see the module docstring.
+
+    Parameters
+    ----------
+    network : str, path, pandas.DataFrame or torch.nn.Module
+        A name from :data:`airchitect.workloads.NETWORKS`, a CSV file or a
+        DataFrame with columns ``M, N, K`` (``count``, ``layer``, ``net``
+        optional; ``count`` defaults to 1), or a module traced with
+        ``input_shape`` (see :func:`airchitect.workloads.gemms_from_module`).
+    input_shape : tuple of int, optional
+        The module's example input shape (modules only).
+    batch : int
+        Batch of a named network, in ``[1, 65536]``.
+
+    Returns
+    -------
+    NetworkLayers
+        At most :data:`MAX_DISTINCT` distinct GEMMs (more is refused).
+    """
+    from airchitect.workloads.networks import NETWORKS, network as named
+
+    name = None
+    if isinstance(network, pd.DataFrame):
+        frame, where = network, "network table"
+        name = str(frame["net"].iloc[0]) if "net" in frame.columns and len(frame) else "table"
+    elif isinstance(network, (str, Path)) and str(network) in NETWORKS:
+        frame, where, name = named(str(network), check_int("batch", batch, 1, 65536)), str(network), str(network)
+    elif isinstance(network, (str, Path)):
+        if not str(network).lower().endswith(".csv"):
+            raise ValueError(f"network must be one of {', '.join(NETWORKS)}, a .csv GEMM table, a "
+                             f"DataFrame or a torch.nn.Module; got {str(network)!r}")
+        frame, where = _read_csv(network), str(network)
+        name = Path(network).stem
+    else:
+        try:
+            import torch
+        except ImportError:  # pragma: no cover - torch is a dependency
+            torch = None
+        if torch is None or not isinstance(network, torch.nn.Module):
+            raise TypeError("network must be a name, a .csv path, a DataFrame or a torch.nn.Module; "
+                            f"got {type(network).__name__}")
+        name = type(network).__name__
+        frame, where = _from_module(network, input_shape, name), name
+        if len(frame) == 0:
+            raise ValueError(f"{name}: the module runs no GEMM (conv, linear or matmul) on input "
+                             f"shape {tuple(input_shape)}")
+    table = _check_table(frame, where)
+    grouped = table.groupby(list(GEMM_COLUMNS), sort=False)
+    distinct = grouped.agg(count=("count", "sum"), layers=("layer", ", ".join),
+                           rows=("layer", "size")).reset_index()
+    if len(distinct) > MAX_DISTINCT:
+        raise ValueError(f"{where}: {len(distinct)} distinct GEMMs, more than MAX_DISTINCT = "
+                         f"{MAX_DISTINCT}")
+    distinct = distinct.astype({"M": np.int64, "N": np.int64, "K": np.int64, "count": np.int64,
+                                "rows": np.int64})
+    return NetworkLayers(name=name, table=distinct, n_rows=len(table))

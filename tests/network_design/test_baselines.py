@@ -1,0 +1,45 @@
+"""Optuna baselines drive the same exact network cost as ac.codesign."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from airchitect.network_design import codesign
+from airchitect.network_design.baselines import network_cost, optuna_search
+from airchitect.tasks.codesign import CodesignTask
+
+TASK = CodesignTask(rows=[2, 4, 8], cols=[2, 4, 8], max_macs=[64], parts=4)
+NET = {"M": [64, 32, 20], "N": [32, 64, 30], "K": [16, 80, 33], "count": [1, 2, 3]}
+
+
+@pytest.mark.parametrize("sampler", ["random", "tpe", "nsga2"])
+def test_never_beats_the_exact_optimum_and_scores_its_trials_exactly(sampler):
+    exact = codesign(NET, max_macs=64, sram_kb=16, bandwidth=2, objective="energy", task=TASK)
+    out = optuna_search(NET, max_macs=64, sram_kb=16, bandwidth=2, objective="energy",
+                        sampler=sampler, n_trials=24, seed=1, task=TASK)
+    assert out["evaluations"] == 24 and len(out["trace"]) == 24
+    assert (np.diff(out["trace"]) <= 0).all()
+    assert out["cost"] >= exact.energy_pj
+    inputs = TASK.validate(pd.DataFrame({"M": NET["M"], "N": NET["N"], "K": NET["K"], "max_macs": 64,
+                                         "sram_kb": 16, "bandwidth": 2}))
+    again = network_cost(TASK, inputs, np.array(NET["count"]), [out["label"]], "energy")
+    assert again["cost"][0] == out["cost"]
+
+
+def test_a_space_of_one_configuration_is_found():
+    task = CodesignTask(rows=[4], cols=[4], max_macs=[16], dataflows=["ws"], parts=3)
+    assert task.n_labels == 1
+    exact = codesign(NET, max_macs=16, sram_kb=48, bandwidth=1, task=task)
+    out = optuna_search(NET, max_macs=16, sram_kb=48, bandwidth=1, sampler="tpe", n_trials=3, task=task)
+    assert out["cost"] == exact.cycles
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"sampler": "cmaes"}, "sampler"), ({"n_trials": 0}, "n_trials"), ({"objective": "area"}, "objective"),
+    ({"max_macs": 100}, "max_macs"),
+])
+def test_bad_input(kwargs, message):
+    args = dict(max_macs=64, sram_kb=16, bandwidth=2, task=TASK)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        optuna_search(NET, **args)

@@ -1,0 +1,225 @@
+"""ac.codesign: the exact network optimum equals the enumeration, tie-break included."""
+
+import itertools
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+import airchitect as ac
+from airchitect.network_design import codesign, network_layers
+from airchitect.tasks.codesign import CodesignTask
+
+SMALL = CodesignTask(rows=[2, 4, 8, 16], cols=[2, 4, 8, 16], max_macs=[64, 256], parts=4)
+NET = {"layer": ["a", "b", "c", "d"], "M": [64, 32, 64, 100], "N": [32, 64, 32, 20],
+       "K": [16, 80, 16, 33], "count": [1, 2, 3, 1]}
+
+
+def _enumerate(task, net, max_macs, sram_kb, bandwidth):
+    """Every allowed label's per-layer figures on the network's distinct layers."""
+    table = network_layers(pd.DataFrame(net)).table
+    inputs = task.validate(pd.DataFrame({"M": table.M, "N": table.N, "K": table.K, "max_macs": max_macs,
+                                         "sram_kb": sram_kb, "bandwidth": bandwidth}))
+    s = task._space_arrays()
+    allowed = np.flatnonzero(s["pes"] <= max_macs)
+    sim = task.simulate(inputs, np.broadcast_to(allowed, (len(inputs), allowed.size)))
+    return table["count"].to_numpy(), allowed, sim, s
+
+
+def _shared_best(task, net, max_macs, sram_kb, bandwidth, objective, k=1):
+    counts, allowed, sim, s = _enumerate(task, net, max_macs, sram_kb, bandwidth)
+    cycles = counts @ sim["total_cycles"].astype(float)
+    energy = counts @ sim["energy_pj"]
+    dram = counts @ sim["dram_words"].astype(float)
+    cost = {"cycles": cycles, "energy": energy, "edp": energy * cycles}[objective]
+    order = np.lexsort([allowed, dram, s["pes"][allowed], cycles, cost])[:k]
+    return allowed[order], cycles[order], energy[order]
+
+
+@pytest.mark.parametrize("objective", ["cycles", "energy", "edp"])
+@pytest.mark.parametrize("budget", [(64, 16, 1), (256, 32, 4), (256, 16, 2)])
+def test_shared_dataflow_equals_enumeration(objective, budget):
+    max_macs, sram_kb, bandwidth = budget
+    labels, cycles, energy = _shared_best(SMALL, NET, *budget, objective, k=3)
+    got = codesign(NET, max_macs=max_macs, sram_kb=sram_kb, bandwidth=bandwidth, objective=objective,
+                   task=SMALL, k=3)
+    space = SMALL.space()
+    for rank in range(3):
+        row = got.top.iloc[rank]
+        want = space.iloc[labels[rank]]
+        assert (row.rows, row.cols, row.dataflow) == (want.rows, want.cols, want.dataflow)
+        assert (row.ifmap_kb, row.filter_kb) == (sram_kb * want.i // 4, sram_kb * want.j // 4)
+        assert row.cycles == cycles[rank] and row.energy_pj == energy[rank]
+    assert got.cycles == cycles[0] and got.energy_pj == energy[0]
+    assert got.edp == energy[0] * cycles[0]
+    assert got.simulations <= got.enumeration
+
+
+def _per_layer_best(task, net, max_macs, sram_kb, bandwidth, objective):
+    """Brute force over hardware x every per-layer dataflow assignment (3^layers)."""
+    counts, allowed, sim, s = _enumerate(task, net, max_macs, sram_kb, bandwidth)
+    by_hw = {}
+    for col, label in enumerate(allowed):
+        by_hw.setdefault((s["rows"][label], s["cols"][label], s["i"][label], s["j"][label]), {})[
+            s["code"][label]] = col
+    best = None
+    for hw, flows in by_hw.items():
+        codes = sorted(flows)
+        for pick in itertools.product(codes, repeat=len(counts)):
+            cols = [flows[c] for c in pick]
+            rows = np.arange(len(counts))
+            cyc = float(counts @ sim["total_cycles"][rows, cols])
+            en = float(counts @ sim["energy_pj"][rows, cols])
+            cost = {"cycles": cyc, "energy": en, "edp": en * cyc}[objective]
+            key = (cost, cyc, hw[0] * hw[1])
+            if best is None or key < best[0]:
+                best = (key, cyc, en)
+    return best
+
+
+@pytest.mark.parametrize("objective", ["cycles", "energy", "edp"])
+def test_per_layer_dataflow_equals_enumeration(objective):
+    net = {k: v[:3] for k, v in NET.items()}
+    key, cycles, energy = _per_layer_best(SMALL, net, 256, 32, 2, objective)
+    got = codesign(net, max_macs=256, sram_kb=32, bandwidth=2, objective=objective, task=SMALL,
+                   dataflow="per-layer")
+    assert got.cost == key[0]
+    assert (got.cycles, got.config["pes"]) == (key[1], key[2])
+    assert got.config["dataflow"] == "per-layer"
+    # each layer's figures add up to the network's
+    assert (got.layers["count"] * got.layers["cycles"]).sum() == got.cycles
+
+
+def test_full_space_small_network_equals_enumeration():
+    task = ac.tasks.get("codesign")
+    net = {"M": [64, 128, 20], "N": [64, 32, 300], "K": [32, 64, 50], "count": [2, 1, 3]}
+    labels, cycles, energy = _shared_best(task, net, 1024, 32, 1, "edp")
+    got = codesign(net, max_macs=1024, sram_kb=32, bandwidth=1, objective="edp")
+    assert (got.cycles, got.energy_pj) == (cycles[0], energy[0])
+    assert got.simulations < got.enumeration / 5
+
+
+def test_duplicates_are_merged_and_counted():
+    net = pd.DataFrame({"layer": ["x", "y", "z"], "M": [64, 64, 8], "N": [32, 32, 8],
+                        "K": [16, 16, 8], "count": [2, 3, 1]})
+    layers = network_layers(net)
+    assert layers.n_rows == 3 and len(layers.table) == 2
+    assert layers.table["count"].tolist() == [5, 1]
+    assert layers.table["layers"].tolist() == ["x, y", "z"]
+    got = codesign(net, max_macs=64, sram_kb=16, bandwidth=2, task=SMALL)
+    assert got.merged == 1
+    assert (got.layers["count"] * got.layers["cycles"]).sum() == got.cycles
+
+
+class _Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 8, 3, padding=1)
+        self.skip = nn.Conv2d(4, 8, 1)
+        self.fc = nn.Linear(8 * 8 * 8, 10)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x)) + self.skip(x)
+        return self.fc(y.flatten(1))
+
+
+def test_module_equals_its_gemm_table(tmp_path):
+    module = _Block()
+    table = ac.workloads.gemms_from_module(module, (1, 4, 8, 8))
+    assert table[["M", "N", "K"]].values.tolist() == [[64, 8, 36], [64, 8, 4], [1, 10, 512]]
+    by_module = codesign(module, input_shape=(1, 4, 8, 8), max_macs=256, sram_kb=32, bandwidth=2,
+                         task=SMALL)
+    path = tmp_path / "net.csv"
+    table[["net", "layer", "M", "N", "K", "count"]].to_csv(path, index=False)
+    by_csv = codesign(str(path), max_macs=256, sram_kb=32, bandwidth=2, task=SMALL)
+    assert by_module.config == by_csv.config and by_module.cycles == by_csv.cycles
+
+
+def test_every_named_network_is_accepted():
+    task = ac.tasks.get("codesign")
+    for name in ac.workloads.NETWORKS:
+        table = network_layers(name).table
+        task.validate(pd.DataFrame({"M": table.M, "N": table.N, "K": table.K, "max_macs": 65536,
+                                    "sram_kb": 4096, "bandwidth": 1}))
+
+
+@pytest.mark.parametrize("network, kwargs, message", [
+    ("resnet-51", {}, "network must be one of"),
+    (pd.DataFrame({"M": [4], "N": [4]}), {}, "missing K"),
+    (pd.DataFrame({"M": [4], "N": [4], "K": [True]}), {}, "K must be an integer"),
+    (pd.DataFrame({"M": [4], "N": [4], "K": [4], "count": [0]}), {}, "count must be an integer"),
+    (pd.DataFrame({"M": [4], "N": [4], "K": [70000]}), {}, "K"),
+    ({"M": [4], "N": [4], "K": [4]}, {"max_macs": 300}, "max_macs must be one of"),
+    ({"M": [4], "N": [4], "K": [4]}, {"sram_kb": 20}, "sram_kb must be a multiple of 16"),
+    ({"M": [4], "N": [4], "K": [4]}, {"objective": "power"}, "objective"),
+    ({"M": [4], "N": [4], "K": [4]}, {"dataflow": "each"}, "dataflow"),
+    ({"M": [4], "N": [4], "K": [4]}, {"k": 0}, "k"),
+    (nn.Linear(4, 4), {}, "input_shape is required"),
+])
+def test_bad_input_names_the_field(network, kwargs, message):
+    args = dict(max_macs=256, sram_kb=32, bandwidth=2)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        codesign(network, **args)
+
+
+def test_bad_types():
+    with pytest.raises(TypeError, match="network must be"):
+        codesign(3.5, max_macs=256, sram_kb=32, bandwidth=2)
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "airchitect", "codesign", *args],
+                          capture_output=True, text=True, cwd=cwd)
+
+
+def test_cli_json_matches_api(tmp_path):
+    path = tmp_path / "net.csv"
+    pd.DataFrame(NET).to_csv(path, index=False)
+    out = _cli("--csv", str(path), "--max-macs", "256", "--sram-kb", "32", "--bandwidth", "4",
+               "--objective", "energy", "--json")
+    assert out.returncode == 0, out.stderr
+    record = json.loads(out.stdout)
+    want = codesign(str(path), max_macs=256, sram_kb=32, bandwidth=4, objective="energy")
+    assert record["config"] == want.config
+    assert record["energy_pj"] == want.energy_pj and record["cycles"] == want.cycles
+    # layers a and c are the same GEMM: merged, counts summed
+    assert [(r["M"], r["count"], r["layers"]) for r in record["layers"]] == [
+        (64, 4, "a, c"), (32, 2, "b"), (100, 1, "d")]
+
+
+def test_cli_module(tmp_path):
+    path = tmp_path / "mine.py"
+    path.write_text("from torch import nn\nnet = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), "
+                    "nn.Linear(32, 16))\n")
+    out = _cli("--module", f"{path}:net", "--input-shape", "8,64", "--max-macs", "256",
+               "--sram-kb", "32", "--json")
+    assert out.returncode == 0, out.stderr
+    record = json.loads(out.stdout)
+    assert [(r["M"], r["N"], r["K"]) for r in record["layers"]] == [(8, 32, 64), (8, 16, 32)]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--network", "nope"], "network must be one of"),
+    (["--csv", "/nonexistent/x.csv"], "is not a file"),
+    (["--network", "resnet50", "--input-shape", "1,3"], "--input-shape goes with --module"),
+    (["--network", "resnet50", "--max-macs", "1000"], "max_macs must be one of"),
+])
+def test_cli_bad_input_exits_2_with_one_line(args, message):
+    out = _cli(*args)
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and message in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_memory_bound_is_checked_before_any_work():
+    rng = np.random.default_rng(0)
+    net = pd.DataFrame({"M": rng.integers(1, 4000, 700), "N": rng.integers(1, 4000, 700),
+                        "K": rng.integers(1, 4000, 700)})
+    with pytest.raises(ValueError, match="MAX_ENTRIES"):
+        codesign(net, max_macs=65536, sram_kb=512, bandwidth=8)
