@@ -94,7 +94,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     base = Path(args.base).resolve()
     print(f"base {base}, this {HERE}, {args.rounds} rounds alternating, median of each")
-    print(f"| case | base (s) | this (s) | this / base |\n| --- | --- | --- | --- |")
+    print("| case | base (s) | this (s) | this / base |\n| --- | --- | --- | --- |")
     for name in args.cases:
         times = {"base": [], "this": []}
         for _ in range(args.rounds):

@@ -11,7 +11,9 @@ from pathlib import Path
 from airchitect.data.store import write_atomic
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["systolic", "memory", "memory_events", "memory_splits", "datasets", "predict", "versions", "airchitect_v2", "cim", "cim_schedule", "sve"]
+ORDER = ["systolic", "scalesim_files", "calc_dram", "memory", "memory_events", "memory_splits", "codesign",
+         "codesign_network", "datasets", "predict", "versions", "airchitect_v2", "cim", "cim_schedule",
+         "sve", "sve_compile"]
 
 
 def main():
