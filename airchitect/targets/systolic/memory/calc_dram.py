@@ -13,6 +13,7 @@ from numba import njit
 
 from airchitect._math import ceil_div
 from airchitect.targets.systolic.config import WORDS_PER_KB
+from airchitect.targets.systolic.memory.calc_reads import _bands
 from airchitect.targets.systolic.memory.estimate_buffer import CALC_READ_BW
 
 
@@ -36,54 +37,12 @@ def calc_dram_start(distinct_words, sram_kb, first_request_cycle):
 
 
 @njit(cache=True)
-def _band_scans(length, scans, n, block):
-    """Insertions after ``scans`` back-to-back increasing scans of ``length`` new words
-    into CALC mode's estimate buffer, which keeps the words inserted since the last
-    multiple of ``block`` insertions; ``n`` insertions before. Returns the new count."""
-    if length >= block:
-        return n + scans * length
-    x0 = np.empty(64, np.int64)
-    x1 = np.empty(64, np.int64)
-    base = np.empty(64, np.int64)
-    y0 = np.empty(64, np.int64)
-    y1 = np.empty(64, np.int64)
-    yb = np.empty(64, np.int64)
-    x0[0], x1[0], base[0] = 0, length, n
-    m = 1
-    n += length
-    for _ in range(scans - 1):
-        k = 0
-        for p in range(m):
-            x = x0[p]
-            while x < x1[p]:
-                start = (n // block) * block
-                inserted = base[p] + x - x0[p]
-                if inserted >= start:
-                    y, b = x1[p], inserted
-                else:
-                    y = min(x1[p], x0[p] + start - base[p], x + start + block - n)
-                    b = n
-                    n += y - x
-                if k > 0 and y1[k - 1] == x and yb[k - 1] + x - y0[k - 1] == b:
-                    y1[k - 1] = y
-                else:
-                    if k == 64:
-                        raise ValueError("estimate buffer: too many pieces")
-                    y0[k], y1[k], yb[k] = x, y, b
-                    k += 1
-                x = y
-        m = k
-        x0[:m], x1[:m], base[:m] = y0[:m], y1[:m], yb[:m]
-    return n
-
-
-@njit(cache=True)
 def _os_filter_reads(K, N, C, row_folds, block):
     """CALC-mode filter DRAM reads of an os GEMM: column fold ``fc`` reads its
     ``K x cv`` filter band once per row fold."""
     n = 0
     for fc in range((N + C - 1) // C):
-        n = _band_scans(K * min(C, N - fc * C), row_folds, n, block)
+        n = _bands(K * min(C, N - fc * C), row_folds, n, block, 0, -1)[0]
     return n
 
 
