@@ -57,17 +57,15 @@ from airchitect.targets.cim import functional
 from airchitect.targets.cim.cells import DEVICE_FIELDS, Device
 from airchitect.targets.cim.config import INTEGER_MAPPINGS, make_config
 from airchitect.targets.cim.runner import (
-    INPUT,
     MATRIX_KINDS,
     MAX_COLUMN_VALUES,
     MAX_OPS,
     CrossbarProgram,
-    OneThread,
     _vectors,
     check_batch,
-    digital_layer,
     input_columns,
     load_torch,
+    run_graph,
 )
 from airchitect.targets.cim.trace_fx import trace
 
@@ -224,24 +222,20 @@ def _predicted(mats, options, n_xbars):
 def _quantize_network(pairs, bit_list, x):
     """Layer records with shapes and quantisation, found by running ``x`` through the float model."""
     bit_list = iter(bit_list)
-    last_use = {name: i for i, (rec, _) in enumerate(pairs) for name in rec["inputs"]}
-    values, out = {INPUT: x}, []
-    with load_torch().no_grad(), OneThread():
-        for i, (rec, params) in enumerate(pairs):
-            xs = [values[name] for name in rec["inputs"]]
-            rec["in_shape"] = list(xs[0].shape[1:])
-            if rec["kind"] in MATRIX_KINDS:
-                _quantize_layer(rec, params, xs[0], *next(bit_list))
-                y = _float_layer(rec, params, xs[0])
-            else:
-                y = digital_layer(rec, xs)
-            for name in rec["inputs"]:
-                if last_use[name] == i:
-                    values.pop(name, None)
-            values[rec["name"]] = y
-            rec["out_shape"] = list(y.shape[1:])
-            out.append(rec)
-    return out
+    params = {id(rec): p for rec, p in pairs}
+
+    def matrix(rec, x):
+        rec["in_shape"] = list(x.shape[1:])  # the quantisation reads it
+        _quantize_layer(rec, params[id(rec)], x, *next(bit_list))
+        return _float_layer(rec, params[id(rec)], x)
+
+    def visit(rec, xs, out):
+        rec["in_shape"] = list(xs[0].shape[1:])
+        rec["out_shape"] = list(out.shape[1:])
+
+    records = [rec for rec, _ in pairs]
+    run_graph(records, x, matrix, visit)
+    return records
 
 
 def _float_layer(rec, params, x):

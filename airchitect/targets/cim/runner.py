@@ -56,6 +56,27 @@ class OneThread:
         load_torch().set_num_threads(self.threads)
 
 
+def run_graph(records, x, matrix, visit=None):
+    """Run ``x`` through the layer graph ``records`` (each names its ``inputs``): a
+    crossbar-mapped layer (:data:`MATRIX_KINDS`) through ``matrix(rec, x)``, the others
+    digitally, then ``visit(rec, xs, out)`` if given; returns the last layer's output.
+    Values are dropped once their last reader has run, so memory stays at the live
+    activations of the graph."""
+    last_use = {name: i for i, rec in enumerate(records) for name in rec["inputs"]}
+    values, out = {INPUT: x}, x
+    with load_torch().no_grad(), OneThread():
+        for i, rec in enumerate(records):
+            xs = [values[name] for name in rec["inputs"]]
+            out = matrix(rec, xs[0]) if rec["kind"] in MATRIX_KINDS else digital_layer(rec, xs)
+            if visit is not None:
+                visit(rec, xs, out)
+            for name in rec["inputs"]:
+                if last_use[name] == i:
+                    values.pop(name, None)
+            values[rec["name"]] = out
+    return out
+
+
 def digital_layer(rec, xs):
     """Apply a digital (non-matrix) layer to its float64 input tensors ``xs`` (a list)."""
     torch = load_torch()
@@ -303,26 +324,12 @@ class CrossbarProgram:
         Values are dropped once their last reader has run, so memory stays at
         the live activations of the graph.
         """
-        torch = load_torch()
-        xbars = self._programmed() if mode in ("crossbar", "calibrate") else None
-        last_use = {}
-        for i, rec in enumerate(self.layers):
-            for name in rec["inputs"]:
-                last_use[name] = i
-        values, k = {INPUT: x}, 0
-        with torch.no_grad(), OneThread():
-            for i, rec in enumerate(self.layers):
-                xs = [values[name] for name in rec["inputs"]]
-                if rec["kind"] in MATRIX_KINDS:
-                    out = _matrix_layer(rec, xs[0], mode, None if xbars is None else xbars[k])
-                    k += 1
-                else:
-                    out = digital_layer(rec, xs)
-                for name in rec["inputs"]:
-                    if last_use[name] == i:
-                        values.pop(name, None)
-                values[rec["name"]] = out
-        return values[self.layers[-1]["name"]]
+        xbars = iter(self._programmed()) if mode in ("crossbar", "calibrate") else None
+
+        def matrix(rec, x):
+            return _matrix_layer(rec, x, mode, None if xbars is None else next(xbars))
+
+        return run_graph(self.layers, x, matrix)
 
     def evaluate(self, x, labels=None):
         """Crossbar outputs against the float and quantised models, with costs.
