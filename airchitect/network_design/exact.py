@@ -71,7 +71,6 @@ class Candidates:
         allowed = np.flatnonzero(s["pes"] <= max_macs)
         if not allowed.size:
             raise ValueError(f"max_macs = {max_macs}: no configuration of the space fits the budget")
-        self.per_layer = per_layer
         if not per_layer:
             self.labels = allowed[:, None]
         else:
@@ -82,11 +81,8 @@ class Candidates:
             # label order of the space: by PEs, then dataflow, rows, i, j -> order the hardware by
             # its first label
             first = np.where(labels >= 0, labels, np.iinfo(np.int64).max).min(axis=1)
-            order = np.argsort(first, kind="stable")
-            self.labels = labels[order]
-        first = np.where(self.labels >= 0, self.labels, np.iinfo(np.int64).max).min(axis=1)
-        self.pes = s["pes"][first]
-        self.first_label = first
+            self.labels = labels[np.argsort(first, kind="stable")]
+        self.pes = s["pes"][self.labels.max(axis=1)]  # one rows x cols per candidate
 
     def __len__(self):
         return len(self.labels)
