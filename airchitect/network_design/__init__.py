@@ -18,6 +18,7 @@ True
 
 from __future__ import annotations
 
+import numbers
 import time
 from dataclasses import dataclass, field
 
@@ -103,6 +104,13 @@ class CodesignResult:
         return (f"{self.network}: {c['rows']}x{c['cols']} {c['dataflow']}, SRAM {c['ifmap_kb']}/"
                 f"{c['filter_kb']}/{c['ofmap_kb']} kB: {self.cycles:.0f} cycles, "
                 f"{self.energy_pj:.4g} pJ ({self.simulations} simulations, {self.wall_s:.2f} s)")
+
+
+def check_budgets(max_macs, sram_kb, bandwidth):
+    """Refuse a budget that is not one integer (the task's validation checks its range)."""
+    for name, value in (("max_macs", max_macs), ("sram_kb", sram_kb), ("bandwidth", bandwidth)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be one integer, got {type(value).__name__} {value!r}")
 
 
 def _task(task):
@@ -217,6 +225,7 @@ def codesign(network, *, max_macs, sram_kb, bandwidth, objective="cycles", metho
     if sram_totals is not False and dataflow == "per-layer":
         raise ValueError("pareto: the front is searched with dataflow='shared' only, got 'per-layer'")
     k = check_int("k", k, 1, MAX_K)
+    check_budgets(max_macs, sram_kb, bandwidth)
     max_simulations = check_int("max_simulations", max_simulations, 1, 10**12)
     task = _task(task)
     if isinstance(network, dict):

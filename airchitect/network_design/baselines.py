@@ -92,11 +92,12 @@ def optuna_search(network, *, max_macs, sram_kb, bandwidth, objective="cycles", 
     """
     import optuna
 
-    from airchitect.network_design import _task
+    from airchitect.network_design import _task, check_budgets
 
     check_choice("sampler", sampler, SAMPLERS)
     check_choice("objective", objective, ("cycles", "energy", "edp"))
     n_trials = check_int("n_trials", n_trials, 1, MAX_TRIALS)
+    check_budgets(max_macs, sram_kb, bandwidth)
     task = _task(task)
     inputs, counts = _layers(task, network, max_macs, sram_kb, bandwidth, input_shape)
     s = task._space_arrays()

@@ -171,6 +171,12 @@ def test_bad_input_names_the_field(network, kwargs, message):
 def test_bad_types():
     with pytest.raises(TypeError, match="network must be"):
         codesign(3.5, max_macs=256, sram_kb=32, bandwidth=2)
+    two_layers = {"M": [8, 16], "N": [8, 8], "K": [8, 8]}
+    for budget in ({"sram_kb": [32]}, {"max_macs": "256"}, {"bandwidth": 2.0}, {"bandwidth": True}):
+        args = {**dict(max_macs=256, sram_kb=32, bandwidth=2), **budget}
+        name = next(iter(budget))
+        with pytest.raises(TypeError, match=f"{name} must be one integer"):
+            codesign(two_layers, **args)
 
 
 def _cli(*args, cwd=None):
