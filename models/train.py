@@ -36,6 +36,7 @@ HYPER = {
     "cim": {"model": "surrogate"},
     "cim-schedule": {"model": "surrogate"},
     "buffer": {"model": "stalls"},
+    "codesign": {"model": "factorised", "epochs": 20, "scorer_epochs": 30},
 }
 #: models whose ranking ``ac.recommend`` re-ranks, where it is not the shipped model's
 #: (saved to ``airchitect/models/<task>/recommend``)
@@ -44,10 +45,12 @@ RANKERS = {
 }
 
 
-def dataset(task, n):
-    out = ROOT / "datasets" / task / "full"
+def dataset(task, n, objective=None):
+    """``datasets/<task>/full`` (``full-<objective>`` for another objective than the
+    task's first), generated (resumed) when missing or incomplete."""
+    out = ROOT / "datasets" / task / ("full" if objective is None else f"full-{objective}")
     if not (out / "manifest.json").exists() or not ac.data.read_manifest(out).get("complete"):
-        ac.data.generate(task, n, seed=SEED, out=out)
+        ac.data.generate(task, n, seed=SEED, out=out, objective=objective)
     return out
 
 
@@ -83,16 +86,31 @@ def main(argv=None):
     parser.add_argument("--task", required=True, choices=sorted(HYPER))
     parser.add_argument("--workloads", type=int, default=N_WORKLOADS)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--model", default=None,
+                        help="train another model than the shipped one (a baseline), with --out")
+    parser.add_argument("--params", default="{}", help="JSON object of that model's hyper-parameters")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 on a shared machine)")
+    parser.add_argument("--objective", default=None,
+                        help="train for another objective than the task's first (codesign: edp); "
+                             "the model goes to airchitect/models/<task>/<objective>")
     parser.add_argument("--recommend", action="store_true",
                         help="train the task's ranking model for ac.recommend (buffer) instead")
     args = parser.parse_args(argv)
     if args.recommend and args.task not in RANKERS:
         parser.error(f"--recommend: task {args.task} has no separate ranking model")
-    torch.set_num_threads(2)
-    data = dataset(args.task, args.workloads)
+    torch.set_num_threads(args.threads)
+    objective = None
+    if args.objective is not None:
+        objective = ac.tasks.get(args.task).check_objective(args.objective)
+        objective = None if objective == ac.tasks.get(args.task).objectives[0] else objective
+    data = dataset(args.task, args.workloads, objective)
     params = dict((RANKERS if args.recommend else HYPER)[args.task])
     model = params.pop("model")
-    if model in ("airchitect", "resmlp"):
+    if args.model is not None:
+        if args.out is None:
+            parser.error("--model trains a baseline: give --out (the shipped model is not replaced)")
+        model, params = args.model, json.loads(args.params)
+    if model in ("airchitect", "resmlp", "factorised"):
         params["verbose"] = True
     start = time.perf_counter()
     predictor = ac.learn.train(args.task, data, model=model, seed=SEED, **params)
@@ -102,6 +120,8 @@ def main(argv=None):
     out = Path(args.out) if args.out else ROOT / "airchitect" / "models" / args.task
     if args.recommend and not args.out:
         out = out / "recommend"
+    elif objective is not None and not args.out:
+        out = out / objective
     predictor.save(out)
     print(json.dumps(predictor.metadata, indent=2))
 

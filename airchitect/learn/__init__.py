@@ -8,13 +8,16 @@ from airchitect.learn.estimators import (
     ResMLPClassifier,
     make_baseline,
 )
+from airchitect.learn.factorised import FactorisedClassifier
+from airchitect.learn.ordinal import OrdinalTransformerClassifier
 from airchitect.learn.predictor import Predictor
 from airchitect.learn.stalls import SplitStallClassifier
 from airchitect.learn.surrogate import SurrogateClassifier
 from airchitect.learn.train import evaluate, split, train
 
 __all__ = [
-    "AirchitectClassifier", "BoostedCostClassifier", "Encoder", "Predictor", "ResMLPClassifier", "SplitStallClassifier",
+    "AirchitectClassifier", "BoostedCostClassifier", "Encoder", "FactorisedClassifier",
+    "OrdinalTransformerClassifier", "Predictor", "ResMLPClassifier", "SplitStallClassifier",
     "SurrogateClassifier",
     "evaluate", "make_baseline", "metrics", "split", "train",
 ]

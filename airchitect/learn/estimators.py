@@ -19,7 +19,6 @@ a row's constraints rule out (``task.allowed``) are never predicted.
 
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 import pandas as pd
@@ -33,7 +32,14 @@ from sklearn.preprocessing import FunctionTransformer
 
 from airchitect._checks import check_choice
 from airchitect.learn.encoding import Encoder
+from airchitect.learn.loop import fit_loop
 from airchitect.learn.nets import AirchitectNet, ResMLP
+
+
+#: most (row, label) mask elements held at once in training (larger sets are masked per batch)
+MASK_ELEMENTS = 1 << 28
+#: rows whose logits are computed at once in prediction (4096 x 28,665 float32: 470 MB)
+PREDICT_ROWS = 4096
 
 
 def _task(task):
@@ -92,57 +98,52 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.module_ = self._build(self.encoder_, self.n_labels_)
         features = torch.as_tensor(self.encoder_.transform(X))
         targets = torch.as_tensor(y)
-        allowed = self._allowed(X)
+        allowed = self._allowed(X) if len(X) * self.n_labels_ <= MASK_ELEMENTS else None
         slowdowns = self._slowdowns(X, costs)
-        steps = self.epochs * max(1, int(np.ceil(len(y) / self.batch_size)))
-        optim = torch.optim.AdamW(
-            self.module_.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
-        )
-        sched = torch.optim.lr_scheduler.OneCycleLR(optim, self.learning_rate, total_steps=steps)
         self.module_.train()
-        for epoch in range(self.epochs):
-            order = torch.randperm(len(y), generator=generator)
-            total = 0.0
-            for batch in order.split(self.batch_size):
-                logits = self._masked(self.module_(features[batch]), allowed, batch)
-                loss = torch.nn.functional.cross_entropy(logits, targets[batch])
-                if slowdowns is not None:
-                    p = torch.softmax(logits, dim=1)
-                    loss = loss + self.regret_weight * (p * slowdowns[batch]).sum(1).mean()
-                optim.zero_grad()
-                loss.backward()
-                optim.step()
-                sched.step()
-                total += float(loss.detach()) * len(batch)
-            if self.verbose:
-                print(f"epoch {epoch + 1}/{self.epochs}: loss {total / len(y):.4f}",
-                      file=sys.stderr, flush=True)
+
+        def loss_of(batch):
+            mask = allowed[batch] if allowed is not None else self._allowed(X.iloc[batch.numpy()])
+            logits = self._masked(self.module_(features[batch]), mask)
+            loss = torch.nn.functional.cross_entropy(logits, targets[batch])
+            if slowdowns is not None:
+                p = torch.softmax(logits, dim=1)
+                loss = loss + self.regret_weight * (p * slowdowns[batch]).sum(1).mean()
+            return loss
+
+        fit_loop(self.module_.parameters(), len(y), loss_of, epochs=self.epochs, batch_size=self.batch_size,
+                 learning_rate=self.learning_rate, weight_decay=self.weight_decay, generator=generator,
+                 verbose=self.verbose)
         self.module_.eval()
         return self
 
     @staticmethod
-    def _masked(logits, allowed, index=None):
-        if allowed is None:
-            return logits
-        mask = allowed if index is None else allowed[index]
-        return logits.masked_fill(~mask, -1e9)
+    def _masked(logits, allowed):
+        return logits if allowed is None else logits.masked_fill(~allowed, -1e9)
 
-    def decision_function(self, X):
-        """Masked logits, ``(n, n_labels)``."""
+    def _chunks(self, X):
+        """Masked logits of ``X`` in chunks of :data:`PREDICT_ROWS` rows (a generator)."""
         X = pd.DataFrame(X).reset_index(drop=True)
         features = torch.as_tensor(self.encoder_.transform(X))
         with torch.inference_mode():
-            logits = torch.cat([self.module_(f) for f in features.split(65536)]) if len(
-                features
-            ) else torch.zeros((0, self.n_labels_))
-            return self._masked(logits, self._allowed(X)).numpy()
+            for start in range(0, len(X), PREDICT_ROWS):
+                part = X.iloc[start:start + PREDICT_ROWS]
+                yield self._masked(self.module_(features[start:start + PREDICT_ROWS]), self._allowed(part))
+
+    def decision_function(self, X):
+        """Masked logits, ``(n, n_labels)`` (float32)."""
+        parts = [logits.numpy() for logits in self._chunks(X)]
+        return np.concatenate(parts) if parts else np.zeros((0, self.n_labels_), dtype=np.float32)
 
     def predict_proba(self, X):
         logits = torch.as_tensor(self.decision_function(X))
         return torch.softmax(logits, dim=1).numpy()
 
     def predict(self, X):
-        return self.decision_function(X).argmax(axis=1)
+        """The most probable allowed label of every row (chunked: the logits of all
+        rows are never held at once)."""
+        parts = [logits.argmax(1).numpy() for logits in self._chunks(X)]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
 class AirchitectClassifier(TorchClassifier):

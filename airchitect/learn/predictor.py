@@ -30,6 +30,8 @@ from airchitect.learn import schema
 from airchitect.learn.boosted import BoostedCostClassifier
 from airchitect.learn.encoding import Encoder
 from airchitect.learn.estimators import AirchitectClassifier, ResMLPClassifier
+from airchitect.learn.factorised import FactorisedClassifier
+from airchitect.learn.ordinal import OrdinalTransformerClassifier
 from airchitect.learn.schema import METADATA_KEYS, SCHEMA_VERSION
 from airchitect.learn.stalls import SplitStallClassifier
 from airchitect.learn.surrogate import SurrogateClassifier
@@ -37,6 +39,8 @@ from airchitect.learn.surrogate import SurrogateClassifier
 MODELS = {
     "airchitect": AirchitectClassifier,
     "resmlp": ResMLPClassifier,
+    "factorised": FactorisedClassifier,
+    "ordinal": OrdinalTransformerClassifier,
     "surrogate": SurrogateClassifier,
     "boosted": BoostedCostClassifier,
     "stalls": SplitStallClassifier,
@@ -82,6 +86,8 @@ class Predictor:
         ``k`` is an integer in ``[1, n_labels]``.
         """
         k = check_int("k", k, 1, int(self.estimator.n_labels_))
+        if hasattr(self.estimator, "top_k"):
+            return self.estimator.top_k(self.task.validate(inputs), k)
         scores = self.estimator.decision_function(self.task.validate(inputs))
         return np.argsort(-scores, axis=1, kind="stable")[:, :k]
 

@@ -64,6 +64,15 @@ LIMITS = {
     "labels_per_row": (1, MAX_LABELS),
     "best_per_row": (0, MAX_LABELS),
     "max_folds": (1, 10**9),
+    "embedding": (1, 4096),
+    "scorer_width": (1, 8192),
+    "beam": (1, 10**5),
+    "candidates": (1, 4096),
+    "scorer_rows": (0, 10**8),
+    "scorer_epochs": (1, 10**6),
+    "d_model": (1, 4096),
+    "heads": (1, 64),
+    "layers": (1, 64),
 }
 _POSITIVE = ("learning_rate",)
 _COLUMNS = 256
@@ -108,9 +117,8 @@ _OPTIONAL_TEXT = {"type": ["string", "null"], "maxLength": 64}
 _SEED = {"type": "integer"}
 
 
-def _torch_params(sizes):
+def _torch_params(sizes, numbers=("learning_rate", "weight_decay", "regret_weight")):
     names = (*sizes, "epochs", "batch_size")
-    numbers = ("learning_rate", "weight_decay", "regret_weight")
     return {"task": _OPTIONAL_TEXT, "objective": _OPTIONAL_TEXT, "seed": _SEED,
             "verbose": {"type": "boolean"}, **{n: _integer(n) for n in names},
             **{n: _number(n) for n in numbers}}
@@ -119,6 +127,10 @@ def _torch_params(sizes):
 _PARAMS = {
     "airchitect": _torch_params(("embedding_dim", "hidden")),
     "resmlp": _torch_params(("width", "depth")),
+    "factorised": _torch_params(("width", "depth", "embedding", "scorer_width", "beam", "candidates",
+                                 "scorer_rows", "scorer_epochs"), ("learning_rate", "weight_decay")),
+    "ordinal": {**_torch_params(("d_model", "heads", "layers"), ("learning_rate", "weight_decay")),
+                "columns": {**_strings(_COLUMNS, 1), "type": ["array", "null"]}},
     "surrogate": {"task": _TASK, "objective": _OPTIONAL_TEXT, "tie_tolerance": _number("tie_tolerance"),
                   "ridge": _number("ridge"), "folds": {"enum": ["pow2", "tiles"]}},
     "boosted": {"task": _TASK, "objective": _OPTIONAL_TEXT, "seed": _SEED,
@@ -147,6 +159,8 @@ def _encoder(kind):
 _STATE = {
     "airchitect": {"encoder": _encoder("tokens")},
     "resmlp": {"encoder": _encoder("folds")},
+    "factorised": {"encoder": _encoder("folds")},
+    "ordinal": {"encoder": _encoder("tokens")},
     "surrogate": {"groups": _strings(_VOCABULARY, 1), "constraints": _strings(_COLUMNS)},
     "boosted": {},
     "stalls": {},

@@ -50,12 +50,12 @@ def evaluate(predictor, frame, objective=None):
     """
     task = predictor.task
     inputs = task.validate(frame[list(task.input_columns)])
-    proba = predictor.predict_proba(inputs)
     y_pred = predictor.estimator.predict(inputs)
     best = frame["best_cost"].to_numpy() if "best_cost" in frame else None
-    out = metrics.report(task, inputs, frame["label"].to_numpy(), y_pred, proba, objective,
+    out = metrics.report(task, inputs, frame["label"].to_numpy(), y_pred, objective=objective,
                          best_cost=best)
     top5 = predictor.top_k(inputs, min(5, task.n_labels))
+    out["top5"] = float(np.mean((top5 == frame["label"].to_numpy()[:, None]).any(axis=1)))
     recommended = np.min([task.cost_of(inputs, top5[:, j], objective) for j in range(top5.shape[1])],
                          axis=0)
     best = task.cost_of(inputs, frame["label"].to_numpy(), objective) if best is None else best

@@ -150,6 +150,13 @@ class CodesignTask(Task):
     def params(self):
         return dict(self._params)
 
+    @property
+    def factors(self):
+        """``(n_arrays, n_splits)``: label ``a * n_splits + s`` is array ``a`` (the array
+        task's label) with split ``s`` (273 x 105 by default)."""
+        n_splits = (self.parts - 1) * (self.parts - 2) // 2
+        return self.n_labels // n_splits, n_splits
+
     # -- space -------------------------------------------------------------------------
     def _space(self):
         arrays = self.array.space()

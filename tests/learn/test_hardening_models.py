@@ -51,6 +51,14 @@ def trained():
             bX, bframe.label, costs=np.stack(bframe.costs)), bX),
         "stalls": (buffer, MODELS["stalls"](task="buffer", max_folds=16).fit(bX), bX),
     }
+    codesign = ac.tasks.get("codesign", rows=[4, 8], cols=[4, 8], max_macs=[64], parts=4)
+    cframe = codesign.label(codesign.sample(60, seed=5))
+    cX, cy = codesign.validate(cframe[list(codesign.input_columns)]), cframe.label.to_numpy()
+    models["factorised"] = (codesign, MODELS["factorised"](
+        task=codesign, width=16, depth=1, embedding=4, scorer_width=8, candidates=4, epochs=1,
+        scorer_rows=20, scorer_epochs=1).fit(cX, cy), cX)
+    models["ordinal"] = (codesign, MODELS["ordinal"](task=codesign, d_model=8, heads=2, layers=1,
+                                                      epochs=1).fit(cX, cy), cX)
     assert sorted(models) == sorted(MODELS)
     return models
 

@@ -1,0 +1,370 @@
+"""A two-stage neural model for spaces that are a product of two parts.
+
+The ``codesign`` space is every array (rows, cols, dataflow) crossed with every
+SRAM split: label ``a * n_splits + s``. A flat softmax over its 28,665 labels
+(AIRCHITECT's) must learn every pair from its own examples, and a wrong split
+can stall an array for twice its compute time. This model has two parts:
+
+1. **Proposal, factorised heads.** A residual MLP trunk ``h`` over the encoded
+   query feeds an array head, ``log p(a)``, and a split head conditioned on the
+   array's embedding, ``log p(s | a)``; ``log p(a, s)`` is their sum. Trained by
+   cross-entropy of the optimal array and of its split (given that array).
+   Candidates are found by beam search: the ``beam`` most probable allowed
+   arrays, each with all its splits.
+2. **Ranking, a (workload, configuration) cost scorer.** An MLP over features of
+   the query and one configuration (sizes, folds, the operands' sizes against
+   their buffers, and the task's closed-form lower bounds of that pair) predicts
+   ``log2(cost / lower bound) >= 0``; the predicted configuration is the
+   candidate with the smallest predicted cost. Trained on the exact costs of the
+   proposal's candidates on training queries. Tasks without ``bounds`` use the
+   proposal alone.
+
+>>> from sklearn.base import clone
+>>> clone(FactorisedClassifier(beam=4)).get_params()["beam"]
+4
+"""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from airchitect.learn.encoding import Encoder
+from airchitect.learn.loop import fit_loop
+from airchitect.learn.estimators import TorchClassifier, _task
+from airchitect.learn.nets import ResidualBlock
+from airchitect.targets.systolic.config import WORDS_PER_KB
+
+#: features of one (query, configuration) pair (see :func:`pair_features`)
+N_PAIR_FEATURES = 26
+
+
+class FactorisedNet(nn.Module):
+    """Proposal trunk with array and array-conditioned split heads, and the cost scorer.
+
+    Parameters
+    ----------
+    n_features : int
+        Width of the encoded queries.
+    factors : (int, int)
+        ``(n_arrays, n_splits)``; label ``a * n_splits + s``.
+    width, depth, embedding : int
+        Trunk width and residual blocks; size of the array embedding.
+    scorer_width : int
+        Hidden width of the cost scorer (two layers).
+    """
+
+    def __init__(self, n_features, factors, width=256, depth=2, embedding=32, scorer_width=128):
+        super().__init__()
+        self.n_arrays, self.n_splits = (int(f) for f in factors)
+        self.inp = nn.Linear(n_features, width)
+        self.blocks = nn.Sequential(*(ResidualBlock(width) for _ in range(depth)))
+        self.norm = nn.LayerNorm(width)
+        self.array = nn.Linear(width, self.n_arrays)
+        self.array_embedding = nn.Embedding(self.n_arrays, embedding)
+        self.split = nn.Sequential(nn.Linear(width + embedding, width), nn.GELU(),
+                                   nn.Linear(width, self.n_splits))
+        self.scorer = nn.Sequential(nn.Linear(N_PAIR_FEATURES, scorer_width), nn.GELU(),
+                                    nn.Linear(scorer_width, scorer_width), nn.GELU(),
+                                    nn.Linear(scorer_width, 1))
+        self.register_buffer("pair_mean", torch.zeros(N_PAIR_FEATURES))
+        self.register_buffer("pair_std", torch.ones(N_PAIR_FEATURES))
+        self.register_buffer("scorer_trained", torch.zeros(1))
+
+    def trunk(self, x):
+        """Query embedding ``(n, width)``."""
+        return self.norm(self.blocks(self.inp(x)))
+
+    def split_logits(self, h, arrays):
+        """Split logits ``(n, b, n_splits)`` of arrays ``(n, b)`` (long) for trunk ``h``."""
+        e = self.array_embedding(arrays)
+        hh = h[:, None, :].expand(-1, arrays.shape[1], -1)
+        return self.split(torch.cat([hh, e], dim=2))
+
+    def score(self, pairs):
+        """Predicted ``log2(cost / bound)`` of raw pair features ``(m, N_PAIR_FEATURES)``, >= 0."""
+        z = (pairs - self.pair_mean) / self.pair_std
+        return nn.functional.softplus(self.scorer(z)[:, 0])
+
+    def forward(self, x):
+        """Joint log-probabilities ``(n, n_arrays * n_splits)`` (every array's splits)."""
+        h = self.trunk(x)
+        arrays = torch.arange(self.n_arrays, device=x.device).expand(len(x), -1)
+        split = torch.log_softmax(self.split_logits(h, arrays), dim=2)
+        joint = torch.log_softmax(self.array(h), dim=1)[:, :, None] + split
+        return joint.reshape(len(x), -1)
+
+
+def pair_features(task, inputs, labels, bounds):
+    """Raw features ``(n * k, N_PAIR_FEATURES)`` (float32) of the pairs (row ``r``,
+    configuration ``labels[r, j]``) of a codesign-like task, rows first.
+
+    ``bounds`` are the task's lower bounds of those pairs (``cycles``,
+    ``dram_words``, ``energy``: arrays of ``labels``' shape). All sizes enter as
+    log2: the GEMM, the array, its folds in each dataflow's mapping, the three
+    buffers (words), the operands against their buffers, the bandwidth and the
+    bounds.
+    """
+    n, k = labels.shape
+    s = task._space_arrays()
+    q = {c: np.log2(inputs[c].to_numpy(np.float64))[:, None] for c in task.input_columns}
+    m, nn_, kk = (inputs[c].to_numpy(np.float64)[:, None] for c in ("M", "N", "K"))
+    rows, cols, code = (s[c][labels].astype(np.float64) for c in ("rows", "cols", "code"))
+    # SCALE-Sim's mapping: (spatial rows, spatial cols, temporal) per dataflow os, ws, is
+    sr = np.choose(code.astype(np.int64), [m, kk, kk])
+    sc = np.choose(code.astype(np.int64), [nn_, nn_, m])
+    t = np.choose(code.astype(np.int64), [kk, m, nn_])
+    sram = inputs["sram_kb"].to_numpy(np.float64)[:, None]
+    parts = float(task.parts)
+    words = [np.maximum(sram * s[p][labels] // parts * WORDS_PER_KB, 1.0) for p in "ijk"]
+    fr, fc = np.ceil(sr / rows), np.ceil(sc / cols)
+    compute = fr * fc * (2 * rows + cols + t - 2)
+    ones = np.ones((n, k))
+    columns = [
+        q["M"] * ones, q["N"] * ones, q["K"] * ones, q["max_macs"] * ones, q["sram_kb"] * ones,
+        q["bandwidth"] * ones, np.log2(rows), np.log2(cols), code == 0, code == 1, code == 2,
+        np.log2(fr), np.log2(fc), np.log2(t), np.log2(compute),
+        *(np.log2(w) for w in words),
+        np.log2(m * kk / words[0]), np.log2(nn_ * kk / words[1]), np.log2(m * nn_ / words[2]),
+        np.log2(fr * rows * t / words[0]), np.log2(fc * cols * t / words[1]),
+        np.log2(np.maximum(bounds["cycles"], 1.0)), np.log2(np.maximum(bounds["dram_words"], 1.0)),
+        np.log2(np.maximum(np.asarray(bounds["energy"], dtype=np.float64), 1e-30)),
+    ]
+    return np.stack([np.asarray(c, dtype=np.float64).ravel() for c in columns], axis=1).astype(np.float32)
+
+
+class FactorisedClassifier(TorchClassifier):
+    """Two-stage neural model (factorised proposal, cost-scorer ranking) of a task
+    whose labels are a product of two parts (its ``factors``, e.g. ``codesign``'s
+    273 arrays x 105 splits); see the module docstring.
+
+    Parameters
+    ----------
+    task : str or Task
+        Needed: it gives ``factors``, masks configurations a row's constraints rule
+        out, and supplies the exact costs the scorer is trained on.
+    width, depth, embedding : int
+        Proposal trunk width, residual blocks, array embedding size.
+    scorer_width : int
+        Hidden width of the cost scorer.
+    beam : int
+        Arrays whose splits are candidates (each with all its splits).
+    candidates : int
+        Candidates the scorer ranks (the most probable of the beam), 1..4096.
+    epochs, batch_size : int
+        Of the proposal.
+    scorer_rows, scorer_epochs : int
+        Training queries whose candidates are simulated exactly for the scorer
+        (0: no scorer), and its epochs.
+    learning_rate, weight_decay : float
+    objective : str
+    seed : int
+    verbose : bool
+        Print the loss of every epoch on stderr.
+
+    Work: a query costs one trunk pass, ``beam`` split-head passes, the task's
+    bounds of ``candidates`` pairs and ``candidates`` scorer passes; queries run
+    4096 at a time. Training simulates ``scorer_rows x (candidates + 1)`` pairs.
+    """
+
+    encoding = "folds"
+    regret_weight = 0.0
+    chunk = 4096
+
+    def __init__(self, task=None, width=256, depth=2, embedding=32, scorer_width=128, beam=8,
+                 candidates=32, epochs=30, batch_size=512, scorer_rows=20000, scorer_epochs=20,
+                 learning_rate=2e-3, weight_decay=1e-4, objective=None, seed=0, verbose=False):
+        self.task = task
+        self.width = width
+        self.depth = depth
+        self.embedding = embedding
+        self.scorer_width = scorer_width
+        self.beam = beam
+        self.candidates = candidates
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.scorer_rows = scorer_rows
+        self.scorer_epochs = scorer_epochs
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.objective = objective
+        self.seed = seed
+        self.verbose = verbose
+
+    # -- structure -------------------------------------------------------------------
+    def _factors(self):
+        task = _task(self.task)
+        factors = getattr(task, "factors", None)
+        if factors is None:
+            name = getattr(task, "name", task)
+            raise ValueError(f"model 'factorised' needs a task whose labels are a product of two "
+                             f"parts (such as 'codesign'); task {name!r} has no factors")
+        return factors
+
+    def _build(self, encoder, n_labels):
+        factors = self._factors()
+        if factors[0] * factors[1] != n_labels:
+            raise ValueError(f"factors {factors} do not multiply to the task's {n_labels} labels")
+        return FactorisedNet(encoder.n_features, factors, self.width, self.depth, self.embedding,
+                             self.scorer_width)
+
+    def _array_mask(self, X):
+        """Allowed arrays ``(n, n_arrays)``: those with at least one allowed split."""
+        task = _task(self.task)
+        a, s = self._factors()
+        return torch.as_tensor(task.allowed(X, validated=True).reshape(len(X), a, s).any(axis=2))
+
+    # -- training ---------------------------------------------------------------------
+    def fit(self, X, y, costs=None):
+        """Train the proposal on inputs ``X`` (validated DataFrame) and optimal labels
+        ``y``, then the scorer on the exact costs of its candidates on
+        ``scorer_rows`` of the rows. ``costs`` is not used."""
+        torch.manual_seed(self.seed)
+        generator = torch.Generator().manual_seed(self.seed)
+        X = pd.DataFrame(X).reset_index(drop=True)
+        y = np.array(y, dtype=np.int64)
+        task = _task(self.task)
+        self.encoder_ = Encoder(self.encoding).fit(X)
+        self.n_labels_ = task.n_labels
+        self.classes_ = np.arange(self.n_labels_)
+        self.module_ = self._build(self.encoder_, self.n_labels_)
+        n_splits = self.module_.n_splits
+        features = torch.as_tensor(self.encoder_.transform(X))
+        arrays, splits = torch.as_tensor(y // n_splits), torch.as_tensor(y % n_splits)
+        mask = self._array_mask(X)
+        net = self.module_
+        proposal = [p for name, p in net.named_parameters() if not name.startswith("scorer")]
+        net.train()
+
+        def proposal_loss(batch):
+            h = net.trunk(features[batch])
+            logits = net.array(h).masked_fill(~mask[batch], -1e9)
+            split = net.split_logits(h, arrays[batch, None])[:, 0]
+            return (nn.functional.cross_entropy(logits, arrays[batch])
+                    + nn.functional.cross_entropy(split, splits[batch]))
+
+        fit_loop(proposal, len(y), proposal_loss, epochs=self.epochs, batch_size=self.batch_size,
+                 learning_rate=self.learning_rate, weight_decay=self.weight_decay, generator=generator,
+                 verbose=self.verbose, label="proposal epoch")
+        net.eval()
+        if self.scorer_rows > 0 and hasattr(task, "bounds"):
+            self._fit_scorer(X, y, generator)
+        return self
+
+    def _scorer_data(self, X, y):
+        """Pair features ``(r, c, F)`` and exact ``log2(cost / bound)`` (``(r, c)``) of
+        the proposal's candidates and the optimum on ``scorer_rows`` rows of ``X``."""
+        task = _task(self.task)
+        rng = np.random.default_rng(self.seed)
+        rows = np.sort(rng.choice(len(X), size=min(self.scorer_rows, len(X)), replace=False))
+        part = X.iloc[rows].reset_index(drop=True)
+        cands = np.concatenate([self.candidate_labels(part), y[rows, None]], axis=1)
+        pairs, over = [], []
+        for start in range(0, len(part), self.chunk):
+            sub = part.iloc[start:start + self.chunk].reset_index(drop=True)
+            lab = cands[start:start + self.chunk]
+            bounds = task.bounds(sub, lab)
+            cost = task.cost_of(sub.loc[np.repeat(np.arange(len(sub)), lab.shape[1])].reset_index(drop=True),
+                                lab.ravel(), self.objective).reshape(lab.shape)
+            bound = np.log2(np.maximum(np.asarray(bounds[task.check_objective(self.objective)],
+                                                  dtype=np.float64), 1e-300))
+            pairs.append(pair_features(task, sub, lab, bounds).reshape(lab.shape + (-1,)))
+            over.append(np.maximum(np.log2(np.maximum(cost, 1e-300)) - bound, 0.0))
+        return (torch.as_tensor(np.concatenate(pairs)),
+                torch.as_tensor(np.concatenate(over), dtype=torch.float32))
+
+    def _fit_scorer(self, X, y, generator):
+        """Smooth-L1 regression of ``log2(cost / bound)`` on the candidates of
+        ``scorer_rows`` queries, a batch being every candidate of ``batch_size / 2``
+        queries."""
+        net = self.module_
+        pairs, over = self._scorer_data(X, y)
+        flat = pairs.reshape(-1, pairs.shape[-1])
+        net.pair_mean.copy_(flat.mean(0))
+        net.pair_std.copy_(torch.where(flat.std(0) > 0, flat.std(0), torch.ones(())))
+        net.scorer.train()
+
+        def scorer_loss(batch):
+            pred = net.score(pairs[batch].reshape(-1, pairs.shape[-1])).reshape(over[batch].shape)
+            return nn.functional.smooth_l1_loss(pred, over[batch], beta=0.05)
+
+        fit_loop(net.scorer.parameters(), len(over), scorer_loss, epochs=self.scorer_epochs,
+                 batch_size=max(1, self.batch_size // 2), learning_rate=self.learning_rate,
+                 weight_decay=self.weight_decay, generator=generator, verbose=self.verbose,
+                 label="scorer epoch")
+        net.scorer.eval()
+        net.scorer_trained.fill_(1.0)
+
+    # -- prediction ---------------------------------------------------------------------
+    def _proposals(self, X, k):
+        """``(labels, log-probabilities)`` of the ``k`` best candidates of every row of
+        ``X`` (validated), best first, by beam search over ``max(beam, 1)`` arrays."""
+        net = self.module_
+        n_splits = net.n_splits
+        features = torch.as_tensor(self.encoder_.transform(X))
+        out_l, out_p = [], []
+        with torch.inference_mode():
+            for start in range(0, len(X), self.chunk):
+                part = X.iloc[start:start + self.chunk]
+                h = net.trunk(features[start:start + self.chunk])
+                logp = torch.log_softmax(net.array(h).masked_fill(~self._array_mask(part), -1e9), dim=1)
+                beam = min(max(self.beam, 1), net.n_arrays)
+                top_p, top_a = logp.topk(beam, dim=1)
+                joint = top_p[:, :, None] + torch.log_softmax(net.split_logits(h, top_a), dim=2)
+                best_p, best_i = joint.reshape(len(h), -1).topk(min(k, beam * n_splits), dim=1)
+                labels = top_a.gather(1, best_i // n_splits) * n_splits + best_i % n_splits
+                out_l.append(labels.numpy())
+                out_p.append(best_p.numpy())
+        if not out_l:
+            return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
+        return np.concatenate(out_l), np.concatenate(out_p)
+
+    def candidate_labels(self, X):
+        """The proposal's ``candidates`` labels of every row, ``(n, candidates)``."""
+        return self._proposals(X, self.candidates)[0]
+
+    def predicted_log_costs(self, X, labels):
+        """Scorer's ``log2`` cost of configuration ``labels[r, j]`` for row ``r``, ``(n, k)``."""
+        task = _task(self.task)
+        bounds = task.bounds(X, labels)
+        bound = np.asarray(bounds[task.check_objective(self.objective)], dtype=np.float64)
+        with torch.inference_mode():
+            over = self.module_.score(torch.as_tensor(pair_features(task, X, labels, bounds))).numpy()
+        return np.log2(np.maximum(bound, 1e-300)) + over.reshape(labels.shape)
+
+    def _uses_scorer(self):
+        return bool(self.module_.scorer_trained[0] > 0)
+
+    def top_k(self, X, k=5):
+        """The ``k`` best labels of every row, best first, ``(n, k)``: the proposal's
+        candidates ranked by the scorer's predicted cost (then by probability)."""
+        X = pd.DataFrame(X).reset_index(drop=True)
+        labels, logp = self._proposals(X, max(k, self.candidates) if self._uses_scorer() else k)
+        if not self._uses_scorer() or not len(X):
+            return labels[:, :k]
+        out = []
+        for start in range(0, len(X), self.chunk):
+            lab = labels[start:start + self.chunk]
+            cost = self.predicted_log_costs(X.iloc[start:start + self.chunk].reset_index(drop=True), lab)
+            order = np.lexsort((-logp[start:start + self.chunk], cost), axis=1)[:, :k]
+            out.append(np.take_along_axis(lab, order, axis=1))
+        return np.concatenate(out)
+
+    def predict(self, X):
+        """The predicted label of every row: the best of :meth:`top_k`."""
+        return self.top_k(X, 1)[:, 0]
+
+    def decision_function(self, X):
+        """Joint log-probabilities of the proposal, ``(n, n_labels)``, ``-inf`` where not
+        allowed (every array's split head runs: use for small ``n``)."""
+        X = pd.DataFrame(X).reset_index(drop=True)
+        features = torch.as_tensor(self.encoder_.transform(X))
+        with torch.inference_mode():
+            out = self.module_(features).numpy() if len(X) else np.zeros((0, self.n_labels_), np.float32)
+        return np.where(_task(self.task).allowed(X, validated=True), out, -np.inf)
+
+    def predict_proba(self, X):
+        return np.exp(self.decision_function(X))

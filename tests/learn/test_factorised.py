@@ -1,0 +1,128 @@
+"""The factorised two-stage model on small codesign spaces, checked by hand."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import airchitect as ac
+from airchitect.learn import Predictor
+from airchitect.learn.factorised import N_PAIR_FEATURES, FactorisedClassifier, pair_features
+
+
+def small_task():
+    return ac.tasks.get("codesign", rows=[4, 8], cols=[4, 8], max_macs=[16, 64], parts=4)
+
+
+@pytest.fixture(scope="module")
+def data():
+    task = small_task()
+    inputs = task.sample(400, seed=1)
+    labels = task.label(inputs)["label"].to_numpy()
+    return task, task.validate(inputs), labels
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    task, inputs, labels = data
+    est = FactorisedClassifier(task=task, width=32, depth=1, embedding=8, scorer_width=16, beam=12,
+                               candidates=6, epochs=40, batch_size=64, scorer_rows=100,
+                               scorer_epochs=5, seed=0)
+    return est.fit(inputs.iloc[:300], labels[:300])
+
+
+def test_factors_are_array_label_times_split():
+    task = ac.tasks.get("codesign")
+    assert task.factors == (273, 105)
+    space, arrays = task.space(), ac.tasks.get("array").space()
+    for label in (0, 104, 105, 12345, 28664):
+        a, s = divmod(label, 105)
+        assert space.iloc[label][["rows", "cols", "dataflow"]].tolist() == \
+            arrays.iloc[a][["rows", "cols", "dataflow"]].tolist()
+        assert space.iloc[label][["i", "j"]].tolist() == space.iloc[s][["i", "j"]].tolist()
+
+
+def test_joint_is_sum_of_head_log_probabilities(fitted, data):
+    task, inputs, _ = data
+    net = fitted.module_
+    x = torch.as_tensor(fitted.encoder_.transform(inputs.iloc[:5]))
+    with torch.no_grad():
+        joint = net(x).numpy()
+        h = net.trunk(x)
+        arrays = torch.log_softmax(net.array(h), 1).numpy()
+        a, s = 7, 2
+        split = torch.log_softmax(net.split_logits(h, torch.full((5, 1), a)), 2)[:, 0].numpy()
+    assert np.allclose(joint[:, a * net.n_splits + s], arrays[:, a] + split[:, s], atol=1e-5)
+    assert np.allclose(np.log(np.exp(joint).sum(1)), 0, atol=1e-5)
+
+
+def test_top_k_without_scorer_is_the_joint_order(data, fitted):
+    task, inputs, _ = data
+    est = FactorisedClassifier(**{**fitted.get_params(), "scorer_rows": 0})
+    est.encoder_, est.module_, est.n_labels_ = fitted.encoder_, fitted.module_, fitted.n_labels_
+    trained = est.module_.scorer_trained.clone()
+    est.module_.scorer_trained.zero_()
+    try:
+        top = est.top_k(inputs.iloc[:20], 5)  # beam 12 = every array: exact
+        scores = est.decision_function(inputs.iloc[:20])
+    finally:
+        est.module_.scorer_trained.copy_(trained)
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, :5]
+    assert np.array_equal(np.take_along_axis(scores, top, 1), np.take_along_axis(scores, expected, 1))
+
+
+def test_predictions_are_allowed_and_beat_majority(data, fitted):
+    task, inputs, labels = data
+    test = inputs.iloc[300:].reset_index(drop=True)
+    pred = fitted.predict(test)
+    assert task.allowed(test, validated=True)[np.arange(len(test)), pred].all()
+    majority = np.bincount(labels[:300]).argmax()
+    assert np.mean(pred == labels[300:]) > np.mean(labels[300:] == majority)
+
+
+def test_scored_cost_is_at_least_the_bound(data, fitted):
+    task, inputs, _ = data
+    part = inputs.iloc[:10].reset_index(drop=True)
+    labels = fitted.candidate_labels(part)
+    bound = task.bounds(part, labels)["cycles"]
+    assert (fitted.predicted_log_costs(part, labels) >= np.log2(np.maximum(bound, 1)) - 1e-9).all()
+
+
+def test_pair_features_by_hand():
+    task = small_task()
+    row = task.validate(pd.DataFrame({"M": [40], "N": [12], "K": [9], "max_macs": [64],
+                                      "sram_kb": [16], "bandwidth": [2]}))
+    space = task.space()
+    label = int(space.index[(space.rows == 8) & (space.cols == 4) & (space.dataflow == "ws")
+                            & (space.i == 1)][0])
+    labels = np.array([[label]])
+    f = pair_features(task, row, labels, task.bounds(row, labels))
+    assert f.shape == (1, N_PAIR_FEATURES)
+    # ws: spatial rows K = 9, spatial cols N = 12, temporal M = 40
+    assert f[0, 6:8].tolist() == [3.0, 2.0]
+    assert f[0, 9] == 1.0
+    assert np.allclose(f[0, 11:14], np.log2([2, 3, 40]))
+    assert np.isclose(f[0, 14], np.log2(2 * 3 * (2 * 8 + 4 + 40 - 2)))
+    assert np.isclose(f[0, 15], np.log2(16 * 1 // 4 * 1024))
+
+
+def test_round_trip_and_tampered_file(tmp_path, data, fitted):
+    task, inputs, _ = data
+    path = Predictor(task, fitted).save(tmp_path / "m")
+    loaded = Predictor.load(path)
+    assert np.array_equal(loaded.predict(inputs.iloc[:30]).label, Predictor(task, fitted).predict(
+        inputs.iloc[:30]).label)
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(path / "model.safetensors"))
+    tensors["array.bias"] = torch.zeros(3)
+    save_file(tensors, str(path / "model.safetensors"))
+    with pytest.raises(ValueError, match="array.bias"):
+        Predictor.load(path)
+
+
+def test_needs_a_task_with_factors():
+    task = ac.tasks.get("array")
+    x = task.validate(task.sample(8, seed=0))
+    with pytest.raises(ValueError, match="no factors"):
+        FactorisedClassifier(task=task, epochs=1).fit(x, np.zeros(8, dtype=int))
