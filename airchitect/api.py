@@ -21,19 +21,24 @@ from airchitect.learn.predictor import Predictor
 SHIPPED = Path(__file__).parent / "models"
 
 
-def shipped_path(task, purpose="predict"):
+def shipped_path(task, purpose="predict", objective=None):
     """Directory of the shipped model of ``task`` that ``purpose`` uses: ``predict``
     (and batched predictions) or ``recommend`` (whose ranking is re-ranked
-    exactly; the same model unless the task ships ``<task>/recommend``)."""
+    exactly; the same model unless the task ships ``<task>/recommend``). A task
+    may ship a model per further objective in ``<task>/<objective>`` (codesign:
+    ``edp``); ``objective`` picks it."""
     path = SHIPPED / task
+    if objective is not None and (path / objective / "predictor.json").exists():
+        return path / objective
     if purpose == "recommend" and (path / "recommend" / "predictor.json").exists():
         return path / "recommend"
     return path
 
 
-def shipped(task, purpose="predict") -> Predictor:
+def shipped(task, purpose="predict", objective=None) -> Predictor:
     """The shipped predictor of ``task`` for ``purpose`` (see :func:`shipped_path`),
     loaded once per process (one object where both purposes use the same model).
+    With ``objective``, the model trained for it (``ValueError`` when none is shipped).
 
     >>> shipped("buffer").model_name, shipped("buffer", "recommend").model_name
     ('stalls', 'boosted')
@@ -42,7 +47,13 @@ def shipped(task, purpose="predict") -> Predictor:
 
     check_choice("purpose", purpose, ("predict", "recommend"))
     built = get(task)
-    predictor = _load(shipped_path(built.name, purpose), built.name)
+    if objective is not None:
+        objective = built.check_objective(objective)
+    predictor = _load(shipped_path(built.name, purpose, objective), built.name)
+    trained = predictor.estimator.get_params().get("objective") or built.objectives[0]
+    if objective is not None and trained != objective:
+        raise ValueError(f"objective: no shipped model of task {built.name!r} for {objective!r} "
+                         f"(shipped: {trained!r}); train one and pass model=DIR")
     if built is not predictor.task and built.definition() != predictor.task.definition():
         raise ValueError(f"no shipped model for this variant of task {built.name!r} (params "
                          f"{built.params()}); train one and pass model=DIR")
@@ -56,11 +67,11 @@ def _load(path, task):
     return Predictor.load(path, task=task)
 
 
-def _predictor(task, model, purpose):
+def _predictor(task, model, purpose, objective=None):
     """``model`` (a Predictor or a saved predictor's directory), checked to be a
-    predictor of ``task``, or the shipped one for ``purpose``."""
+    predictor of ``task``, or the shipped one for ``purpose`` and ``objective``."""
     if model is None:
-        return shipped(task, purpose)
+        return shipped(task, purpose, objective)
     if isinstance(model, (str, os.PathLike)):
         return _load_dir(Path(model), task)
     if not isinstance(model, Predictor):
@@ -111,11 +122,20 @@ def _record(task, query, label):
     return {**{c: _plain(row[c][0]) for c in task.config_columns}, "label": int(label)}
 
 
+def _shipped_objective(task, model, objective):
+    """``objective`` where the task ships a model of its own for it, else None."""
+    name = getattr(task, "name", task)
+    if model is None and objective is not None and isinstance(name, str) and \
+            (SHIPPED / name / str(objective) / "predictor.json").exists():
+        return objective
+    return None
+
+
 def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def predict(task, model=None, **inputs) -> dict:
+def predict(task, model=None, objective=None, **inputs) -> dict:
     """The configuration the shipped (or given) model predicts for one query.
 
     Parameters
@@ -129,10 +149,13 @@ def predict(task, model=None, **inputs) -> dict:
         the field otherwise). A saved model of a variant of a built-in task
         is rebuilt from its recorded definition, so ``predict("array",
         model=DIR, ...)`` needs no registration.
+    objective : str, optional
+        Use the shipped model trained for this objective (codesign ships
+        ``cycles`` and ``edp``); default the task's shipped model.
     **inputs
         The task's input columns, e.g. ``M, N, K, max_macs`` for ``array``.
     """
-    predictor = _predictor(task, model, "predict")
+    predictor = _predictor(task, model, "predict", objective)
     query = _query(predictor, inputs)
     label = predictor.estimator.predict(query)[0]
     return _record(predictor.task, query, label)
@@ -146,9 +169,10 @@ def recommend(task, k=5, model=None, objective=None, **inputs) -> dict:
     may differ from :func:`predict`'s (buffer: boosted trees rank, the split-stall
     estimate predicts). ``k`` is an integer in ``[1, n_labels]``; ``model``, when
     given (a Predictor or a saved predictor's directory, as for :func:`predict`),
-    must be a model of ``task``.
+    must be a model of ``task``. Where the task ships a model trained for
+    ``objective`` (codesign: ``edp``), that model ranks.
     """
-    predictor = _predictor(task, model, "recommend")
+    predictor = _predictor(task, model, "recommend", _shipped_objective(task, model, objective))
     k = check_int("k", k, 1, int(predictor.estimator.n_labels_))
     query = _query(predictor, inputs)
     labels = predictor.top_k(query, k)[0]

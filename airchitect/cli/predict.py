@@ -29,6 +29,9 @@ def add_parser(sub):
     parser.add_argument("--recommend", type=int, default=None, metavar="K",
                         help="re-rank the model's top K exactly (K in [1, number of labels]); "
                              "without it, predict")
+    parser.add_argument("--objective", default=None,
+                        help="the shipped model trained for this objective (codesign: cycles or "
+                             "edp); with --recommend, the exact objective that re-ranks")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("inputs", nargs="*", metavar="NAME=VALUE",
                         help="task inputs, e.g. M=512 N=512 K=64 max_macs=4096 (each name once)")
@@ -145,10 +148,12 @@ def run(args):
     task = task_spec(args)
     model = _model(args, task)
     task = model.task if model is not None else task
+    if model is not None and args.objective is not None and args.recommend is None:
+        raise ValueError("--objective picks a shipped model; with --model, drop it")
     if args.csv and (args.inputs or args.recommend is not None):
         raise ValueError("--csv takes its workloads from the file; drop NAME=VALUE and --recommend")
     if args.csv:
-        predictor = model or api.shipped(task)
+        predictor = model or api.shipped(task, objective=args.objective)
         frame = read_csv(args.csv, list(predictor.task.input_columns))
         try:
             result = predictor.predict(frame)
@@ -161,8 +166,9 @@ def run(args):
         return 0
     inputs = parse_inputs(args.inputs)
     if args.recommend is not None:
-        result = api.recommend(task, k=_recommend_k(args, task, model), model=model, **inputs)
+        result = api.recommend(task, k=_recommend_k(args, task, model), model=model,
+                               objective=args.objective, **inputs)
     else:
-        result = api.predict(task, model=model, **inputs)
+        result = api.predict(task, model=model, objective=args.objective, **inputs)
     print_record(result, args.json)
     return 0
