@@ -32,7 +32,12 @@ def add_parser(sub):
     p.add_argument("--bandwidth", type=int, default=8, help="DRAM words/cycle (default 8)")
     p.add_argument("--objective", default="cycles", help="cycles, energy or edp")
     p.add_argument("--dataflow", default="shared", help="shared (one for the network) or per-layer")
-    p.add_argument("--k", type=int, default=1, help="list the k best configurations")
+    p.add_argument("--k", type=int, default=1,
+                   help="list the k best configurations (--method model: evaluate the model's k best)")
+    p.add_argument("--method", default="exact",
+                   help="exact (branch and bound) or model (the learned network model, then k exact "
+                        "network evaluations)")
+    p.add_argument("--model", default=None, help="with --method model: a saved network model directory")
     p.add_argument("--pareto", action="store_true",
                    help="also print the exact Pareto front of (cycles, energy, PEs, SRAM)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -57,15 +62,17 @@ def run(args):
     network, shape = _network(args)
     result = codesign(network, input_shape=shape, max_macs=args.max_macs, sram_kb=args.sram_kb,
                       bandwidth=args.bandwidth, objective=args.objective, dataflow=args.dataflow,
-                      k=args.k, pareto=args.pareto)
+                      k=args.k, pareto=args.pareto, method=args.method, model=args.model)
     if args.json:
         record = {"network": result.network, "objective": result.objective, "config": result.config,
                   "cycles": result.cycles, "energy_pj": result.energy_pj, "edp": result.edp,
                   "dram_words": result.dram_words, "simulations": result.simulations,
                   "enumeration": result.enumeration, "merged": result.merged,
-                  "wall_s": result.wall_s,
+                  "wall_s": result.wall_s, "method": args.method,
                   "layers": json_records(result.layers),
                   "top": json_records(result.top)}
+        if args.method == "model":
+            record.update({k: result.extra[k] for k in ("scored", "predicted", "model_rank")})
         if result.pareto is not None:
             record["pareto"] = json_records(result.pareto)
             record.update({k: result.extra[k] for k in ("pareto_simulations", "pareto_enumeration",

@@ -18,7 +18,9 @@ True
 
 from __future__ import annotations
 
+import functools
 import numbers
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -31,7 +33,7 @@ from airchitect.network_design.layers import NetworkLayers, network_layers
 
 __all__ = ["CodesignResult", "codesign", "network_layers"]
 
-METHODS = ("exact",)
+METHODS = ("exact", "model")
 DATAFLOW_MODES = ("shared", "per-layer")
 #: most configurations :func:`codesign` returns with ``k``
 MAX_K = 1000
@@ -106,6 +108,17 @@ class CodesignResult:
                 f"{self.energy_pj:.4g} pJ ({self.simulations} simulations, {self.wall_s:.2f} s)")
 
 
+@functools.lru_cache(maxsize=1)
+def _shipped_model():
+    from airchitect.network_design.model import NetworkModel
+
+    return NetworkModel.load()
+
+
+def _bad_model(model):
+    raise TypeError(f"model must be a NetworkModel or a saved model's directory, got {type(model).__name__}")
+
+
 def check_budgets(max_macs, sram_kb, bandwidth):
     """Refuse a budget that is not one integer (the task's validation checks its range)."""
     for name, value in (("max_macs", max_macs), ("sram_kb", sram_kb), ("bandwidth", bandwidth)):
@@ -172,7 +185,7 @@ def _add_front(result, task, inputs, counts, sram_totals, max_simulations):
 
 def codesign(network, *, max_macs, sram_kb, bandwidth, objective="cycles", method="exact", k=1,
              pareto=False, dataflow="shared", input_shape=None, batch=1, per_layer_optima=False,
-             task=None, max_simulations=MAX_SIMULATIONS):
+             task=None, max_simulations=MAX_SIMULATIONS, model=None):
     """The best accelerator for a whole network; see the module docstring.
 
     Parameters
@@ -188,10 +201,15 @@ def codesign(network, *, max_macs, sram_kb, bandwidth, objective="cycles", metho
     bandwidth : int
         DRAM bandwidth in words/cycle (all operands).
     objective : {"cycles", "energy", "edp"}
-    method : {"exact"}
-        Branch and bound over network lower bounds (exact).
+    method : {"exact", "model"}
+        ``exact``: branch and bound over network lower bounds. ``model``: the
+        learned network model (:mod:`airchitect.network_design.model`) ranks the
+        space and its ``k`` best are simulated exactly (``k`` network
+        evaluations; ``k=1`` is the prediction alone); shared dataflow, no
+        ``pareto``.
     k : int
-        How many of the best configurations ``top`` lists (1..1000).
+        How many of the best configurations ``top`` lists (1..1000); with
+        ``method="model"``, how many of the model's best are evaluated.
     pareto : bool or list of int
         Also find the exact Pareto front of (cycles, energy, PEs, SRAM) over every
         configuration with ``rows x cols <= max_macs`` and every SRAM total of
@@ -209,6 +227,8 @@ def codesign(network, *, max_macs, sram_kb, bandwidth, objective="cycles", metho
         A user's codesign space (``ac.tasks.get("codesign", ...)``).
     max_simulations : int
         Work bound: most USER-mode layer simulations (default 2e7).
+    model : path or NetworkModel, optional
+        With ``method="model"``: a saved network model (default: the shipped one).
 
     Returns
     -------
@@ -217,11 +237,13 @@ def codesign(network, *, max_macs, sram_kb, bandwidth, objective="cycles", metho
     start = time.perf_counter()
     check_choice("objective", objective, ("cycles", "energy", "edp"))
     check_choice("method", method, METHODS + ("model",))
-    if method == "model":
-        raise ValueError("method='model': no network co-design model is shipped yet; use "
-                         "method='exact'")
     check_choice("dataflow", dataflow, DATAFLOW_MODES)
     sram_totals = _pareto_totals(pareto)
+    if method == "model" and (dataflow != "shared" or sram_totals is not False):
+        raise ValueError("method='model' searches one shared dataflow without pareto; "
+                         "use method='exact' for dataflow='per-layer' or pareto")
+    if model is not None and method != "model":
+        raise ValueError("model is for method='model'")
     if sram_totals is not False and dataflow == "per-layer":
         raise ValueError("pareto: the front is searched with dataflow='shared' only, got 'per-layer'")
     k = check_int("k", k, 1, MAX_K)
@@ -241,8 +263,15 @@ def codesign(network, *, max_macs, sram_kb, bandwidth, objective="cycles", metho
         raise ValueError(f"{layers.name}: {err}") from None
     counts = table["count"].to_numpy(np.int64)
     per_layer = dataflow == "per-layer"
-    found = search_network(task, inputs, counts, objective=objective, per_layer=per_layer, k=k,
-                           max_simulations=max_simulations)
+    if method == "model":
+        from airchitect.network_design.model import NetworkModel, search_with_model
+
+        if model is not None and not isinstance(model, NetworkModel):
+            model = NetworkModel.load(model) if isinstance(model, (str, os.PathLike)) else _bad_model(model)
+        found = search_with_model(model or _shipped_model(), task, inputs, counts, objective=objective, k=k)
+    else:
+        found = search_network(task, inputs, counts, objective=objective, per_layer=per_layer, k=k,
+                               max_simulations=max_simulations)
     best = found["best"][0]
     config = _config(task, inputs, best["labels"], per_layer)
     space = task.space_columns()
@@ -268,6 +297,9 @@ def codesign(network, *, max_macs, sram_kb, bandwidth, objective="cycles", metho
         merged=int(layers.n_rows - len(table)), simulations=int(found["simulations"]),
         enumeration=int(n_candidates * len(inputs)), wall_s=time.perf_counter() - start,
         objective=objective)
+    if method == "model":
+        result.extra.update(method="model", scored=found["scored"], predicted=best["predicted"],
+                            model_rank=best["model_rank"])
     if sram_totals is not False:
         _add_front(result, task, inputs, counts, sram_totals, max_simulations)
         result.wall_s = time.perf_counter() - start

@@ -1,0 +1,333 @@
+"""The learned network co-design model: a per-layer cost scorer pooled over the layers.
+
+A network's cost on one accelerator is the count-weighted sum of its layers'
+costs, so the model is a set model with count-weighted sum pooling: a neural
+scorer predicts, for every (distinct layer, configuration) pair, how far the
+USER-mode cycles and energy lie above their closed-form lower bounds
+(:meth:`airchitect.tasks.codesign.CodesignTask.bounds`)::
+
+    cycles(l, c) ~ bound_cycles(l, c) x 2 ** over_cycles(l, c)    (over >= 0)
+    network cycles(c) ~ sum_l count_l x cycles(l, c)
+
+and likewise for energy; ``edp`` is their product. The pair features are those
+of the per-workload model (:func:`airchitect.learn.factorised.pair_features`).
+Because every prediction is at least its bound, configurations are scored in
+increasing order of their network bound and the scan stops once the next
+bound exceeds the ``k``-th best predicted cost: the model's own top ``k``
+without scoring the whole space.
+
+It is trained (``models/train_network.py``) on the exact figures of sampled
+configurations of synthetic networks (:func:`airchitect.workloads.synthetic_networks`)
+under sampled budgets; no network of :func:`airchitect.workloads.networks` is
+seen in training. On disk: ``model.safetensors`` (tensors only) and
+``model.json`` (checked with a JSON schema before anything is built).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from jsonschema import Draft202012Validator
+from torch import nn
+
+from airchitect.learn.factorised import N_PAIR_FEATURES, pair_features
+from airchitect.learn.loop import fit_loop
+
+#: configurations scored at once (their pairs with every distinct layer)
+SCORE_BATCH = 1024
+#: most (layer, configuration) pairs whose features are held at once
+MAX_PAIRS = 1 << 21
+#: training configurations drawn at random have a network cycle bound at most this
+#: many times the smallest (the rest cannot be optimal and cost the most to simulate)
+PAIR_BOUND_RATIO = 16
+FORMAT = "airchitect-network-model"
+SHIPPED = Path(__file__).resolve().parents[1] / "models" / "codesign-network"
+
+_SCHEMA = {
+    "type": "object",
+    "required": ["format", "version", "width", "n_features", "task_definition", "training"],
+    "additionalProperties": False,
+    "properties": {
+        "format": {"const": FORMAT},
+        "version": {"const": 1},
+        "width": {"type": "integer", "minimum": 1, "maximum": 4096},
+        "n_features": {"const": N_PAIR_FEATURES},
+        "task_definition": {"type": "object"},
+        "training": {"type": "object"},
+    },
+}
+
+
+class NetworkScorer(nn.Module):
+    """MLP from pair features to ``(over_cycles, over_energy)``, both ``>= 0`` (log2 units).
+
+    Parameters
+    ----------
+    width : int
+        Hidden width (three layers).
+    """
+
+    def __init__(self, width=256):
+        super().__init__()
+        self.width = int(width)
+        self.net = nn.Sequential(nn.Linear(N_PAIR_FEATURES, width), nn.GELU(), nn.Linear(width, width),
+                                 nn.GELU(), nn.Linear(width, width), nn.GELU(), nn.Linear(width, 2))
+        self.register_buffer("mean", torch.zeros(N_PAIR_FEATURES))
+        self.register_buffer("std", torch.ones(N_PAIR_FEATURES))
+
+    def forward(self, pairs):
+        return nn.functional.softplus(self.net((pairs - self.mean) / self.std))
+
+
+class NetworkModel:
+    """A trained :class:`NetworkScorer` with what it was trained on.
+
+    Parameters
+    ----------
+    scorer : NetworkScorer
+    task_definition : dict
+        The codesign task's definition (:meth:`~airchitect.tasks.base.Task.definition`).
+    training : dict
+        Free-form facts of the training run (data, rows, losses).
+    """
+
+    def __init__(self, scorer, task_definition, training=None):
+        self.scorer = scorer.eval()
+        self.task_definition = task_definition
+        self.training = dict(training or {})
+
+    # -- prediction ----------------------------------------------------------------------
+    def layer_figures(self, task, inputs, labels, bounds):
+        """Predicted ``(cycles, energy)`` of configuration ``labels[r, j]`` on layer ``r``,
+        each of ``labels``' shape; ``bounds`` are the task's bounds of those pairs."""
+        with torch.inference_mode():
+            over = self.scorer(torch.as_tensor(pair_features(task, inputs, labels, bounds))).numpy()
+        over = over.astype(np.float64).reshape(labels.shape + (2,))
+        cycles = np.maximum(bounds["cycles"], 1).astype(np.float64) * np.exp2(over[..., 0])
+        energy = np.asarray(bounds["energy"], dtype=np.float64) * np.exp2(over[..., 1])
+        return cycles, energy
+
+    def rank(self, task, inputs, counts, objective="cycles", k=1):
+        """The model's ``k`` best configurations of a network, best first.
+
+        Parameters
+        ----------
+        task : CodesignTask
+        inputs : DataFrame
+            The network's distinct layers, validated (one budget triple).
+        counts : array of int
+            Each layer's repeat count.
+        objective : {"cycles", "energy", "edp"}
+        k : int
+
+        Returns
+        -------
+        dict
+            ``labels`` (k,), predicted network ``cycles``, ``energy``, ``edp``
+            (k,), and ``scored``: configurations whose pairs were scored.
+
+        Work: the task's bounds of every layer and configuration, then batches of
+        1024 configurations x layers through the scorer until the bounds prove
+        the rest cannot enter the top ``k``.
+        """
+        counts = np.asarray(counts, dtype=np.float64)
+        allowed = np.flatnonzero(task.allowed(inputs.iloc[:1], validated=True)[0])
+        b = task.bounds(inputs, np.broadcast_to(allowed, (len(inputs), allowed.size)))
+        net_cycles = counts @ b["cycles"].astype(np.float64)
+        net_energy = counts @ np.asarray(b["energy"], dtype=np.float64)
+        bound = {"cycles": net_cycles, "energy": net_energy, "edp": net_cycles * net_energy}[objective]
+        order = np.argsort(bound, kind="stable")
+        step = max(1, min(SCORE_BATCH, MAX_PAIRS // max(len(inputs), 1)))
+        found_l, found_c, found_e = [], [], []
+        kth, scored = np.inf, 0
+        for start in range(0, order.size, step):
+            idx = order[start:start + step]
+            if bound[idx[0]] > kth:
+                break
+            labels = np.broadcast_to(allowed[idx], (len(inputs), idx.size))
+            sub = {key: value[:, idx] for key, value in b.items()}
+            cycles, energy = self.layer_figures(task, inputs, np.ascontiguousarray(labels), sub)
+            found_l.append(allowed[idx])
+            found_c.append(counts @ cycles)
+            found_e.append(counts @ energy)
+            scored += idx.size
+            cost = _cost(np.concatenate(found_c), np.concatenate(found_e), objective)
+            if cost.size >= k:
+                kth = np.partition(cost, k - 1)[k - 1]
+        labels, cycles, energy = (np.concatenate(x) for x in (found_l, found_c, found_e))
+        cost = _cost(cycles, energy, objective)
+        best = np.lexsort((labels, cycles, cost))[:k]
+        return {"labels": labels[best], "cycles": cycles[best], "energy": energy[best],
+                "edp": cycles[best] * energy[best], "scored": int(scored)}
+
+    # -- persistence ---------------------------------------------------------------------
+    def save(self, path):
+        """Write ``model.safetensors`` and ``model.json`` into directory ``path``
+        (each written to a temporary name and renamed)."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        meta = {"format": FORMAT, "version": 1, "width": self.scorer.width, "n_features": N_PAIR_FEATURES,
+                "task_definition": self.task_definition, "training": self.training}
+        tensors = {k: v.contiguous() for k, v in self.scorer.state_dict().items()}
+        for name, write in (("model.safetensors", lambda f: save_file(tensors, f)),
+                            ("model.json", lambda f: Path(f).write_text(json.dumps(meta, indent=2) + "\n"))):
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=path)
+            os.close(fd)
+            try:
+                write(tmp)
+                os.replace(tmp, path / name)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        return path
+
+    @classmethod
+    def load(cls, path=None):
+        """The model saved in ``path`` (default: the shipped one). A file that is not
+        what :meth:`save` writes raises ``ValueError`` naming the file and field."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        path = SHIPPED if path is None else Path(path)
+        meta_file, tensor_file = path / "model.json", path / "model.safetensors"
+        if not meta_file.is_file():
+            raise ValueError(f"{path}: no model.json; not a saved network co-design model")
+        try:
+            meta = json.loads(meta_file.read_text())
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ValueError(f"{meta_file}: not JSON ({err})") from None
+        error = next(iter(Draft202012Validator(_SCHEMA).iter_errors(meta)), None)
+        if error is not None:
+            field = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+            raise ValueError(f"{meta_file}: {field}: {error.message[:200]}")
+        scorer = NetworkScorer(meta["width"])
+        expected = {k: tuple(v.shape) for k, v in scorer.state_dict().items()}
+        try:
+            tensors = load_file(str(tensor_file))
+        except (SafetensorError, OSError) as err:
+            raise ValueError(f"{tensor_file}: not a safetensors file ({err})") from None
+        got = {k: tuple(v.shape) for k, v in tensors.items()}
+        if got != expected:
+            bad = sorted(set(got) ^ set(expected)) or [k for k in expected if got[k] != expected[k]]
+            raise ValueError(f"{tensor_file}: tensor {bad[0]}: not the shapes model.json implies")
+        if not all(torch.isfinite(v).all() for v in tensors.values()):
+            raise ValueError(f"{tensor_file}: tensors: not finite")
+        scorer.load_state_dict(tensors)
+        return cls(scorer, meta["task_definition"], meta["training"])
+
+
+def _cost(cycles, energy, objective):
+    return {"cycles": cycles, "energy": energy, "edp": cycles * energy}[objective]
+
+
+# -- training ------------------------------------------------------------------------------
+def sample_budgets(task, n, seed=0):
+    """``n`` budget triples ``(max_macs, sram_kb, bandwidth)``: a budget of the task,
+    ``sram_kb`` log-uniform over multiples of ``parts`` up to 4096 kB (or the
+    task's totals), bandwidth in {1, 2, 4, 8, 16} words/cycle."""
+    rng = np.random.default_rng([seed, 11])
+    macs = rng.choice(np.asarray(task.budgets), size=n)
+    if task.totals:
+        sram = rng.choice(np.asarray(task.totals), size=n)
+    else:
+        unit = task.parts
+        sram = (np.exp(rng.uniform(np.log(unit), np.log(256 * unit), size=n)) // unit).astype(np.int64) * unit
+        sram = np.clip(sram, unit, 256 * unit)
+    bw = rng.choice(np.array([1, 2, 4, 8, 16]), size=n)
+    return np.stack([macs, sram, bw], axis=1).astype(np.int64)
+
+
+def network_pairs(task, inputs, counts, rng, configs=48):
+    """Training pairs of one network under one budget: sampled configurations
+    (the lowest network bounds of cycles and EDP, random ones among the 3000
+    lowest cycle bounds, random ones among those with at least ``max_macs / 16``
+    PEs and a network cycle bound at most :data:`PAIR_BOUND_RATIO` times the
+    smallest), simulated exactly on every distinct layer.
+
+    Returns ``(features (m, N_PAIR_FEATURES), targets (m, 2), weights (m,))``:
+    targets are ``log2(figure / bound) >= 0`` for cycles and energy; the weight of
+    a pair is its layer's share of the network's cycles on that configuration.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    allowed = np.flatnonzero(task.allowed(inputs.iloc[:1], validated=True)[0])
+    b = task.bounds(inputs, np.broadcast_to(allowed, (len(inputs), allowed.size)))
+    cyc = counts @ b["cycles"].astype(np.float64)
+    edp = cyc * (counts @ np.asarray(b["energy"], dtype=np.float64))
+    by_cycles, by_edp = np.argsort(cyc, kind="stable"), np.argsort(edp, kind="stable")
+    pes = task.space_columns()["pes"][allowed]
+    big = np.flatnonzero((pes >= int(inputs["max_macs"].iloc[0]) // 16)
+                         & (cyc <= PAIR_BOUND_RATIO * cyc.min()))
+    quarter = configs // 4
+    pick = [by_cycles[:quarter], by_edp[:quarter // 2],
+            rng.choice(by_cycles[:3000], size=min(quarter + quarter // 2, by_cycles[:3000].size), replace=False),
+            rng.choice(big if big.size else np.arange(allowed.size), size=quarter, replace=True)]
+    chosen = np.unique(np.concatenate(pick))
+    labels = np.ascontiguousarray(np.broadcast_to(allowed[chosen], (len(inputs), chosen.size)))
+    bounds = {key: value[:, chosen] for key, value in b.items()}
+    sim = task.simulate(inputs, labels)
+    cycles = sim["total_cycles"].astype(np.float64)
+    share = counts[:, None] * cycles / np.maximum(counts @ cycles, 1.0)[None, :]
+    over_c = np.log2(np.maximum(cycles, 1) / np.maximum(bounds["cycles"], 1))
+    over_e = np.log2(sim["energy_pj"] / np.maximum(np.asarray(bounds["energy"], np.float64), 1e-300))
+    targets = np.stack([np.maximum(over_c, 0).ravel(), np.maximum(over_e, 0).ravel()], axis=1)
+    return pair_features(task, inputs, labels, bounds), targets.astype(np.float32), share.ravel()
+
+
+def fit_scorer(features, targets, weights, width=256, epochs=30, batch_size=2048, learning_rate=2e-3,
+               seed=0, verbose=False):
+    """Train a :class:`NetworkScorer` by weighted smooth-L1 regression of both targets."""
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.as_tensor(features)
+    y = torch.as_tensor(targets)
+    w = torch.as_tensor(weights, dtype=torch.float32)
+    w = w / w.mean()
+    scorer = NetworkScorer(width)
+    scorer.mean.copy_(x.mean(0))
+    scorer.std.copy_(torch.where(x.std(0) > 0, x.std(0), torch.ones(())))
+    scorer.train()
+
+    def loss_of(batch):
+        err = nn.functional.smooth_l1_loss(scorer(x[batch]), y[batch], beta=0.02, reduction="none")
+        return (err.sum(1) * w[batch]).mean()
+
+    fit_loop(scorer.parameters(), len(y), loss_of, epochs=epochs, batch_size=batch_size,
+             learning_rate=learning_rate, weight_decay=1e-4, generator=generator, verbose=verbose)
+    return scorer.eval()
+
+
+def search_with_model(model, task, inputs, counts, *, objective, k=1):
+    """The model's ``k`` best configurations of a network, evaluated exactly.
+
+    Returns the structure of :func:`airchitect.network_design.exact.search_network`
+    (``best``: records sorted by exact cost, then cycles, DRAM words and the
+    model's rank; ``simulations``: ``k x`` distinct layers; ``candidates``: the
+    configurations the budget allows), plus ``scored`` (configurations the scorer
+    ranked) and, in each record, ``predicted`` (the model's network figure of the
+    objective) and ``model_rank`` (from 1).
+    """
+    if model.task_definition != task.definition():
+        raise ValueError("model: the network model was trained for another codesign space "
+                         "(task definition differs); train one for this task")
+    ranked = model.rank(task, inputs, counts, objective, k)
+    labels = ranked["labels"]
+    sim = task.simulate(inputs, np.ascontiguousarray(np.broadcast_to(labels, (len(inputs), labels.size))))
+    w = np.asarray(counts, dtype=np.float64)
+    cycles, energy = w @ sim["total_cycles"].astype(np.float64), w @ sim["energy_pj"]
+    dram = w @ sim["dram_words"].astype(np.float64)
+    cost = _cost(cycles, energy, objective)
+    order = np.lexsort((np.arange(labels.size), dram, cycles, cost))
+    best = [{"labels": np.full(len(inputs), labels[j]), "cycles": float(cycles[j]),
+             "energy": float(energy[j]), "edp": float(cycles[j] * energy[j]), "dram_words": float(dram[j]),
+             "layer_cycles": sim["total_cycles"][:, j], "layer_energy": sim["energy_pj"][:, j],
+             "predicted": float(ranked[objective][j]), "model_rank": int(j) + 1} for j in order]
+    allowed = int(task.allowed(inputs.iloc[:1], validated=True)[0].sum())
+    return {"best": best, "simulations": int(len(inputs) * labels.size), "candidates": allowed,
+            "scored": ranked["scored"]}

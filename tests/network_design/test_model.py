@@ -1,0 +1,153 @@
+"""The learned network co-design model on a small codesign space."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import airchitect as ac
+from airchitect.network_design.baselines import network_cost
+from airchitect.network_design.model import (
+    NetworkModel, fit_scorer, network_pairs, search_with_model,
+)
+
+NET = {"M": [96, 40, 7, 300], "N": [24, 64, 200, 9], "K": [50, 33, 64, 12], "count": [3, 1, 2, 1]}
+
+
+def small_task():
+    return ac.tasks.get("codesign", rows=[4, 8, 16], cols=[4, 8, 16], max_macs=[64, 256], parts=5)
+
+
+def layers(task, table=NET, max_macs=256, sram_kb=40, bandwidth=2):
+    frame = pd.DataFrame(table)
+    inputs = task.validate(frame[["M", "N", "K"]].assign(max_macs=max_macs, sram_kb=sram_kb,
+                                                         bandwidth=bandwidth))
+    return inputs, frame["count"].to_numpy()
+
+
+@pytest.fixture(scope="module")
+def trained():
+    task = small_task()
+    rng = np.random.default_rng(0)
+    parts = [network_pairs(task, *layers(task, sram_kb=s, bandwidth=b), rng, configs=24)
+             for s, b in ((40, 2), (80, 4), (20, 1))]
+    x, y, w = (np.concatenate(p) for p in zip(*parts))
+    torch.manual_seed(0)
+    scorer = fit_scorer(x, y, w, width=16, epochs=5, batch_size=64)
+    return task, NetworkModel(scorer, task.definition(), {"pairs": len(x)}), (x, y, w)
+
+
+def test_pairs_targets_and_weights(trained):
+    task, _, (x, y, w) = trained
+    assert np.isfinite(x).all() and (y >= 0).all()
+    inputs, counts = layers(task)
+    rng = np.random.default_rng(1)
+    x1, y1, w1 = network_pairs(task, inputs, counts, rng, configs=8)
+    per_config = w1.reshape(len(inputs), -1)
+    assert np.allclose(per_config.sum(axis=0), 1.0)  # a layer's share of the network's cycles
+
+
+def test_rank_is_the_models_argmin_over_the_whole_space(trained):
+    task, model, _ = trained
+    inputs, counts = layers(task)
+    allowed = np.flatnonzero(task.allowed(inputs.iloc[:1], validated=True)[0])
+    labels = np.ascontiguousarray(np.broadcast_to(allowed, (len(inputs), allowed.size)))
+    bounds = task.bounds(inputs, labels)
+    cycles, energy = model.layer_figures(task, inputs, labels, bounds)
+    assert (cycles >= bounds["cycles"]).all() and (energy >= bounds["energy"] * (1 - 1e-12)).all()
+    for objective, value in (("cycles", counts @ cycles), ("edp", (counts @ cycles) * (counts @ energy))):
+        ranked = model.rank(task, inputs, counts, objective, k=5)
+        expected = allowed[np.lexsort((allowed, counts @ cycles, value))[:5]]
+        assert ranked["labels"].tolist() == expected.tolist()
+        assert np.allclose(ranked[objective], np.sort(value)[:5])
+
+
+def test_search_with_model_evaluates_exactly(trained):
+    task, model, _ = trained
+    inputs, counts = layers(task)
+    found = search_with_model(model, task, inputs, counts, objective="cycles", k=4)
+    assert found["simulations"] == 4 * len(inputs)
+    labels = [int(r["labels"][0]) for r in found["best"]]
+    exact = network_cost(task, inputs, counts, labels, "cycles")
+    assert [r["cycles"] for r in found["best"]] == exact["cycles"].tolist()
+    assert exact["cycles"].tolist() == sorted(exact["cycles"].tolist())
+    assert sorted(r["model_rank"] for r in found["best"]) == [1, 2, 3, 4]
+
+
+def test_codesign_method_model(tmp_path, trained):
+    task, model, _ = trained
+    path = model.save(tmp_path / "net")
+    result = ac.codesign(NET, max_macs=256, sram_kb=40, bandwidth=2, method="model", k=3, model=path,
+                         task=task)
+    inputs, counts = layers(task)
+    exact = ac.codesign(NET, max_macs=256, sram_kb=40, bandwidth=2, task=task)
+    assert result.simulations == 3 * len(inputs)
+    assert result.cycles >= exact.cycles
+    chosen = task.space()
+    label = int(chosen.index[(chosen.rows == result.config["rows"]) & (chosen.cols == result.config["cols"])
+                             & (chosen.dataflow == result.config["dataflow"])
+                             & (chosen.i * 40 // 5 == result.config["ifmap_kb"])
+                             & (chosen.j * 40 // 5 == result.config["filter_kb"])][0])
+    assert result.cycles == network_cost(task, inputs, counts, [label], "cycles")["cycles"][0]
+    assert result.extra["method"] == "model" and 1 <= result.extra["model_rank"] <= 3
+    with pytest.raises(ValueError, match="per-layer"):
+        ac.codesign(NET, max_macs=256, sram_kb=40, bandwidth=2, method="model", model=path, task=task,
+                    dataflow="per-layer")
+    with pytest.raises(ValueError, match="method='model'"):
+        ac.codesign(NET, max_macs=256, sram_kb=40, bandwidth=2, model=path, task=task)
+    with pytest.raises(TypeError, match="NetworkModel"):
+        ac.codesign(NET, max_macs=256, sram_kb=40, bandwidth=2, method="model", model=3, task=task)
+
+
+def test_save_load_and_tampered_files(tmp_path, trained):
+    task, model, _ = trained
+    path = model.save(tmp_path / "net")
+    loaded = NetworkModel.load(path)
+    inputs, counts = layers(task)
+    assert np.array_equal(loaded.rank(task, inputs, counts, k=3)["labels"],
+                          model.rank(task, inputs, counts, k=3)["labels"])
+    other = ac.tasks.get("codesign", rows=[4, 8], cols=[4, 8], max_macs=[64], parts=5)
+    with pytest.raises(ValueError, match="another codesign space"):
+        search_with_model(loaded, other, *layers(other, max_macs=64), objective="cycles")
+    meta = json.loads((path / "model.json").read_text())
+    (path / "model.json").write_text(json.dumps({**meta, "width": "wide"}))
+    with pytest.raises(ValueError, match="model.json: width"):
+        NetworkModel.load(path)
+    (path / "model.json").write_text(json.dumps({**meta, "width": 32}))
+    with pytest.raises(ValueError, match="model.safetensors: tensor"):
+        NetworkModel.load(path)
+    (path / "model.json").write_text(json.dumps(meta))
+    (path / "model.safetensors").write_bytes(b"not a tensor file")
+    with pytest.raises(ValueError, match="not a safetensors file"):
+        NetworkModel.load(path)
+    with pytest.raises(ValueError, match="no model.json"):
+        NetworkModel.load(tmp_path / "absent")
+
+
+def test_cli_method_model_with_the_shipped_model(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "net.csv"
+    pd.DataFrame(NET).to_csv(path, index=False)
+    args = [sys.executable, "-m", "airchitect", "codesign", "--csv", str(path), "--max-macs", "1024",
+            "--sram-kb", "256", "--bandwidth", "4"]
+    out = subprocess.run([*args, "--method", "model", "--k", "4", "--json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    record = json.loads(out.stdout)
+    task = ac.tasks.get("codesign")
+    assert record["method"] == "model" and record["simulations"] == 4 * len(NET["M"])
+    c = record["config"]
+    space = task.space()
+    label = int(space.index[(space.rows == c["rows"]) & (space.cols == c["cols"])
+                            & (space.dataflow == c["dataflow"]) & (space.i * 16 == c["ifmap_kb"])
+                            & (space.j * 16 == c["filter_kb"])][0])
+    inputs, counts = layers(task, max_macs=1024, sram_kb=256, bandwidth=4)
+    assert record["cycles"] == network_cost(task, inputs, counts, [label], "cycles")["cycles"][0]
+    exact = ac.codesign(NET, max_macs=1024, sram_kb=256, bandwidth=4)
+    assert record["cycles"] >= exact.cycles
+    bad = subprocess.run([*args, "--method", "model", "--dataflow", "per-layer"], capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "per-layer" in bad.stderr
