@@ -26,6 +26,7 @@ can stall an array for twice its compute time. This model has two parts:
 
 from __future__ import annotations
 
+import contextlib
 
 import numpy as np
 import pandas as pd
@@ -33,13 +34,31 @@ import torch
 from torch import nn
 
 from airchitect.learn.encoding import Encoder
-from airchitect.learn.loop import fit_loop
 from airchitect.learn.estimators import TorchClassifier, _task
+from airchitect.learn.loop import fit_loop
 from airchitect.learn.nets import ResidualBlock
 from airchitect.targets.systolic.config import WORDS_PER_KB
 
 #: features of one (query, configuration) pair (see :func:`pair_features`)
 N_PAIR_FEATURES = 26
+
+
+#: fewer rows than this run on one torch thread (waking a pool costs more than it saves)
+SERIAL_ROWS = 256
+
+
+@contextlib.contextmanager
+def serial_if_small(n_rows):
+    """Run torch on one thread inside the block when ``n_rows < SERIAL_ROWS``."""
+    old = torch.get_num_threads()
+    small = n_rows < SERIAL_ROWS and old != 1
+    if small:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if small:
+            torch.set_num_threads(old)
 
 
 class FactorisedNet(nn.Module):
@@ -255,44 +274,37 @@ class FactorisedClassifier(TorchClassifier):
         return self
 
     def _scorer_data(self, X, y):
-        """Pair features ``(r, c, F)`` and exact ``log2(cost / bound)`` (``(r, c)``) of
-        the proposal's candidates and the optimum on ``scorer_rows`` rows of ``X``."""
+        """Pair features ``(m, F)`` and exact ``log2(cost / bound) >= 0`` (``(m,)``) of the
+        proposal's candidates and the optimum on ``scorer_rows`` rows of ``X``."""
         task = _task(self.task)
         rng = np.random.default_rng(self.seed)
         rows = np.sort(rng.choice(len(X), size=min(self.scorer_rows, len(X)), replace=False))
         part = X.iloc[rows].reset_index(drop=True)
         cands = np.concatenate([self.candidate_labels(part), y[rows, None]], axis=1)
-        pairs, over = [], []
+        pairs, target = [], []
         for start in range(0, len(part), self.chunk):
             sub = part.iloc[start:start + self.chunk].reset_index(drop=True)
             lab = cands[start:start + self.chunk]
             bounds = task.bounds(sub, lab)
             cost = task.cost_of(sub.loc[np.repeat(np.arange(len(sub)), lab.shape[1])].reset_index(drop=True),
-                                lab.ravel(), self.objective).reshape(lab.shape)
-            bound = np.log2(np.maximum(np.asarray(bounds[task.check_objective(self.objective)],
-                                                  dtype=np.float64), 1e-300))
-            pairs.append(pair_features(task, sub, lab, bounds).reshape(lab.shape + (-1,)))
-            over.append(np.maximum(np.log2(np.maximum(cost, 1e-300)) - bound, 0.0))
+                                lab.ravel(), self.objective)
+            bound = np.asarray(bounds[task.check_objective(self.objective)], dtype=np.float64).ravel()
+            pairs.append(pair_features(task, sub, lab, bounds))
+            target.append(np.log2(np.maximum(cost, 1e-300) / np.maximum(bound, 1e-300)))
         return (torch.as_tensor(np.concatenate(pairs)),
-                torch.as_tensor(np.concatenate(over), dtype=torch.float32))
+                torch.as_tensor(np.maximum(np.concatenate(target), 0.0), dtype=torch.float32))
 
     def _fit_scorer(self, X, y, generator):
         """Smooth-L1 regression of ``log2(cost / bound)`` on the candidates of
-        ``scorer_rows`` queries, a batch being every candidate of ``batch_size / 2``
-        queries."""
+        ``scorer_rows`` queries, in shuffled batches of ``4 x batch_size`` pairs."""
         net = self.module_
-        pairs, over = self._scorer_data(X, y)
-        flat = pairs.reshape(-1, pairs.shape[-1])
-        net.pair_mean.copy_(flat.mean(0))
-        net.pair_std.copy_(torch.where(flat.std(0) > 0, flat.std(0), torch.ones(())))
+        pairs, target = self._scorer_data(X, y)
+        net.pair_mean.copy_(pairs.mean(0))
+        net.pair_std.copy_(torch.where(pairs.std(0) > 0, pairs.std(0), torch.ones(())))
         net.scorer.train()
-
-        def scorer_loss(batch):
-            pred = net.score(pairs[batch].reshape(-1, pairs.shape[-1])).reshape(over[batch].shape)
-            return nn.functional.smooth_l1_loss(pred, over[batch], beta=0.05)
-
-        fit_loop(net.scorer.parameters(), len(over), scorer_loss, epochs=self.scorer_epochs,
-                 batch_size=max(1, self.batch_size // 2), learning_rate=self.learning_rate,
+        fit_loop(net.scorer.parameters(), len(target),
+                 lambda b: nn.functional.smooth_l1_loss(net.score(pairs[b]), target[b], beta=0.05),
+                 epochs=self.scorer_epochs, batch_size=4 * self.batch_size, learning_rate=self.learning_rate,
                  weight_decay=self.weight_decay, generator=generator, verbose=self.verbose,
                  label="scorer epoch")
         net.scorer.eval()
@@ -306,7 +318,7 @@ class FactorisedClassifier(TorchClassifier):
         n_splits = net.n_splits
         features = torch.as_tensor(self.encoder_.transform(X))
         out_l, out_p = [], []
-        with torch.inference_mode():
+        with torch.inference_mode(), serial_if_small(len(X)):
             for start in range(0, len(X), self.chunk):
                 part = X.iloc[start:start + self.chunk]
                 h = net.trunk(features[start:start + self.chunk])
@@ -331,7 +343,7 @@ class FactorisedClassifier(TorchClassifier):
         task = _task(self.task)
         bounds = task.bounds(X, labels)
         bound = np.asarray(bounds[task.check_objective(self.objective)], dtype=np.float64)
-        with torch.inference_mode():
+        with torch.inference_mode(), serial_if_small(len(X)):
             over = self.module_.score(torch.as_tensor(pair_features(task, X, labels, bounds))).numpy()
         return np.log2(np.maximum(bound, 1e-300)) + over.reshape(labels.shape)
 

@@ -236,7 +236,7 @@ def codesign(network, *, max_macs, sram_kb, bandwidth, objective="cycles", metho
     """
     start = time.perf_counter()
     check_choice("objective", objective, ("cycles", "energy", "edp"))
-    check_choice("method", method, METHODS + ("model",))
+    check_choice("method", method, METHODS)
     check_choice("dataflow", dataflow, DATAFLOW_MODES)
     sram_totals = _pareto_totals(pareto)
     if method == "model" and (dataflow != "shared" or sram_totals is not False):

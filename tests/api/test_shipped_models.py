@@ -19,6 +19,7 @@ FLOORS = {
     "cim-schedule": (400, 99.5),
     "sve": (200, 99.0),
     "buffer": (200, 99.5),
+    "codesign": (200, 93.0),
 }
 # tasks whose ac.recommend ranks with a model of its own (airchitect/models/<task>/recommend)
 RANKER_FLOORS = {
@@ -62,3 +63,23 @@ def test_shipped_ranking_model_is_near_optimal_and_ranks_recommend(name):
     assert best["label"] == top[np.argmin(costs)] and best["cost"] == costs.min()
     with pytest.raises(ValueError, match="purpose"):
         ac.api.shipped(name, "train")
+
+
+def test_codesign_edp_model_is_used_for_edp_and_near_optimal():
+    predictor = ac.api.shipped("codesign", objective="edp")
+    assert predictor is not ac.api.shipped("codesign")
+    assert predictor.estimator.objective == "edp"
+    task = predictor.task
+    inputs = task.validate(task.sample(100, seed=988))
+    truth = task.label(inputs, objective="edp")
+    pred = predictor.estimator.predict(inputs)
+    chosen = task.cost_of(inputs, pred, "edp")
+    assert (chosen >= truth.best_cost.to_numpy() * (1 - 1e-12)).all()
+    assert metrics.geomean_percent(truth.best_cost, chosen) >= 85.0
+    query = {k: int(v) for k, v in inputs.iloc[0].items()}
+    assert ac.predict("codesign", objective="edp", **query)["label"] == pred[0]
+    best = ac.recommend("codesign", k=8, objective="edp", **query)
+    assert best["cost"] == min(task.cost_of(inputs.iloc[[0] * 8].reset_index(drop=True),
+                                            predictor.top_k(inputs.iloc[[0]], 8)[0], "edp"))
+    with pytest.raises(ValueError, match="objective: no shipped model of task 'array'"):
+        ac.predict("array", objective="edp", M=8, N=8, K=8, max_macs=256)
