@@ -1,11 +1,12 @@
 """Dataset generation: wall time of 10^5-workload datasets, Dask scaling.
 
     python benchmarks/bench_datasets.py [--tasks array multiarray cim sve]
-        [--buffer-rows 2000] [--n 100000]
+        [--buffer-rows 2000] [--dask-task buffer] [--n 100000]
 
 Prints, per task, the wall time of generating ``n`` labelled workloads with
-local workers, and for the buffer task the throughput (rows/s) on a Dask
-``LocalCluster`` with 1 and then 2 worker processes, measured in this run.
+local workers, and for the ``--dask-task`` (buffer, or codesign) the throughput
+(rows/s) on a Dask ``LocalCluster`` with 1 and then 2 worker processes (one
+thread each), measured in this run.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", nargs="*", default=["array", "multiarray", "cim", "sve"])
     parser.add_argument("--n", type=int, default=100_000)
-    parser.add_argument("--buffer-rows", type=int, default=2000)
+    parser.add_argument("--buffer-rows", type=int, default=2000, help="rows of the Dask measurement")
+    parser.add_argument("--dask-task", default="buffer")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench-datasets-")
     print(f"cores: {os.cpu_count()}")
@@ -51,14 +53,14 @@ def main():
                 with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
                     # warm the workers (imports, numba compilation) before timing
-                    timed_generate("buffer", 50, f"{tmp}/warm{workers}", shard_rows=25,
+                    timed_generate(args.dask_task, 50, f"{tmp}/warm{workers}", shard_rows=25,
                                    scheduler=cluster.scheduler_address)
-                    wall, _ = timed_generate("buffer", args.buffer_rows, f"{tmp}/buffer{workers}",
+                    wall, _ = timed_generate(args.dask_task, args.buffer_rows, f"{tmp}/dask{workers}",
                                              scheduler=cluster.scheduler_address, shard_rows=100)
                 rates[workers] = args.buffer_rows / wall
-                print(f"buffer on Dask, {workers} worker(s): {args.buffer_rows} rows in {wall:.1f} s "
-                      f"= {rates[workers]:.1f} rows/s")
-            print(f"buffer Dask scaling 1 -> 2 workers: {rates[2] / rates[1]:.2f}x; "
+                print(f"{args.dask_task} on Dask, {workers} worker(s): {args.buffer_rows} rows in "
+                      f"{wall:.1f} s = {rates[workers]:.1f} rows/s")
+            print(f"{args.dask_task} Dask scaling 1 -> 2 workers: {rates[2] / rates[1]:.2f}x; "
                   f"10^5 rows at 2 workers: {1e5 / rates[2] / 3600:.2f} h")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
