@@ -35,14 +35,17 @@ def main():
     ]
     details = []
     shipped = ROOT / "airchitect" / "models"
-    for meta_file in sorted([*shipped.glob("*/predictor.json"), *shipped.glob("*/recommend/predictor.json")]):
+    for meta_file in sorted([*shipped.glob("*/predictor.json"), *shipped.glob("*/*/predictor.json")]):
         meta = json.loads(meta_file.read_text())
-        role = " (ranks `recommend`)" if meta_file.parent.name == "recommend" else ""
+        role = "" if meta_file.parent.parent == shipped else (
+            " (ranks `recommend`)" if meta_file.parent.name == "recommend"
+            else f" (objective `{meta_file.parent.name}`)")
         held = meta["metrics"]["held_out"]
         major = held["majority"]
         params = ", ".join(f"{k}={v}" for k, v in meta["params"].items()
                            if k in ("width", "depth", "epochs", "folds", "max_iter", "max_leaf_nodes",
-                                    "labels_per_row", "best_per_row", "max_folds"))
+                                    "labels_per_row", "best_per_row", "max_folds", "beam", "candidates",
+                                    "scorer_rows"))
         rec = held.get("recommend5_geomean_percent_of_best")
         lines.append(
             f"| {meta['task']['task']}{role} | {meta['model']} | {params} "

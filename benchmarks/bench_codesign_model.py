@@ -1,0 +1,135 @@
+"""The per-workload codesign model on the public path, against the exact searches.
+
+On fresh queries of the codesign sampler (seed 7, not in any training set) this
+measures in one run, all through the public API:
+
+* the exact optimum of every query by ``task.search`` (branch and bound), its
+  wall time per query and its USER-mode simulations;
+* ``task.costs`` (the enumeration of all 28,665 configurations) on the first
+  queries, wall time per query;
+* ``ac.predict("codesign", ...)`` per query (cycles model) and
+  ``ac.predict(..., objective="edp")`` (EDP model): GeoMean % of the exact
+  optimum, top-1, wall time per query;
+* ``ac.recommend("codesign", k=8, ...)``: GeoMean and time (8 simulations);
+* Optuna (random, TPE, NSGA-II) on the same exact cost, per query, after 8 and
+  32 simulations;
+* 10^5 batched predictions through the shipped predictor.
+
+Usage: ``python benchmarks/bench_codesign_model.py [--queries 200] [--out FILE.md]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+import airchitect as ac
+from _emit import emit
+from airchitect.learn import metrics
+from airchitect.network_design.baselines import optuna_search
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--enumerate", type=int, default=5, help="queries enumerated in full")
+    parser.add_argument("--optuna", type=int, default=20, help="queries searched by Optuna")
+    parser.add_argument("--batch", type=int, default=100_000)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    task = ac.tasks.get("codesign")
+    queries = task.sample(args.queries, seed=7)
+    records = queries.to_dict(orient="records")
+    records = [{k: int(v) for k, v in r.items()} for r in records]
+    lines = [f"machine: {platform.machine()}, python {platform.python_version()}; "
+             f"{args.queries} queries of the codesign sampler, seed 7", ""]
+
+    # warm every path once (model loading, numba compilation) before timing
+    ac.predict("codesign", **records[0])
+    ac.predict("codesign", objective="edp", **records[0])
+    ac.recommend("codesign", k=8, **records[0])
+    task.search(**records[0])
+
+    rows = []
+    for objective in ("cycles", "edp"):
+        exact, t_exact, sims = [], [], []
+        for r in records:
+            found, t = _timed(lambda: task.search(objective=objective, runner_up=False, **r))
+            exact.append(found)
+            t_exact.append(t)
+            sims.append(task.last_stats["simulations"])
+        best = np.array([f["cost"] for f in exact])
+        predicted, t_pred = [], []
+        for r in records:
+            out, t = _timed(lambda: ac.predict("codesign", objective=objective, **r))
+            predicted.append(out["label"])
+            t_pred.append(t)
+        cost = task.cost_of(queries, np.array(predicted), objective)
+        recommended, t_rec = [], []
+        for r in records:
+            out, t = _timed(lambda: ac.recommend("codesign", k=8, objective=objective, **r))
+            recommended.append(out["cost"])
+            t_rec.append(t)
+        rows.append({
+            "objective": objective,
+            "B&B ms/query (median)": round(1e3 * np.median(t_exact), 2),
+            "B&B sims (median, p90)": f"{np.median(sims):.0f}, {np.percentile(sims, 90):.0f}",
+            "predict ms/query (median)": round(1e3 * np.median(t_pred), 3),
+            "predict GeoMean %": round(metrics.geomean_percent(best, cost), 3),
+            "predict top-1": f"{100 * np.mean(np.array(predicted) == [f['label'] for f in exact]):.1f}%",
+            "predict worst slowdown": round(float(np.max(cost / best)), 3),
+            "recommend(k=8) GeoMean %": round(metrics.geomean_percent(best, recommended), 4),
+            "recommend ms/query (median)": round(1e3 * np.median(t_rec), 2),
+            "B&B / predict": round(np.median(t_exact) / np.median(t_pred), 1),
+        })
+        if objective == "cycles":
+            best_cycles, t_bb = best, np.median(t_exact)
+            t_pred_cycles = np.median(t_pred)
+    table = pd.DataFrame(rows)
+
+    enum_t = [_timed(lambda: task.costs(task.validate(queries.iloc[[i]])))[1] for i in range(args.enumerate)]
+    lines += [f"enumeration (task.costs, 28,665 simulations a query): median {np.median(enum_t):.3f} s "
+              f"over {args.enumerate} queries; enumeration / predict = "
+              f"{np.median(enum_t) / t_pred_cycles:.0f}x; B&B / predict = {t_bb / t_pred_cycles:.1f}x", ""]
+
+    optuna_rows = []
+    for sampler in ("random", "tpe", "nsga2"):
+        q8, q32 = [], []
+        for i, r in enumerate(records[:args.optuna]):
+            out = optuna_search({"M": [r["M"]], "N": [r["N"]], "K": [r["K"]]}, max_macs=r["max_macs"],
+                                sram_kb=r["sram_kb"], bandwidth=r["bandwidth"], sampler=sampler,
+                                n_trials=32, seed=i)
+            trace = np.minimum.accumulate(np.asarray(out["trace"], dtype=np.float64))
+            q8.append(best_cycles[i] / trace[7])
+            q32.append(best_cycles[i] / trace[31])
+        optuna_rows.append({"search": f"optuna {sampler}", "@8 sims GeoMean %": round(100 * np.exp(np.mean(np.log(q8))), 2),
+                            "@32 sims GeoMean %": round(100 * np.exp(np.mean(np.log(q32))), 2)})
+    optuna_table = pd.DataFrame(optuna_rows)
+
+    predictor = ac.api.shipped("codesign")
+    batch = task.sample(args.batch, seed=8)
+    _, t_batch = _timed(lambda: predictor.predict(batch))
+
+    out = ["# Per-workload codesign model: public path against exact search", ""] + lines
+    out += [table.to_markdown(index=False), "",
+            f"Optuna on the first {args.optuna} queries (cycles; each trial is one exact simulation):", "",
+            optuna_table.to_markdown(index=False), "",
+            f"{args.batch} batched predictions (shipped cycles model): {t_batch:.2f} s", ""]
+    text = "\n".join(out)
+    emit(text, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

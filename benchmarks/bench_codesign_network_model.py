@@ -1,0 +1,83 @@
+"""The learned network co-design model on held-out real networks, against exact search and Optuna.
+
+For every network (none of them seen in training) under every budget triple
+(max_macs, sram_kb, bandwidth), measured in the same run through ``ac.codesign``:
+
+* the exact optimum (branch and bound): its cost, simulations, wall time;
+* the model's prediction alone (``method="model", k=1``: one exact network
+  evaluation to report its cost) and with its 16 best evaluated exactly
+  (``k=16``): % of the exact optimum, wall time;
+* Optuna's random, TPE and NSGA-II samplers on the same exact cost: % of the
+  optimum after 16 network evaluations, and how many evaluations each needed
+  to match the model's ``k=16`` result (">N" when not within ``--trials``).
+
+Usage: ``python benchmarks/bench_codesign_network_model.py [--networks ...] [--trials 128]
+[--objective cycles] [--out FILE.md]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+import airchitect as ac
+from _emit import emit
+from airchitect.network_design.baselines import optuna_search
+
+NETWORKS = ("resnet50", "mobilenetv2", "vgg16", "bert-base-128", "vit-b16", "gpt2-decode",
+            "llama2-7b-decode", "dlrm")
+BUDGETS = ((1024, 256, 8), (4096, 512, 4), (16384, 1024, 16))
+SAMPLERS = ("random", "tpe", "nsga2")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--networks", nargs="*", default=list(NETWORKS))
+    parser.add_argument("--trials", type=int, default=128)
+    parser.add_argument("--objective", default="cycles")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    rows = []
+    for name in args.networks:
+        for macs, sram, bw in BUDGETS:
+            budget = dict(max_macs=macs, sram_kb=sram, bandwidth=bw, objective=args.objective)
+            start = time.perf_counter()
+            exact = ac.codesign(name, **budget)
+            t_exact = time.perf_counter() - start
+            row = {"network": name, "budget": f"{macs}/{sram}/{bw}",
+                   "exact sims": exact.simulations, "exact s": round(t_exact, 2)}
+            for k in (1, 16):
+                start = time.perf_counter()
+                found = ac.codesign(name, method="model", k=k, **budget)
+                row[f"model k={k} %"] = round(100 * exact.cost / found.cost, 3)
+                row[f"model k={k} s"] = round(time.perf_counter() - start, 2)
+                if k == 16:
+                    target = found.cost
+            for sampler in SAMPLERS:
+                out = optuna_search(name, sampler=sampler, n_trials=args.trials, seed=0, **budget)
+                trace = np.asarray(out["trace"], dtype=np.float64)
+                row[f"{sampler} @16 %"] = round(100 * exact.cost / trace[min(15, trace.size - 1)], 2)
+                hit = np.flatnonzero(trace <= target * (1 + 1e-12))
+                row[f"{sampler} evals to match"] = int(hit[0]) + 1 if hit.size else f">{trace.size}"
+            rows.append(row)
+            print(row, flush=True)
+    table = pd.DataFrame(rows)
+    summary = (f"model k=1: GeoMean {np.exp(np.mean(np.log(table['model k=1 %'] / 100))) * 100:.3f}% "
+               f"(min {table['model k=1 %'].min():.3f}%); k=16: GeoMean "
+               f"{np.exp(np.mean(np.log(table['model k=16 %'] / 100))) * 100:.3f}% "
+               f"(min {table['model k=16 %'].min():.3f}%) over {len(table)} (network, budget) pairs")
+    text = "\n".join([
+        f"# Network co-design model on held-out real networks ({args.objective})", "",
+        f"machine: {platform.machine()}, python {platform.python_version()}; Optuna trials per "
+        f"search: {args.trials}, seed 0", "", table.to_markdown(index=False), "", summary, ""])
+    emit(text, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
