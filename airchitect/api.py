@@ -28,11 +28,20 @@ def shipped_path(task, purpose="predict", objective=None):
     may ship a model per further objective in ``<task>/<objective>`` (codesign:
     ``edp``); ``objective`` picks it."""
     path = SHIPPED / task
-    if objective is not None and (path / objective / "predictor.json").exists():
-        return path / objective
+    by_objective = _objective_dir(task, objective)
+    if by_objective is not None:
+        return by_objective
     if purpose == "recommend" and (path / "recommend" / "predictor.json").exists():
         return path / "recommend"
     return path
+
+
+def _objective_dir(task, objective):
+    """``<task>/<objective>`` of the shipped models when it holds a model, else None."""
+    if objective is None:
+        return None
+    path = SHIPPED / task / str(objective)
+    return path if (path / "predictor.json").exists() else None
 
 
 def shipped(task, purpose="predict", objective=None) -> Predictor:
@@ -125,8 +134,7 @@ def _record(task, query, label):
 def _shipped_objective(task, model, objective):
     """``objective`` where the task ships a model of its own for it, else None."""
     name = getattr(task, "name", task)
-    if model is None and objective is not None and isinstance(name, str) and \
-            (SHIPPED / name / str(objective) / "predictor.json").exists():
+    if model is None and isinstance(name, str) and _objective_dir(name, objective) is not None:
         return objective
     return None
 

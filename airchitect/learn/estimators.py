@@ -19,7 +19,6 @@ a row's constraints rule out (``task.allowed``) are never predicted.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import torch
@@ -38,8 +37,10 @@ from airchitect.learn.nets import AirchitectNet, ResMLP
 
 #: most (row, label) mask elements held at once in training (larger sets are masked per batch)
 MASK_ELEMENTS = 1 << 28
-#: rows whose logits are computed at once in prediction (4096 x 28,665 float32: 470 MB)
+#: rows whose logits are computed at once in prediction, at most
 PREDICT_ROWS = 4096
+#: and at most this many rows x labels (codesign's 28,665 labels: 585 rows, 64 MiB of float32)
+PREDICT_ELEMENTS = 1 << 24
 
 
 def _task(task):
@@ -122,13 +123,15 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         return logits if allowed is None else logits.masked_fill(~allowed, -1e9)
 
     def _chunks(self, X):
-        """Masked logits of ``X`` in chunks of :data:`PREDICT_ROWS` rows (a generator)."""
+        """Masked logits of ``X`` in chunks of at most :data:`PREDICT_ROWS` rows and
+        :data:`PREDICT_ELEMENTS` rows x labels (a generator)."""
         X = pd.DataFrame(X).reset_index(drop=True)
         features = torch.as_tensor(self.encoder_.transform(X))
+        rows = max(1, min(PREDICT_ROWS, PREDICT_ELEMENTS // max(1, self.n_labels_)))
         with torch.inference_mode():
-            for start in range(0, len(X), PREDICT_ROWS):
-                part = X.iloc[start:start + PREDICT_ROWS]
-                yield self._masked(self.module_(features[start:start + PREDICT_ROWS]), self._allowed(part))
+            for start in range(0, len(X), rows):
+                part = X.iloc[start:start + rows]
+                yield self._masked(self.module_(features[start:start + rows]), self._allowed(part))
 
     def decision_function(self, X):
         """Masked logits, ``(n, n_labels)`` (float32)."""

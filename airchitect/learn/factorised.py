@@ -34,15 +34,13 @@ import torch
 from torch import nn
 
 from airchitect.learn.encoding import Encoder
-from airchitect.learn.estimators import TorchClassifier, _task
+from airchitect.learn.estimators import PREDICT_ROWS, TorchClassifier, _task
 from airchitect.learn.loop import fit_loop
 from airchitect.learn.nets import ResidualBlock
-from airchitect.targets.systolic.config import WORDS_PER_KB
+from airchitect.targets.systolic.geometry import spatial_dims
 
 #: features of one (query, configuration) pair (see :func:`pair_features`)
 N_PAIR_FEATURES = 26
-
-
 #: fewer rows than this run on one torch thread (waking a pool costs more than it saves)
 SERIAL_ROWS = 256
 
@@ -128,17 +126,11 @@ def pair_features(task, inputs, labels, bounds):
     bounds.
     """
     n, k = labels.shape
-    s = task._space_arrays()
+    p = {c: np.asarray(v, dtype=np.float64) for c, v in task._pairs(inputs, labels).items()}
     q = {c: np.log2(inputs[c].to_numpy(np.float64))[:, None] for c in task.input_columns}
-    m, nn_, kk = (inputs[c].to_numpy(np.float64)[:, None] for c in ("M", "N", "K"))
-    rows, cols, code = (s[c][labels].astype(np.float64) for c in ("rows", "cols", "code"))
-    # SCALE-Sim's mapping: (spatial rows, spatial cols, temporal) per dataflow os, ws, is
-    sr = np.choose(code.astype(np.int64), [m, kk, kk])
-    sc = np.choose(code.astype(np.int64), [nn_, nn_, m])
-    t = np.choose(code.astype(np.int64), [kk, m, nn_])
-    sram = inputs["sram_kb"].to_numpy(np.float64)[:, None]
-    parts = float(task.parts)
-    words = [np.maximum(sram * s[p][labels] // parts * WORDS_PER_KB, 1.0) for p in "ijk"]
+    m, nn_, kk, rows, cols, code = (p[c] for c in ("M", "N", "K", "rows", "cols", "code"))
+    sr, sc, t = spatial_dims(m, nn_, kk, code.astype(np.int64))
+    words = [np.maximum(p[f"{b}_words"], 1.0) for b in ("ifmap", "filter", "ofmap")]
     fr, fc = np.ceil(sr / rows), np.ceil(sc / cols)
     compute = fr * fc * (2 * rows + cols + t - 2)
     ones = np.ones((n, k))
@@ -190,8 +182,7 @@ class FactorisedClassifier(TorchClassifier):
     """
 
     encoding = "folds"
-    regret_weight = 0.0
-    chunk = 4096
+    chunk = PREDICT_ROWS
 
     def __init__(self, task=None, width=256, depth=2, embedding=32, scorer_width=128, beam=8,
                  candidates=32, epochs=30, batch_size=512, scorer_rows=20000, scorer_epochs=20,

@@ -27,7 +27,6 @@ The label columns are the task's space columns that identify a label
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import torch
@@ -35,13 +34,11 @@ from torch import nn
 
 from airchitect._checks import check_int
 from airchitect.learn.encoding import Encoder
-from airchitect.learn.loop import fit_loop
 from airchitect.learn.estimators import TorchClassifier, _task
+from airchitect.learn.loop import fit_loop
 
 #: smallest probability of one column value (its log is about -13.8)
 MIN_PROBABILITY = 1e-6
-#: most rows x labels scored at once by ``decision_function`` (64 MiB of float32 a buffer)
-SCORE_CHUNK = 1 << 24
 
 
 def identifying_columns(space):
@@ -232,8 +229,8 @@ class OrdinalTransformerClassifier(TorchClassifier):
 
     Work and memory: training holds the ``(n, n_inputs)`` tokens and runs
     ``epochs x ceil(n / batch_size)`` steps of ``batch_size`` rows;
-    ``decision_function`` returns ``(n, n_labels)`` float32 and scores at most
-    :data:`SCORE_CHUNK` rows x labels at a time.
+    ``decision_function`` returns ``(n, n_labels)`` float32 and, like ``predict``,
+    scores at most ``estimators.PREDICT_ELEMENTS`` rows x labels at a time.
 
     Examples
     --------
@@ -337,27 +334,3 @@ class OrdinalTransformerClassifier(TorchClassifier):
                  weight_decay=self.weight_decay, generator=generator, verbose=self.verbose)
         self.module_.eval()
         return self
-
-    def _scores(self, X):
-        """Masked joint log-scores of ``X``, :data:`SCORE_CHUNK` rows x labels at a time
-        (a generator of ``(rows, n_labels)`` tensors)."""
-        X = pd.DataFrame(X).reset_index(drop=True)
-        tokens = torch.as_tensor(self.encoder_.transform(X))
-        rows = max(1, SCORE_CHUNK // max(1, self.n_labels_))
-        with torch.inference_mode():
-            for start in range(0, len(X), rows):
-                scores = self.module_(tokens[start:start + rows])
-                allowed = self._allowed(X.iloc[start:start + rows])
-                yield scores if allowed is None else scores.masked_fill(~allowed, -1e9)
-
-    def decision_function(self, X):
-        """Joint log-scores ``(n, n_labels)`` (float32), ``-1e9`` where the task rules a
-        label out; scored :data:`SCORE_CHUNK` rows x labels at a time."""
-        parts = [scores.numpy() for scores in self._scores(X)]
-        return np.concatenate(parts) if parts else np.zeros((0, self.n_labels_), dtype=np.float32)
-
-    def predict(self, X):
-        """The highest-scoring allowed label of every row, ``(n,)``; the scores of all
-        rows are never held at once."""
-        parts = [scores.argmax(1).numpy() for scores in self._scores(X)]
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)

@@ -58,15 +58,17 @@ def _layers(task, network, max_macs, sram_kb, bandwidth, input_shape):
 
 def network_cost(task, inputs, counts, labels, objective):
     """Exact network figures of task ``labels`` (one per candidate): a dict of ``(n,)``
-    arrays ``cycles``, ``energy``, ``edp``, ``dram_words`` and ``cost``; simulates every
+    arrays ``cycles``, ``energy``, ``edp``, ``dram_words`` and ``cost``, and the
+    per-layer ``layer_cycles`` and ``layer_energy`` (``(layers, n)``); simulates every
     distinct layer of every candidate (USER mode)."""
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     sim = task.simulate(inputs, np.broadcast_to(labels, (len(inputs), labels.size)))
-    w = counts.astype(np.float64)
+    w = np.asarray(counts, dtype=np.float64)
     out = {"cycles": w @ sim["total_cycles"].astype(np.float64), "energy": w @ sim["energy_pj"],
-           "dram_words": w @ sim["dram_words"].astype(np.float64)}
+           "dram_words": w @ sim["dram_words"].astype(np.float64),
+           "layer_cycles": sim["total_cycles"], "layer_energy": sim["energy_pj"]}
     out["edp"] = out["energy"] * out["cycles"]
-    out["cost"] = out[objective] if objective != "cycles" else out["cycles"]
+    out["cost"] = out[objective]
     return out
 
 

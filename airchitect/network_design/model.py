@@ -37,6 +37,7 @@ from torch import nn
 
 from airchitect.learn.factorised import N_PAIR_FEATURES, pair_features
 from airchitect.learn.loop import fit_loop
+from airchitect.network_design.baselines import network_cost
 
 #: configurations scored at once (their pairs with every distinct layer)
 SCORE_BATCH = 1024
@@ -129,17 +130,15 @@ class NetworkModel:
         -------
         dict
             ``labels`` (k,), predicted network ``cycles``, ``energy``, ``edp``
-            (k,), and ``scored``: configurations whose pairs were scored.
+            (k,), ``scored``: configurations whose pairs were scored, and
+            ``allowed``: configurations the budget allows.
 
         Work: the task's bounds of every layer and configuration, then batches of
         1024 configurations x layers through the scorer until the bounds prove
         the rest cannot enter the top ``k``.
         """
         counts = np.asarray(counts, dtype=np.float64)
-        allowed = np.flatnonzero(task.allowed(inputs.iloc[:1], validated=True)[0])
-        b = task.bounds(inputs, np.broadcast_to(allowed, (len(inputs), allowed.size)))
-        net_cycles = counts @ b["cycles"].astype(np.float64)
-        net_energy = counts @ np.asarray(b["energy"], dtype=np.float64)
+        allowed, b, net_cycles, net_energy = network_bounds(task, inputs, counts)
         bound = {"cycles": net_cycles, "energy": net_energy, "edp": net_cycles * net_energy}[objective]
         order = np.argsort(bound, kind="stable")
         step = max(1, min(SCORE_BATCH, MAX_PAIRS // max(len(inputs), 1)))
@@ -163,7 +162,7 @@ class NetworkModel:
         cost = _cost(cycles, energy, objective)
         best = np.lexsort((labels, cycles, cost))[:k]
         return {"labels": labels[best], "cycles": cycles[best], "energy": energy[best],
-                "edp": cycles[best] * energy[best], "scored": int(scored)}
+                "edp": cycles[best] * energy[best], "scored": int(scored), "allowed": int(allowed.size)}
 
     # -- persistence ---------------------------------------------------------------------
     def save(self, path):
@@ -223,6 +222,17 @@ class NetworkModel:
         return cls(scorer, meta["task_definition"], meta["training"])
 
 
+def network_bounds(task, inputs, counts):
+    """``(allowed, bounds, cycles, energy)`` of a network under one budget: the labels
+    its budget allows, the task's per-layer bounds of each (``(layers, allowed)``
+    arrays) and their count-weighted sums (network lower bounds, ``(allowed,)``)."""
+    allowed = np.flatnonzero(task.allowed(inputs.iloc[:1], validated=True)[0])
+    b = task.bounds(inputs, np.broadcast_to(allowed, (len(inputs), allowed.size)))
+    counts = np.asarray(counts, dtype=np.float64)
+    return (allowed, b, counts @ b["cycles"].astype(np.float64),
+            counts @ np.asarray(b["energy"], dtype=np.float64))
+
+
 def _cost(cycles, energy, objective):
     return {"cycles": cycles, "energy": energy, "edp": cycles * energy}[objective]
 
@@ -256,10 +266,8 @@ def network_pairs(task, inputs, counts, rng, configs=48):
     a pair is its layer's share of the network's cycles on that configuration.
     """
     counts = np.asarray(counts, dtype=np.float64)
-    allowed = np.flatnonzero(task.allowed(inputs.iloc[:1], validated=True)[0])
-    b = task.bounds(inputs, np.broadcast_to(allowed, (len(inputs), allowed.size)))
-    cyc = counts @ b["cycles"].astype(np.float64)
-    edp = cyc * (counts @ np.asarray(b["energy"], dtype=np.float64))
+    allowed, b, cyc, energy = network_bounds(task, inputs, counts)
+    edp = cyc * energy
     by_cycles, by_edp = np.argsort(cyc, kind="stable"), np.argsort(edp, kind="stable")
     pes = task.space_columns()["pes"][allowed]
     big = np.flatnonzero((pes >= int(inputs["max_macs"].iloc[0]) // 16)
@@ -318,16 +326,12 @@ def search_with_model(model, task, inputs, counts, *, objective, k=1):
                          "(task definition differs); train one for this task")
     ranked = model.rank(task, inputs, counts, objective, k)
     labels = ranked["labels"]
-    sim = task.simulate(inputs, np.ascontiguousarray(np.broadcast_to(labels, (len(inputs), labels.size))))
-    w = np.asarray(counts, dtype=np.float64)
-    cycles, energy = w @ sim["total_cycles"].astype(np.float64), w @ sim["energy_pj"]
-    dram = w @ sim["dram_words"].astype(np.float64)
-    cost = _cost(cycles, energy, objective)
-    order = np.lexsort((np.arange(labels.size), dram, cycles, cost))
-    best = [{"labels": np.full(len(inputs), labels[j]), "cycles": float(cycles[j]),
-             "energy": float(energy[j]), "edp": float(cycles[j] * energy[j]), "dram_words": float(dram[j]),
-             "layer_cycles": sim["total_cycles"][:, j], "layer_energy": sim["energy_pj"][:, j],
-             "predicted": float(ranked[objective][j]), "model_rank": int(j) + 1} for j in order]
-    allowed = int(task.allowed(inputs.iloc[:1], validated=True)[0].sum())
-    return {"best": best, "simulations": int(len(inputs) * labels.size), "candidates": allowed,
+    ex = network_cost(task, inputs, counts, labels, objective)
+    order = np.lexsort((np.arange(labels.size), ex["dram_words"], ex["cycles"], ex["cost"]))
+    best = [{"labels": np.full(len(inputs), labels[j]), "cycles": float(ex["cycles"][j]),
+             "energy": float(ex["energy"][j]), "edp": float(ex["edp"][j]),
+             "dram_words": float(ex["dram_words"][j]), "layer_cycles": ex["layer_cycles"][:, j],
+             "layer_energy": ex["layer_energy"][:, j], "predicted": float(ranked[objective][j]),
+             "model_rank": int(j) + 1} for j in order]
+    return {"best": best, "simulations": int(len(inputs) * labels.size), "candidates": ranked["allowed"],
             "scored": ranked["scored"]}
