@@ -115,8 +115,18 @@ def _shipped_model():
     return NetworkModel.load()
 
 
-def _bad_model(model):
-    raise TypeError(f"model must be a NetworkModel or a saved model's directory, got {type(model).__name__}")
+def _network_model(model):
+    """``model`` as a NetworkModel: the shipped one for None, loaded from a directory."""
+    from airchitect.network_design.model import NetworkModel
+
+    if model is None:
+        return _shipped_model()
+    if isinstance(model, (str, os.PathLike)):
+        return NetworkModel.load(model)
+    if not isinstance(model, NetworkModel):
+        raise TypeError(f"model must be a NetworkModel or a saved model's directory, "
+                        f"got {type(model).__name__}")
+    return model
 
 
 def check_budgets(max_macs, sram_kb, bandwidth):
@@ -264,11 +274,9 @@ def codesign(network, *, max_macs, sram_kb, bandwidth, objective="cycles", metho
     counts = table["count"].to_numpy(np.int64)
     per_layer = dataflow == "per-layer"
     if method == "model":
-        from airchitect.network_design.model import NetworkModel, search_with_model
+        from airchitect.network_design.model import search_with_model
 
-        if model is not None and not isinstance(model, NetworkModel):
-            model = NetworkModel.load(model) if isinstance(model, (str, os.PathLike)) else _bad_model(model)
-        found = search_with_model(model or _shipped_model(), task, inputs, counts, objective=objective, k=k)
+        found = search_with_model(_network_model(model), task, inputs, counts, objective=objective, k=k)
     else:
         found = search_network(task, inputs, counts, objective=objective, per_layer=per_layer, k=k,
                                max_simulations=max_simulations)
