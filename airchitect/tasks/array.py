@@ -48,6 +48,14 @@ _DEFAULT_PARAMS = {"max_macs": list(MAX_MACS_CHOICES), "dataflows": list(DATAFLO
                    "dim_high": DIM_HIGH}
 
 
+def check_max_macs(macs, budgets):
+    """Raise ``ValueError`` naming the first ``max_macs`` value not among ``budgets``."""
+    outside = macs[~np.isin(macs, budgets)]
+    if outside.size:
+        raise ValueError(f"max_macs must be one of the task's budgets "
+                         f"{', '.join(map(str, budgets))}, got {outside[0]}")
+
+
 class ArrayTask(Task):
     """Pick the systolic array shape and dataflow that minimise cycles.
 
@@ -127,12 +135,10 @@ class ArrayTask(Task):
     def _validate(self, df):
         df = check_int_columns(df, self._limits)
         macs = df["max_macs"].to_numpy()
-        if not np.isin(macs, self.budgets).all():
+        if self.budgets == MAX_MACS_CHOICES and not np.isin(macs, self.budgets).all():
             bad = macs[~np.isin(macs, self.budgets)][0]
-            if self.budgets == MAX_MACS_CHOICES:
-                raise ValueError(f"max_macs must be a power of two in [256, 65536], got {bad}")
-            raise ValueError(f"max_macs must be one of the task's budgets "
-                             f"{', '.join(map(str, self.budgets))}, got {bad}")
+            raise ValueError(f"max_macs must be a power of two in [256, 65536], got {bad}")
+        check_max_macs(macs, self.budgets)
         return df
 
     def relax(self, inputs):

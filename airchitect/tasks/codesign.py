@@ -59,7 +59,7 @@ import pandas as pd
 from airchitect._checks import check_int, check_int_columns
 from airchitect.targets.systolic.config import DATAFLOWS, WORDS_PER_KB
 from airchitect.tasks import codesign_bounds
-from airchitect.tasks.array import ArrayTask
+from airchitect.tasks.array import ArrayTask, check_max_macs
 from airchitect.tasks.base import Task, tiebroken_argmin
 from airchitect.tasks.buffer import check_sram_totals
 from airchitect.tasks.identity import variant_version
@@ -206,11 +206,7 @@ class CodesignTask(Task):
 
     def _validate(self, df):
         out = check_int_columns(df, self._limits)
-        macs = out["max_macs"].to_numpy()
-        if not np.isin(macs, self.budgets).all():
-            bad = macs[~np.isin(macs, self.budgets)][0]
-            raise ValueError(f"max_macs must be one of the task's budgets "
-                             f"{', '.join(map(str, self.budgets))}, got {bad}")
+        check_max_macs(out["max_macs"].to_numpy(), self.budgets)
         check_sram_totals(out["sram_kb"].to_numpy(), self.totals, self.parts, self._limits["sram_kb"])
         return out
 
