@@ -70,15 +70,21 @@ def check_int_columns(df, limits):
     import pandas as pd
 
     names = list(limits)
-    if not all(df[c].dtype.kind in "iu" for c in names):
-        return pd.DataFrame({c: check_int_array(c, df[c].to_numpy(), *limits[c]) for c in names})
-    values = df.to_numpy() if list(df.columns) == names else np.column_stack([df[c].to_numpy() for c in names])
-    if values.dtype.kind in "iu" and values.size:
-        low = np.array([limits[c][0] for c in names])
-        high = np.array([limits[c][1] for c in names])
-        if (values >= low).all() and (values <= high).all():
+    exact = df.columns.tolist() == names  # one to_numpy pass over a frame of just these columns
+    if exact or all(df[c].dtype.kind in "iu" for c in names):
+        values = df.to_numpy() if exact else np.column_stack([df[c].to_numpy() for c in names])
+        if values.dtype.kind in "iu" and _within(values, names, limits):
             return pd.DataFrame(values.astype(np.int64, copy=False), columns=names)
     return pd.DataFrame({c: check_int_array(c, df[c].to_numpy(), *limits[c]) for c in names})
+
+
+def _within(values, names, limits):
+    """Whether the non-empty integer block ``values`` (columns ``names``) is within ``limits``."""
+    if not values.size:
+        return False
+    low = np.array([limits[c][0] for c in names])
+    high = np.array([limits[c][1] for c in names])
+    return bool((values >= low).all() and (values <= high).all())
 
 
 def check_number_array(name, value, low, high, *, low_open=False):

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from airchitect._checks import check_choice
+from airchitect._columns import column_block
 
 ENCODINGS = ("tokens", "continuous", "folds")
 FOLD_EXPONENTS = np.arange(1, 15)
@@ -103,11 +104,12 @@ class Encoder:
         return out
 
     def _continuous(self, X):
-        logs = np.log2(np.maximum(X[self.numeric].to_numpy(dtype=np.float64), 1e-9))
+        raw = column_block(X, self.numeric, np.float64)
+        logs = np.log2(np.maximum(raw, 1e-9))
         i, j = np.triu_indices(logs.shape[1], k=1)
         parts = [logs, logs[:, i] - logs[:, j]]
         if self.kind == "folds":
-            values = np.maximum(X[self.numeric].to_numpy(dtype=np.float64), 1.0)
+            values = np.maximum(raw, 1.0)
             folds = np.ceil(values[:, :, None] / 2.0 ** FOLD_EXPONENTS[None, None, :])
             parts.append(np.log2(folds).reshape(len(values), -1))
         for column, vocab in self.categories.items():

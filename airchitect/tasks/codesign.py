@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 from airchitect._checks import check_int, check_int_columns
+from airchitect._columns import column_dict
 from airchitect.targets.systolic.config import DATAFLOWS, WORDS_PER_KB
 from airchitect.tasks import codesign_bounds
 from airchitect.tasks.array import ArrayTask, check_max_macs
@@ -216,14 +217,21 @@ class CodesignTask(Task):
     def _allowed(self, inputs):
         return self._space_arrays()["pes"][None, :] <= inputs["max_macs"].to_numpy()[:, None]
 
+    def array_allowed(self, inputs):
+        """``(n_rows, n_arrays)`` booleans: the arrays (first factor of the labels) whose
+        PEs fit a row's ``max_macs``; every split of an allowed array is allowed.
+        ``inputs`` are validated rows."""
+        pes = self._space_arrays()["pes"][:: self.factors[1]]
+        return pes[None, :] <= inputs["max_macs"].to_numpy()[:, None]
+
     # -- the cost model -------------------------------------------------------------------
     def _pairs(self, inputs, labels):
         """Workload and configuration arrays of every (row, label) pair, broadcast to
         ``labels``' shape ((n, L) or (n,)), SRAM sizes in words."""
         s = self._space_arrays()
         labels = np.asarray(labels, dtype=np.int64)
-        col = {c: inputs[c].to_numpy(np.int64).reshape((-1,) + (1,) * (labels.ndim - 1))
-               for c in self.input_columns}
+        shape = (-1,) + (1,) * (labels.ndim - 1)
+        col = {c: v.reshape(shape) for c, v in column_dict(inputs, self.input_columns, np.int64).items()}
         sram = col["sram_kb"]
         words = [sram * s[p][labels] // self.parts * WORDS_PER_KB for p in "ijk"]
         return {"M": col["M"], "N": col["N"], "K": col["K"], "rows": s["rows"][labels],
@@ -272,9 +280,11 @@ class CodesignTask(Task):
         ``(n, k)``): ``cycles``, ``dram_words``, ``energy``, ``edp`` (the last two
         left out when ``energy`` is false). ``inputs`` are validated rows.
 
-        Work: closed form. The read and drain bounds depend on the array and one
-        buffer's share only, so they are computed once per (row, array, share) and
-        gathered; the energy bound is a few numpy passes over the pairs.
+        Work: closed form. For many labels a row (``labels`` omitted, or more than
+        an eighth of the space) the read and drain bounds, which depend on the
+        array and one buffer's share only, are computed once per (row, array,
+        share) and gathered; for fewer, once per pair. The energy bound is a few
+        numpy passes over the pairs.
 
         >>> task = CodesignTask(rows=[4, 8], cols=[4, 8], max_macs=[64], parts=4)
         >>> rows = task.validate({"M": [32], "N": [32], "K": [32], "max_macs": [64],
@@ -289,7 +299,9 @@ class CodesignTask(Task):
             labels = np.broadcast_to(np.arange(self.n_labels), (n, self.n_labels))
         labels = np.asarray(labels, dtype=np.int64)
         flat = labels.reshape(n, -1)
-        col = {c: inputs[c].to_numpy(np.int64).reshape(-1, 1, 1) for c in self.input_columns}
+        if flat.shape[1] <= self.n_labels // 8:
+            return self._pair_bounds(inputs, labels, energy)
+        col = {c: v.reshape(-1, 1, 1) for c, v in column_dict(inputs, self.input_columns, np.int64).items()}
         first = np.arange(0, self.n_labels, n_splits)  # one label per array
         arr = [s[c][first].reshape(1, -1, 1) for c in ("rows", "cols", "code")]
         words = col["sram_kb"] * np.arange(1, self.parts - 1).reshape(1, 1, -1) // self.parts * WORDS_PER_KB
@@ -317,6 +329,13 @@ class CodesignTask(Task):
         edp = energy * cycles.astype(np.float64) * (1.0 - codesign_bounds.FLOAT_SLACK)
         out = {"cycles": cycles, "dram_words": dram, "energy": energy, "edp": edp}
         return {key: value.reshape(labels.shape) for key, value in out.items()}
+
+    def _pair_bounds(self, inputs, labels, energy):
+        """:meth:`bounds` of the pairs (row ``r``, ``labels[r, ...]``), computed pair by pair."""
+        p = self._pairs(inputs, labels)
+        out = codesign_bounds.bounds(*(p[c] for c in self._ORDER))
+        keys = ("cycles", "dram_words", "energy", "edp") if energy else ("cycles", "dram_words")
+        return {key: np.ascontiguousarray(out[key]) for key in keys}
 
     @staticmethod
     def _objective(sim, objective):

@@ -108,6 +108,29 @@ def test_bounds_never_exceed_the_simulation(brute, small):
     assert (b["cycles"] == sim["total_cycles"]).mean() > 0.3
 
 
+def test_bounds_of_a_few_labels_equal_the_gathered_bounds(brute, small):
+    # few labels a row: computed pair by pair; every label: gathered per (array, share)
+    queries, _, _, _ = brute
+    every = small.bounds(queries)
+    rng = np.random.default_rng(3)
+    few = rng.integers(0, small.n_labels, size=(len(queries), small.n_labels // 8))
+    pairs = small.bounds(queries, few)
+    assert set(pairs) == set(every)
+    for key, value in every.items():
+        np.testing.assert_array_equal(pairs[key], np.take_along_axis(value, few, axis=1), err_msg=key)
+    one = small.bounds(queries, few[:, 0], energy=False)
+    assert set(one) == {"cycles", "dram_words"} and one["cycles"].shape == (len(queries),)
+    np.testing.assert_array_equal(one["dram_words"], pairs["dram_words"][:, 0])
+
+
+def test_array_allowed_is_the_allowed_labels_by_array(brute, small):
+    queries = brute[0]
+    a, s = small.factors
+    expected = small.allowed(queries).reshape(len(queries), a, s)
+    assert (expected.all(axis=2) == expected.any(axis=2)).all()  # a budget allows an array whole
+    np.testing.assert_array_equal(small.array_allowed(queries), expected.any(axis=2))
+
+
 def test_bounds_hold_at_extreme_bandwidths_and_buffers():
     rng = np.random.default_rng(5)
     n = 3000
