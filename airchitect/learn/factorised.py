@@ -33,6 +33,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from airchitect._columns import column_dict
 from airchitect.learn.encoding import Encoder
 from airchitect.learn.estimators import PREDICT_ROWS, TorchClassifier, _task
 from airchitect.learn.loop import fit_loop
@@ -96,10 +97,16 @@ class FactorisedNet(nn.Module):
         return self.norm(self.blocks(self.inp(x)))
 
     def split_logits(self, h, arrays):
-        """Split logits ``(n, b, n_splits)`` of arrays ``(n, b)`` (long) for trunk ``h``."""
-        e = self.array_embedding(arrays)
-        hh = h[:, None, :].expand(-1, arrays.shape[1], -1)
-        return self.split(torch.cat([hh, e], dim=2))
+        """Split logits ``(n, b, n_splits)`` of arrays ``(n, b)`` (long) for trunk ``h``.
+
+        The first layer acts on ``[h, embedding]``; its two parts are applied
+        apart, the trunk's once per row rather than once per array.
+        """
+        first, act, last = self.split
+        width = h.shape[1]
+        per_row = nn.functional.linear(h, first.weight[:, :width], first.bias)
+        per_array = nn.functional.linear(self.array_embedding(arrays), first.weight[:, width:])
+        return last(act(per_row[:, None, :] + per_array))
 
     def score(self, pairs):
         """Predicted ``log2(cost / bound)`` of raw pair features ``(m, N_PAIR_FEATURES)``, >= 0."""
@@ -127,7 +134,7 @@ def pair_features(task, inputs, labels, bounds):
     """
     n, k = labels.shape
     p = {c: np.asarray(v, dtype=np.float64) for c, v in task._pairs(inputs, labels).items()}
-    q = {c: np.log2(inputs[c].to_numpy(np.float64))[:, None] for c in task.input_columns}
+    q = {c: np.log2(v)[:, None] for c, v in column_dict(inputs, task.input_columns, np.float64).items()}
     m, nn_, kk, rows, cols, code = (p[c] for c in ("M", "N", "K", "rows", "cols", "code"))
     sr, sc, t = spatial_dims(m, nn_, kk, code.astype(np.int64))
     words = [np.maximum(p[f"{b}_words"], 1.0) for b in ("ifmap", "filter", "ofmap")]
@@ -222,8 +229,11 @@ class FactorisedClassifier(TorchClassifier):
                              self.scorer_width)
 
     def _array_mask(self, X):
-        """Allowed arrays ``(n, n_arrays)``: those with at least one allowed split."""
+        """Allowed arrays ``(n, n_arrays)``: those with at least one allowed split (the
+        task's ``array_allowed`` where it has one)."""
         task = _task(self.task)
+        if hasattr(task, "array_allowed"):
+            return torch.as_tensor(task.array_allowed(X))
         a, s = self._factors()
         return torch.as_tensor(task.allowed(X, validated=True).reshape(len(X), a, s).any(axis=2))
 
@@ -311,7 +321,7 @@ class FactorisedClassifier(TorchClassifier):
         out_l, out_p = [], []
         with torch.inference_mode(), serial_if_small(len(X)):
             for start in range(0, len(X), self.chunk):
-                part = X.iloc[start:start + self.chunk]
+                part = X if len(X) <= self.chunk else X.iloc[start:start + self.chunk]
                 h = net.trunk(features[start:start + self.chunk])
                 logp = torch.log_softmax(net.array(h).masked_fill(~self._array_mask(part), -1e9), dim=1)
                 beam = min(max(self.beam, 1), net.n_arrays)
@@ -351,7 +361,8 @@ class FactorisedClassifier(TorchClassifier):
         out = []
         for start in range(0, len(X), self.chunk):
             lab = labels[start:start + self.chunk]
-            cost = self.predicted_log_costs(X.iloc[start:start + self.chunk].reset_index(drop=True), lab)
+            part = X if len(X) <= self.chunk else X.iloc[start:start + self.chunk].reset_index(drop=True)
+            cost = self.predicted_log_costs(part, lab)
             order = np.lexsort((-logp[start:start + self.chunk], cost), axis=1)[:, :k]
             out.append(np.take_along_axis(lab, order, axis=1))
         return np.concatenate(out)
