@@ -83,3 +83,24 @@ def test_codesign_edp_model_is_used_for_edp_and_near_optimal():
                                             predictor.top_k(inputs.iloc[[0]], 8)[0], "edp"))
     with pytest.raises(ValueError, match="objective: no shipped model of task 'array'"):
         ac.predict("array", objective="edp", M=8, N=8, K=8, max_macs=256)
+
+
+@pytest.mark.parametrize("objective", ["cycles", "edp"])
+def test_codesign_recommend_skips_by_bounds_and_equals_the_full_rerank(objective):
+    # every one of the model's top 128 simulated, against recommend's bound-pruned pass
+    predictor = ac.api.shipped("codesign", objective=None if objective == "cycles" else objective)
+    task = predictor.task
+    inputs = task.validate(task.sample(12, seed=989))
+    truth = task.label(inputs, objective=objective)
+    sims = []
+    for r in range(len(inputs)):
+        row = inputs.iloc[[r]].reset_index(drop=True)
+        top = predictor.top_k(row, 128)[0]
+        costs = task.cost_of(row.loc[np.zeros(128, dtype=int)].reset_index(drop=True), top, objective)
+        best = ac.recommend("codesign", k=128, objective=objective, **{k: int(v) for k, v in row.iloc[0].items()})
+        assert best["label"] == top[np.argmin(costs)] and best["cost"] == costs.min()
+        assert best["rank"] == np.argmin(costs) + 1 and 1 <= best["simulations"] <= 128
+        assert best["cost"] >= truth.best_cost.iloc[r] * (1 - 1e-12)
+        sims.append(best["simulations"])
+    assert np.median(sims) < 128  # the bounds spare simulations
+    assert ac.recommend("array", k=3, M=64, N=64, K=64, max_macs=256)["simulations"] == 3
