@@ -214,12 +214,15 @@ def codesign(network, *, max_macs, sram_kb, bandwidth, objective="cycles", metho
     method : {"exact", "model"}
         ``exact``: branch and bound over network lower bounds. ``model``: the
         learned network model (:mod:`airchitect.network_design.model`) ranks the
-        space and its ``k`` best are simulated exactly (``k`` network
-        evaluations; ``k=1`` is the prediction alone); shared dataflow, no
+        space and the best of its ``k`` best is found by exact evaluation (at
+        most ``k`` network evaluations: a candidate whose network lower bound
+        exceeds the best cost found is skipped; ``extra["evaluated"]`` says how
+        many ran; ``k=1`` is the prediction alone); shared dataflow, no
         ``pareto``.
     k : int
         How many of the best configurations ``top`` lists (1..1000); with
-        ``method="model"``, how many of the model's best are evaluated.
+        ``method="model"``, how many of the model's best are candidates (``top``
+        lists those evaluated).
     pareto : bool or list of int
         Also find the exact Pareto front of (cycles, energy, PEs, SRAM) over every
         configuration with ``rows x cols <= max_macs`` and every SRAM total of
@@ -306,8 +309,8 @@ def codesign(network, *, max_macs, sram_kb, bandwidth, objective="cycles", metho
         enumeration=int(n_candidates * len(inputs)), wall_s=time.perf_counter() - start,
         objective=objective)
     if method == "model":
-        result.extra.update(method="model", scored=found["scored"], predicted=best["predicted"],
-                            model_rank=best["model_rank"])
+        result.extra.update(method="model", scored=found["scored"], evaluated=found["evaluated"],
+                            predicted=best["predicted"], model_rank=best["model_rank"])
     if sram_totals is not False:
         _add_front(result, task, inputs, counts, sram_totals, max_simulations)
         result.wall_s = time.perf_counter() - start

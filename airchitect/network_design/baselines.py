@@ -63,9 +63,10 @@ def network_cost(task, inputs, counts, labels, objective):
     distinct layer of every candidate (USER mode)."""
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     sim = task.simulate(inputs, np.broadcast_to(labels, (len(inputs), labels.size)))
-    w = np.asarray(counts, dtype=np.float64)
-    out = {"cycles": w @ sim["total_cycles"].astype(np.float64), "energy": w @ sim["energy_pj"],
-           "dram_words": w @ sim["dram_words"].astype(np.float64),
+    # summed as the exact search sums them: a candidate's figures do not depend on the others'
+    w = np.asarray(counts, dtype=np.float64)[:, None]
+    out = {"cycles": (w * sim["total_cycles"]).sum(0), "energy": (w * sim["energy_pj"]).sum(0),
+           "dram_words": (w * sim["dram_words"]).sum(0),
            "layer_cycles": sim["total_cycles"], "layer_energy": sim["energy_pj"]}
     out["edp"] = out["energy"] * out["cycles"]
     out["cost"] = out[objective]

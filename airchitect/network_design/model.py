@@ -130,7 +130,8 @@ class NetworkModel:
         -------
         dict
             ``labels`` (k,), predicted network ``cycles``, ``energy``, ``edp``
-            (k,), ``scored``: configurations whose pairs were scored, and
+            (k,), ``bound``: the network lower bound of the objective (k,),
+            ``scored``: configurations whose pairs were scored, and
             ``allowed``: configurations the budget allows.
 
         Work: the task's bounds of every layer and configuration, then batches of
@@ -142,7 +143,7 @@ class NetworkModel:
         bound = {"cycles": net_cycles, "energy": net_energy, "edp": net_cycles * net_energy}[objective]
         order = np.argsort(bound, kind="stable")
         step = max(1, min(SCORE_BATCH, MAX_PAIRS // max(len(inputs), 1)))
-        found_l, found_c, found_e = [], [], []
+        found_l, found_c, found_e, found_b = [], [], [], []
         kth, scored = np.inf, 0
         for start in range(0, order.size, step):
             idx = order[start:start + step]
@@ -152,17 +153,19 @@ class NetworkModel:
             sub = {key: value[:, idx] for key, value in b.items()}
             cycles, energy = self.layer_figures(task, inputs, np.ascontiguousarray(labels), sub)
             found_l.append(allowed[idx])
+            found_b.append(bound[idx])
             found_c.append(counts @ cycles)
             found_e.append(counts @ energy)
             scored += idx.size
             cost = _cost(np.concatenate(found_c), np.concatenate(found_e), objective)
             if cost.size >= k:
                 kth = np.partition(cost, k - 1)[k - 1]
-        labels, cycles, energy = (np.concatenate(x) for x in (found_l, found_c, found_e))
+        labels, cycles, energy, lower = (np.concatenate(x) for x in (found_l, found_c, found_e, found_b))
         cost = _cost(cycles, energy, objective)
         best = np.lexsort((labels, cycles, cost))[:k]
         return {"labels": labels[best], "cycles": cycles[best], "energy": energy[best],
-                "edp": cycles[best] * energy[best], "scored": int(scored), "allowed": int(allowed.size)}
+                "edp": cycles[best] * energy[best], "bound": lower[best], "scored": int(scored),
+                "allowed": int(allowed.size)}
 
     # -- persistence ---------------------------------------------------------------------
     def save(self, path):
@@ -312,13 +315,20 @@ def fit_scorer(features, targets, weights, width=256, epochs=30, batch_size=2048
 
 
 def search_with_model(model, task, inputs, counts, *, objective, k=1):
-    """The model's ``k`` best configurations of a network, evaluated exactly.
+    """The best of the model's ``k`` best configurations of a network, by exact evaluation.
+
+    The candidates are evaluated in the model's order in batches of 1, 2, 4, ...
+    network evaluations; a candidate whose network lower bound exceeds the least
+    exact cost found so far is skipped (it can neither beat nor tie the best), so
+    the best record is the one evaluating all ``k`` would give, in fewer
+    evaluations.
 
     Returns the structure of :func:`airchitect.network_design.exact.search_network`
-    (``best``: records sorted by exact cost, then cycles, DRAM words and the
-    model's rank; ``simulations``: ``k x`` distinct layers; ``candidates``: the
-    configurations the budget allows), plus ``scored`` (configurations the scorer
-    ranked) and, in each record, ``predicted`` (the model's network figure of the
+    (``best``: the evaluated records sorted by exact cost, then cycles, DRAM words
+    and the model's rank; ``simulations``: evaluated candidates x distinct layers;
+    ``candidates``: the configurations the budget allows), plus ``scored``
+    (configurations the scorer ranked) and ``evaluated`` (network evaluations)
+    and, in each record, ``predicted`` (the model's network figure of the
     objective) and ``model_rank`` (from 1).
     """
     if model.task_definition != task.definition():
@@ -326,12 +336,21 @@ def search_with_model(model, task, inputs, counts, *, objective, k=1):
                          "(task definition differs); train one for this task")
     ranked = model.rank(task, inputs, counts, objective, k)
     labels = ranked["labels"]
-    ex = network_cost(task, inputs, counts, labels, objective)
-    order = np.lexsort((np.arange(labels.size), ex["dram_words"], ex["cycles"], ex["cost"]))
-    best = [{"labels": np.full(len(inputs), labels[j]), "cycles": float(ex["cycles"][j]),
+    done, parts = [], []
+    todo, batch, least = np.arange(labels.size), 1, np.inf
+    while todo.size:
+        now, todo, batch = todo[:batch], todo[batch:], 2 * batch
+        parts.append(network_cost(task, inputs, counts, labels[now], objective))
+        done.append(now)
+        least = min(least, float(parts[-1]["cost"].min()))
+        todo = todo[ranked["bound"][todo] <= least]
+    rank = np.concatenate(done)
+    ex = {key: np.concatenate([p[key] for p in parts], axis=-1) for key in parts[0]}
+    order = np.lexsort((rank, ex["dram_words"], ex["cycles"], ex["cost"]))
+    best = [{"labels": np.full(len(inputs), labels[rank[j]]), "cycles": float(ex["cycles"][j]),
              "energy": float(ex["energy"][j]), "edp": float(ex["edp"][j]),
              "dram_words": float(ex["dram_words"][j]), "layer_cycles": ex["layer_cycles"][:, j],
-             "layer_energy": ex["layer_energy"][:, j], "predicted": float(ranked[objective][j]),
-             "model_rank": int(j) + 1} for j in order]
-    return {"best": best, "simulations": int(len(inputs) * labels.size), "candidates": ranked["allowed"],
-            "scored": ranked["scored"]}
+             "layer_energy": ex["layer_energy"][:, j], "predicted": float(ranked[objective][rank[j]]),
+             "model_rank": int(rank[j]) + 1} for j in order]
+    return {"best": best, "simulations": int(len(inputs) * rank.size), "candidates": ranked["allowed"],
+            "scored": ranked["scored"], "evaluated": int(rank.size)}

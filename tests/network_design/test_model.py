@@ -76,6 +76,27 @@ def test_search_with_model_evaluates_exactly(trained):
     assert sorted(r["model_rank"] for r in found["best"]) == [1, 2, 3, 4]
 
 
+@pytest.mark.parametrize("objective", ["cycles", "energy", "edp"])
+def test_search_with_model_skips_by_bounds_and_equals_evaluating_all(trained, objective):
+    task, model, _ = trained
+    for sram_kb, bandwidth in ((40, 2), (20, 1), (160, 8)):
+        inputs, counts = layers(task, sram_kb=sram_kb, bandwidth=bandwidth)
+        k = 40
+        ranked = model.rank(task, inputs, counts, objective, k)
+        every = network_cost(task, inputs, counts, ranked["labels"], objective)
+        assert (ranked["bound"] <= every["cost"]).all()
+        j = np.lexsort((np.arange(k), every["dram_words"], every["cycles"], every["cost"]))[0]
+        found = search_with_model(model, task, inputs, counts, objective=objective, k=k)
+        best = found["best"][0]
+        assert best["labels"][0] == ranked["labels"][j] and best["model_rank"] == j + 1
+        assert best[objective] == every[objective][j]
+        evaluated = {r["model_rank"] - 1 for r in found["best"]}
+        assert found["evaluated"] == len(evaluated) <= k
+        assert found["simulations"] == found["evaluated"] * len(inputs)
+        skipped = sorted(set(range(k)) - evaluated)
+        assert (ranked["bound"][skipped] > every["cost"][j]).all()
+
+
 def test_codesign_method_model(tmp_path, trained):
     task, model, _ = trained
     path = model.save(tmp_path / "net")
