@@ -17,6 +17,7 @@ import pandas as pd
 
 from airchitect._checks import check_choice, check_int
 from airchitect.learn.predictor import Predictor
+from airchitect.tasks.pruning import evaluate_in_order
 
 SHIPPED = Path(__file__).parent / "models"
 
@@ -195,25 +196,21 @@ def recommend(task, k=5, model=None, objective=None, **inputs) -> dict:
 
 def _exact_best(task, query, labels, objective):
     """``(index, exact cost, simulations)`` of the least exact cost among ``labels`` (the
-    first of equals) for the one-row ``query``. With the task's lower bounds the
-    labels are simulated in their order in batches of 1, 2, 4, ... labels, skipping
-    every label whose bound is no less than the least cost found so far."""
-    if not hasattr(task, "bounds"):
-        repeated = query.loc[np.zeros(len(labels), dtype=int)].reset_index(drop=True)
-        costs = task.cost_of(repeated, labels, objective)
-        best = int(np.argmin(costs))
-        return best, float(costs[best]), len(labels)
-    key = task.check_objective(objective)
-    bound = np.asarray(task.bounds(query, labels[None, :], energy=key != "cycles")[key][0], np.float64)
-    best, cost, simulations, batch = -1, np.inf, 0, 1
-    todo = np.arange(len(labels))
-    while todo.size:
-        now, todo, batch = todo[:batch], todo[batch:], 2 * batch
-        repeated = query.loc[np.zeros(now.size, dtype=int)].reset_index(drop=True)
-        costs = task.cost_of(repeated, labels[now], objective)
-        simulations += now.size
-        j = int(np.argmin(costs))
-        if costs[j] < cost:  # later batches hold later labels: equals keep the first
-            best, cost = int(now[j]), float(costs[j])
-        todo = todo[bound[todo] < cost]
-    return best, cost, simulations
+    first of equals) for the one-row ``query``, skipping the labels that the task's
+    lower bounds rule out (:func:`airchitect.tasks.pruning.evaluate_in_order`)."""
+    costs = np.full(len(labels), np.inf)
+
+    def evaluate(idx):
+        repeated = query.loc[np.zeros(idx.size, dtype=int)].reset_index(drop=True)
+        costs[idx] = task.cost_of(repeated, labels[idx], objective)
+        return costs[idx]
+
+    if hasattr(task, "bounds"):
+        key = task.check_objective(objective)
+        bound = task.bounds(query, labels[None, :], energy=key != "cycles")[key][0]
+        done, _ = evaluate_in_order(bound, evaluate)
+    else:
+        done = np.arange(len(labels))
+        evaluate(done)
+    best = int(np.argmin(costs))
+    return best, float(costs[best]), int(done.size)

@@ -38,6 +38,7 @@ from torch import nn
 from airchitect.learn.factorised import N_PAIR_FEATURES, pair_features
 from airchitect.learn.loop import fit_loop
 from airchitect.network_design.baselines import network_cost
+from airchitect.tasks.pruning import evaluate_in_order
 
 #: configurations scored at once (their pairs with every distinct layer)
 SCORE_BATCH = 1024
@@ -336,15 +337,13 @@ def search_with_model(model, task, inputs, counts, *, objective, k=1):
                          "(task definition differs); train one for this task")
     ranked = model.rank(task, inputs, counts, objective, k)
     labels = ranked["labels"]
-    done, parts = [], []
-    todo, batch, least = np.arange(labels.size), 1, np.inf
-    while todo.size:
-        now, todo, batch = todo[:batch], todo[batch:], 2 * batch
-        parts.append(network_cost(task, inputs, counts, labels[now], objective))
-        done.append(now)
-        least = min(least, float(parts[-1]["cost"].min()))
-        todo = todo[ranked["bound"][todo] <= least]
-    rank = np.concatenate(done)
+    parts = []
+
+    def evaluate(idx):
+        parts.append(network_cost(task, inputs, counts, labels[idx], objective))
+        return parts[-1]["cost"]
+
+    rank, _ = evaluate_in_order(ranked["bound"], evaluate, keep_ties=True)
     ex = {key: np.concatenate([p[key] for p in parts], axis=-1) for key in parts[0]}
     order = np.lexsort((rank, ex["dram_words"], ex["cycles"], ex["cost"]))
     best = [{"labels": np.full(len(inputs), labels[rank[j]]), "cycles": float(ex["cycles"][j]),
