@@ -199,18 +199,18 @@ def _exact_best(task, query, labels, objective):
     first of equals) for the one-row ``query``, skipping the labels that the task's
     lower bounds rule out (:func:`airchitect.tasks.pruning.evaluate_in_order`)."""
     costs = np.full(len(labels), np.inf)
+    if hasattr(task, "bounds"):  # such tasks take (n, k) labels in bounds and cost_of
 
-    def evaluate(idx):
-        repeated = query.loc[np.zeros(idx.size, dtype=int)].reset_index(drop=True)
-        costs[idx] = task.cost_of(repeated, labels[idx], objective)
-        return costs[idx]
+        def evaluate(idx):
+            costs[idx] = task.cost_of(query, labels[None, idx], objective)[0]
+            return costs[idx]
 
-    if hasattr(task, "bounds"):
         key = task.check_objective(objective)
         bound = task.bounds(query, labels[None, :], energy=key != "cycles")[key][0]
         done, _ = evaluate_in_order(bound, evaluate)
     else:
         done = np.arange(len(labels))
-        evaluate(done)
+        repeated = query.loc[np.zeros(done.size, dtype=int)].reset_index(drop=True)
+        costs[:] = task.cost_of(repeated, labels, objective)
     best = int(np.argmin(costs))
     return best, float(costs[best]), int(done.size)

@@ -374,12 +374,14 @@ class CodesignTask(Task):
         return [sim["total_cycles"], self._space_arrays()["pes"].astype(np.float64), sim["dram_words"]]
 
     def cost_of(self, inputs, labels, objective=None):
-        """Exact cost of configuration ``labels[i]`` for row ``i`` (one simulation each)."""
+        """Exact cost of configuration ``labels[i]`` for row ``i`` (one simulation each);
+        ``labels`` of shape ``(n, k)`` give the ``(n, k)`` costs of ``k`` configurations a row."""
         objective = self.check_objective(objective)
         inputs = self.validate(inputs)
         labels = np.asarray(labels, dtype=np.int64)
         sim = self.simulate(inputs, labels)
-        allowed = self._space_arrays()["pes"][labels] <= inputs["max_macs"].to_numpy()
+        max_macs = inputs["max_macs"].to_numpy().reshape((-1,) + (1,) * (labels.ndim - 1))
+        allowed = self._space_arrays()["pes"][labels] <= max_macs
         return np.where(allowed, self._objective(sim, objective), np.inf)
 
     # -- the exact search -------------------------------------------------------------------
