@@ -32,11 +32,10 @@ import pandas as pd
 from airchitect._checks import check_choice, check_int, check_int_columns, check_int_list, check_list
 from airchitect.targets.systolic.compute import total_cycles_calc
 from airchitect.targets.systolic.config import DATAFLOWS, MAX_ARRAY_DIM
-from airchitect.tasks.base import Task, systolic_objective
+from airchitect.tasks.base import DIM_HIGH, Task, systolic_objective
 from airchitect.tasks.identity import variant_version
 
 MAX_MACS_CHOICES = tuple(2**e for e in range(8, 17))
-DIM_HIGH = 16384
 #: side lengths of the default space: powers of two 4..16384
 DEFAULT_SIDES = tuple(2**a for a in range(2, 15))
 #: largest rows, cols of a configuration

@@ -24,6 +24,8 @@ import pandas as pd
 from airchitect._checks import check_choice
 
 OBJECTIVES = ("cycles", "energy", "edp")
+#: largest ``M, N, K`` of a GEMM query of the array, buffer and multiarray tasks
+DIM_HIGH = 16384
 _REMEMBER_ROWS = 64
 #: most cost entries (rows x labels) of one :meth:`Task.costs` call, 2 GiB of float64
 MAX_COST_ELEMENTS = 2**28

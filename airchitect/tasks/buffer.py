@@ -36,12 +36,10 @@ import pandas as pd
 from airchitect._checks import check_choice, check_choice_array, check_int, check_int_columns, check_int_list
 from airchitect._math import ceil_div as _ceil_div
 from airchitect.targets.systolic.config import DATAFLOWS, MAX_ARRAY_DIM
-from airchitect.tasks.base import Task
+from airchitect.tasks.base import DIM_HIGH, Task
 from airchitect.tasks.identity import variant_version
 
 PARTS = 16
-#: largest ``M, N, K`` of a buffer query
-DIM_HIGH = 16384
 #: most folds of one query's GEMM on its array (checked by ``validate``); the costs walk
 #: them for each of the 105 splits (about 0.5 s per split at this limit)
 MAX_FOLDS = 2**20

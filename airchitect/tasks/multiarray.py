@@ -32,10 +32,9 @@ import pandas as pd
 from airchitect._checks import check_choice, check_int, check_int_columns
 from airchitect.targets.systolic.compute import total_cycles_calc
 from airchitect.targets.systolic.config import DATAFLOWS
-from airchitect.tasks.base import Task, systolic_objective
+from airchitect.tasks.base import DIM_HIGH, Task, systolic_objective
 
 DEFAULT_SYSTEM = ((32, 32, "os"), (64, 16, "ws"), (16, 64, "is"), (128, 8, "ws"))
-DIM_HIGH = 16384
 
 
 class MultiArrayTask(Task):
