@@ -48,8 +48,10 @@ layers after depthwise expansion (checked before expanding).
 from __future__ import annotations
 
 import configparser
+import functools
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +67,10 @@ MAX_CONFIG_BYTES = 2**20
 MAX_TABLE_BYTES = 64 * 2**20
 #: most layers of one topology (after depthwise expansion); one ``simulate`` call's limit
 MAX_LAYERS = 2**20
+# run_files keeps the parse of the last _CACHE_ENTRIES configs and topologies (keyed by path
+# and text; topologies only up to _CACHE_BYTES of text), so repeated runs re-read, not re-parse
+_CACHE_ENTRIES = 16
+_CACHE_BYTES = 2**20
 
 _INT = re.compile(r"[+-]?[0-9]+\Z")
 _BOOLEANS = {"1": True, "yes": True, "true": True, "on": True,
@@ -194,15 +200,24 @@ def _text(value):
 
 def _read_bytes(path, limit, what):
     """The text of ``path`` (UTF-8), refusing more than ``limit`` bytes."""
-    path = Path(os.fspath(path))
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such {what} file")
-    if path.stat().st_size > limit:
-        raise ValueError(f"{path}: more than {limit} bytes; not a SCALE-Sim {what} file")
+    path = os.fspath(path)
     try:
-        return path.read_bytes().decode("utf-8")
+        info = os.stat(path)
+    except (OSError, ValueError):
+        info = None
+    if info is None or not stat.S_ISREG(info.st_mode):
+        raise FileNotFoundError(f"{Path(path)}: no such {what} file")
+    if info.st_size > limit:
+        raise ValueError(f"{Path(path)}: more than {limit} bytes; not a SCALE-Sim {what} file")
+    with open(path, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:  # grew since the stat
+        raise ValueError(f"{Path(path)}: more than {limit} bytes; not a SCALE-Sim {what} file")
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+        raise ValueError(f"{Path(path)}: not UTF-8 text ({err.reason} at byte "
+                         f"{err.start})") from None
 
 
 def _value(path, section, key, spec, raw):
@@ -268,8 +283,13 @@ def read_config(path):
     >>> config.array_height, config.dataflow, config.mode, config.ifmap_sram_bank_num
     (8, 'ws', 'calc', 10)
     """
-    text = _read_bytes(path, MAX_CONFIG_BYTES, "config")
-    path = os.fspath(path)
+    return _parse_config(os.fspath(path), _read_bytes(path, MAX_CONFIG_BYTES, "config"))
+
+
+@functools.lru_cache(maxsize=_CACHE_ENTRIES)
+def _parse_config(path, text):
+    """:func:`read_config` of the file ``path`` holding ``text``; the result is immutable,
+    so one parse per (path, text) is kept (the last :data:`_CACHE_ENTRIES`)."""
     parser = configparser.ConfigParser(interpolation=None)
     try:
         parser.read_string(text, source=path)
@@ -394,8 +414,11 @@ def read_topology(path, kind="conv"):
     """
     if kind not in ("conv", "gemm"):
         raise ValueError(f"kind must be one of conv, gemm, got {kind!r}")
-    text = _read_bytes(path, MAX_TABLE_BYTES, "topology")
-    path = os.fspath(path)
+    return _parse_topology(os.fspath(path), kind, _read_bytes(path, MAX_TABLE_BYTES, "topology"))
+
+
+def _parse_topology(path, kind, text):
+    """:func:`read_topology` of the file ``path`` holding ``text``."""
     names, rows, ratios, lines = [], [], [], []
     columns = _GEMM_NAMES if kind == "gemm" else _CONV_NAMES
     total = 0
@@ -640,7 +663,10 @@ def run_files(config, topology, *, kind="conv", layout=None, out=None, conventio
         and ``report_dir`` (with ``out``).
 
     Bounds: the limits of the readers (:data:`MAX_LAYERS` layers) and of
-    :func:`simulate` (its ``MAX_ELEMENTS`` and USER-mode work limits).
+    :func:`simulate` (its ``MAX_ELEMENTS`` and USER-mode work limits). The parse
+    of the last 16 config files and of the last 16 topology files of at most 1 MB
+    is kept, keyed by path and text (a file is read again on every call; new text
+    is parsed again).
 
     Raises
     ------
@@ -659,33 +685,67 @@ def run_files(config, topology, *, kind="conv", layout=None, out=None, conventio
     >>> run_files(folder / "a.cfg", folder / "t.csv", kind="gemm")["total_cycles"].tolist()
     [31]
     """
-    from airchitect.targets.systolic.simulate import simulate, simulate_conv
+    from airchitect.targets.systolic.simulate import (frame, simulate_columns,
+                                                      simulate_conv_columns)
     from airchitect.targets.systolic.reports import write_reports
 
     if kind not in ("conv", "gemm"):
         raise ValueError(f"kind must be one of conv, gemm, got {kind!r}")
     config = _read("config", config, ScaleSimConfig, read_config)
-    topology = _read("topology", topology, Topology, read_topology, kind)
+    if isinstance(topology, Topology):
+        unique, inverse = _distinct(topology)
+    else:
+        topology, unique, inverse = _read("topology", topology, Topology, _read_topology_once,
+                                          kind)
     if topology.kind != kind:
         raise ValueError(f"{topology.path}: read as a {topology.kind} topology, not {kind}")
     layout = _read("layout", layout, LayoutTable, read_layout) if layout is not None else None
     function, kwargs = simulate_arguments(config, topology, layout)
     # Simulate each distinct layer once (depthwise expansions repeat one layer many times).
-    unique, inverse = np.unique(topology.table, axis=0, return_inverse=True)
     names = list(kwargs)[:topology.table.shape[1]]
     for i, name in enumerate(names):
         kwargs[name] = unique[:, i]
     try:
-        run = simulate if function == "simulate" else simulate_conv
-        df = run(**kwargs, convention=convention)
+        run = simulate_columns if function == "simulate" else simulate_conv_columns
+        table = run(**kwargs, convention=convention)
     except (ValueError, NotImplementedError) as err:  # name the files
         raise ValueError(f"{config.path} with {topology.path}: {err}") from None
-    df = df.iloc[np.asarray(inverse).ravel()].reset_index(drop=True)
-    df.insert(0, "layer", list(topology.names))
-    df.insert(0, "layer_id", np.arange(len(df), dtype=np.int64))
+    columns = {"layer_id": np.arange(len(inverse), dtype=np.int64),
+               "layer": np.asarray(topology.names, dtype=object)}
+    if len(unique) == len(inverse) and inverse.tolist() == list(range(len(inverse))):
+        columns.update(table)
+    else:
+        columns.update((name, values[inverse]) for name, values in table.items())
+    df = frame(columns)
     df.attrs.update(run_name=config.run_name, note=config.note())
     if out is not None:
         folder = os.path.join(os.fspath(out), config.run_name)
-        write_reports(df, folder)
+        write_reports(columns, folder)
         df.attrs["report_dir"] = folder
     return df
+
+
+def _distinct(topology):
+    """The distinct rows of ``topology.table`` and each layer's index among them."""
+    unique, inverse = np.unique(topology.table, axis=0, return_inverse=True)
+    return unique, np.asarray(inverse).ravel()
+
+
+def _read_topology_once(path, kind):
+    """``(topology, distinct rows, inverse)`` of the topology file ``path``, parsed once
+    per (path, kind, text) while the text is at most :data:`_CACHE_BYTES` long. The
+    result is private to :func:`run_files` (its arrays are read-only)."""
+    text = _read_bytes(path, MAX_TABLE_BYTES, "topology")
+    if len(text) > _CACHE_BYTES:
+        topology = _parse_topology(os.fspath(path), kind, text)
+        return (topology, *_distinct(topology))
+    return _parse_topology_once(os.fspath(path), kind, text)
+
+
+@functools.lru_cache(maxsize=_CACHE_ENTRIES)
+def _parse_topology_once(path, kind, text):
+    topology = _parse_topology(path, kind, text)
+    out = (topology, *_distinct(topology))
+    for array in (topology.table, topology.sparsity, topology.lines, *out[1:]):
+        array.setflags(write=False)
+    return out

@@ -86,24 +86,26 @@ def report_text(df, name):
     """The text of the report ``name`` (a key of :data:`REPORTS`) for the rows of ``df``.
 
     ``df`` holds the report columns (snake_case, as :func:`simulate` names
-    them); layer ids are the row positions 0, 1, ... A column missing from
-    ``df`` is a ``ValueError``; so is a NaN or infinite value.
+    them): a DataFrame or a dict of 1-D arrays; layer ids are the row positions
+    0, 1, ... A column missing from ``df`` is a ``ValueError``; so is a NaN or
+    infinite value.
     """
     if name not in REPORTS:
         raise ValueError(f"name must be one of {', '.join(REPORTS)}, got {name!r}")
     header, columns = REPORTS[name]
-    missing = [c for c in columns if c not in df.columns]
+    present = df if isinstance(df, dict) else df.columns
+    missing = [c for c in columns if c not in present]
     if missing:
         raise ValueError(f"{name}: the table lacks the columns {', '.join(missing)}")
-    texts = [_column_text(c, df[c].to_numpy()) for c in columns]
-    lines = [header]
-    for lid, row in enumerate(zip(*texts)):
-        lines.append(f"{lid}, " + ", ".join(row) + ",")
-    return "\n".join(lines) + "\n"
+    get = df.get if isinstance(df, dict) else (lambda c: df[c].to_numpy())
+    texts = [_column_text(c, get(c)) for c in columns]
+    rows = map(", ".join, zip(*texts))
+    return "\n".join([header, *(f"{lid}, {row}," for lid, row in enumerate(rows))]) + "\n"
 
 
 def write_reports(df, folder):
-    """Write SCALE-Sim's three reports for the rows of ``df`` into ``folder``.
+    """Write SCALE-Sim's three reports for the rows of ``df`` (a DataFrame or a dict of
+    1-D arrays, as :func:`report_text`) into ``folder``.
 
     ``folder`` is created if missing (with its parents). Every file is built
     first (a bad value writes nothing), then written through a temporary name

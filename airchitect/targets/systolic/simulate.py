@@ -10,6 +10,8 @@ as one more dict of columns (see :func:`_memory_fields`).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -204,6 +206,9 @@ def _layout_memory_args(keys, shape, flat, mode, fields):
     keyword arguments of :func:`memory.simulate_geometry` (flat), or None when they
     change no USER-mode figure (per-operand bandwidths equal to ``bandwidth``, no
     custom layout)."""
+    if mode != "user" and not (keys["ifmap_custom_layout"].any()
+                               or keys["filter_custom_layout"].any()):
+        return None  # CALC mode without a custom layout: nothing to check or pass
     k = {n: (flat["bandwidth"] if v is None else np.broadcast_to(v, shape).ravel())
          for n, v in keys.items()}
     custom = np.stack([k["ifmap_custom_layout"], k["filter_custom_layout"]], axis=1)
@@ -236,8 +241,8 @@ def _layout_memory_args(keys, shape, flat, mode, fields):
 
 def _run(inputs, ifmap_words, mode, convention="scalesim-3.0", keys=None):
     """Broadcast ``inputs`` (dict name -> array, holding M, N, K and the configuration)
-    and the ``[layout]`` arrays ``keys`` (or None), run the model parts and build the
-    DataFrame (input columns in ``inputs`` order)."""
+    and the ``[layout]`` arrays ``keys`` (or None), run the model parts and return the
+    output columns (dict name -> 1-D array; input columns first, in ``inputs`` order)."""
     shape = np.broadcast_shapes(*(np.shape(v) for v in inputs.values()), np.shape(ifmap_words),
                                 *(np.shape(v) for v in (keys or {}).values() if v is not None))
     flat = {n: np.broadcast_to(v, shape).ravel() for n, v in inputs.items()}
@@ -266,12 +271,42 @@ def _run(inputs, ifmap_words, mode, convention="scalesim-3.0", keys=None):
         table["dram_ifmap_reads"] + table["dram_filter_reads"] + table["dram_ofmap_writes"],
         energy.DEFAULT)
     table["edp"] = table["energy_pj"] * table["total_cycles"]
-    columns = [pd.array(v, dtype="str") if v.dtype.kind in "OUS" else v for v in table.values()]
+    return table
+
+
+def frame(table):
+    """The DataFrame of ``table`` (dict name -> 1-D array of one length, in column order);
+    str/object columns become pandas string columns. One construction from whole
+    columns: pandas' dict path sanitises column by column (~8x slower)."""
+    text = _str_dtype()
+    columns = [pd.array(v, dtype=text) if v.dtype.kind in "OUS" else v for v in table.values()]
     if not hasattr(pd.DataFrame, "_from_arrays"):  # pandas without it: the dict path
         return pd.DataFrame(dict(zip(table, columns)))
-    # from whole columns at once: pandas' dict path sanitises column by column (~8x slower)
-    return pd.DataFrame._from_arrays(columns, columns=pd.Index(list(table)),
-                                     index=pd.RangeIndex(len(M)), verify_integrity=False)
+    size = len(columns[0]) if columns else 0
+    return pd.DataFrame._from_arrays(columns, columns=_column_index(tuple(table)).copy(),
+                                     index=pd.RangeIndex(size), verify_integrity=False)
+
+
+@functools.lru_cache(maxsize=16)
+def _column_index(names):
+    """``pd.Index(names)``, built once per tuple of names (callers take a ``copy``)."""
+    return pd.Index(list(names))
+
+
+def _nan_string_is_str():
+    try:
+        return pd.StringDtype(na_value=np.nan) == pd.api.types.pandas_dtype("str")
+    except (TypeError, ValueError):  # a pandas without the NaN-variant string dtype
+        return False
+
+
+_NAN_STRING_IS_STR = _nan_string_is_str()
+
+
+def _str_dtype():
+    """pandas' ``"str"`` dtype, without the name lookup where it is the NaN-variant
+    ``StringDtype`` (built per call: its storage follows pandas' options)."""
+    return pd.StringDtype(na_value=np.nan) if _NAN_STRING_IS_STR else "str"
 
 
 def simulate(M, N, K, rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofmap_kb=256,
@@ -365,6 +400,25 @@ def simulate(M, N, K, rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofma
     >>> df["total_cycles"].tolist()
     [31, 43, 22]
     """
+    return frame(simulate_columns(
+        M, N, K, rows, cols, dataflow, ifmap_kb=ifmap_kb, filter_kb=filter_kb, ofmap_kb=ofmap_kb,
+        bandwidth=bandwidth, mode=mode, convention=convention,
+        ifmap_bank_bandwidth=ifmap_bank_bandwidth, filter_bank_bandwidth=filter_bank_bandwidth,
+        ifmap_banks=ifmap_banks, filter_banks=filter_banks, ifmap_bank_ports=ifmap_bank_ports,
+        filter_bank_ports=filter_bank_ports, ifmap_custom_layout=ifmap_custom_layout,
+        filter_custom_layout=filter_custom_layout, layout=layout,
+        read_request_buffer=read_request_buffer, write_request_buffer=write_request_buffer))
+
+
+def simulate_columns(M, N, K, rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256,
+                     ofmap_kb=256, bandwidth=10, mode="calc", convention="scalesim-3.0",
+                     ifmap_bank_bandwidth=None, filter_bank_bandwidth=None, ifmap_banks=1,
+                     filter_banks=1, ifmap_bank_ports=2, filter_bank_ports=2,
+                     ifmap_custom_layout=False, filter_custom_layout=False, layout=None,
+                     read_request_buffer=32, write_request_buffer=32):
+    """:func:`simulate`'s columns as a dict (name -> 1-D array, in :func:`simulate`'s
+    column order) instead of a DataFrame; :func:`frame` turns it into one. The work,
+    bounds and errors are those of :func:`simulate`."""
     config, mode, convention = _check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb,
                                              bandwidth, mode, convention)
     keys = _layout_keys(locals())
@@ -396,6 +450,27 @@ def simulate_conv(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, s
     >>> simulate_conv(7, 7, 3, 3, 2, 4, 2, 4, 4, "os")["total_cycles"].tolist()
     [71]
     """
+    return frame(simulate_conv_columns(
+        ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride, rows, cols, dataflow,
+        ifmap_kb=ifmap_kb, filter_kb=filter_kb, ofmap_kb=ofmap_kb, bandwidth=bandwidth, mode=mode,
+        convention=convention, ifmap_bank_bandwidth=ifmap_bank_bandwidth,
+        filter_bank_bandwidth=filter_bank_bandwidth, ifmap_banks=ifmap_banks,
+        filter_banks=filter_banks, ifmap_bank_ports=ifmap_bank_ports,
+        filter_bank_ports=filter_bank_ports, ifmap_custom_layout=ifmap_custom_layout,
+        filter_custom_layout=filter_custom_layout, layout=layout,
+        read_request_buffer=read_request_buffer, write_request_buffer=write_request_buffer))
+
+
+def simulate_conv_columns(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride,
+                          rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofmap_kb=256,
+                          bandwidth=10, mode="calc", convention="scalesim-3.0",
+                          ifmap_bank_bandwidth=None, filter_bank_bandwidth=None, ifmap_banks=1,
+                          filter_banks=1, ifmap_bank_ports=2, filter_bank_ports=2,
+                          ifmap_custom_layout=False, filter_custom_layout=False, layout=None,
+                          read_request_buffer=32, write_request_buffer=32):
+    """:func:`simulate_conv`'s columns as a dict (name -> 1-D array, in
+    :func:`simulate_conv`'s column order) instead of a DataFrame (see :func:`frame`).
+    The work, bounds and errors are those of :func:`simulate_conv`."""
     layer = check_conv(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride)
     config, mode, convention = _check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb,
                                              bandwidth, mode, convention)
@@ -406,14 +481,15 @@ def simulate_conv(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, s
     M, N, K, ifmap_words = conv_gemm(*np.broadcast_arrays(*layer))
     inputs = dict(zip(CONV_FIELDS, layer), M=M, N=N, K=K, **config)
     out = _run(inputs, ifmap_words, mode, convention, keys)
-    cols = {name: out[name].to_numpy() for name in CONV_FIELDS + ("M", "N", "K", "rows", "cols")}
-    edge = overflows(cols["ifmap_h"], cols["ifmap_w"], cols["filter_h"], cols["filter_w"],
-                     cols["stride"])
+    edge = overflows(out["ifmap_h"], out["ifmap_w"], out["filter_h"], out["filter_w"],
+                     out["stride"])
     if edge.any() and mode == "calc":  # USER mode: the memory system finds it
         # Empty (-1) IFMAP addresses past the edge: find the last valid one (read latency 1).
-        code = dataflow_codes(out["dataflow"].to_numpy()[edge])
-        last = last_ifmap_rows(code, *(cols[n][edge] for n in ("rows", "cols", "M", "N", "K",
-                                                                 "ifmap_h", "ifmap_w", "filter_w",
-                                                                 "channels", "stride")))
-        out.loc[edge, "sram_ifmap_stop_cycle"] = last + 1
+        code = dataflow_codes(out["dataflow"][edge])
+        last = last_ifmap_rows(code, *(out[n][edge] for n in ("rows", "cols", "M", "N", "K",
+                                                                "ifmap_h", "ifmap_w", "filter_w",
+                                                                "channels", "stride")))
+        stop = out["sram_ifmap_stop_cycle"].copy()
+        stop[edge] = last + 1
+        out["sram_ifmap_stop_cycle"] = stop
     return out

@@ -397,3 +397,44 @@ def test_report_text_refuses_nan_and_writes_nothing(tmp_path):
     assert text.startswith("0, -3.0, 1.0, 7, ") and text.endswith(", 1,")
     bw = report_text(pd.DataFrame([row]), "BANDWIDTH_REPORT.csv").splitlines()[1]
     assert bw == "0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.30000000000000004,"
+
+
+def test_report_text_same_from_dict_of_columns(tmp_path):
+    row = {c: 1 for name in REPORT_NAMES for c in REPORTS[name][1]}
+    row.update(avg_ofmap_dram_bw=0.1 + 0.2, sram_ifmap_start_cycle=-3, sram_ifmap_reads=7.0)
+    table = {c: np.array([v, v]) for c, v in row.items()}
+    for name in REPORT_NAMES:
+        assert report_text(table, name) == report_text(pd.DataFrame(table), name)
+    assert report_text(table, "BANDWIDTH_REPORT.csv").splitlines()[2] == (
+        "1, 1.0, 1.0, 1.0, 1.0, 1.0, 0.30000000000000004,")
+    del table["avg_ofmap_dram_bw"]
+    with pytest.raises(ValueError, match="lacks the columns avg_ofmap_dram_bw"):
+        report_text(table, "BANDWIDTH_REPORT.csv")
+
+
+def test_rewritten_files_are_read_again(tmp_path):
+    # run_files keeps parses keyed by path and text: a file rewritten in place gives the new run.
+    config = _write(tmp_path / "c.cfg", _config_text())
+    topo = _write(tmp_path / "t.csv", "Layer, M, N, K,\nfc, 4, 5, 6,\n")
+    first = ac.systolic.run_files(config, topo, kind="gemm", convention="corrected")
+    _write(topo, "Layer, M, N, K,\nfc, 40, 5, 6,\nfc2, 4, 5, 6,\n")
+    second = ac.systolic.run_files(config, topo, kind="gemm", convention="corrected")
+    assert second["M"].tolist() == [40, 4] and second["layer"].tolist() == ["fc", "fc2"]
+    pd.testing.assert_frame_equal(
+        second.iloc[1:].reset_index(drop=True).drop(columns=["layer_id", "layer"]),
+        first.drop(columns=["layer_id", "layer"]))
+    assert first["total_cycles"].tolist() != second["total_cycles"].tolist()[:1]
+    _write(config, _config_text().replace("ArrayWidth:     4", "ArrayWidth:     2"))
+    third = ac.systolic.run_files(config, topo, kind="gemm", convention="corrected")
+    direct = ac.systolic.simulate([40, 4], 5, 6, 8, 2, "os", ifmap_kb=1, filter_kb=1, ofmap_kb=1,
+                                  bandwidth=2, mode="user", convention="corrected")
+    pd.testing.assert_frame_equal(third.drop(columns=["layer_id", "layer"]), direct)
+    # the reader's own result is the caller's to change; run_files' parses are not shared
+    table = files.read_topology(topo, kind="gemm").table
+    table[0, 0] = 1
+    assert ac.systolic.run_files(config, topo, kind="gemm")["M"].tolist() == [40, 4]
+
+
+def test_directory_is_no_config_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such config file"):
+        files.read_config(tmp_path)
