@@ -114,3 +114,33 @@ def test_no_field_is_nan_on_shipped_topologies(config):
         assert (df["dram_filter_reads"] >= df["K"] * df["N"]).all()
         assert (df["dram_ifmap_stop_cycle"] >= -1).all()
         assert (df["total_cycles_incl_prefetch"] >= df["total_cycles"]).all()
+
+
+def test_ofmap_drain_period_jump_matches_scalesim():
+    # A 12 x 14 array with a 1 kB OFMAP buffer drains 37 lines of 14 words per event
+    # while 513 words arrive between events: 37 * 14 > 513 >= 36 * 14, the steady state
+    # whose drains end just in time (jumped over since the drain's first row holds the
+    # triggering write). Many drains per layer, every field as SCALE-Sim's.
+    gemms = [(300, 28, 24), (170, 14, 30), (41, 30, 13)]
+    ref = pd.concat([run_scalesim(gemms, 12, 14, flow, ifmap_kb=64, filter_kb=64, ofmap_kb=1)
+                     for flow in ("ws", "is")], ignore_index=True)
+    assert (ref["dram_ofmap_writes"] > 4 * 512).all()  # several drains each
+    ours = ac.systolic.simulate(ref["M"], ref["N"], ref["K"], 12, 14, ref["dataflow"],
+                                ifmap_kb=64, filter_kb=64, ofmap_kb=1)
+    _assert_same(ours, ref)
+
+
+def test_conv_ifmap_read_once_per_fold_matches_scalesim():
+    # Windows that never overlap (1x1 stride 2, 2x2 stride 2, 3x3 stride 3): every ifmap
+    # word comes back only one column fold later, more than a 1 kB buffer's 500 reads
+    # on: the closed form (a cut every 500 reads), and one layer whose windows overlap.
+    layers = [(40, 40, 1, 1, 4, 9, 2), (30, 30, 2, 2, 3, 7, 2), (27, 27, 3, 3, 2, 5, 3),
+              (20, 20, 3, 3, 3, 7, 1)]
+    ref = pd.concat([run_scalesim(layers, R, C, flow, kind="conv", ifmap_kb=1, filter_kb=1,
+                                  ofmap_kb=64) for R, C, flow in [(4, 2, "os"), (5, 3, "ws")]],
+                    ignore_index=True)
+    assert (ref["dram_ifmap_reads"] > 2 * ref["ifmap_h"] * ref["ifmap_w"] * ref["channels"]
+            // (ref["stride"] ** 2)).all()
+    ours = ac.systolic.simulate_conv(*(ref[c] for c in CONV), ref["rows"], ref["cols"],
+                                     ref["dataflow"], ifmap_kb=1, filter_kb=1, ofmap_kb=64)
+    _assert_same(ours, ref)

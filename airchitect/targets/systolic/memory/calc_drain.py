@@ -151,7 +151,10 @@ def _drain_kernel(code, R, C, T, Sr, Sc, S, total, out_stop, out_writes, out_sta
             e0 = e_star + 1
             # Steady state: the same buffer state after two drains triggered by free
             # space alone repeats every k words, as long as a drain ends before the
-            # next k words arrive (n * max_w <= k); jump over those periods.
+            # next k words arrive; jump over those periods. The drain of this event
+            # ends at row t* + n - 1, and write e* lies in row t*, so the writes before
+            # its end number at most e* + (n - 1) * max_w: (n - 1) * max_w <= k keeps
+            # the next trigger at free space (e* + k), and free > 0 keeps it unstalled.
             sig = np.int64(0)
             count = np.int64(0)
             for j in range(ptr, len(part_lines)):
@@ -160,7 +163,7 @@ def _drain_kernel(code, R, C, T, Sr, Sc, S, total, out_stop, out_writes, out_sta
                     count += 1
             key = (np.int64(free), np.int64(n_lines - start_line), sig, np.int64(k),
                    np.int64(credit) * 4 + (1 if e_star == e_free else 0) * 2 + count % 2)
-            if key == prev_key and e_star == e_free and n * max_w <= k:
+            if key == prev_key and e_star == e_free and (n - 1) * max_w <= k and free > 0:
                 periods = (w_total - 1 - e_star) // k
                 if periods > 0:
                     shift = periods * n  # lines added per period = lines drained

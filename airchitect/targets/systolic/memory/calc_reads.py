@@ -22,8 +22,11 @@ its stream is replayed one column fold (one read of the im2col matrix) at a
 time: when the first fold shows no address read again within ``block`` reads,
 every read groups a new word and the rest is closed form; else once the state at
 a fold's start repeats, whole periods of folds are jumped over. The first fold's
-addresses are listed once (up to ``SEQ_MAX`` reads) and the later folds group
-that list. Work: O(folds) per dense operand; O(im2col words x folds walked) per
+addresses are listed once (up to ``SEQ_MAX`` reads) and turned into the index of
+each read's previous read of the same word, so that grouping a fold is one pass
+comparing those indices with the running segment's start (a word is new in the
+segment when its previous read came before it), counted a chunk at a time between
+cuts. Work: O(folds) per dense operand; O(im2col words x folds walked) per
 conv ifmap past its buffer, at most ``work_limit`` reads; memory three int32 per
 ifmap word, plus one int32 per im2col read and one int64 per demand row of a
 column fold while the list is kept. Units: words, kB, cycles.
@@ -231,7 +234,9 @@ def _covered(size, filt, stride, out):
 
 
 # state of a conv-ifmap replay (int64 vector)
-_SEG, _C, _CUTS, _LAST, _LAST_POS, _POS, _DMIN, _LAST_FOLD, _LAST_READ = range(9)
+_SEG, _C, _CUTS, _LAST, _LAST_POS, _POS, _DMIN, _LAST_FOLD, _LAST_READ, _START = range(10)
+#: reads counted at once while no cut can fall among them (:func:`_prev_walk`)
+_CHUNK = 256
 #: ``st[_LAST]`` while the last cut is known only by its fold and read (``_LAST_FOLD``,
 #: ``_LAST_READ``); :func:`_conv_ifmap_replay` resolves it to a demand row at the end
 _UNRESOLVED = -2
@@ -336,6 +341,70 @@ def _walk(g, fc_lo, fc_hi, pix, win, stamp, first, lastread, st, block, mode, ta
 
 
 @njit(cache=True)
+def _walk_seq(g, pix, win, seq, rowreads):
+    """:func:`_walk` in mode 3 over column fold 0 (os, ws): the addresses in demand
+    order into ``seq`` and the reads of every demand row into ``rowreads``. Returns the
+    number of reads. The edge test is left out where no window passes the edge."""
+    df = g[G_DF]
+    R = g[G_R]
+    H, W = g[G_H], g[G_W]
+    n_outer, n_inner, per, sr, sc, t = fold_grid(g)
+    prow, pcol, pbase = pix[0], pix[1], pix[2]
+    wrow, wcol, woff = win[0], win[1], win[2]
+    edge_free = prow[-1] + wrow[-1] < H and pcol[-1] + wcol[-1] < W
+    lag = 0 if df == 0 else R
+    pos = 0
+    for fr in range(n_inner):
+        rv = min(R, sr - fr * R)
+        cyc = fr * per
+        for j in range(lag, lag + t + rv - 1):
+            c0, c1 = max(0, j - lag - t + 1), min(rv, j - lag + 1)
+            pos_row = pos
+            if df == 0:
+                p, dp, w, dw = fr * R + c0, 1, j - c0, -1
+            else:
+                p, dp, w, dw = j - R - c0, -1, fr * R + c0, 1
+            if edge_free:
+                for _ in range(c0, c1):
+                    seq[pos] = pbase[p] + woff[w]
+                    pos += 1
+                    p += dp
+                    w += dw
+            else:
+                for _ in range(c0, c1):
+                    if prow[p] + wrow[w] < H and pcol[p] + wcol[w] < W:
+                        seq[pos] = pbase[p] + woff[w]
+                        pos += 1
+                    p += dp
+                    w += dw
+            if rowreads.size > 0:
+                rowreads[cyc + j] = pos - pos_row
+    return pos
+
+
+@njit(cache=True)
+def _seq_first(seq, n, first, lastread, st):
+    """Column fold 0, given as its address list ``seq[:n]`` (:func:`_walk_seq`): note
+    every address's first and last read and the shortest reuse distance
+    (``st[_DMIN]``), and replace each entry of ``seq`` by the index of the same
+    address's previous read in the fold (-1 for its first read, see
+    :func:`_prev_of_first`), for :func:`_prev_walk`. Two passes (addresses, then
+    this) run faster than one."""
+    dmin = st[_DMIN]
+    for pos in range(n):
+        a = seq[pos]
+        prev = lastread[a]
+        if prev >= 0:
+            dmin = min(dmin, pos - prev)
+        else:
+            first[a] = pos
+        seq[pos] = prev
+        lastread[a] = pos
+    st[_DMIN] = dmin
+    st[_POS] = n
+
+
+@njit(cache=True)
 def _row_of(g, q, pix, win, stamp, first, lastread, st, block, seq, rowreads):
     """Demand row of read ``q`` of column fold 0 (its reads per row in ``rowreads``
     when kept, else walked again)."""
@@ -351,49 +420,44 @@ def _row_of(g, q, pix, win, stamp, first, lastread, st, block, seq, rowreads):
 
 
 @njit(cache=True)
-def _seq_first(seq, n, stamp, first, lastread, st, block):
-    """:func:`_walk` in mode 1 over column fold 0, given as its address list ``seq[:n]``
-    (a cut is noted by its fold and read)."""
-    seg, cnt, cuts, dmin = st[_SEG], st[_C], st[_CUTS], st[_DMIN]
-    for pos in range(n):
-        a = seq[pos]
-        if lastread[a] >= 0:
-            dmin = min(dmin, pos - lastread[a])
-        else:
-            first[a] = pos
-        lastread[a] = pos
-        cnt += stamp[a] != seg
-        stamp[a] = seg
-        if cnt == block:
-            cuts += 1
-            seg += 1
-            cnt = 0
-            st[_LAST] = _UNRESOLVED
-            st[_LAST_FOLD] = 0
-            st[_LAST_READ] = pos
-            st[_LAST_POS] = pos
-    st[_SEG], st[_C], st[_CUTS], st[_DMIN] = seg, cnt, cuts, dmin
-    st[_POS] = n
+def _prev_of_first(prev, n, first, lastread):
+    """Make ``prev`` (from :func:`_seq_first`) hold, at an address's first read of a
+    fold, its last read in the fold before, counted from this fold's start (< 0)."""
+    for a in range(first.size):
+        if first[a] >= 0:
+            prev[first[a]] = lastread[a] - n
 
 
 @njit(cache=True)
-def _seq_walk(seq, n, stamp, st, block, fold):
-    """Group one column fold's reads, given as the address list ``seq[:n]`` (the
-    same in every column fold of os and ws); a cut is noted by its fold and read."""
-    seg, cnt, cuts = st[_SEG], st[_C], st[_CUTS]
-    for pos in range(n):
-        a = seq[pos]
-        cnt += stamp[a] != seg
-        stamp[a] = seg
-        if cnt == block:
-            cuts += 1
-            seg += 1
-            cnt = 0
-            st[_LAST] = _UNRESOLVED
-            st[_LAST_FOLD] = fold
-            st[_LAST_READ] = pos
-            st[_LAST_POS] = pos
-    st[_SEG], st[_C], st[_CUTS] = seg, cnt, cuts
+def _prev_walk(prev, n, st, block, fold):
+    """Group one column fold's reads (the same addresses in every column fold of os
+    and ws), given as ``prev[:n]``, the index of each read's address's previous read
+    counted from the fold's start: a read groups a new word when that read came
+    before the running segment's start. Reads are counted :data:`_CHUNK` at a time
+    while no cut can fall among them; a cut is noted by its fold and read."""
+    cnt, cuts, start = st[_C], st[_CUTS], st[_START]
+    pos = 0
+    while pos < n:
+        end = min(pos + _CHUNK, n)
+        if cnt + (end - pos) < block:  # no cut in this chunk: count it at once
+            k = 0
+            for i in range(pos, end):
+                k += prev[i] < start
+            cnt += k
+            pos = end
+            continue
+        for i in range(pos, end):
+            cnt += prev[i] < start
+            if cnt == block:
+                cuts += 1
+                cnt = 0
+                start = i + 1
+                st[_LAST] = _UNRESOLVED
+                st[_LAST_FOLD] = fold
+                st[_LAST_READ] = i
+                st[_LAST_POS] = i
+        pos = end
+    st[_C], st[_CUTS], st[_START] = cnt, cuts, start - n
 
 
 @njit(cache=True)
@@ -429,16 +493,15 @@ def _conv_ifmap_replay(g, block, limit):
     track = scans > 1
     first = np.full(H * W * CH if track else 1, -1, np.int32)
     lastread = np.full(H * W * CH if track else 1, -1, np.int32)
-    st = np.zeros(9, np.int64)
+    st = np.zeros(10, np.int64)
     seq = np.empty(P * WN if track and P * WN <= SEQ_MAX else 0, np.int32)
     n_rows = n_inner * per
     rowreads = np.zeros(n_rows + 1 if track and n_rows <= SEQ_MAX else 0, np.int64)
     st[_SEG] = 1
     st[_LAST] = -1
     st[_DMIN] = np.iinfo(np.int64).max
-    if seq.size > 0:  # the addresses first, then the grouping over the list
-        _walk(g, 0, 1, pix, win, stamp, first, lastread, st, block, 3, 0, seq, rowreads)
-        _seq_first(seq, st[_POS], stamp, first, lastread, st, block)
+    if seq.size > 0:  # the addresses first (grouped below, unless in closed form)
+        _seq_first(seq, _walk_seq(g, pix, win, seq, rowreads), first, lastread, st)
     else:
         _walk(g, 0, 1 if df != 2 else n_outer, pix, win, stamp, first, lastread, st, block,
               1 if track else 0, 0, seq, rowreads)
@@ -447,18 +510,18 @@ def _conv_ifmap_replay(g, block, limit):
         for a in range(H * W * CH):
             if first[a] >= 0:
                 st[_DMIN] = min(st[_DMIN], nv - lastread[a] + first[a])
-        if st[_DMIN] >= block:  # every read groups a new word
+        if st[_DMIN] >= block:  # every read groups a new word: a cut every block reads
             total = scans * nv
             q = (total // block) * block - 1  # read index of the last cut
-            last = st[_LAST]
-            if last == _UNRESOLVED:
-                last = _row_of(g, st[_LAST_READ], pix, win, stamp, first, lastread, st, block,
-                               seq, rowreads)
-            if q >= nv:
+            last = st[_LAST]  # the walk's last cut (in fold 0); the list is not grouped
+            if q >= nv or seq.size > 0:
                 s = q // nv
                 last = (_row_of(g, q - s * nv, pix, win, stamp, first, lastread, st, block,
                                 seq, rowreads) + s * n_inner * per)
             return total, last
+        if seq.size > 0:
+            _prev_walk(seq, nv, st, block, 0)
+            _prev_of_first(seq, nv, first, lastread)
     keys = np.full(scans + 1, -2, np.int64)
     cuts_at = np.zeros(scans + 1, np.int64)
     work = P * WN
@@ -488,7 +551,7 @@ def _conv_ifmap_replay(g, block, limit):
             return -1, -1
         st[_LAST_POS] = -1
         if seq.size > 0:
-            _seq_walk(seq, nv, stamp, st, block, s)
+            _prev_walk(seq, nv, st, block, s)
         else:
             _walk(g, s, s + 1, pix, win, stamp, first, lastread, st, block, 0, 0, seq, rowreads)
         s += 1
