@@ -7,7 +7,9 @@ import pytest
 
 import airchitect as ac
 from airchitect.targets.systolic.memory.calc_drain import calc_ofmap_drain_cycles
-from airchitect.targets.systolic.memory.calc_reads import _band_scans, _dense_replay
+from airchitect.targets.systolic.geometry import conv_geometry
+from airchitect.targets.systolic.memory.calc_reads import (_band_scans, _dense_replay,
+                                                           _ws_reads_apart)
 from airchitect.targets.systolic.scalesim import run_scalesim
 from airchitect.targets.systolic.simulate import REPORT_FIELDS
 
@@ -144,3 +146,67 @@ def test_conv_ifmap_read_once_per_fold_matches_scalesim():
     ours = ac.systolic.simulate_conv(*(ref[c] for c in CONV), ref["rows"], ref["cols"],
                                      ref["dataflow"], ifmap_kb=1, filter_kb=1, ofmap_kb=64)
     _assert_same(ours, ref)
+
+
+def test_ws_ifmap_read_block_apart_matches_scalesim():
+    # ws, R <= channels: every word comes back at least 500 reads later (proven without
+    # the walk, no replay; in the stride-2 layers the last window passes the edge), and
+    # one layer just short of it on R = 3 (replayed).
+    cases = [((2, 3), [(12, 12, 3, 3, 8, 7, 1), (11, 11, 2, 2, 8, 7, 1),
+                       (18, 18, 3, 3, 8, 7, 2)]),
+             ((3, 3), [(10, 10, 3, 3, 12, 7, 1), (20, 20, 3, 3, 6, 7, 2),
+                       (10, 10, 3, 3, 8, 7, 1)])]
+    proven = [_ws_reads_apart(conv_geometry(*([v] for v in layer), [R], [C], [1])[0], 500,
+                              np.zeros(0, np.int64)) > 0
+              for (R, C), layers in cases for layer in layers]
+    assert proven == [True, True, True, True, True, False]
+    ref = pd.concat([run_scalesim(layers, R, C, "ws", kind="conv", ifmap_kb=1, filter_kb=1,
+                                  ofmap_kb=64) for (R, C), layers in cases], ignore_index=True)
+    assert (ref["dram_ifmap_stop_cycle"] > 0).all()
+    ours = ac.systolic.simulate_conv(*(ref[c] for c in CONV), ref["rows"], ref["cols"],
+                                     ref["dataflow"], ifmap_kb=1, filter_kb=1, ofmap_kb=64)
+    _assert_same(ours, ref)
+
+
+def _ws_reuse_distance(ih, iw, fh, fw, ch, s, R):
+    """Reads of one ws im2col column fold and the shortest distance between two reads
+    of one ifmap word (the fold read twice in a row), listed with plain numpy; windows
+    past the edge (the last of ``ceil((ih - fh) / s) + 1``) read only inside it."""
+    oh, ow = -(-(ih - fh) // s) + 1, -(-(iw - fw) // s) + 1
+    p = np.arange(oh * ow)
+    w = np.arange(fh * fw * ch)
+    ky, kx, c = w // (fw * ch), (w // ch) % fw, w % ch
+    reads = []
+    for f0 in range(0, w.size, R):
+        ws = w[f0:f0 + R]
+        # anti-diagonal d = p + e (e: entry in the row fold), entries in order along one
+        pp, ee = np.meshgrid(p, ws - f0, indexing="ij")
+        order = np.lexsort((ee.ravel(), (pp + ee).ravel()))
+        pq, wq = pp.ravel()[order], (ee + f0).ravel()[order]
+        y, x = (pq // ow) * s + ky[wq], (pq % ow) * s + kx[wq]
+        inside = (y < ih) & (x < iw)
+        reads.append(((y * iw + x) * ch + c[wq])[inside])
+    a = np.concatenate(reads * 2)
+    idx = np.argsort(a, kind="stable")
+    same = a[idx[1:]] == a[idx[:-1]]
+    return a.size // 2, int((idx[1:] - idx[:-1])[same].min())
+
+
+def test_ws_reads_apart_only_when_every_reuse_is_a_block_away():
+    rng = np.random.default_rng(3)
+    fired = 0
+    for _ in range(150):
+        fh, fw, s = (int(v) for v in rng.integers(1, 4, 3))
+        ih, iw = int(rng.integers(fh, 14)), int(rng.integers(fw, 14))
+        if rng.random() < 0.5:  # no window past the edge
+            ih, iw = ih - (ih - fh) % s, iw - (iw - fw) % s
+        ch = int(rng.integers(2, 17))
+        R = int(rng.integers(1, ch // 2 + 1))
+        reads, dist = _ws_reuse_distance(ih, iw, fh, fw, ch, s, R)
+        g = conv_geometry([ih], [iw], [fh], [fw], [ch], [5], [s], [R], [4], [1])[0]
+        for block in (dist // 2, dist - 1, dist, dist + 1):
+            nv = _ws_reads_apart(g, block, np.zeros(0, np.int64)) if block > 0 else -1
+            if nv > 0:
+                fired += 1
+                assert dist >= block and nv == reads, (ih, iw, fh, fw, ch, s, R, block, dist)
+    assert fired > 50

@@ -17,8 +17,10 @@ Dense operands (GEMM operands, conv filters, 1x1 stride-1 conv ifmaps) are runs
 of distinct words read back to back a number of times; the cuts follow in closed
 form, piece by piece (:func:`_band_scans`), and a read index maps to its demand
 row in O(log) (:func:`_read_row`). A conv ifmap (im2col addresses repeat) that
-has fewer than ``block`` distinct addresses never cuts (closed form); otherwise
-its stream is replayed one column fold (one read of the im2col matrix) at a
+has fewer than ``block`` distinct addresses never cuts (closed form); a ws conv
+ifmap whose words provably come back at least ``block`` reads apart
+(:func:`_ws_reads_apart`) groups a new word every read (closed form, no walk);
+otherwise its stream is replayed one column fold (one read of the im2col matrix) at a
 time: when the first fold shows no address read again within ``block`` reads,
 every read groups a new word and the rest is closed form; else once the state at
 a fold's start repeats, whole periods of folds are jumped over. The first fold's
@@ -231,6 +233,200 @@ def _covered(size, filt, stride, out):
             n += b - a
         end = max(end, i * stride + filt)
     return n
+
+
+
+@njit(cache=True)
+def _kernel_first_last(F, E, S, size):
+    """Along one image axis of ``size`` pixels, a filter of ``F`` taps sliding over ``E``
+    outputs at stride ``S``: the first and last tap reading each pixel (-1: none)."""
+    lo = np.full(size, -1, np.int64)
+    hi = np.full(size, -1, np.int64)
+    for k in range(F):
+        for o in range(E):
+            i = o * S + k
+            if i < size:
+                if lo[i] < 0:
+                    lo[i] = k
+                hi[i] = k
+    return lo, hi
+
+
+@njit(cache=True)
+def _ws_reads_apart(g, block, fold_reads):
+    """The reads of one column fold of a ws conv ifmap when every word provably comes
+    back at least ``block`` reads later (within a column fold and from one column
+    fold to the next), else -1 (not proven: the replay then decides).
+
+    Applies when ``R <= CH``. A word ``(iy, ix, ch)`` is read at window entries
+    ``w = (ky * FW + kx) * CH + ch``; two of them differ by a multiple of ``CH >= R``,
+    so they lie in different row folds (:func:`_ws_stream_apart` bounds their gap in
+    a column fold). From one column fold to the next, the gap is the fold's reads less
+    the span from the word's first read (smallest ``(ky, kx)``) to its last
+    (largest): at most the span of read slots (pixel x entry, in demand order, whose
+    indices follow in closed form: row fold, anti-diagonal, entry) less the slots
+    past the image's edge in the whole row folds between the two. Work
+    O(H x W x CH / R) plus :func:`_ws_stream_apart`. Writes the reads of each row
+    fold to ``fold_reads`` (when it has room)."""
+    R = g[G_R]
+    P, WN, H, W, CH, S, EW, FW = g[G_P], g[G_WN], g[G_H], g[G_W], g[G_CH], g[G_S], g[G_EW], g[G_FW]
+    FH = WN // (FW * CH)
+    EH = P // EW
+    if g[G_DF] != 1 or R > CH:
+        return -1
+    # valid pixels of window row ky / column kx (inside the image), reads of each row fold
+    vy = np.zeros(FH, np.int64)
+    vx = np.zeros(FW, np.int64)
+    for ky in range(FH):
+        for oy in range(EH):
+            vy[ky] += oy * S + ky < H
+    for kx in range(FW):
+        for ox in range(EW):
+            vx[kx] += ox * S + kx < W
+    n_inner = ceil_div(WN, R)
+    slots_out = np.zeros(n_inner + 1, np.int64)  # edge slots in row folds before fr
+    nv = 0
+    full = P * R  # fewest reads of a whole row fold
+    for fr in range(n_inner):
+        k = 0
+        for w in range(fr * R, min(WN, fr * R + R)):
+            k += vy[w // (FW * CH)] * vx[(w // CH) % FW]
+        nv += k
+        if fold_reads.size > fr:
+            fold_reads[fr] = k
+        if fr < n_inner - 1:
+            full = min(full, k)
+            slots_out[fr + 1] = slots_out[fr] + P * R - k
+        else:
+            slots_out[fr + 1] = slots_out[fr]
+    edge_free = full == P * R and nv == P * WN
+    if not _ws_stream_apart(g, block, FH, EH, -1 if edge_free else full):
+        return -1
+    ky_lo, ky_hi = _kernel_first_last(FH, EH, S, H)
+    kx_lo, kx_hi = _kernel_first_last(FW, EW, S, W)
+    span = 0  # most reads from a word's first read in a column fold to its last
+    for iy in range(H):
+        if ky_lo[iy] < 0:
+            continue
+        for ix in range(W):
+            if kx_lo[ix] < 0:
+                continue
+            p0 = ((iy - ky_lo[iy]) // S) * EW + (ix - kx_lo[ix]) // S
+            w0 = (ky_lo[iy] * FW + kx_lo[ix]) * CH
+            p1 = ((iy - ky_hi[iy]) // S) * EW + (ix - kx_hi[ix]) // S
+            w1 = (ky_hi[iy] * FW + kx_hi[ix]) * CH
+            # entries w0 + ch, w1 + ch as (row fold, entry in it), a run of channels at
+            # a time that keeps both row folds; the read index grows with the entry in
+            # a row fold, so the run's span is at most its last last-read index less its
+            # first first-read index
+            f0 = w0 // R
+            c0 = w0 - f0 * R
+            f1 = w1 // R
+            c1 = w1 - f1 * R
+            ch = 0
+            while ch < CH:
+                k = min(R - c0, R - c1, CH - ch)
+                out = slots_out[f1] - slots_out[f0 + 1] if f1 > f0 else 0
+                span = max(span, _ws_pos(f1, c1 + k - 1, p1, R, P, WN)
+                           - _ws_pos(f0, c0, p0, R, P, WN) - out)
+                ch += k
+                c0 += k
+                if c0 == R:
+                    c0 = 0
+                    f0 += 1
+                c1 += k
+                if c1 == R:
+                    c1 = 0
+                    f1 += 1
+    return nv if nv - span >= block else -1
+
+
+@njit(cache=True)
+def _ws_row_of(g, q, fold_reads, pix, win):
+    """Demand row of read ``q`` of column fold 0 of a ws conv ifmap, given the reads of
+    each row fold: the row fold by those counts, then its reads one by one (as
+    :func:`_walk`, windows past the image's edge read nothing)."""
+    R = g[G_R]
+    P, WN, H, W = g[G_P], g[G_WN], g[G_H], g[G_W]
+    per = P + 2 * R + g[G_C] - 2
+    fr = 0
+    while q >= fold_reads[fr]:
+        q -= fold_reads[fr]
+        fr += 1
+    rv = min(R, WN - fr * R)
+    prow, pcol, wrow, wcol = pix[0], pix[1], win[0], win[1]
+    pos = 0
+    for j in range(R, R + P + rv - 1):
+        for c in range(max(0, j - R - P + 1), min(rv, j - R + 1)):
+            p = j - R - c
+            w = fr * R + c
+            if prow[p] + wrow[w] < H and pcol[p] + wcol[w] < W:
+                if pos == q:
+                    return fr * per + j
+                pos += 1
+    return -1
+
+
+@njit(cache=True)
+def _ws_stream_apart(g, block, FH, EH, full):
+    """:func:`_ws_reads_apart` within a column fold: whether any two reads of one word
+    are at least ``block`` reads apart. Two reads of a word at window entries ``w`` and
+    ``w + dw`` have ``dw = (a * S * FW + b * S) * CH`` for an output shift ``(a, b)``
+    (``a > 0``, or ``a = 0 < b``), the later at pixel ``p - a * EW - b``, with at least
+    ``floor(dw / R) - 1`` whole row folds between them. ``full`` is the fewest reads of
+    a whole row fold when windows pass the image's edge (those folds must then make
+    ``block`` reads), -1 when none does: a shift whose whole row folds of ``P x R``
+    reads make ``block`` is passed over, the others take the least gap over every entry
+    and pixel (a superset of the pairs that exist; read indices in closed form, see
+    :func:`_ws_off`). Work O(shifts x R x P)."""
+    R = g[G_R]
+    P, WN, CH, S, EW, FW = g[G_P], g[G_WN], g[G_CH], g[G_S], g[G_EW], g[G_FW]
+    n_inner = ceil_div(WN, R)
+    rv_last = WN - (n_inner - 1) * R
+    ay, ax = (FH - 1) // S, (FW - 1) // S
+    for a in range(ay + 1):
+        for b in range(-ax, ax + 1):
+            if a == 0 and b <= 0:
+                continue
+            dw = (a * S * FW + b * S) * CH
+            if dw >= WN:
+                continue
+            if full >= 0:  # windows past the edge: whole row folds between only
+                if (dw // R - 1) * full + 1 < block:
+                    return False
+                continue
+            if (dw // R - 1) * P * R + 1 >= block:
+                continue
+            dp = a * EW + b
+            for c1 in range(R):
+                gap = (c1 + dw) // R
+                c2 = c1 + dw - gap * R
+                for rv2 in (R, rv_last):
+                    if c2 >= rv2:
+                        continue
+                    for p1 in range(max(0, dp), min(P, P + dp)):
+                        if (gap * P * R + _ws_off(c2, p1 - dp, rv2, P)
+                                - _ws_off(c1, p1, R, P)) < block:
+                            return False
+    return True
+
+
+@njit(cache=True, inline="always")
+def _ws_off(c, p, rv, P):
+    """Reads before pixel ``p`` at entry ``c`` in a row fold of ``rv`` entries of a ws
+    conv ifmap with no window past the edge: anti-diagonals ``d = p + c``, entries in
+    order along one."""
+    d = p + c
+    return _tri(d) - _tri(d - rv) - _tri(d - P) + _tri(d - rv - P) + c - max(0, d - P + 1)
+
+
+@njit(cache=True, inline="always")
+def _ws_pos(fr, c, p, R, P, WN):
+    """Read slot, in a column fold of a ws conv ifmap (its read index when no window
+    passes the image's edge), of pixel ``p`` at entry ``c`` of row fold ``fr`` (window
+    entry ``fr * R + c``): the row folds before hold ``P x R`` slots each
+    (:func:`_ws_off`)."""
+    return fr * P * R + _ws_off(c, p, min(R, WN - fr * R), P)
 
 
 # state of a conv-ifmap replay (int64 vector)
@@ -489,6 +685,13 @@ def _conv_ifmap_replay(g, block, limit):
     scans = n_outer if df != 2 else 1
     if P * WN > min(limit, 2**31 - 2):  # read positions and segments fit int32
         return -1, -1
+    fold_reads = np.zeros(n_inner, np.int64)
+    nv = _ws_reads_apart(g, block, fold_reads) if scans > 1 else -1
+    if nv > 0:  # every read groups a new word
+        total = scans * nv
+        q = (total // block) * block - 1  # read index of the last cut
+        s = q // nv
+        return total, _ws_row_of(g, q - s * nv, fold_reads, pix, win) + s * n_inner * per
     stamp = np.zeros(H * W * CH, np.int32)
     track = scans > 1
     first = np.full(H * W * CH if track else 1, -1, np.int32)
