@@ -22,14 +22,16 @@ def write_error(path, err):
     return OSError(err.errno, f"cannot write {path}: {err.strerror or err}")
 
 
-def write_atomic(path, data: bytes, before_rename=None):
+def write_atomic(path, data: bytes, before_rename=None, sync=True):
     """Write ``data`` to ``path`` through a temporary file and a rename.
 
     The temporary file is ``.<name>.<random>.tmp`` beside ``path``.
     ``before_rename``, if given, is called once the temporary file is
-    complete and synced, just before the rename. An ``OSError`` (a full disk,
-    a read-only directory) removes the temporary file and is raised again
-    with ``path`` in its message.
+    complete (and synced), just before the rename. ``sync=False`` leaves out
+    the sync to disk: a killed process still never leaves a partial file, but
+    after a power failure the file may be lost (for outputs a run regenerates).
+    An ``OSError`` (a full disk, a read-only directory) removes the temporary
+    file and is raised again with ``path`` in its message.
     """
     path = Path(path)
     try:
@@ -40,7 +42,8 @@ def write_atomic(path, data: bytes, before_rename=None):
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
         if before_rename is not None:
             before_rename()

@@ -9,7 +9,7 @@ topologies (``Resnet18``, ``alexnet``, ``gpt2``, ``vit_s``):
   ``REPEATS`` calls after a warm-up; per-layer time = call time / layers of
   the topology. Two public paths are timed: "files" (``out=...``, what
   ``airchitect simulate -c -t -p`` does: read the files, simulate every layer
-  in one vectorised call, write the three reports, each file synced to disk)
+  in one vectorised call, write the three reports, each through a temporary name and a rename)
   and "api" (``out=None``: the same, returning the DataFrame without writing).
 * SCALE-Sim 3.0.0: the real package in-process (``save_disk_space=True``,
   stdout captured), one run per selected layer (a one-layer topology), timed
