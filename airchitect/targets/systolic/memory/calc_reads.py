@@ -442,16 +442,16 @@ SEQ_MAX = 2**25
 
 @njit(cache=True)
 def _walk(g, fc_lo, fc_hi, pix, win, stamp, first, lastread, st, block, mode, target,
-          seq, rowreads):
+          rowreads):
     """Walk the im2col reads of column folds ``[fc_lo, fc_hi)`` in demand order.
 
     ``mode`` 0: group them (state ``st``); 1: also record every address's first and
     last read and the shortest reuse distance; 2: only count reads, and return the
-    demand row of read number ``target`` of the walk; 3: only write the addresses in
-    order to ``seq``. Modes 1 and 3 write the reads of every demand row to
-    ``rowreads`` when it has room. Returns -1 otherwise.
+    demand row of read number ``target`` of the walk (:func:`_walk_seq` lists the
+    addresses instead). Mode 1 writes the reads of every demand row to ``rowreads``
+    when it has room. Returns -1 otherwise.
     """
-    rows_kept = (mode == 1 or mode == 3) and rowreads.size > 0
+    rows_kept = mode == 1 and rowreads.size > 0
     df = g[G_DF]
     R = g[G_R]
     C = g[G_C]
@@ -508,10 +508,6 @@ def _walk(g, fc_lo, fc_hi, pix, win, stamp, first, lastread, st, block, mode, ta
                         pos += 1
                         continue
                     a = pbase[p - dp] + woff[w - dw]
-                    if mode == 3:
-                        seq[pos] = a
-                        pos += 1
-                        continue
                     if mode == 1:
                         if lastread[a] >= 0:
                             dmin = min(dmin, pos - lastread[a])
@@ -538,8 +534,8 @@ def _walk(g, fc_lo, fc_hi, pix, win, stamp, first, lastread, st, block, mode, ta
 
 @njit(cache=True)
 def _walk_seq(g, pix, win, seq, rowreads):
-    """:func:`_walk` in mode 3 over column fold 0 (os, ws): the addresses in demand
-    order into ``seq`` and the reads of every demand row into ``rowreads``. Returns the
+    """The im2col addresses of column fold 0 (os, ws) in :func:`_walk`'s demand order
+    into ``seq``, and the reads of every demand row into ``rowreads``. Returns the
     number of reads. The edge test is left out where no window passes the edge."""
     df = g[G_DF]
     R = g[G_R]
@@ -601,12 +597,11 @@ def _seq_first(seq, n, first, lastread, st):
 
 
 @njit(cache=True)
-def _row_of(g, q, pix, win, stamp, first, lastread, st, block, seq, rowreads):
+def _row_of(g, q, pix, win, stamp, first, lastread, st, block, rowreads):
     """Demand row of read ``q`` of column fold 0 (its reads per row in ``rowreads``
     when kept, else walked again)."""
     if rowreads.size == 0:
-        return _walk(g, 0, 1, pix, win, stamp, first, lastread, st, block, 2, q, seq,
-                     rowreads)
+        return _walk(g, 0, 1, pix, win, stamp, first, lastread, st, block, 2, q, rowreads)
     row = 0
     pos = 0
     while pos + rowreads[row] <= q:
@@ -707,7 +702,7 @@ def _conv_ifmap_replay(g, block, limit):
         _seq_first(seq, _walk_seq(g, pix, win, seq, rowreads), first, lastread, st)
     else:
         _walk(g, 0, 1 if df != 2 else n_outer, pix, win, stamp, first, lastread, st, block,
-              1 if track else 0, 0, seq, rowreads)
+              1 if track else 0, 0, rowreads)
     nv = st[_POS]  # reads of one fold's walk
     if scans > 1:
         for a in range(H * W * CH):
@@ -720,7 +715,7 @@ def _conv_ifmap_replay(g, block, limit):
             if q >= nv or seq.size > 0:
                 s = q // nv
                 last = (_row_of(g, q - s * nv, pix, win, stamp, first, lastread, st, block,
-                                seq, rowreads) + s * n_inner * per)
+                                rowreads) + s * n_inner * per)
             return total, last
         if seq.size > 0:
             _prev_walk(seq, nv, st, block, 0)
@@ -756,12 +751,12 @@ def _conv_ifmap_replay(g, block, limit):
         if seq.size > 0:
             _prev_walk(seq, nv, st, block, s)
         else:
-            _walk(g, s, s + 1, pix, win, stamp, first, lastread, st, block, 0, 0, seq, rowreads)
+            _walk(g, s, s + 1, pix, win, stamp, first, lastread, st, block, 0, 0, rowreads)
         s += 1
     if st[_LAST] == _UNRESOLVED:
         # fold s reads as fold 0 does, n_inner * per rows later
         st[_LAST] = (_row_of(g, st[_LAST_READ], pix, win, stamp, first, lastread, st, block,
-                             seq, rowreads) + st[_LAST_FOLD] * n_inner * per)
+                             rowreads) + st[_LAST_FOLD] * n_inner * per)
     return st[_CUTS] * block + st[_C], st[_LAST]
 
 
