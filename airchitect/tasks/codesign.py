@@ -215,7 +215,7 @@ class CodesignTask(Task):
         return inputs.assign(max_macs=self.budgets[-1])
 
     def _allowed(self, inputs):
-        return self._space_arrays()["pes"][None, :] <= inputs["max_macs"].to_numpy()[:, None]
+        return np.repeat(self.array_allowed(inputs), self.factors[1], axis=1)
 
     def array_allowed(self, inputs):
         """``(n_rows, n_arrays)`` booleans: the arrays (first factor of the labels) whose

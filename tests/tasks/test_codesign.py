@@ -124,9 +124,10 @@ def test_bounds_of_a_few_labels_equal_the_gathered_bounds(brute, small):
 
 
 def test_array_allowed_is_the_allowed_labels_by_array(brute, small):
-    queries = brute[0]
+    queries, _, allowed, _ = brute  # allowed: every label's PEs against the row's budget
     a, s = small.factors
-    expected = small.allowed(queries).reshape(len(queries), a, s)
+    np.testing.assert_array_equal(small.allowed(queries), allowed)
+    expected = allowed.reshape(len(queries), a, s)
     assert (expected.all(axis=2) == expected.any(axis=2)).all()  # a budget allows an array whole
     np.testing.assert_array_equal(small.array_allowed(queries), expected.any(axis=2))
 
