@@ -27,11 +27,16 @@ def write_atomic(path, data: bytes, before_rename=None, sync=True):
 
     The temporary file is ``.<name>.<random>.tmp`` beside ``path``.
     ``before_rename``, if given, is called once the temporary file is
-    complete (and synced), just before the rename. ``sync=False`` leaves out
-    the sync to disk: a killed process still never leaves a partial file, but
-    after a power failure the file may be lost (for outputs a run regenerates).
-    An ``OSError`` (a full disk, a read-only directory) removes the temporary
-    file and is raised again with ``path`` in its message.
+    complete (and synced), just before the rename. An ``OSError`` (a full
+    disk, a read-only directory) removes the temporary file and is raised
+    again with ``path`` in its message.
+
+    ``sync=False`` is for outputs a run regenerates: the file is not synced to
+    disk (after a power failure it may be lost), and an existing ``path`` is
+    removed just before the rename instead of being renamed over. Renaming over
+    a file makes ext4 (``auto_da_alloc``) start writing the new data at once,
+    about 0.15 ms a file; so a reader may, for that moment, find no file. Either
+    way a killed process never leaves a partial file at ``path``.
     """
     path = Path(path)
     try:
@@ -39,14 +44,19 @@ def write_atomic(path, data: bytes, before_rename=None, sync=True):
     except OSError as err:
         raise write_error(path, err) from err
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fchmod(fd, 0o644)
             if sync:
-                os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         if before_rename is not None:
             before_rename()
+        if not sync:
+            _remove_file(path)
         os.replace(tmp, path)
     except BaseException as err:
         if os.path.exists(tmp):
@@ -54,6 +64,15 @@ def write_atomic(path, data: bytes, before_rename=None, sync=True):
         if isinstance(err, OSError):
             raise write_error(path, err) from err
         raise
+
+
+def _remove_file(path):
+    """Remove the file ``path`` if there is one (a folder or other non-file is left
+    for the rename to refuse)."""
+    try:
+        os.unlink(path)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        pass
 
 
 def write_json_atomic(path, obj, before_rename=None, indent=2):

@@ -111,7 +111,10 @@ def write_reports(df, folder):
     and a rename, so a killed run never leaves a partial report. The reports
     are not synced to disk (as SCALE-Sim's are not): they are outputs a run
     regenerates, and a sync costs 0.5-8 ms a file on a shared disk, more than
-    the simulation of a topology. Returns ``{file name: path}``.
+    the simulation of a topology. For the same reason an old report is removed
+    just before the new one is renamed in (``write_atomic(..., sync=False)``):
+    renaming over it would make ext4 write the new file out at once. Returns
+    ``{file name: path}``.
     """
     texts = {name: report_text(df, name) for name in REPORTS}
     os.makedirs(folder, exist_ok=True)
