@@ -126,3 +126,50 @@ def test_needs_a_task_with_factors():
     x = task.validate(task.sample(8, seed=0))
     with pytest.raises(ValueError, match="no factors"):
         FactorisedClassifier(task=task, epochs=1).fit(x, np.zeros(8, dtype=int))
+
+
+@pytest.mark.parametrize("k", [1, 2, 6])
+def test_pruned_ranking_equals_scoring_every_candidate(data, fitted, k):
+    """top_k scores only candidates whose bound can still rank in the k best; the k
+    best and their order are those of scoring all candidates."""
+    task, inputs, _ = data
+    part = inputs.iloc[300:].reset_index(drop=True)
+    labels, logp = fitted._proposals(part, fitted.candidates)
+    cost = fitted.predicted_log_costs(part, labels)
+    expected = np.take_along_axis(labels, np.lexsort((-logp, cost), axis=1)[:, :k], axis=1)
+    assert np.array_equal(fitted.top_k(part, k), expected)
+    pruned = fitted._ranking_log_costs(part, labels, k)
+    finite = np.isfinite(pruned)
+    assert np.allclose(pruned[finite], cost[finite], rtol=0, atol=1e-5)  # float32 scorer, other batch
+    assert finite.sum(axis=1).min() >= k
+
+
+def test_split_logits_in_inference_equal_the_training_form(data, fitted):
+    task, inputs, _ = data
+    net = fitted.module_
+    x = torch.as_tensor(fitted.encoder_.transform(inputs.iloc[:30]))
+    arrays = torch.randint(0, net.n_arrays, (30, 5), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        h = net.trunk(x)
+        with torch.enable_grad():
+            training = net.split_logits(h, arrays).detach()
+        inference = net.split_logits(h, arrays)
+    assert torch.allclose(training, inference, rtol=0, atol=1e-5)
+
+
+def test_chunks_run_two_at_a_time_give_the_serial_result(data, fitted):
+    task, inputs, _ = data
+    part = inputs.iloc[300:].reset_index(drop=True)
+    est = FactorisedClassifier(**fitted.get_params())
+    est.encoder_, est.module_, est.n_labels_ = fitted.encoder_, fitted.module_, fitted.n_labels_
+    est.chunk = 7  # 100 rows: 15 chunks
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        together = est.top_k(part, 3)
+        torch.set_num_threads(1)
+        serial = est.top_k(part, 3)
+    finally:
+        torch.set_num_threads(threads)
+    assert np.array_equal(together, serial)
+    assert np.array_equal(serial, fitted.top_k(part, 3))
