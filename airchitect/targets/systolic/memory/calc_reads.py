@@ -23,15 +23,30 @@ ifmap whose words provably come back at least ``block`` reads apart
 otherwise its stream is replayed one column fold (one read of the im2col matrix) at a
 time: when the first fold shows no address read again within ``block`` reads,
 every read groups a new word and the rest is closed form; else once the state at
-a fold's start repeats, whole periods of folds are jumped over. The first fold's
-addresses are listed once (up to ``SEQ_MAX`` reads) and turned into the index of
-each read's previous read of the same word, so that grouping a fold is one pass
-comparing those indices with the running segment's start (a word is new in the
-segment when its previous read came before it), counted a chunk at a time between
-cuts. Work: O(folds) per dense operand; O(im2col words x folds walked) per
-conv ifmap past its buffer, at most ``work_limit`` reads; memory three int32 per
-ifmap word, plus one int32 per im2col read and one int64 per demand row of a
-column fold while the list is kept. Units: words, kB, cycles.
+a fold's start repeats, whole periods of folds are jumped over. The first fold
+(up to ``SEQ_MAX`` reads) is turned once into the index of each read's previous
+read of the same word, so that grouping a fold is one pass comparing those indices
+with the running segment's start (a word is new in the segment when its previous
+read came before it), counted at once, as a vectorised sum, over every run of
+reads too short to complete a block.
+
+For ws that list is built by shifted periods (:func:`_ws_prev_list`): in a row fold
+the reads of one output row of pixels (``EW`` anti-diagonals, ``L`` reads) are those
+of the row above, ``L`` reads later at addresses ``S x W x CH`` higher, wherever
+every window entry of the fold is read and no window passes the image's bottom
+edge. There a read's previous read is that of the read ``L`` before, plus ``L``,
+unless the latter lies before the row fold's first whole anti-diagonal; then the
+word was not read since the first period and its last read is looked up (at most
+once per word and period), and each word read in a period has its last read stored
+once. The first ``rv - 1 + EW`` anti-diagonals of a row fold and those from the
+bottom edge on are listed read by read. On the first conv layers of ResNet-18 and
+AlexNet (3 channels, 224 x 224, 32 x 32 ws) 40-50 % of the reads are looked up,
+the rest are one vectorised add. Work: O(folds) per dense operand;
+O(im2col words x folds walked) per conv ifmap past its buffer, at most
+``work_limit`` reads; memory three int32 per ifmap word, plus one int32 per im2col
+read and one int64 per demand row of a column fold while the list is kept, plus
+three int64 per read of one ws period (``EW x min(R, WN)``). Units: words, kB,
+cycles.
 
 An os GEMM 64 x 64 x 64 on 8 x 8 reads its 4096 ifmap words once per column fold
 (8 times); 4096 >= block = 500 (1 kB), so every read is fetched again, and the first
@@ -429,9 +444,12 @@ def _ws_pos(fr, c, p, R, P, WN):
     return fr * P * R + _ws_off(c, p, min(R, WN - fr * R), P)
 
 
-# state of a conv-ifmap replay (int64 vector)
+# state of a conv-ifmap replay (int64 vector); ``_DMIN`` is the shortest reuse distance,
+# exact while it is at least ``block`` (the listing of :func:`_ws_prev_list` stops
+# following it once one below ``block`` is found: only that comparison is used)
 _SEG, _C, _CUTS, _LAST, _LAST_POS, _POS, _DMIN, _LAST_FOLD, _LAST_READ, _START = range(10)
-#: reads counted at once while no cut can fall among them (:func:`_prev_walk`)
+#: fewest reads counted at once while no cut can fall among them, and the reads
+#: grouped one by one at a time near a cut (:func:`_prev_walk`)
 _CHUNK = 256
 #: ``st[_LAST]`` while the last cut is known only by its fold and read (``_LAST_FOLD``,
 #: ``_LAST_READ``); :func:`_conv_ifmap_replay` resolves it to a demand row at the end
@@ -584,16 +602,201 @@ def _seq_first(seq, n, first, lastread, st):
     this) run faster than one."""
     dmin = st[_DMIN]
     for pos in range(n):
-        a = seq[pos]
-        prev = lastread[a]
-        if prev >= 0:
-            dmin = min(dmin, pos - prev)
-        else:
-            first[a] = pos
-        seq[pos] = prev
-        lastread[a] = pos
+        seq[pos], dmin = _note_read(seq[pos], pos, first, lastread, dmin)
     st[_DMIN] = dmin
     st[_POS] = n
+
+
+@njit(cache=True, inline="always")
+def _note_read(a, pos, first, lastread, dmin):
+    """Note read ``pos`` of word ``a`` in ``first`` and ``lastread``; returns ``(its
+    previous read or -1, dmin lowered to the reuse distance)``."""
+    q = lastread[a]
+    if q >= 0:
+        dmin = min(dmin, pos - q)
+    else:
+        first[a] = pos
+    lastread[a] = pos
+    return q, dmin
+
+
+@njit(cache=True)
+def _ws_diagonals(g, fr, rv, d_lo, d_hi, pix, win, prev, first, lastread, pos, dmin, rowreads,
+                  rec):
+    """:func:`_ws_prev_list` read by read over anti-diagonals ``[d_lo, d_hi)`` of row fold
+    ``fr`` (``rv`` entries): each read's address, its previous read (``lastread``), first
+    reads and the shortest reuse distance. Writes the addresses to ``rec`` when it has
+    room. Returns ``(pos, dmin)``."""
+    R, H, W, P = g[G_R], g[G_H], g[G_W], g[G_P]
+    prow, pcol, pbase = pix[0], pix[1], pix[2]
+    wrow, wcol, woff = win[0], win[1], win[2]
+    w0 = fr * R
+    row0 = fr * (P + 2 * R + g[G_C] - 2) + R  # demand row of anti-diagonal 0
+    pos0 = pos
+    for d in range(d_lo, d_hi):
+        pos_row = pos
+        for c in range(max(0, d - P + 1), min(rv, d + 1)):
+            p = d - c
+            if prow[p] + wrow[w0 + c] < H and pcol[p] + wcol[w0 + c] < W:
+                a = pbase[p] + woff[w0 + c]
+                prev[pos], dmin = _note_read(a, pos, first, lastread, dmin)
+                if pos - pos0 < rec.size:
+                    rec[pos - pos0] = a
+                pos += 1
+        if rowreads.size > 0:
+            rowreads[row0 + d] = pos - pos_row
+    return pos, dmin
+
+
+@njit(cache=True)
+def _ws_bottom(g, win, fr, rv):
+    """First anti-diagonal of ws row fold ``fr`` (``rv`` entries) with a window past
+    the image's bottom edge, at most ``P``."""
+    R, H, S, EW = g[G_R], g[G_H], g[G_S], g[G_EW]
+    d_hi = g[G_P]
+    for c in range(rv):
+        need = H - win[0, fr * R + c]
+        oy = (need + S - 1) // S if need > 0 else 0  # first output row past it
+        d_hi = min(d_hi, oy * EW + c)
+    return d_hi
+
+
+@njit(cache=True)
+def _ws_periodic(g, win):
+    """Whether most reads of a ws conv ifmap's column fold lie in periods that
+    :func:`_ws_prev_list` copies (else the read-by-read list is faster)."""
+    R, EW, P = g[G_R], g[G_EW], g[G_P]
+    sr = g[G_WN]
+    copied = 0
+    slots = 0
+    for fr in range(ceil_div(sr, R)):
+        rv = min(R, sr - fr * R)
+        copied += max(0, _ws_bottom(g, win, fr, rv) - (rv - 1 + EW)) * rv
+        slots += P * rv
+    return 2 * copied >= slots
+
+
+@njit(cache=True)
+def _ws_prev_list(g, pix, win, prev, first, lastread, st, rowreads, block):
+    """Column fold 0 of a ws conv ifmap as :func:`_seq_first` leaves it after
+    :func:`_walk_seq` (the index of each read's previous read of the same word in
+    ``prev``, first and last reads, reads per demand row; the shortest reuse distance
+    while at least ``block``), without listing every address. Returns the number of
+    reads.
+
+    Row fold ``fr`` reads pixel ``p = d - c`` at window entry ``fr * R + c`` on
+    anti-diagonal ``d``, entries in order. Where every entry of an anti-diagonal is
+    read and no window passes the image's bottom edge (``rv - 1 <= d < d_hi``), the
+    reads of anti-diagonals ``d .. d + EW - 1`` (one output row of pixels) are those
+    of the ``EW`` before, ``L`` reads later, at addresses ``S x W x CH`` higher. So
+    from ``d = rv - 1 + EW`` on, read ``i`` is read ``i - L`` shifted: when the
+    latter's previous read ``q`` lies on or past anti-diagonal ``rv - 1`` (index
+    ``A``), ``prev[i] = q + L`` (the reads between them shift alike); else no read of
+    the word came since ``A + L`` and ``prev[i]`` is its last read before that. A
+    period is one shifted copy, a look-up of the reads whose ``q < A`` (a set that
+    only shrinks from one period to the next) and a store of the last read of each
+    word read in it (the same offsets each period). The rest (the first ``rv - 1 +
+    EW`` anti-diagonals and those past ``d_hi``) is read by read. Work O(reads) with
+    O(1) per shifted read; memory three int64 per read slot of one period (``EW x
+    min(R, WN)`` slots, at most half the fold's ``P x WN`` when a period repeats)
+    beyond the arguments."""
+    R, W, CH, S, EW, P = g[G_R], g[G_W], g[G_CH], g[G_S], g[G_EW], g[G_P]
+    n_outer, n_inner, per, sr, sc, t = fold_grid(g)
+    shift = S * W * CH  # address step of one output row
+    dmin = st[_DMIN]
+    pos = 0
+    slots = EW * min(R, sr)  # most reads of one period
+    addr0 = np.empty(slots, np.int64)  # addresses of the first period
+    diag0 = np.empty(EW, np.int64)  # its reads per anti-diagonal
+    look = np.empty(slots, np.int64)  # offsets looked up
+    lastm = np.empty(slots, np.int64)  # offsets of the last read of a word in a period
+    none = np.empty(0, np.int64)
+    for fr in range(n_inner):
+        rv = min(R, sr - fr * R)
+        row0 = fr * per + R
+        d_hi = _ws_bottom(g, win, fr, rv)
+        lo = rv - 1 + EW
+        if d_hi <= lo:  # no whole period to copy
+            pos, dmin = _ws_diagonals(g, fr, rv, 0, P + rv - 1, pix, win, prev, first,
+                                      lastread, pos, dmin, rowreads, none)
+            continue
+        pos, dmin = _ws_diagonals(g, fr, rv, 0, rv - 1, pix, win, prev, first, lastread, pos,
+                                  dmin, rowreads, none)
+        A = pos
+        for d in range(rv - 1, lo):
+            pos_d = pos
+            pos, dmin = _ws_diagonals(g, fr, rv, d, d + 1, pix, win, prev, first, lastread,
+                                      pos, dmin, rowreads, addr0[pos - A:])
+            diag0[d - (rv - 1)] = pos - pos_d
+        L = pos - A
+        nl = 0
+        nm = 0
+        for m in range(L):
+            if prev[A + m] < A:
+                look[nl] = m
+                nl += 1
+            if lastread[addr0[m]] == A + m:
+                lastm[nm] = m
+                nm += 1
+        nd = d_hi - lo
+        periods = nd // EW
+        tail = 0
+        for k in range(nd - periods * EW):
+            tail += diag0[k]
+        for k in range(1, periods + 2):
+            hi = L if k <= periods else tail
+            if hi == 0:
+                break
+            i0 = A + k * L
+            src = prev[i0 - L:i0 - L + hi]
+            dst = prev[i0:i0 + hi]
+            for m in range(hi):
+                dst[m] = src[m] + L
+            step = k * shift
+            if hi < L:  # a partial last period: the offsets before hi
+                n_in = 0
+                while n_in < nl and look[n_in] < hi:
+                    n_in += 1
+                nl = n_in
+            dropped = False
+            for j in range(nl):
+                m = look[j]
+                a = addr0[m] + step
+                q = lastread[a]
+                dst[m] = q
+                if q < 0:
+                    first[a] = i0 + m
+                dropped |= q >= A
+            if dmin >= block:  # the distances matter only until one is below block
+                for j in range(nl):
+                    m = look[j]
+                    if dst[m] >= 0:
+                        dmin = min(dmin, i0 + m - dst[m])
+            if dropped:  # looked up again next period only while before A
+                kept = 0
+                for j in range(nl):
+                    if dst[look[j]] < A:
+                        look[kept] = look[j]
+                        kept += 1
+                nl = kept
+            if hi == L:
+                for j in range(nm):
+                    m = lastm[j]
+                    lastread[addr0[m] + step] = i0 + m
+            else:
+                for m in range(hi):
+                    lastread[addr0[m] + step] = i0 + m
+        if rowreads.size > 0:
+            k = 0
+            for d in range(lo, d_hi):
+                rowreads[row0 + d] = diag0[k]
+                k = k + 1 if k < EW - 1 else 0
+        pos = A + L + periods * L + tail
+        pos, dmin = _ws_diagonals(g, fr, rv, d_hi, P + rv - 1, pix, win, prev, first, lastread,
+                                  pos, dmin, rowreads, none)
+    st[_DMIN] = dmin
+    st[_POS] = pos
+    return pos
 
 
 @njit(cache=True)
@@ -624,19 +827,22 @@ def _prev_walk(prev, n, st, block, fold):
     """Group one column fold's reads (the same addresses in every column fold of os
     and ws), given as ``prev[:n]``, the index of each read's address's previous read
     counted from the fold's start: a read groups a new word when that read came
-    before the running segment's start. Reads are counted :data:`_CHUNK` at a time
-    while no cut can fall among them; a cut is noted by its fold and read."""
+    before the running segment's start. A run of reads too short to complete the
+    block (at least :data:`_CHUNK`) is counted at once, the rest read by read up to
+    the cut; a cut is noted by its fold and read."""
     cnt, cuts, start = st[_C], st[_CUTS], st[_START]
     pos = 0
     while pos < n:
-        end = min(pos + _CHUNK, n)
-        if cnt + (end - pos) < block:  # no cut in this chunk: count it at once
+        far = block - 1 - cnt  # reads that cannot complete the block (one word each)
+        if far >= _CHUNK:  # counted at once (a view: the loop then vectorises)
+            run = prev[pos:min(pos + far, n)]
             k = 0
-            for i in range(pos, end):
-                k += prev[i] < start
+            for i in range(run.size):
+                k += run[i] < start
             cnt += k
-            pos = end
+            pos += run.size
             continue
+        end = min(pos + _CHUNK, n)
         for i in range(pos, end):
             cnt += prev[i] < start
             if cnt == block:
@@ -647,8 +853,29 @@ def _prev_walk(prev, n, st, block, fold):
                 st[_LAST_FOLD] = fold
                 st[_LAST_READ] = i
                 st[_LAST_POS] = i
+                end = i + 1
+                break
         pos = end
     st[_C], st[_CUTS], st[_START] = cnt, cuts, start - n
+
+
+@njit(cache=True)
+def _conv_pixels_windows(g):
+    """Rows, columns and address offsets of a conv layer's output pixels (``pix``, the
+    window's top-left corner) and window entries (``win``): im2col read ``(p, w)`` is
+    word ``pix[2, p] + win[2, w]``, inside the image while ``pix[0, p] + win[0, w] < H``
+    and ``pix[1, p] + win[1, w] < W``."""
+    P, WN, W, CH, S, EW = g[G_P], g[G_WN], g[G_W], g[G_CH], g[G_S], g[G_EW]
+    pix = np.empty((3, P), np.int64)
+    pix[0] = (np.arange(P) // EW) * S
+    pix[1] = (np.arange(P) % EW) * S
+    pix[2] = (pix[0] * W + pix[1]) * CH
+    fwch = g[G_FW] * CH
+    win = np.empty((3, WN), np.int64)
+    win[0] = np.arange(WN) // fwch
+    win[1] = (np.arange(WN) % fwch) // CH
+    win[2] = (win[0] * W + win[1]) * CH + np.arange(WN) % CH
+    return pix, win
 
 
 @njit(cache=True)
@@ -661,22 +888,15 @@ def _conv_ifmap_replay(g, block, limit):
     every read groups a new word and the rest follows in closed form. Otherwise,
     after the first fold, the state at a fold's start is the position of the
     previous fold's last cut; once a position repeats, whole periods are jumped.
-    Returns ``(-1, -1)`` once more than ``limit`` reads would be walked.
+    The first fold is listed once (up to :data:`SEQ_MAX` reads): by periods where a
+    ws fold's reads mostly repeat output row by output row (:func:`_ws_prev_list`),
+    else read by read. Returns ``(-1, -1)`` once more than ``limit`` reads would be walked.
     """
     df = g[G_DF]
-    H, W, CH, S, EW = g[G_H], g[G_W], g[G_CH], g[G_S], g[G_EW]
+    H, W, CH = g[G_H], g[G_W], g[G_CH]
     P, WN = g[G_P], g[G_WN]
     n_outer, n_inner, per, sr, sc, t = fold_grid(g)
-    # address of (p, w) = pbase[p] + woff[w], valid while prow[p] + wrow[w] < H, pcol + wcol < W
-    pix = np.empty((3, P), np.int64)
-    pix[0] = (np.arange(P) // EW) * S
-    pix[1] = (np.arange(P) % EW) * S
-    pix[2] = (pix[0] * W + pix[1]) * CH
-    fwch = g[G_FW] * CH
-    win = np.empty((3, WN), np.int64)
-    win[0] = np.arange(WN) // fwch
-    win[1] = (np.arange(WN) % fwch) // CH
-    win[2] = (win[0] * W + win[1]) * CH + np.arange(WN) % CH
+    pix, win = _conv_pixels_windows(g)
     scans = n_outer if df != 2 else 1
     if P * WN > min(limit, 2**31 - 2):  # read positions and segments fit int32
         return -1, -1
@@ -687,7 +907,6 @@ def _conv_ifmap_replay(g, block, limit):
         q = (total // block) * block - 1  # read index of the last cut
         s = q // nv
         return total, _ws_row_of(g, q - s * nv, fold_reads, pix, win) + s * n_inner * per
-    stamp = np.zeros(H * W * CH, np.int32)
     track = scans > 1
     first = np.full(H * W * CH if track else 1, -1, np.int32)
     lastread = np.full(H * W * CH if track else 1, -1, np.int32)
@@ -695,19 +914,26 @@ def _conv_ifmap_replay(g, block, limit):
     seq = np.empty(P * WN if track and P * WN <= SEQ_MAX else 0, np.int32)
     n_rows = n_inner * per
     rowreads = np.zeros(n_rows + 1 if track and n_rows <= SEQ_MAX else 0, np.int64)
+    stamp = np.zeros(H * W * CH if seq.size == 0 else 1, np.int32)  # for _walk's grouping
     st[_SEG] = 1
     st[_LAST] = -1
     st[_DMIN] = np.iinfo(np.int64).max
     if seq.size > 0:  # the addresses first (grouped below, unless in closed form)
-        _seq_first(seq, _walk_seq(g, pix, win, seq, rowreads), first, lastread, st)
+        if df == 1 and _ws_periodic(g, win):
+            _ws_prev_list(g, pix, win, seq, first, lastread, st, rowreads, block)
+        else:
+            _seq_first(seq, _walk_seq(g, pix, win, seq, rowreads), first, lastread, st)
     else:
         _walk(g, 0, 1 if df != 2 else n_outer, pix, win, stamp, first, lastread, st, block,
               1 if track else 0, 0, rowreads)
     nv = st[_POS]  # reads of one fold's walk
     if scans > 1:
-        for a in range(H * W * CH):
-            if first[a] >= 0:
-                st[_DMIN] = min(st[_DMIN], nv - lastread[a] + first[a])
+        if st[_DMIN] >= block:  # else known to be below block already
+            dmin = st[_DMIN]
+            for a in range(H * W * CH):
+                if first[a] >= 0:
+                    dmin = min(dmin, nv - lastread[a] + first[a])
+            st[_DMIN] = dmin
         if st[_DMIN] >= block:  # every read groups a new word: a cut every block reads
             total = scans * nv
             q = (total // block) * block - 1  # read index of the last cut
