@@ -387,7 +387,8 @@ class FactorisedClassifier(TorchClassifier):
 
     def _ranking_log_costs(self, X, labels, k):
         """:meth:`predicted_log_costs` of the candidates ``labels`` ``(n, c)`` that can
-        rank among the ``k`` cheapest of their row, ``inf`` for the others.
+        rank among the ``k`` cheapest of their row, ``inf`` for the others (for fewer
+        than :data:`SERIAL_ROWS` rows, of every candidate).
 
         The scorer predicts ``log2(cost / bound) >= 0``, so a candidate's predicted
         cost is at least its bound: once ``k`` candidates of a row are scored (the
@@ -396,8 +397,10 @@ class FactorisedClassifier(TorchClassifier):
         The ``k`` best and their order are those of scoring every candidate (up to
         float32 rounding of the scorer, which may differ with the batch's size).
         """
-        task = _task(self.task)
         n, c = labels.shape
+        if n < SERIAL_ROWS:  # few rows: one scorer pass over all costs less than two
+            return self.predicted_log_costs(X, labels)
+        task = _task(self.task)
         bounds = task.bounds(X, labels)
         bound = np.log2(np.maximum(np.asarray(bounds[task.check_objective(self.objective)],
                                               dtype=np.float64), 1e-300))

@@ -62,23 +62,27 @@ FLOAT_FIELDS = frozenset(("overall_util", "mapping_efficiency", "compute_util",
                           *REPORTS["BANDWIDTH_REPORT.csv"][1], *_CYCLE_FIELDS))
 
 
-def _column_text(name, values):
-    """The printed values of one column (a list of str)."""
-    values = np.asarray(values)
-    if name in FLOAT_FIELDS:
-        values = values.astype(np.float64)
-        if not np.isfinite(values).all():
-            at = int(np.flatnonzero(~np.isfinite(values))[0])
-            raise ValueError(f"report field {name} of layer {at} is {values[at]} (not computed); "
-                             f"no report is written with it")
-        return [repr(v) for v in values.tolist()]
+def _float_texts(name_of, values):
+    """Printed values (lists of str) of float columns ``values`` (a list of 1-D arrays,
+    stacked at once); ``name_of(i)`` names column ``i`` in the error of a NaN."""
+    block = np.array(values, dtype=np.float64)
+    bad = ~np.isfinite(block)
+    if bad.any():
+        i, at = (int(x) for x in np.argwhere(bad)[0])
+        raise ValueError(f"report field {name_of(i)} of layer {at} is {block[i, at]} (not "
+                         f"computed); no report is written with it")
+    return [[repr(v) for v in column] for column in block.tolist()]
+
+
+def _int_texts(name, values):
+    """Printed values (list of str) of the integer column ``name``."""
     if values.dtype.kind == "f":
         whole = np.isfinite(values) & (values == np.round(values))
         if not whole.all():
             at = int(np.flatnonzero(~whole)[0])
             raise ValueError(f"report field {name} of layer {at} must be a whole number, "
                              f"got {values[at]}")
-    return [str(int(v)) for v in values.tolist()]
+    return [str(v) for v in values.astype(np.int64, copy=False).tolist()]
 
 
 def report_text(df, name):
@@ -97,7 +101,16 @@ def report_text(df, name):
     if missing:
         raise ValueError(f"{name}: the table lacks the columns {', '.join(missing)}")
     get = df.get if isinstance(df, dict) else (lambda c: df[c].to_numpy())
-    texts = [_column_text(c, get(c)) for c in columns]
+    values = [np.asarray(get(c)) for c in columns]
+    floats = [i for i, c in enumerate(columns) if c in FLOAT_FIELDS]
+    texts = [None] * len(columns)
+    if floats:
+        printed = _float_texts(lambda i: columns[floats[i]], [values[i] for i in floats])
+        for i, text in zip(floats, printed):
+            texts[i] = text
+    for i, c in enumerate(columns):
+        if texts[i] is None:
+            texts[i] = _int_texts(c, values[i])
     rows = map(", ".join, zip(*texts))
     return "\n".join([header, *(f"{lid}, {row}," for lid, row in enumerate(rows))]) + "\n"
 

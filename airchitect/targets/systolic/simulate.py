@@ -239,14 +239,28 @@ def _layout_memory_args(keys, shape, flat, mode, fields):
                                k["filter_bank_ports"]], axis=1)}
 
 
+def _flat(value, shape):
+    """``np.broadcast_to(value, shape).ravel()``, faster where ``value`` already has
+    ``shape`` (a read-only view) or is a scalar (a new array)."""
+    a = np.asarray(value)
+    if a.shape == shape:
+        view = a.reshape(-1)
+        if view is not a and view.base is not None:
+            view.flags.writeable = False
+            return view
+    elif a.ndim == 0:
+        return np.full(int(np.prod(shape, dtype=np.int64)), a, dtype=a.dtype)
+    return np.broadcast_to(a, shape).ravel()
+
+
 def _run(inputs, ifmap_words, mode, convention="scalesim-3.0", keys=None):
     """Broadcast ``inputs`` (dict name -> array, holding M, N, K and the configuration)
     and the ``[layout]`` arrays ``keys`` (or None), run the model parts and return the
     output columns (dict name -> 1-D array; input columns first, in ``inputs`` order)."""
     shape = np.broadcast_shapes(*(np.shape(v) for v in inputs.values()), np.shape(ifmap_words),
                                 *(np.shape(v) for v in (keys or {}).values() if v is not None))
-    flat = {n: np.broadcast_to(v, shape).ravel() for n, v in inputs.items()}
-    ifmap_words = np.broadcast_to(ifmap_words, shape).ravel()
+    flat = {n: _flat(v, shape) for n, v in inputs.items()}
+    ifmap_words = _flat(ifmap_words, shape)
     M, N, K = flat["M"], flat["N"], flat["K"]
     code = dataflow_codes(flat["dataflow"])
     rows, cols = flat["rows"], flat["cols"]
