@@ -2,12 +2,11 @@
 
 __version__ = "0.1.0"
 
-from airchitect.workloads import Gemm  # noqa: E402
-from airchitect.targets import systolic  # noqa: E402
-from airchitect.targets import cim  # noqa: E402
-from airchitect.targets import sve  # noqa: E402
-
 _LAZY = {
+    "Gemm": ("airchitect.workloads", "Gemm"),
+    "systolic": ("airchitect.targets.systolic", None),
+    "cim": ("airchitect.targets.cim", None),
+    "sve": ("airchitect.targets.sve", None),
     "tasks": ("airchitect.tasks", None),
     "data": ("airchitect.data", None),
     "learn": ("airchitect.learn", None),
@@ -22,14 +21,17 @@ _LAZY = {
 
 
 def __getattr__(name):
-    # The learning stack (torch) is imported on first use only.
+    # Every part is imported on first use only: ``import airchitect`` (and the
+    # ``airchitect`` command's start, which Ctrl-C may interrupt) stays light.
     if name not in _LAZY:
         raise AttributeError(f"module 'airchitect' has no attribute {name!r}")
     import importlib
 
     module, attr = _LAZY[name]
     value = importlib.import_module(module)
-    return getattr(value, attr) if attr else value
+    value = getattr(value, attr) if attr else value
+    globals()[name] = value
+    return value
 
 
 __all__ = ["Gemm", "cim", "sve", "systolic", "__version__", *_LAZY]
