@@ -6,35 +6,17 @@ import numpy as np
 import pytest
 
 import airchitect as ac
-from airchitect.targets.systolic.geometry import conv_geometry, fold_grid
+from airchitect.targets.systolic.geometry import fold_grid
 from airchitect.targets.systolic.memory import calc_reads as cr
 from airchitect.targets.systolic.scalesim import run_scalesim
 from airchitect.targets.systolic.simulate import REPORT_FIELDS
+from ws_reference import geometry, shapes, stream, walk_replay
 
 CONV = ("ifmap_h", "ifmap_w", "filter_h", "filter_w", "channels", "num_filters", "stride")
 
 
-def _geometry(ih, iw, fh, fw, ch, nf, s, R, C):
-    return np.ascontiguousarray(conv_geometry([ih], [iw], [fh], [fw], [ch], [nf], [s], [R],
-                                              [C], [1])[0], dtype=np.int64)
 
 
-def _stream(ih, iw, fh, fw, ch, s, R):
-    """Column fold 0 of a ws conv ifmap with plain Python, as ``(row fold, anti-diagonal,
-    word)`` per read: per row fold, anti-diagonal ``d`` reads pixel ``d - e`` at window
-    entry ``e`` (entries in order); windows past the image's edge (the last of
-    ``ceil((ih - fh) / s) + 1``) read only inside it."""
-    oh, ow = -(-(ih - fh) // s) + 1, -(-(iw - fw) // s) + 1
-    P, WN = oh * ow, fh * fw * ch
-    for fr in range(-(-WN // R)):
-        rv = min(R, WN - fr * R)
-        for d in range(P + rv - 1):
-            for e in range(max(0, d - P + 1), min(rv, d + 1)):
-                p, w = d - e, fr * R + e
-                y = (p // ow) * s + w // (fw * ch)
-                x = (p % ow) * s + (w // ch) % fw
-                if y < ih and x < iw:
-                    yield fr, d, (y * iw + x) * ch + w % ch
 
 
 def _plain_listing(ih, iw, fh, fw, ch, s, R, C):
@@ -45,7 +27,7 @@ def _plain_listing(ih, iw, fh, fw, ch, s, R, C):
     per = P + 2 * R + C - 2
     prev, first, last = [], {}, {}
     rows = np.zeros(-(-WN // R) * per + 1, np.int64)
-    for fr, d, a in _stream(ih, iw, fh, fw, ch, s, R):
+    for fr, d, a in stream(ih, iw, fh, fw, ch, s, R):
         prev.append(last.get(a, -1))
         first.setdefault(a, len(prev) - 1)
         last[a] = len(prev) - 1
@@ -66,22 +48,13 @@ def _periodic(g, pix, win):
     return False
 
 
-def _shapes(rng, n):
-    for _ in range(n):
-        fh, fw, s = int(rng.integers(1, 5)), int(rng.integers(1, 5)), int(rng.integers(1, 4))
-        ih, iw = int(rng.integers(fh, 20)), int(rng.integers(fw, 20))
-        if rng.random() < 0.3:  # no window past the edge
-            ih, iw = ih - (ih - fh) % s, iw - (iw - fw) % s
-        ch = int(rng.integers(1, 5))
-        R, C = int(rng.integers(1, 14)), int(rng.integers(1, 5))
-        yield ih, iw, fh, fw, ch, s, R, C
 
 
 def test_ws_listing_equals_a_plain_listing():
     rng = np.random.default_rng(11)
     periodic = 0
-    for ih, iw, fh, fw, ch, s, R, C in _shapes(rng, 150):
-        g = _geometry(ih, iw, fh, fw, ch, 5, s, R, C)
+    for ih, iw, fh, fw, ch, s, R, C in shapes(rng, 150, 20):
+        g = geometry(ih, iw, fh, fw, ch, 5, s, R, C)
         pix, win = cr._conv_pixels_windows(g)
         periodic += _periodic(g, pix, win)
         prev, first, last, rows = _plain_listing(ih, iw, fh, fw, ch, s, R, C)
@@ -111,33 +84,19 @@ def test_ws_listing_equals_a_plain_listing():
     assert periodic > 60  # the copied periods were exercised
 
 
-def _walk_replay(g, block):
-    """Groupings and the demand row of the last cut, every column fold walked read by
-    read (``_walk`` mode 0, no listing)."""
-    H, W, CH = g[cr.G_H], g[cr.G_W], g[cr.G_CH]
-    pix, win = cr._conv_pixels_windows(g)
-    st = np.zeros(10, np.int64)
-    st[cr._SEG] = 1
-    st[cr._LAST] = -1
-    n_outer = fold_grid(g)[0]
-    stamp = np.zeros(H * W * CH, np.int32)
-    none = np.full(1, -1, np.int32)
-    cr._walk(g, 0, n_outer, pix, win, stamp, none, none.copy(), st, block, 0, 0,
-             np.zeros(0, np.int64))
-    return st[cr._CUTS] * block + st[cr._C], st[cr._LAST]
 
 
 def test_ws_replay_equals_the_read_by_read_walk():
     rng = np.random.default_rng(5)
     periodic = 0
-    for ih, iw, fh, fw, ch, s, R, C in _shapes(rng, 120):
+    for ih, iw, fh, fw, ch, s, R, C in shapes(rng, 120, 20):
         nf = int(rng.integers(C + 1, 4 * C + 2))  # two column folds or more
-        g = _geometry(ih, iw, fh, fw, ch, nf, s, R, C)
+        g = geometry(ih, iw, fh, fw, ch, nf, s, R, C)
         periodic += cr._ws_periodic(g, cr._conv_pixels_windows(g)[1])  # listed by periods
         reads = int(_plain_listing(ih, iw, fh, fw, ch, s, R, C)[0].size)
         for block in {2, 7, max(1, reads // 5), max(1, reads // 2), reads + 3}:
             got = cr._conv_ifmap_replay(g, block, 10**9)
-            assert got == _walk_replay(g, block), (ih, iw, fh, fw, ch, nf, s, R, C, block)
+            assert got == walk_replay(g, block), (ih, iw, fh, fw, ch, nf, s, R, C, block)
     assert periodic > 30
 
 
@@ -149,7 +108,7 @@ def test_ws_first_layers_match_scalesim():
     ref = run_scalesim(layers, 8, 3, "ws", kind="conv", ifmap_kb=1, filter_kb=1, ofmap_kb=64)
     assert (ref["dram_ifmap_stop_cycle"] > 0).all()
     for layer in layers:
-        g = _geometry(*layer, 8, 3)
+        g = geometry(*layer, 8, 3)
         assert cr._ws_periodic(g, cr._conv_pixels_windows(g)[1])
     ours = ac.systolic.simulate_conv(*(ref[c] for c in CONV), ref["rows"], ref["cols"],
                                      ref["dataflow"], ifmap_kb=1, filter_kb=1, ofmap_kb=64)
@@ -162,16 +121,16 @@ def test_ws_first_layers_match_scalesim():
 @pytest.mark.parametrize("layer", [(224, 224, 7, 7, 3, 64, 2), (224, 224, 11, 11, 3, 96, 4)])
 def test_first_imagenet_layers_equal_the_walk(layer):
     # the layers the listing is for, on a 32 x 32 array with a 64 kB ifmap buffer
-    g = _geometry(*layer, 32, 32)
+    g = geometry(*layer, 32, 32)
     block = 50 * (64 * 1024 // 100)
-    assert cr._conv_ifmap_replay(g, block, 10**9) == _walk_replay(g, block)
+    assert cr._conv_ifmap_replay(g, block, 10**9) == walk_replay(g, block)
 
 
 def test_walk_reference_groups_as_a_dict_replay():
     # the reference itself, on one small layer: a word is new in a segment unless
     # grouped since the segment's start; the last cut's demand row by hand
     ih, iw, fh, fw, ch, nf, s, R, C = 7, 6, 3, 2, 2, 5, 2, 4, 2
-    g = _geometry(ih, iw, fh, fw, ch, nf, s, R, C)
+    g = geometry(ih, iw, fh, fw, ch, nf, s, R, C)
     prev, first, last, rows = _plain_listing(ih, iw, fh, fw, ch, s, R, C)
     n_outer, n_inner, per = fold_grid(g)[:3]
     demand = np.repeat(np.arange(rows.size), rows)  # demand row of each read of a fold
@@ -186,9 +145,9 @@ def test_walk_reference_groups_as_a_dict_replay():
                     if n % block == 0:
                         seen = set()
                         cut_row = fc * n_inner * per + demand[q]
-        assert _walk_replay(g, block) == (n, cut_row)
+        assert walk_replay(g, block) == (n, cut_row)
         assert cr._conv_ifmap_replay(g, block, 10**9) == (n, cut_row)
 
 
 def _addresses(ih, iw, fh, fw, ch, s, R):
-    return [a for _, _, a in _stream(ih, iw, fh, fw, ch, s, R)]
+    return [a for _, _, a in stream(ih, iw, fh, fw, ch, s, R)]

@@ -13,35 +13,43 @@ the demand row that holds it), and
   final fetch of ``ceil(distinct / items)`` sets ends at cycle -1;
 * DRAM stop = the cycle of the last cut + 1, else -1.
 
-Dense operands (GEMM operands, conv filters, 1x1 stride-1 conv ifmaps) are runs
-of distinct words read back to back a number of times; the cuts follow in closed
-form, piece by piece (:func:`_band_scans`), and a read index maps to its demand
-row in O(log) (:func:`_read_row`). A conv ifmap (im2col addresses repeat) that
-has fewer than ``block`` distinct addresses never cuts (closed form); a ws conv
-ifmap whose words provably come back at least ``block`` reads apart
-(:func:`_ws_reads_apart`) groups a new word every read (closed form, no walk);
-otherwise its stream is replayed one column fold (one read of the im2col matrix) at a
-time: when the first fold shows no address read again within ``block`` reads,
-every read groups a new word and the rest is closed form; else once the state at
-a fold's start repeats, whole periods of folds are jumped over. The first fold
-(up to ``SEQ_MAX`` reads) is turned once into the index of each read's previous
-read of the same word, so that grouping a fold is one pass comparing those indices
-with the running segment's start (a word is new in the segment when its previous
-read came before it), counted at once, as a vectorised sum, over every run of
-reads too short to complete a block.
+Dense operands (GEMM operands, conv filters, 1x1 stride-1 conv ifmaps) are runs of
+distinct words read back to back a number of times; the cuts follow in closed form,
+piece by piece (:func:`_band_scans`), and a read index maps to its demand row in
+O(log) (:func:`_read_row`). A conv ifmap (im2col addresses repeat) that has fewer
+than ``block`` distinct addresses never cuts (closed form); a ws conv ifmap whose
+words provably come back at least ``block`` reads apart (:func:`_ws_reads_apart`)
+groups a new word every read (closed form, no walk: the proof takes a bound per
+class of pixels, O(FH^2 x FW^2 x (CH / R + 2)), before the exact span per pixel, O(H
+x W x (CH / R + 2)), and a bound per entry before the least gap per pixel; the
+demand row of the last cut is found by bisection on anti-diagonals, the pixels
+inside the image at each window entry being a rectangle, O(R x log P)); otherwise
+its stream is replayed one column fold (one read of the im2col matrix) at a time:
+when the first fold shows no address read again within ``block`` reads, every read
+groups a new word and the rest is closed form; else once the state at a fold's start
+repeats, whole periods of folds are jumped over. The first fold (up to ``SEQ_MAX``
+reads) is turned once into the index of each read's previous read of the same word,
+so that grouping a fold is one pass comparing those indices with the running
+segment's start (a word is new in the segment when its previous read came before
+it), counted at once, as a vectorised sum, over every run of reads too short to
+complete a block.
 
 For ws that list is built by shifted periods (:func:`_ws_prev_list`): in a row fold
 the reads of one output row of pixels (``EW`` anti-diagonals, ``L`` reads) are those
 of the row above, ``L`` reads later at addresses ``S x W x CH`` higher, wherever
-every window entry of the fold is read and no window passes the image's bottom
-edge. There a read's previous read is that of the read ``L`` before, plus ``L``,
-unless the latter lies before the row fold's first whole anti-diagonal; then the
-word was not read since the first period and its last read is looked up (at most
-once per word and period), and each word read in a period has its last read stored
-once. The first ``rv - 1 + EW`` anti-diagonals of a row fold and those from the
-bottom edge on are listed read by read. On the first conv layers of ResNet-18 and
-AlexNet (3 channels, 224 x 224, 32 x 32 ws) 40-50 % of the reads are looked up,
-the rest are one vectorised add. Work: O(folds) per dense operand;
+every window entry of the fold is read and no window passes the image's bottom edge
+(only with more array rows than channels: else a row fold reads each word at most
+once, every read would be looked up, and the plain listing is faster; that one
+writes each whole row fold of a layer with no window past the image's edge from one
+pattern of ``P x R`` (pixel, entry) slots, listed once when at most
+``_TEMPLATE_MAX``, two int64 each). There a read's previous read is that of the read
+``L`` before, plus ``L``, unless the latter lies before the row fold's first whole
+anti-diagonal; then the word was not read since the first period and its last read
+is looked up (at most once per word and period), and each word read in a period has
+its last read stored once. The first ``rv - 1 + EW`` anti-diagonals of a row fold
+and those from the bottom edge on are listed read by read. On the first conv layers
+of ResNet-18 and AlexNet (3 channels, 224 x 224, 32 x 32 ws) 40-50 % of the reads
+are looked up, the rest are one vectorised add. Work: O(folds) per dense operand;
 O(im2col words x folds walked) per conv ifmap past its buffer, at most
 ``work_limit`` reads; memory three int32 per ifmap word, plus one int32 per im2col
 read and one int64 per demand row of a column fold while the list is kept, plus
@@ -78,6 +86,15 @@ MAX_PIECES = 64
 @njit(cache=True, inline="always")
 def _tri(m):
     return m * (m + 1) // 2 if m > 0 else 0
+
+
+@njit(cache=True, inline="always")
+def _advance(c, f, k, R):
+    """Entry ``c`` of row fold ``f`` moved on by ``k <= R - c`` entries: ``(c, f)``."""
+    c += k
+    if c == R:
+        return 0, f + 1
+    return c, f
 
 
 @njit(cache=True, inline="always")
@@ -268,6 +285,47 @@ def _kernel_first_last(F, E, S, size):
 
 
 @njit(cache=True)
+def _ws_span_bound(g, ky_lo, ky_hi, kx_lo, kx_hi, tap_f, tap_c, slots_out):
+    """A bound on :func:`_ws_reads_apart`'s span that needs no pixel: a word's reads
+    from its first tap to its last, a run of channels at a time, lie in the row folds
+    ``f0 .. f1`` of those taps' entries, so they span at most ``(f1 - f0 + 1) x P x R``
+    slots less the edge slots of the whole row folds between. Taken over each class of
+    image pixels (first and last tap along each axis). Work O(FH^2 x FW^2 x (CH / R +
+    2))."""
+    R, P, CH, H, W, FW = g[G_R], g[G_P], g[G_CH], g[G_H], g[G_W], g[G_FW]
+    FH = g[G_WN] // (FW * CH)
+    ry = np.zeros((FH, FH), np.bool_)
+    rx = np.zeros((FW, FW), np.bool_)
+    for iy in range(H):
+        if ky_lo[iy] >= 0:
+            ry[ky_lo[iy], ky_hi[iy]] = True
+    for ix in range(W):
+        if kx_lo[ix] >= 0:
+            rx[kx_lo[ix], kx_hi[ix]] = True
+    bound = 0
+    for a0 in range(FH):
+        for a1 in range(FH):
+            if not ry[a0, a1]:
+                continue
+            for b0 in range(FW):
+                for b1 in range(FW):
+                    if not rx[b0, b1]:
+                        continue
+                    k0 = a0 * FW + b0
+                    k1 = a1 * FW + b1
+                    f0, c0, f1, c1 = tap_f[k0], tap_c[k0], tap_f[k1], tap_c[k1]
+                    ch = 0
+                    while ch < CH:
+                        k = min(R - c0, R - c1, CH - ch)
+                        out = slots_out[f1] - slots_out[f0 + 1] if f1 > f0 else 0
+                        bound = max(bound, (f1 - f0 + 1) * P * R - out)
+                        ch += k
+                        c0, f0 = _advance(c0, f0, k, R)
+                        c1, f1 = _advance(c1, f1, k, R)
+    return bound
+
+
+@njit(cache=True)
 def _ws_reads_apart(g, block, fold_reads):
     """The reads of one column fold of a ws conv ifmap when every word provably comes
     back at least ``block`` reads later (within a column fold and from one column
@@ -280,9 +338,11 @@ def _ws_reads_apart(g, block, fold_reads):
     the span from the word's first read (smallest ``(ky, kx)``) to its last
     (largest): at most the span of read slots (pixel x entry, in demand order, whose
     indices follow in closed form: row fold, anti-diagonal, entry) less the slots
-    past the image's edge in the whole row folds between the two. Work
-    O(H x W x CH / R) plus :func:`_ws_stream_apart`. Writes the reads of each row
-    fold to ``fold_reads`` (when it has room)."""
+    past the image's edge in the whole row folds between the two; a bound per class
+    of pixels (:func:`_ws_span_bound`) first, the span per pixel only when that
+    bound does not decide. Work O(FH^2 x FW^2 x (CH / R + 2)), then
+    O(H x W x (CH / R + 2)) when needed, plus :func:`_ws_stream_apart`. Writes the
+    reads of each row fold to ``fold_reads`` (when it has room)."""
     R = g[G_R]
     P, WN, H, W, CH, S, EW, FW = g[G_P], g[G_WN], g[G_H], g[G_W], g[G_CH], g[G_S], g[G_EW], g[G_FW]
     FH = WN // (FW * CH)
@@ -319,48 +379,76 @@ def _ws_reads_apart(g, block, fold_reads):
         return -1
     ky_lo, ky_hi = _kernel_first_last(FH, EH, S, H)
     kx_lo, kx_hi = _kernel_first_last(FW, EW, S, W)
+    # each tap's first entry as (row fold, entry in it): no division per pixel
+    taps = FH * FW
+    tap_f = np.empty(taps, np.int64)
+    tap_c = np.empty(taps, np.int64)
+    for k in range(taps):
+        tap_f[k] = (k * CH) // R
+        tap_c[k] = k * CH - tap_f[k] * R
+    # a row fold's reads before pixel p at entry c (:func:`_ws_off`), by row fold
+    # size: R, or the last fold's
+    rv_last = WN - (n_inner - 1) * R
+    if nv - _ws_span_bound(g, ky_lo, ky_hi, kx_lo, kx_hi, tap_f, tap_c, slots_out) >= block:
+        return nv
     span = 0  # most reads from a word's first read in a column fold to its last
     for iy in range(H):
         if ky_lo[iy] < 0:
             continue
+        py0 = ((iy - ky_lo[iy]) // S) * EW
+        py1 = ((iy - ky_hi[iy]) // S) * EW
+        ty0 = ky_lo[iy] * FW
+        ty1 = ky_hi[iy] * FW
         for ix in range(W):
             if kx_lo[ix] < 0:
                 continue
-            p0 = ((iy - ky_lo[iy]) // S) * EW + (ix - kx_lo[ix]) // S
-            w0 = (ky_lo[iy] * FW + kx_lo[ix]) * CH
-            p1 = ((iy - ky_hi[iy]) // S) * EW + (ix - kx_hi[ix]) // S
-            w1 = (ky_hi[iy] * FW + kx_hi[ix]) * CH
+            p0 = py0 + (ix - kx_lo[ix]) // S
+            p1 = py1 + (ix - kx_hi[ix]) // S
             # entries w0 + ch, w1 + ch as (row fold, entry in it), a run of channels at
             # a time that keeps both row folds; the read index grows with the entry in
             # a row fold, so the run's span is at most its last last-read index less its
             # first first-read index
-            f0 = w0 // R
-            c0 = w0 - f0 * R
-            f1 = w1 // R
-            c1 = w1 - f1 * R
+            k0 = ty0 + kx_lo[ix]
+            k1 = ty1 + kx_hi[ix]
+            f0 = tap_f[k0]
+            c0 = tap_c[k0]
+            f1 = tap_f[k1]
+            c1 = tap_c[k1]
             ch = 0
             while ch < CH:
                 k = min(R - c0, R - c1, CH - ch)
                 out = slots_out[f1] - slots_out[f0 + 1] if f1 > f0 else 0
-                span = max(span, _ws_pos(f1, c1 + k - 1, p1, R, P, WN)
-                           - _ws_pos(f0, c0, p0, R, P, WN) - out)
+                rv1 = R if f1 < n_inner - 1 else rv_last
+                rv0 = R if f0 < n_inner - 1 else rv_last
+                span = max(span, (f1 - f0) * P * R + _ws_off(c1 + k - 1, p1, rv1, P)
+                           - _ws_off(c0, p0, rv0, P) - out)
                 ch += k
-                c0 += k
-                if c0 == R:
-                    c0 = 0
-                    f0 += 1
-                c1 += k
-                if c1 == R:
-                    c1 = 0
-                    f1 += 1
+                c0, f0 = _advance(c0, f0, k, R)
+                c1, f1 = _advance(c1, f1, k, R)
     return nv if nv - span >= block else -1
+
+
+@njit(cache=True, inline="always")
+def _ws_valid_before(g, win, w, n):
+    """Pixels ``p < n`` whose window reads window entry ``w`` inside the image: those of
+    the first ``Ny`` output rows and ``Nx`` output columns (a rectangle)."""
+    H, W, S, EW = g[G_H], g[G_W], g[G_S], g[G_EW]
+    EH = g[G_P] // EW
+    ky, kx = win[0, w], win[1, w]
+    ny = min(EH, (H - ky + S - 1) // S) if H > ky else 0
+    nx = min(EW, (W - kx + S - 1) // S) if W > kx else 0
+    r = n // EW
+    return min(r, ny) * nx + (min(n - r * EW, nx) if r < ny else 0)
 
 
 @njit(cache=True)
 def _ws_row_of(g, q, fold_reads, pix, win):
     """Demand row of read ``q`` of column fold 0 of a ws conv ifmap, given the reads of
-    each row fold: the row fold by those counts, then its reads one by one (as
-    :func:`_walk`, windows past the image's edge read nothing)."""
+    each row fold: the row fold by those counts, its anti-diagonal by bisection on the
+    reads before one (entry ``c`` reads the pixels ``p < d - c`` inside the image before
+    anti-diagonal ``d``, :func:`_ws_valid_before`), then that anti-diagonal's reads one
+    by one (as :func:`_walk`, windows past the image's edge read nothing). Work
+    O(R x log P + R)."""
     R = g[G_R]
     P, WN, H, W = g[G_P], g[G_WN], g[G_H], g[G_W]
     per = P + 2 * R + g[G_C] - 2
@@ -369,16 +457,28 @@ def _ws_row_of(g, q, fold_reads, pix, win):
         q -= fold_reads[fr]
         fr += 1
     rv = min(R, WN - fr * R)
-    prow, pcol, wrow, wcol = pix[0], pix[1], win[0], win[1]
+    lo, hi = 0, P + rv - 2  # the last anti-diagonal whose reads before are <= q
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        before = 0
+        for c in range(min(rv, mid)):
+            before += _ws_valid_before(g, win, fr * R + c, min(mid - c, P))
+        if before <= q:
+            lo = mid
+        else:
+            hi = mid - 1
+    d = lo
     pos = 0
-    for j in range(R, R + P + rv - 1):
-        for c in range(max(0, j - R - P + 1), min(rv, j - R + 1)):
-            p = j - R - c
-            w = fr * R + c
-            if prow[p] + wrow[w] < H and pcol[p] + wcol[w] < W:
-                if pos == q:
-                    return fr * per + j
-                pos += 1
+    for c in range(min(rv, d)):
+        pos += _ws_valid_before(g, win, fr * R + c, min(d - c, P))
+    prow, pcol, wrow, wcol = pix[0], pix[1], win[0], win[1]
+    for c in range(max(0, d - P + 1), min(rv, d + 1)):
+        p = d - c
+        w = fr * R + c
+        if prow[p] + wrow[w] < H and pcol[p] + wcol[w] < W:
+            if pos == q:
+                return fr * per + R + d
+            pos += 1
     return -1
 
 
@@ -393,7 +493,8 @@ def _ws_stream_apart(g, block, FH, EH, full):
     ``block`` reads), -1 when none does: a shift whose whole row folds of ``P x R``
     reads make ``block`` is passed over, the others take the least gap over every entry
     and pixel (a superset of the pairs that exist; read indices in closed form, see
-    :func:`_ws_off`). Work O(shifts x R x P)."""
+    :func:`_ws_off`), unless a bound per entry (the anti-diagonals between the two
+    reads) already makes ``block``. Work O(shifts x R x P)."""
     R = g[G_R]
     P, WN, CH, S, EW, FW = g[G_P], g[G_WN], g[G_CH], g[G_S], g[G_EW], g[G_FW]
     n_inner = ceil_div(WN, R)
@@ -416,8 +517,16 @@ def _ws_stream_apart(g, block, FH, EH, full):
             for c1 in range(R):
                 gap = (c1 + dw) // R
                 c2 = c1 + dw - gap * R
-                for rv2 in (R, rv_last):
+                for k in range(1 if rv_last == R else 2):  # the later read's fold size
+                    rv2 = R if k == 0 else rv_last
                     if c2 >= rv2:
+                        continue
+                    # a bound first: the later read's index less the earlier's is at
+                    # least gap x P x R less the reads on the anti-diagonals between
+                    # (one more for each of dp + c1 - c2), the entries before on one
+                    # (< R) and, in a smaller last fold, its P x (R - rv2) fewer slots
+                    if (gap * P * R - max(dp + c1 - c2, 0) * min(R, P) - R
+                            - (R - rv2) * P) >= block:
                         continue
                     for p1 in range(max(0, dp), min(P, P + dp)):
                         if (gap * P * R + _ws_off(c2, p1 - dp, rv2, P)
@@ -456,6 +565,8 @@ _CHUNK = 256
 _UNRESOLVED = -2
 #: most im2col reads of one fold kept as an address list (int32) for the later folds
 SEQ_MAX = 2**25
+#: most read slots of one ws row fold listed once as a pattern (:func:`_walk_seq`)
+_TEMPLATE_MAX = 2**16
 
 
 @njit(cache=True)
@@ -554,7 +665,9 @@ def _walk(g, fc_lo, fc_hi, pix, win, stamp, first, lastread, st, block, mode, ta
 def _walk_seq(g, pix, win, seq, rowreads):
     """The im2col addresses of column fold 0 (os, ws) in :func:`_walk`'s demand order
     into ``seq``, and the reads of every demand row into ``rowreads``. Returns the
-    number of reads. The edge test is left out where no window passes the edge."""
+    number of reads. The edge test is left out where no window passes the edge; a ws
+    layer's whole row folds are then written from one pattern of slots (at most
+    :data:`_TEMPLATE_MAX`), listed once."""
     df = g[G_DF]
     R = g[G_R]
     H, W = g[G_H], g[G_W]
@@ -563,10 +676,31 @@ def _walk_seq(g, pix, win, seq, rowreads):
     wrow, wcol, woff = win[0], win[1], win[2]
     edge_free = prow[-1] + wrow[-1] < H and pcol[-1] + wcol[-1] < W
     lag = 0 if df == 0 else R
+    # ws, no window past the edge: every whole row fold reads the same (pixel, entry)
+    # pattern, listed once (anti-diagonals of a few reads cost more than their reads)
+    templ = df == 1 and edge_free and t * R <= _TEMPLATE_MAX and sr >= R
+    n_slots = t * R if templ else 0
+    tp = np.empty(n_slots, np.int64)
+    tw = np.empty(n_slots, np.int64)
+    k = 0
+    for j in range(R, R + t + R - 1) if templ else range(0):
+        for c in range(max(0, j - R - t + 1), min(R, j - R + 1)):
+            tp[k] = j - R - c
+            tw[k] = c
+            k += 1
     pos = 0
     for fr in range(n_inner):
         rv = min(R, sr - fr * R)
         cyc = fr * per
+        if templ and rv == R:
+            w0 = fr * R
+            for k in range(n_slots):
+                seq[pos + k] = pbase[tp[k]] + woff[w0 + tw[k]]
+            pos += n_slots
+            if rowreads.size > 0:
+                for j in range(R, R + t + R - 1):
+                    rowreads[cyc + j] = min(R, j - R + 1) - max(0, j - R - t + 1)
+            continue
         for j in range(lag, lag + t + rv - 1):
             c0, c1 = max(0, j - lag - t + 1), min(rv, j - lag + 1)
             pos_row = pos
@@ -667,6 +801,8 @@ def _ws_periodic(g, win):
     :func:`_ws_prev_list` copies (else the read-by-read list is faster)."""
     R, EW, P = g[G_R], g[G_EW], g[G_P]
     sr = g[G_WN]
+    if R <= g[G_CH]:  # a row fold reads every word once: each read would be looked up
+        return False
     copied = 0
     slots = 0
     for fr in range(ceil_div(sr, R)):
@@ -867,14 +1003,24 @@ def _conv_pixels_windows(g):
     and ``pix[1, p] + win[1, w] < W``."""
     P, WN, W, CH, S, EW = g[G_P], g[G_WN], g[G_W], g[G_CH], g[G_S], g[G_EW]
     pix = np.empty((3, P), np.int64)
-    pix[0] = (np.arange(P) // EW) * S
-    pix[1] = (np.arange(P) % EW) * S
-    pix[2] = (pix[0] * W + pix[1]) * CH
-    fwch = g[G_FW] * CH
+    p = 0
+    for oy in range(ceil_div(P, EW)):  # one loop, no temporaries
+        for ox in range(min(EW, P - p)):
+            pix[0, p] = oy * S
+            pix[1, p] = ox * S
+            pix[2, p] = (oy * S * W + ox * S) * CH
+            p += 1
+    FW = g[G_FW]
     win = np.empty((3, WN), np.int64)
-    win[0] = np.arange(WN) // fwch
-    win[1] = (np.arange(WN) % fwch) // CH
-    win[2] = (win[0] * W + win[1]) * CH + np.arange(WN) % CH
+    w = 0
+    for ky in range(ceil_div(WN, FW * CH)):
+        for kx in range(FW):
+            for ch in range(CH):
+                if w < WN:
+                    win[0, w] = ky
+                    win[1, w] = kx
+                    win[2, w] = (ky * W + kx) * CH + ch
+                    w += 1
     return pix, win
 
 
@@ -1048,18 +1194,19 @@ def calc_read_fields(G, ifmap_kb, filter_kb, first_ifmap, first_filter, work_lim
     dict of str -> ndarray (n,) int64
         ``dram_{ifmap,filter}_{reads,start_cycle,stop_cycle}`` (words, cycles).
     """
+    G = np.ascontiguousarray(G, dtype=np.int64)
     n = G.shape[0]
-    kb = np.stack([np.broadcast_to(np.asarray(v, np.int64), (n,)) for v in (ifmap_kb, filter_kb)],
-                  axis=1)
+    kb = np.empty((n, 2), np.int64)  # filled by broadcasting (a scalar or n values)
+    kb[:, 0] = ifmap_kb
+    kb[:, 1] = filter_kb
+    firsts = np.empty((n, 2), np.int64)
+    firsts[:, 0] = first_ifmap
+    firsts[:, 1] = first_filter
     items = kb * WORDS_PER_KB // 100
-    firsts = np.stack([np.broadcast_to(np.asarray(v, np.int64), (n,))
-                       for v in (first_ifmap, first_filter)], axis=1)
     out = np.empty((n, 2, 3), np.int64)
-    _read_kernel(np.ascontiguousarray(G, dtype=np.int64), SETS_HALF * items, items,
-                 np.ascontiguousarray(firsts), int(work_limit), out)
-    refused = np.flatnonzero(out[:, 0, 0] < 0)
-    if refused.size:
-        at = int(refused[0]) + first_element
+    _read_kernel(G, SETS_HALF * items, items, firsts, int(work_limit), out)
+    if out[:, 0, 0].min(initial=0) < 0:
+        at = int(np.flatnonzero(out[:, 0, 0] < 0)[0]) + first_element
         raise ValueError(f"CALC-mode ifmap replay of element {at} walks more im2col reads "
                          f"than {limit_name} = {work_limit}")
     res = {}
