@@ -41,6 +41,8 @@ def check_int_array(name, value, low=1, high=INT_MAX):
     Accepts scalars, sequences and arrays of integers. Floats, booleans,
     NaN, None and strings are rejected even when they hold whole numbers.
     """
+    if type(value) is int and low <= value <= high:  # a plain int in range: no array checks
+        return np.array(value, dtype=np.int64)
     if isinstance(value, (list, tuple)) and any(  # np.asarray would turn True into 1
             isinstance(v, (bool, np.bool_)) for v in np.array(value, dtype=object).ravel()):
         raise TypeError(f"{name} must be integers in {_range_text(low, high)}, got a boolean")
@@ -114,6 +116,8 @@ def check_choice(name, value, choices):
 
 def check_choice_array(name, value, choices):
     """Return ``value`` as an array of strings, each one of ``choices``."""
+    if type(value) is str and value in choices:  # one valid name: no array checks
+        return np.array(value)
     arr = np.asarray(value)
     if arr.dtype.kind not in "UO":
         raise TypeError(f"{name} must be one of {', '.join(choices)}; got dtype {arr.dtype}")

@@ -316,12 +316,13 @@ def compute_fields(M, N, K, rows, cols, dataflow_code):
     if any(a.ndim != 1 or a.dtype != np.int64 or a.shape != arrays[0].shape for a in arrays):
         return _compute_fields_arrays(M, N, K, rows, cols, dataflow_code)
     n = arrays[0].size
-    ints = np.empty((n, len(_INT_FIELDS)), np.int64)
-    floats = np.empty((n, len(_FLOAT_FIELDS)), np.float64)
+    # one row per field: each output column is a contiguous row, returned without a copy
+    ints = np.empty((len(_INT_FIELDS), n), np.int64)
+    floats = np.empty((len(_FLOAT_FIELDS), n), np.float64)
     exact = np.empty(n, np.bool_)
-    _fields_kernel(*(np.ascontiguousarray(a) for a in arrays), ints, floats, exact)
-    out = {name: ints[:, j].copy() for j, name in enumerate(_INT_FIELDS)}
-    out.update({name: floats[:, j].copy() for j, name in enumerate(_FLOAT_FIELDS)})
+    _fields_kernel(*(np.ascontiguousarray(a) for a in arrays), ints.T, floats.T, exact)
+    out = dict(zip(_INT_FIELDS, ints))
+    out.update(zip(_FLOAT_FIELDS, floats))
     if not exact.all():
         rest = np.flatnonzero(~exact)
         slow = _compute_fields_arrays(*(a[rest] for a in arrays))

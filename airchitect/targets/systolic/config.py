@@ -67,7 +67,9 @@ class ArrayConfig:
 def dataflow_codes(names):
     """Dataflow codes (int64 array) of checked dataflow names."""
     names = np.asarray(names)
-    return np.select([names == "os", names == "ws"], [0, 1], 2).astype(np.int64)
+    if names.ndim == 0:  # one name: a dict look-up
+        return np.array(DATAFLOW_CODES.get(str(names), 2), dtype=np.int64)
+    return np.where(names == "os", 0, np.where(names == "ws", 1, 2)).astype(np.int64, copy=False)
 
 
 def check_config(rows, cols, dataflow, ifmap_kb=256, filter_kb=256, ofmap_kb=256, bandwidth=10,
@@ -107,6 +109,8 @@ LAYOUT_DEFAULTS = {
 
 def check_bool_array(name, value):
     """Return ``value`` (bools, scalar or array) as a bool array, or raise ``TypeError``."""
+    if type(value) is bool:
+        return np.array(value)
     arr = np.asarray(value)
     if arr.dtype == object:
         if not all(isinstance(v, (bool, np.bool_)) for v in arr.ravel()):

@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -87,10 +89,19 @@ def geometry(P, Wn, Nf, ifmap_h, ifmap_w, filter_w, channels, stride, ofmap_w, r
     one-channel "image" of M rows. ``dense`` marks ifmap operand matrices whose
     addresses are all distinct and present (GEMMs).
     """
-    cols_ = (P, Wn, Nf, ifmap_h, ifmap_w, filter_w, channels, stride, ofmap_w, rows, cols,
-             dataflow_code, dense)
-    arrays = np.broadcast_arrays(*(np.asarray(c, dtype=np.int64) for c in cols_))
-    return np.stack([a.ravel() for a in arrays], axis=1)
+    cols_ = [np.asarray(c, dtype=np.int64) for c in
+             (P, Wn, Nf, ifmap_h, ifmap_w, filter_w, channels, stride, ofmap_w, rows, cols,
+              dataflow_code, dense)]
+    shape = np.broadcast_shapes(*(c.shape for c in cols_))
+    out = np.empty((math.prod(shape), len(cols_)), dtype=np.int64)
+    for j, c in enumerate(cols_):  # each column written once, broadcast in place
+        if c.shape == shape:
+            out[:, j] = c.reshape(-1)
+        elif c.ndim == 0:
+            out[:, j] = c
+        else:
+            out[:, j] = np.broadcast_to(c, shape).reshape(-1)
+    return out
 
 
 def gemm_geometry(M, N, K, rows, cols, dataflow_code):

@@ -11,6 +11,7 @@ as one more dict of columns (see :func:`_memory_fields`).
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import pandas as pd
@@ -49,13 +50,14 @@ _USER_FIELDS = ("total_cycles_incl_prefetch", "total_cycles", "stall_cycles", "o
 
 
 def _check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidth, mode, convention):
-    """The checked configuration as input columns (``dataflow`` as names), its mode and convention."""
+    """The checked configuration as input columns (``dataflow`` as names), its dataflow
+    codes (not broadcast), mode and convention."""
     config = check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb, bandwidth, mode,
                           convention)
-    columns = config.arrays()
-    columns = {"rows": columns.pop("rows"), "cols": columns.pop("cols"),
-               "dataflow": config.dataflow, **columns}
-    return columns, config.mode, config.convention
+    columns = {"rows": config.rows, "cols": config.cols, "dataflow": config.dataflow,
+               "ifmap_kb": config.ifmap_kb, "filter_kb": config.filter_kb,
+               "ofmap_kb": config.ofmap_kb, "bandwidth": config.bandwidth}
+    return columns, config.code, config.mode, config.convention
 
 
 def _layout_keys(args):
@@ -101,8 +103,8 @@ _CALC_CHUNK_READS = 2 * 10**8
 
 def _check_size(shape, name="simulate"):
     """Refuse a broadcast shape of more than :data:`MAX_ELEMENTS` elements."""
-    size = int(np.prod(shape, dtype=np.float64))
-    if size > MAX_ELEMENTS:
+    if math.prod(shape) > MAX_ELEMENTS:
+        size = int(np.prod(shape, dtype=np.float64))
         raise ValueError(f"{name}: the inputs broadcast to {size} elements, more than "
                          f"MAX_ELEMENTS = {MAX_ELEMENTS}; call it in chunks")
 
@@ -124,7 +126,7 @@ def _check_user_work(demand):
                          f"USER_CALL_ROWS_LIMIT = {USER_CALL_ROWS_LIMIT:.0e}; call it in chunks")
 
 
-def _calc_dram(arrays, fields):
+def _calc_dram(arrays, fields, G=None, dims=None):
     """CALC-mode DRAM columns, exact (SCALE-Sim's estimate buffers and OFMAP drain).
 
     The read buffers come from :func:`calc_read_fields` (closed forms; a conv ifmap
@@ -132,18 +134,24 @@ def _calc_dram(arrays, fields):
     im2col reads a layer), the OFMAP drain from :func:`calc_ofmap_drain_cycles`;
     elements run in chunks of about ``_CALC_CHUNK_READS`` replayed reads so that a
     keyboard interrupt stops the call between chunks. Returns the twelve DRAM
-    columns and ``total_cycles_incl_prefetch``.
+    columns and ``total_cycles_incl_prefetch``. ``G`` and ``dims`` (``(Sr, Sc, T)``)
+    are the elements' geometry and spatial dims where the caller has them.
     """
-    G = _geometry(arrays)
-    work = np.where(G[:, G_DENSE] == 0, G[:, G_P] * G[:, G_WN], 1)  # conv: one im2col read
+    G = _geometry(arrays) if G is None else G
+    if len(G) <= _CALC_CHUNK_READS and G[:, G_DENSE].all():  # one read an element: one chunk
+        cuts = [(0, len(G))]
+    else:
+        work = np.where(G[:, G_DENSE] == 0, G[:, G_P] * G[:, G_WN], 1)  # conv: one im2col read
+        cuts = _cuts(work, _CALC_CHUNK_READS)
     parts = [calc_read_fields(G[a:b], arrays["ifmap_kb"][a:b], arrays["filter_kb"][a:b],
                               fields["first_request_cycle_ifmap"][a:b],
                               fields["first_request_cycle_filter"][a:b], CALC_DRAM_WORK_LIMIT,
                               "CALC_DRAM_WORK_LIMIT", a)
-             for a, b in _cuts(work, _CALC_CHUNK_READS)]
+             for a, b in cuts]
     out = parts[0] if len(parts) == 1 else {
         name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
-    Sr, Sc, T = spatial_dims(arrays["M"], arrays["N"], arrays["K"], arrays["code"])
+    Sr, Sc, T = (spatial_dims(arrays["M"], arrays["N"], arrays["K"], arrays["code"])
+                 if dims is None else dims)
     start, stop, writes, stall = calc_ofmap_drain_cycles(
         arrays["code"], arrays["rows"], arrays["cols"], T, Sr, Sc, arrays["ofmap_kb"],
         fields["total_cycles"], fields["ofmap_valid_writes"])
@@ -187,17 +195,19 @@ def _memory_chunks(G, kb, bandwidth, convention, mode, work, chunk, keys=None):
 
 
 def _memory_fields(mode, arrays, fields, ifmap_words, filter_words, convention="scalesim-3.0",
-                   demand=None, keys=None):
+                   demand=None, keys=None, dims=None):
     """Columns that depend on the memory system, for ``mode`` (``keys``: USER mode's
-    flat ``[layout]`` arrays for :func:`memory.simulate_geometry`, or None)."""
+    flat ``[layout]`` arrays for :func:`memory.simulate_geometry`, or None; ``dims``:
+    the elements' ``(Sr, Sc, T)``, or None)."""
+    G = _geometry(arrays)
     if mode == "user":
         kb = [arrays[n] for n in ("ifmap_kb", "filter_kb", "ofmap_kb")]
-        mem = _memory_chunks(_geometry(arrays), kb, arrays["bandwidth"], convention, "user",
+        mem = _memory_chunks(G, kb, arrays["bandwidth"], convention, "user",
                              demand, _USER_CHUNK_ROWS, keys)
         out = {name: mem[name] for name in _USER_FIELDS}
         out["compute_cycles"] = mem["total_cycles"] - mem["stall_cycles"]
         return out
-    return _calc_dram(arrays, fields)
+    return _calc_dram(arrays, fields, G, dims)
 
 
 def _layout_memory_args(keys, shape, flat, mode, fields):
@@ -209,8 +219,8 @@ def _layout_memory_args(keys, shape, flat, mode, fields):
     if mode != "user" and not (keys["ifmap_custom_layout"].any()
                                or keys["filter_custom_layout"].any()):
         return None  # CALC mode without a custom layout: nothing to check or pass
-    k = {n: (flat["bandwidth"] if v is None else np.broadcast_to(v, shape).ravel())
-         for n, v in keys.items()}
+    size = len(flat["bandwidth"])
+    k = {n: (flat["bandwidth"] if v is None else _flat(v, shape, size)) for n, v in keys.items()}
     custom = np.stack([k["ifmap_custom_layout"], k["filter_custom_layout"]], axis=1)
     for at in np.flatnonzero(custom.any(axis=1)):
         check_fit(k["layout"][at], k["ifmap_bank_bandwidth"][at], k["filter_bank_bandwidth"][at],
@@ -239,9 +249,10 @@ def _layout_memory_args(keys, shape, flat, mode, fields):
                                k["filter_bank_ports"]], axis=1)}
 
 
-def _flat(value, shape):
+def _flat(value, shape, size=None):
     """``np.broadcast_to(value, shape).ravel()``, faster where ``value`` already has
-    ``shape`` (a read-only view) or is a scalar (a new array)."""
+    ``shape`` (a read-only view) or is a scalar (a new array); ``size``: the number
+    of elements of ``shape``, when known."""
     a = np.asarray(value)
     if a.shape == shape:
         view = a.reshape(-1)
@@ -249,20 +260,32 @@ def _flat(value, shape):
             view.flags.writeable = False
             return view
     elif a.ndim == 0:
-        return np.full(int(np.prod(shape, dtype=np.int64)), a, dtype=a.dtype)
+        return np.full(math.prod(shape) if size is None else size, a, dtype=a.dtype)
     return np.broadcast_to(a, shape).ravel()
 
 
-def _run(inputs, ifmap_words, mode, convention="scalesim-3.0", keys=None):
-    """Broadcast ``inputs`` (dict name -> array, holding M, N, K and the configuration)
-    and the ``[layout]`` arrays ``keys`` (or None), run the model parts and return the
-    output columns (dict name -> 1-D array; input columns first, in ``inputs`` order)."""
-    shape = np.broadcast_shapes(*(np.shape(v) for v in inputs.values()), np.shape(ifmap_words),
-                                *(np.shape(v) for v in (keys or {}).values() if v is not None))
-    flat = {n: _flat(v, shape) for n, v in inputs.items()}
-    ifmap_words = _flat(ifmap_words, shape)
+def _shape(values, keys=None):
+    """The broadcast shape of the arrays ``values`` and the ``[layout]`` arrays ``keys``."""
+    shapes = [np.shape(v) for v in values]
+    shapes.extend(np.shape(v) for v in (keys or {}).values() if v is not None)
+    distinct = set(shapes)
+    distinct.discard(())
+    if len(distinct) <= 1:  # scalars and arrays of one shape: no broadcasting to find
+        return distinct.pop() if distinct else ()
+    return np.broadcast_shapes(*shapes)
+
+
+def _run(inputs, code, ifmap_words, mode, convention="scalesim-3.0", keys=None, shape=None):
+    """Broadcast ``inputs`` (dict name -> array, holding M, N, K and the configuration),
+    the dataflow codes ``code`` and the ``[layout]`` arrays ``keys`` (or None) to
+    ``shape`` (their broadcast shape, found when None), run the model parts and return
+    the output columns (dict name -> 1-D array; input columns first, in ``inputs`` order)."""
+    if shape is None:
+        shape = _shape((*inputs.values(), code, ifmap_words), keys)
+    size = math.prod(shape)
+    flat = {n: _flat(v, shape, size) for n, v in inputs.items()}
     M, N, K = flat["M"], flat["N"], flat["K"]
-    code = dataflow_codes(flat["dataflow"])
+    code = _flat(code, shape, size)
     rows, cols = flat["rows"], flat["cols"]
     Sr, Sc, T = spatial_dims(M, N, K, code)
     demand = _demand_rows(rows, cols, Sr, Sc, T)
@@ -273,8 +296,8 @@ def _run(inputs, ifmap_words, mode, convention="scalesim-3.0", keys=None):
     fields = compute.compute_fields(M, N, K, rows, cols, code)
     arrays = dict(flat, M=M, N=N, K=K, code=code)
     mem_keys = None if keys is None else _layout_memory_args(keys, shape, flat, mode, fields)
-    fields.update(_memory_fields(mode, arrays, fields, ifmap_words, K * N, convention, demand,
-                                 mem_keys))
+    fields.update(_memory_fields(mode, arrays, fields, ifmap_words, None, convention, demand,
+                                 mem_keys, (Sr, Sc, T)))
     # one DataFrame construction (column-by-column insertion costs ~1 ms a column)
     table = dict(flat, mode=np.full(len(M), mode, dtype=object))
     for name in REPORT_FIELDS:
@@ -293,12 +316,35 @@ def frame(table):
     str/object columns become pandas string columns. One construction from whole
     columns: pandas' dict path sanitises column by column (~8x slower)."""
     text = _str_dtype()
-    columns = [pd.array(v, dtype=text) if v.dtype.kind in "OUS" else v for v in table.values()]
+    columns = [_text_array(v, text) if v.dtype.kind in "OUS" else v for v in table.values()]
     if not hasattr(pd.DataFrame, "_from_arrays"):  # pandas without it: the dict path
         return pd.DataFrame(dict(zip(table, columns)))
     size = len(columns[0]) if columns else 0
     return pd.DataFrame._from_arrays(columns, columns=_column_index(tuple(table)).copy(),
                                      index=pd.RangeIndex(size), verify_integrity=False)
+
+
+#: str columns of at most this many entries are built once per content and dtype
+_SHORT_TEXT = 64
+
+
+def _text_array(values, dtype):
+    """``pd.array(values, dtype=dtype)``. A short 1-D column of ``str`` (layer names, the
+    dataflow and mode of a few layers) is built once per content (the last 64 kept)
+    and copied, which costs ~1 us instead of ~20 us."""
+    if values.ndim == 1 and len(values) <= _SHORT_TEXT and values.dtype.kind in "OU":
+        items = tuple(values.tolist())
+        if all(type(v) is str for v in items):
+            try:
+                return _short_text(items, dtype).copy()
+            except TypeError:  # an unhashable dtype
+                pass
+    return pd.array(values, dtype=dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _short_text(items, dtype):
+    return pd.array(np.array(items, dtype=object), dtype=dtype)
 
 
 @functools.lru_cache(maxsize=16)
@@ -433,14 +479,14 @@ def simulate_columns(M, N, K, rows, cols, dataflow, *, ifmap_kb=256, filter_kb=2
     """:func:`simulate`'s columns as a dict (name -> 1-D array, in :func:`simulate`'s
     column order) instead of a DataFrame; :func:`frame` turns it into one. The work,
     bounds and errors are those of :func:`simulate`."""
-    config, mode, convention = _check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb,
-                                             bandwidth, mode, convention)
+    config, code, mode, convention = _check_config(rows, cols, dataflow, ifmap_kb, filter_kb,
+                                                   ofmap_kb, bandwidth, mode, convention)
     keys = _layout_keys(locals())
     gemm = {n: check_int_array(n, v, 1, INT_MAX) for n, v in (("M", M), ("N", N), ("K", K))}
     inputs = dict(gemm, **config)
-    _check_size(np.broadcast_shapes(*(np.shape(v) for v in inputs.values()),
-                                    *(np.shape(v) for v in (keys or {}).values() if v is not None)))
-    return _run(inputs, gemm["M"] * gemm["K"], mode, convention, keys)
+    shape = _shape(inputs.values(), keys)
+    _check_size(shape)
+    return _run(inputs, code, None, mode, convention, keys, shape)
 
 
 def simulate_conv(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride, rows,
@@ -486,15 +532,14 @@ def simulate_conv_columns(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_fi
     :func:`simulate_conv`'s column order) instead of a DataFrame (see :func:`frame`).
     The work, bounds and errors are those of :func:`simulate_conv`."""
     layer = check_conv(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride)
-    config, mode, convention = _check_config(rows, cols, dataflow, ifmap_kb, filter_kb, ofmap_kb,
-                                             bandwidth, mode, convention)
+    config, code, mode, convention = _check_config(rows, cols, dataflow, ifmap_kb, filter_kb,
+                                                   ofmap_kb, bandwidth, mode, convention)
     keys = _layout_keys(locals())
-    _check_size(np.broadcast_shapes(*(np.shape(v) for v in (*layer, *config.values())),
-                                    *(np.shape(v) for v in (keys or {}).values() if v is not None)),
-                "simulate_conv")
+    shape = _shape((*layer, *config.values()), keys)
+    _check_size(shape, "simulate_conv")
     M, N, K, ifmap_words = conv_gemm(*np.broadcast_arrays(*layer))
     inputs = dict(zip(CONV_FIELDS, layer), M=M, N=N, K=K, **config)
-    out = _run(inputs, ifmap_words, mode, convention, keys)
+    out = _run(inputs, code, ifmap_words, mode, convention, keys, shape)
     edge = overflows(out["ifmap_h"], out["ifmap_w"], out["filter_h"], out["filter_w"],
                      out["stride"])
     if edge.any() and mode == "calc":  # USER mode: the memory system finds it

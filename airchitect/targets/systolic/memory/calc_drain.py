@@ -233,8 +233,9 @@ def calc_ofmap_drain_cycles(code, R, C, T, Sr, Sc, ofmap_kb, total, valid_writes
     [31, 35, 20]
     """
     size = np.asarray(ofmap_kb, np.int64) * 1024
-    size, code, R, C, T, Sr, Sc, total, valid_writes = np.broadcast_arrays(
-        size, code, R, C, T, Sr, Sc, total, valid_writes)
+    args = (size, code, R, C, T, Sr, Sc, total, valid_writes)
+    if not all(type(a) is np.ndarray and a.ndim == 1 and len(a) == len(size) for a in args):
+        size, code, R, C, T, Sr, Sc, total, valid_writes = np.broadcast_arrays(*args)
     start = total.astype(np.int64).copy()
     stop = total + ceil_div(valid_writes, C) - 1
     writes = valid_writes.copy()
