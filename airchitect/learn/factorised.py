@@ -192,7 +192,8 @@ class FactorisedClassifier(TorchClassifier):
     bounds of ``candidates`` pairs and scorer passes of those candidates whose
     bound leaves them a chance to rank (10.8 of 32 on average for the shipped
     codesign model and ``k = 1``); queries run 4096 at a time, two chunks at once
-    when torch has more than one thread. Training simulates ``scorer_rows x (candidates + 1)`` pairs.
+    when torch has more than one thread. Training simulates
+    ``scorer_rows x (candidates + 1)`` pairs.
     """
 
     encoding = "folds"
@@ -349,11 +350,18 @@ class FactorisedClassifier(TorchClassifier):
     def predicted_log_costs(self, X, labels):
         """Scorer's ``log2`` cost of configuration ``labels[r, j]`` for row ``r``, ``(n, k)``."""
         task = _task(self.task)
-        bounds = task.bounds(X, labels)
-        bound = np.asarray(bounds[task.check_objective(self.objective)], dtype=np.float64)
+        bounds, bound = self._bounds(X, labels)
         with torch.inference_mode(), serial_if_small(len(X)):
             over = self.module_.score(torch.as_tensor(pair_features(task, X, labels, bounds))).numpy()
-        return np.log2(np.maximum(bound, 1e-300)) + over.reshape(labels.shape)
+        return bound + over.reshape(labels.shape)
+
+    def _bounds(self, X, labels):
+        """The task's bounds of the pairs (row ``r`` of ``X``, ``labels[r, j]``) and the
+        ``log2`` of the objective's, each of ``labels``' shape."""
+        task = _task(self.task)
+        bounds = task.bounds(X, labels)
+        bound = np.asarray(bounds[task.check_objective(self.objective)], dtype=np.float64)
+        return bounds, np.log2(np.maximum(bound, 1e-300))
 
     def _uses_scorer(self):
         return bool(self.module_.scorer_trained[0] > 0)
@@ -400,10 +408,7 @@ class FactorisedClassifier(TorchClassifier):
         n, c = labels.shape
         if n < SERIAL_ROWS:  # few rows: one scorer pass over all costs less than two
             return self.predicted_log_costs(X, labels)
-        task = _task(self.task)
-        bounds = task.bounds(X, labels)
-        bound = np.log2(np.maximum(np.asarray(bounds[task.check_objective(self.objective)],
-                                              dtype=np.float64), 1e-300))
+        bounds, bound = self._bounds(X, labels)
         cost = np.full((n, c), np.inf)
         first = np.zeros((n, c), dtype=bool)
         first[np.arange(n)[:, None], np.argsort(bound, axis=1, kind="stable")[:, :min(c, k + 3)]] = True

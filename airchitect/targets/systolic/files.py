@@ -207,11 +207,11 @@ def _read_bytes(path, limit, what):
         info = None
     if info is None or not stat.S_ISREG(info.st_mode):
         raise FileNotFoundError(f"{Path(path)}: no such {what} file")
-    if info.st_size > limit:
-        raise ValueError(f"{Path(path)}: more than {limit} bytes; not a SCALE-Sim {what} file")
-    with open(path, "rb") as fh:
-        data = fh.read(limit + 1)
-    if len(data) > limit:  # grew since the stat
+    data = b""
+    if info.st_size <= limit:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    if info.st_size > limit or len(data) > limit:  # too big, or grew since the stat
         raise ValueError(f"{Path(path)}: more than {limit} bytes; not a SCALE-Sim {what} file")
     try:
         return data.decode("utf-8")

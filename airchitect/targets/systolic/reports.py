@@ -62,14 +62,14 @@ FLOAT_FIELDS = frozenset(("overall_util", "mapping_efficiency", "compute_util",
                           *REPORTS["BANDWIDTH_REPORT.csv"][1], *_CYCLE_FIELDS))
 
 
-def _float_texts(name_of, values):
-    """Printed values (lists of str) of float columns ``values`` (a list of 1-D arrays,
-    stacked at once); ``name_of(i)`` names column ``i`` in the error of a NaN."""
+def _float_texts(names, values):
+    """Printed values (lists of str) of the float columns ``names``, whose values are
+    the 1-D arrays ``values`` (stacked at once)."""
     block = np.array(values, dtype=np.float64)
     bad = ~np.isfinite(block)
     if bad.any():
         i, at = (int(x) for x in np.argwhere(bad)[0])
-        raise ValueError(f"report field {name_of(i)} of layer {at} is {block[i, at]} (not "
+        raise ValueError(f"report field {names[i]} of layer {at} is {block[i, at]} (not "
                          f"computed); no report is written with it")
     return [[repr(v) for v in column] for column in block.tolist()]
 
@@ -101,16 +101,9 @@ def report_text(df, name):
     if missing:
         raise ValueError(f"{name}: the table lacks the columns {', '.join(missing)}")
     get = df.get if isinstance(df, dict) else (lambda c: df[c].to_numpy())
-    values = [np.asarray(get(c)) for c in columns]
-    floats = [i for i, c in enumerate(columns) if c in FLOAT_FIELDS]
-    texts = [None] * len(columns)
-    if floats:
-        printed = _float_texts(lambda i: columns[floats[i]], [values[i] for i in floats])
-        for i, text in zip(floats, printed):
-            texts[i] = text
-    for i, c in enumerate(columns):
-        if texts[i] is None:
-            texts[i] = _int_texts(c, values[i])
+    floats = [c for c in columns if c in FLOAT_FIELDS]
+    printed = dict(zip(floats, _float_texts(floats, [get(c) for c in floats])))
+    texts = [printed[c] if c in printed else _int_texts(c, np.asarray(get(c))) for c in columns]
     rows = map(", ".join, zip(*texts))
     return "\n".join([header, *(f"{lid}, {row}," for lid, row in enumerate(rows))]) + "\n"
 

@@ -194,8 +194,8 @@ def _memory_chunks(G, kb, bandwidth, convention, mode, work, chunk, keys=None):
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
-def _memory_fields(mode, arrays, fields, ifmap_words, filter_words, convention="scalesim-3.0",
-                   demand=None, keys=None, dims=None):
+def _memory_fields(mode, arrays, fields, convention="scalesim-3.0", demand=None, keys=None,
+                   dims=None):
     """Columns that depend on the memory system, for ``mode`` (``keys``: USER mode's
     flat ``[layout]`` arrays for :func:`memory.simulate_geometry`, or None; ``dims``:
     the elements' ``(Sr, Sc, T)``, or None)."""
@@ -275,13 +275,11 @@ def _shape(values, keys=None):
     return np.broadcast_shapes(*shapes)
 
 
-def _run(inputs, code, ifmap_words, mode, convention="scalesim-3.0", keys=None, shape=None):
+def _run(inputs, code, mode, convention, keys, shape):
     """Broadcast ``inputs`` (dict name -> array, holding M, N, K and the configuration),
     the dataflow codes ``code`` and the ``[layout]`` arrays ``keys`` (or None) to
-    ``shape`` (their broadcast shape, found when None), run the model parts and return
+    ``shape`` (their broadcast shape, :func:`_shape`), run the model parts and return
     the output columns (dict name -> 1-D array; input columns first, in ``inputs`` order)."""
-    if shape is None:
-        shape = _shape((*inputs.values(), code, ifmap_words), keys)
     size = math.prod(shape)
     flat = {n: _flat(v, shape, size) for n, v in inputs.items()}
     M, N, K = flat["M"], flat["N"], flat["K"]
@@ -296,8 +294,8 @@ def _run(inputs, code, ifmap_words, mode, convention="scalesim-3.0", keys=None, 
     fields = compute.compute_fields(M, N, K, rows, cols, code)
     arrays = dict(flat, M=M, N=N, K=K, code=code)
     mem_keys = None if keys is None else _layout_memory_args(keys, shape, flat, mode, fields)
-    fields.update(_memory_fields(mode, arrays, fields, ifmap_words, None, convention, demand,
-                                 mem_keys, (Sr, Sc, T)))
+    fields.update(_memory_fields(mode, arrays, fields, convention, demand, mem_keys,
+                                 (Sr, Sc, T)))
     # one DataFrame construction (column-by-column insertion costs ~1 ms a column)
     table = dict(flat, mode=np.full(len(M), mode, dtype=object))
     for name in REPORT_FIELDS:
@@ -486,7 +484,7 @@ def simulate_columns(M, N, K, rows, cols, dataflow, *, ifmap_kb=256, filter_kb=2
     inputs = dict(gemm, **config)
     shape = _shape(inputs.values(), keys)
     _check_size(shape)
-    return _run(inputs, code, None, mode, convention, keys, shape)
+    return _run(inputs, code, mode, convention, keys, shape)
 
 
 def simulate_conv(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_filters, stride, rows,
@@ -537,9 +535,9 @@ def simulate_conv_columns(ifmap_h, ifmap_w, filter_h, filter_w, channels, num_fi
     keys = _layout_keys(locals())
     shape = _shape((*layer, *config.values()), keys)
     _check_size(shape, "simulate_conv")
-    M, N, K, ifmap_words = conv_gemm(*np.broadcast_arrays(*layer))
+    M, N, K, _ = conv_gemm(*np.broadcast_arrays(*layer))
     inputs = dict(zip(CONV_FIELDS, layer), M=M, N=N, K=K, **config)
-    out = _run(inputs, code, ifmap_words, mode, convention, keys, shape)
+    out = _run(inputs, code, mode, convention, keys, shape)
     edge = overflows(out["ifmap_h"], out["ifmap_w"], out["filter_h"], out["filter_w"],
                      out["stride"])
     if edge.any() and mode == "calc":  # USER mode: the memory system finds it
