@@ -224,6 +224,40 @@ class CodesignTask(Task):
         pes = self._space_arrays()["pes"][:: self.factors[1]]
         return pes[None, :] <= inputs["max_macs"].to_numpy()[:, None]
 
+    def split_estimate(self, inputs, arrays):
+        """Estimated USER-mode cycles of every row on each of ``arrays`` under each split,
+        ``(n_rows, len(arrays), n_splits)`` float64.
+
+        The ``buffer`` task's split-stall estimate
+        (:func:`airchitect.targets.systolic.memory.splits.split_cycles`: the
+        stall-free cycles plus the largest stall any one buffer causes alone at
+        its size), one walk per buffer size shared by the splits. Not a bound and
+        not exact, but it follows how a split's misses jump with the buffer's set
+        size, which no smooth function of the sizes does. ``inputs`` are validated
+        rows; ``arrays`` indexes the first factor of the labels. Needs ``parts = 16``.
+
+        Work: about 10 us per (row, array) for the sampler's GEMMs, at most 128
+        folds that may miss walked per buffer size.
+        """
+        from airchitect.targets.systolic.geometry import gemm_geometry
+        from airchitect.targets.systolic.memory import splits as memory_splits
+
+        if self.parts != memory_splits.PARTS:
+            raise ValueError(f"task {self.name!r}: split_estimate needs parts = {memory_splits.PARTS}, "
+                             f"got {self.parts}")
+        arrays = np.asarray(arrays, dtype=np.int64)
+        n_splits = self.factors[1]
+        s = self._space_arrays()
+        first = arrays * n_splits
+        col = column_dict(inputs, self.input_columns, np.int64)
+        n, a = len(inputs), arrays.size
+        G = gemm_geometry(*(np.repeat(col[c], a) for c in ("M", "N", "K")),
+                          *(np.tile(s[c][first], n) for c in ("rows", "cols", "code")))
+        out = memory_splits.split_cycles(G, np.repeat(col["sram_kb"] * WORDS_PER_KB, a),
+                                         np.repeat(col["bandwidth"], a), s["i"][:n_splits],
+                                         s["j"][:n_splits], s["k"][:n_splits])
+        return out.reshape(n, a, n_splits)
+
     # -- the cost model -------------------------------------------------------------------
     def _pairs(self, inputs, labels):
         """Workload and configuration arrays of every (row, label) pair, broadcast to
