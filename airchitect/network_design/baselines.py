@@ -56,6 +56,23 @@ def _layers(task, network, max_macs, sram_kb, bandwidth, input_shape):
     return inputs, table["count"].to_numpy(np.int64)
 
 
+def estimate_choice(task, inputs, counts, k=1):
+    """The ``k`` configurations of least count-weighted split-stall estimate of the
+    network's cycles (:meth:`airchitect.tasks.codesign.CodesignTask.split_estimate`),
+    best first: the estimate alone, nothing learned, the baseline of the network
+    model's cycle predictions. ``inputs``: the validated distinct layers (one budget);
+    ``counts`` their repeats. Returns the labels, ``(k,)`` int64.
+
+    Work: one estimate per (layer, array within the budget), about 10 us each for
+    the sampler's GEMMs.
+    """
+    n_splits = task.factors[1]
+    arrays = np.flatnonzero(task.array_allowed(inputs.iloc[:1])[0])
+    total = np.asarray(counts, dtype=np.float64) @ task.split_estimate(inputs, arrays).reshape(len(inputs), -1)
+    labels = (arrays[:, None] * n_splits + np.arange(n_splits)[None, :]).ravel()
+    return labels[np.lexsort((labels, total))[:k]]
+
+
 def network_cost(task, inputs, counts, labels, objective):
     """Exact network figures of task ``labels`` (one per candidate): a dict of ``(n,)``
     arrays ``cycles``, ``energy``, ``edp``, ``dram_words`` and ``cost``, and the

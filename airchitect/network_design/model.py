@@ -2,19 +2,27 @@
 
 A network's cost on one accelerator is the count-weighted sum of its layers'
 costs, so the model is a set model with count-weighted sum pooling: a neural
-scorer predicts, for every (distinct layer, configuration) pair, how far the
-USER-mode cycles and energy lie above their closed-form lower bounds
+scorer corrects, for every (distinct layer, configuration) pair, the ``buffer``
+task's split-stall estimate of the USER-mode cycles
+(:meth:`airchitect.tasks.codesign.CodesignTask.split_estimate`), and predicts
+how far the energy lies above its closed-form lower bound
 (:meth:`airchitect.tasks.codesign.CodesignTask.bounds`)::
 
-    cycles(l, c) ~ bound_cycles(l, c) x 2 ** over_cycles(l, c)    (over >= 0)
+    cycles(l, c) ~ max(bound(l, c), base(l, c) x 2 ** delta(l, c)),
+        base(l, c) = max(bound(l, c), estimate(l, c))
+    energy(l, c) ~ bound_energy(l, c) x 2 ** over_energy(l, c)    (over >= 0)
     network cycles(c) ~ sum_l count_l x cycles(l, c)
 
-and likewise for energy; ``edp`` is their product. The pair features are those
-of the per-workload model (:func:`airchitect.learn.factorised.pair_features`).
-Because every prediction is at least its bound, configurations are scored in
-increasing order of their network bound and the scan stops once the next
-bound exceeds the ``k``-th best predicted cost: the model's own top ``k``
-without scoring the whole space.
+and ``edp`` is the product of the network figures. The estimate walks each
+buffer's misses, so it follows how a split's DRAM traffic jumps with the
+buffer's set size (a filter swept 1.1 or 4 times as its buffer grows from 448
+to 512 kB), which no smooth function of the sizes can; the scorer learns what
+the estimate leaves out. Its features are those of the per-workload model
+(:func:`airchitect.learn.factorised.pair_features`) and the estimate against
+the bound (:func:`network_features`). Because every prediction is at least its
+bound, configurations are scored in increasing order of their network bound and
+the scan stops once the next bound exceeds the ``k``-th best predicted cost: the
+model's own top ``k`` without scoring the whole space.
 
 It is trained (``models/train_network.py``) on the exact figures of sampled
 configurations of synthetic networks (:func:`airchitect.workloads.synthetic_networks`)
@@ -40,6 +48,9 @@ from airchitect.learn.loop import fit_loop
 from airchitect.network_design.baselines import network_cost
 from airchitect.tasks.pruning import evaluate_in_order
 
+#: features of a (layer, configuration) pair: the per-workload model's, then the
+#: split-stall estimate against the cycle bound and on its own (log2)
+N_NETWORK_FEATURES = N_PAIR_FEATURES + 2
 #: configurations scored at once (their pairs with every distinct layer)
 SCORE_BATCH = 1024
 #: most (layer, configuration) pairs whose features are held at once
@@ -56,9 +67,9 @@ _SCHEMA = {
     "additionalProperties": False,
     "properties": {
         "format": {"const": FORMAT},
-        "version": {"const": 1},
+        "version": {"const": 2},
         "width": {"type": "integer", "minimum": 1, "maximum": 4096},
-        "n_features": {"const": N_PAIR_FEATURES},
+        "n_features": {"const": N_NETWORK_FEATURES},
         "task_definition": {"type": "object"},
         "training": {"type": "object"},
     },
@@ -66,7 +77,8 @@ _SCHEMA = {
 
 
 class NetworkScorer(nn.Module):
-    """MLP from pair features to ``(over_cycles, over_energy)``, both ``>= 0`` (log2 units).
+    """MLP from pair features to ``(delta_cycles, over_energy)`` (log2 units): the
+    correction of the cycle estimate (any sign) and the energy above its bound (``>= 0``).
 
     Parameters
     ----------
@@ -77,13 +89,14 @@ class NetworkScorer(nn.Module):
     def __init__(self, width=256):
         super().__init__()
         self.width = int(width)
-        self.net = nn.Sequential(nn.Linear(N_PAIR_FEATURES, width), nn.GELU(), nn.Linear(width, width),
+        self.net = nn.Sequential(nn.Linear(N_NETWORK_FEATURES, width), nn.GELU(), nn.Linear(width, width),
                                  nn.GELU(), nn.Linear(width, width), nn.GELU(), nn.Linear(width, 2))
-        self.register_buffer("mean", torch.zeros(N_PAIR_FEATURES))
-        self.register_buffer("std", torch.ones(N_PAIR_FEATURES))
+        self.register_buffer("mean", torch.zeros(N_NETWORK_FEATURES))
+        self.register_buffer("std", torch.ones(N_NETWORK_FEATURES))
 
     def forward(self, pairs):
-        return nn.functional.softplus(self.net((pairs - self.mean) / self.std))
+        out = self.net((pairs - self.mean) / self.std)
+        return torch.stack([out[:, 0], nn.functional.softplus(out[:, 1])], dim=1)
 
 
 class NetworkModel:
@@ -104,14 +117,16 @@ class NetworkModel:
         self.training = dict(training or {})
 
     # -- prediction ----------------------------------------------------------------------
-    def layer_figures(self, task, inputs, labels, bounds):
+    def layer_figures(self, task, inputs, labels, bounds, estimate):
         """Predicted ``(cycles, energy)`` of configuration ``labels[r, j]`` on layer ``r``,
-        each of ``labels``' shape; ``bounds`` are the task's bounds of those pairs."""
+        each of ``labels``' shape; ``bounds`` are the task's bounds of those pairs and
+        ``estimate`` their split-stall estimates (:func:`pair_estimates`)."""
         with torch.inference_mode():
-            over = self.scorer(torch.as_tensor(pair_features(task, inputs, labels, bounds))).numpy()
-        over = over.astype(np.float64).reshape(labels.shape + (2,))
-        cycles = np.maximum(bounds["cycles"], 1).astype(np.float64) * np.exp2(over[..., 0])
-        energy = np.asarray(bounds["energy"], dtype=np.float64) * np.exp2(over[..., 1])
+            out = self.scorer(torch.as_tensor(network_features(task, inputs, labels, bounds, estimate))).numpy()
+        out = out.astype(np.float64).reshape(labels.shape + (2,))
+        bound = np.maximum(bounds["cycles"], 1).astype(np.float64)
+        cycles = np.maximum(bound, np.maximum(bound, estimate) * np.exp2(out[..., 0]))
+        energy = np.asarray(bounds["energy"], dtype=np.float64) * np.exp2(out[..., 1])
         return cycles, energy
 
     def rank(self, task, inputs, counts, objective="cycles", k=1):
@@ -136,11 +151,16 @@ class NetworkModel:
             ``allowed``: configurations the budget allows.
 
         Work: the task's bounds of every layer and configuration, then batches of
-        1024 configurations x layers through the scorer until the bounds prove
-        the rest cannot enter the top ``k``.
+        1024 configurations x layers through the scorer until the bounds prove the
+        rest cannot enter the top ``k``; the split-stall estimates of all of an
+        array's splits are computed when the scan first reaches one of them.
         """
         counts = np.asarray(counts, dtype=np.float64)
         allowed, b, net_cycles, net_energy = network_bounds(task, inputs, counts)
+        n_splits = task.factors[1]
+        arrays = allowed[::n_splits] // n_splits  # allowed holds every split of these arrays
+        estimates = np.empty((len(inputs), arrays.size, n_splits))
+        known = np.zeros(arrays.size, dtype=bool)
         bound = {"cycles": net_cycles, "energy": net_energy, "edp": net_cycles * net_energy}[objective]
         order = np.argsort(bound, kind="stable")
         step = max(1, min(SCORE_BATCH, MAX_PAIRS // max(len(inputs), 1)))
@@ -152,7 +172,13 @@ class NetworkModel:
                 break
             labels = np.broadcast_to(allowed[idx], (len(inputs), idx.size))
             sub = {key: value[:, idx] for key, value in b.items()}
-            cycles, energy = self.layer_figures(task, inputs, np.ascontiguousarray(labels), sub)
+            new = np.unique(idx // n_splits)
+            new = new[~known[new]]
+            if new.size:
+                estimates[:, new] = task.split_estimate(inputs, arrays[new])
+                known[new] = True
+            cycles, energy = self.layer_figures(task, inputs, np.ascontiguousarray(labels), sub,
+                                                estimates[:, idx // n_splits, idx % n_splits])
             found_l.append(allowed[idx])
             found_b.append(bound[idx])
             found_c.append(counts @ cycles)
@@ -176,7 +202,7 @@ class NetworkModel:
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        meta = {"format": FORMAT, "version": 1, "width": self.scorer.width, "n_features": N_PAIR_FEATURES,
+        meta = {"format": FORMAT, "version": 2, "width": self.scorer.width, "n_features": N_NETWORK_FEATURES,
                 "task_definition": self.task_definition, "training": self.training}
         tensors = {k: v.contiguous() for k, v in self.scorer.state_dict().items()}
         for name, write in (("model.safetensors", lambda f: save_file(tensors, f)),
@@ -237,6 +263,26 @@ def network_bounds(task, inputs, counts):
             counts @ np.asarray(b["energy"], dtype=np.float64))
 
 
+def pair_estimates(task, inputs, labels):
+    """Split-stall estimates of configuration ``labels[r, j]`` on layer ``r`` (``labels``' shape)."""
+    n_splits = task.factors[1]
+    arrays, where = np.unique(labels // n_splits, return_inverse=True)
+    table = task.split_estimate(inputs, arrays)
+    rows = np.arange(len(inputs))[:, None]
+    return table[rows, where.reshape(labels.shape), labels % n_splits]
+
+
+def network_features(task, inputs, labels, bounds, estimate):
+    """Features ``(layers x k, N_NETWORK_FEATURES)`` (float32) of the pairs (layer ``r``,
+    configuration ``labels[r, j]``): the per-workload model's
+    (:func:`airchitect.learn.factorised.pair_features`), then log2 of the
+    estimate over the cycle bound and log2 of the estimate."""
+    est = np.clip(np.asarray(estimate, dtype=np.float64), 1.0, 2.0**62)
+    bound = np.maximum(np.asarray(bounds["cycles"], dtype=np.float64), 1.0)
+    extra = np.stack([np.log2(est / bound).ravel(), np.log2(est).ravel()], axis=1)
+    return np.concatenate([pair_features(task, inputs, labels, bounds), extra.astype(np.float32)], axis=1)
+
+
 def _cost(cycles, energy, objective):
     return {"cycles": cycles, "energy": energy, "edp": cycles * energy}[objective]
 
@@ -265,9 +311,10 @@ def network_pairs(task, inputs, counts, rng, configs=48):
     PEs and a network cycle bound at most :data:`PAIR_BOUND_RATIO` times the
     smallest), simulated exactly on every distinct layer.
 
-    Returns ``(features (m, N_PAIR_FEATURES), targets (m, 2), weights (m,))``:
-    targets are ``log2(figure / bound) >= 0`` for cycles and energy; the weight of
-    a pair is its layer's share of the network's cycles on that configuration.
+    Returns ``(features (m, N_NETWORK_FEATURES), targets (m, 2), weights (m,))``:
+    targets are ``log2(cycles / max(bound, estimate))`` and ``log2(energy / bound)
+    >= 0``; the weight of a pair is its layer's share of the network's cycles on
+    that configuration.
     """
     counts = np.asarray(counts, dtype=np.float64)
     allowed, b, cyc, energy = network_bounds(task, inputs, counts)
@@ -282,28 +329,56 @@ def network_pairs(task, inputs, counts, rng, configs=48):
             rng.choice(big if big.size else np.arange(allowed.size), size=quarter, replace=True)]
     chosen = np.unique(np.concatenate(pick))
     labels = np.ascontiguousarray(np.broadcast_to(allowed[chosen], (len(inputs), chosen.size)))
-    bounds = {key: value[:, chosen] for key, value in b.items()}
+    return _simulated_pairs(task, inputs, counts, labels, {key: value[:, chosen] for key, value in b.items()})
+
+
+def model_pairs(model, task, inputs, counts, k=16, objectives=("cycles", "edp")):
+    """Training pairs of the configurations ``model`` ranks best for a network: its
+    ``k`` best for each objective, simulated exactly on every distinct layer.
+
+    These are the configurations where the model's errors cost the most: a
+    configuration whose cost it underestimates rises to its top, and training on
+    the exact figures of its own top ``k`` corrects that (one round of data
+    aggregation). Returns what :func:`network_pairs` returns.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    labels = np.unique(np.concatenate([model.rank(task, inputs, counts, objective, k)["labels"]
+                                       for objective in objectives]))
+    grid = np.ascontiguousarray(np.broadcast_to(labels, (len(inputs), labels.size)))
+    return _simulated_pairs(task, inputs, counts, grid, task.bounds(inputs, grid))
+
+
+def _simulated_pairs(task, inputs, counts, labels, bounds):
+    """``(features, targets, weights)`` of configurations ``labels[r, j]`` on layer ``r``
+    (``(layers, k)``, the same ``k`` on every layer), with the task's ``bounds`` of
+    those pairs."""
     sim = task.simulate(inputs, labels)
+    estimate = pair_estimates(task, inputs, labels)
     cycles = sim["total_cycles"].astype(np.float64)
     share = counts[:, None] * cycles / np.maximum(counts @ cycles, 1.0)[None, :]
-    over_c = np.log2(np.maximum(cycles, 1) / np.maximum(bounds["cycles"], 1))
+    base = np.maximum(np.maximum(bounds["cycles"], 1), estimate)
+    delta = np.log2(np.maximum(cycles, 1) / base)
     over_e = np.log2(sim["energy_pj"] / np.maximum(np.asarray(bounds["energy"], np.float64), 1e-300))
-    targets = np.stack([np.maximum(over_c, 0).ravel(), np.maximum(over_e, 0).ravel()], axis=1)
-    return pair_features(task, inputs, labels, bounds), targets.astype(np.float32), share.ravel()
+    targets = np.stack([delta.ravel(), np.maximum(over_e, 0).ravel()], axis=1)
+    return network_features(task, inputs, labels, bounds, estimate), targets.astype(np.float32), share.ravel()
 
 
 def fit_scorer(features, targets, weights, width=256, epochs=30, batch_size=2048, learning_rate=2e-3,
-               seed=0, verbose=False):
-    """Train a :class:`NetworkScorer` by weighted smooth-L1 regression of both targets."""
+               seed=0, verbose=False, init=None):
+    """Train a :class:`NetworkScorer` by weighted smooth-L1 regression of both targets
+    (from ``init``, a scorer whose training goes on with its feature scaling, if given)."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     x = torch.as_tensor(features)
     y = torch.as_tensor(targets)
     w = torch.as_tensor(weights, dtype=torch.float32)
     w = w / w.mean()
-    scorer = NetworkScorer(width)
-    scorer.mean.copy_(x.mean(0))
-    scorer.std.copy_(torch.where(x.std(0) > 0, x.std(0), torch.ones(())))
+    if init is None:
+        scorer = NetworkScorer(width)
+        scorer.mean.copy_(x.mean(0))
+        scorer.std.copy_(torch.where(x.std(0) > 0, x.std(0), torch.ones(())))
+    else:
+        scorer = init
     scorer.train()
 
     def loss_of(batch):

@@ -43,3 +43,18 @@ def test_bad_input(kwargs, message):
     args.update(kwargs)
     with pytest.raises(ValueError, match=message):
         optuna_search(NET, **args)
+
+
+def test_estimate_choice_is_the_least_network_estimate():
+    from airchitect.network_design.baselines import estimate_choice
+
+    task = CodesignTask(rows=[4, 8, 16], cols=[4, 8, 16], max_macs=[64, 256])
+    table = pd.DataFrame({"M": [96, 1], "N": [24, 512], "K": [50, 300]})
+    inputs = task.validate(table.assign(max_macs=64, sram_kb=32, bandwidth=2))
+    counts = np.array([3, 2])
+    labels = estimate_choice(task, inputs, counts, k=4)
+    allowed = np.flatnonzero(task.allowed(inputs.iloc[:1], validated=True)[0])
+    grid = np.broadcast_to(allowed, (2, allowed.size))
+    every = counts @ np.concatenate([task.split_estimate(inputs, [a])[:, 0] for a in allowed[::105] // 105], axis=1)
+    assert task.space_columns()["pes"][labels].max() <= 64 and grid.shape[1] == 105 * 18  # 6 shapes x 3 dataflows
+    assert labels.tolist() == allowed[np.lexsort((allowed, every))[:4]].tolist()

@@ -1,5 +1,6 @@
 """The learned network co-design model on a small codesign space."""
 
+import copy
 import json
 
 import numpy as np
@@ -10,17 +11,17 @@ import torch
 import airchitect as ac
 from airchitect.network_design.baselines import network_cost
 from airchitect.network_design.model import (
-    NetworkModel, fit_scorer, network_pairs, search_with_model,
+    NetworkModel, fit_scorer, model_pairs, network_pairs, pair_estimates, search_with_model,
 )
 
 NET = {"M": [96, 40, 7, 300], "N": [24, 64, 200, 9], "K": [50, 33, 64, 12], "count": [3, 1, 2, 1]}
 
 
 def small_task():
-    return ac.tasks.get("codesign", rows=[4, 8, 16], cols=[4, 8, 16], max_macs=[64, 256], parts=5)
+    return ac.tasks.get("codesign", rows=[4, 8, 16], cols=[4, 8, 16], max_macs=[64, 256])
 
 
-def layers(task, table=NET, max_macs=256, sram_kb=40, bandwidth=2):
+def layers(task, table=NET, max_macs=256, sram_kb=48, bandwidth=2):
     frame = pd.DataFrame(table)
     inputs = task.validate(frame[["M", "N", "K"]].assign(max_macs=max_macs, sram_kb=sram_kb,
                                                          bandwidth=bandwidth))
@@ -32,7 +33,7 @@ def trained():
     task = small_task()
     rng = np.random.default_rng(0)
     parts = [network_pairs(task, *layers(task, sram_kb=s, bandwidth=b), rng, configs=24)
-             for s, b in ((40, 2), (80, 4), (20, 1))]
+             for s, b in ((48, 2), (96, 4), (32, 1))]
     x, y, w = (np.concatenate(p) for p in zip(*parts))
     torch.manual_seed(0)
     scorer = fit_scorer(x, y, w, width=16, epochs=5, batch_size=64)
@@ -41,12 +42,34 @@ def trained():
 
 def test_pairs_targets_and_weights(trained):
     task, _, (x, y, w) = trained
-    assert np.isfinite(x).all() and (y >= 0).all()
+    assert np.isfinite(x).all() and np.isfinite(y).all() and (y[:, 1] >= 0).all()
     inputs, counts = layers(task)
     rng = np.random.default_rng(1)
     x1, y1, w1 = network_pairs(task, inputs, counts, rng, configs=8)
     per_config = w1.reshape(len(inputs), -1)
     assert np.allclose(per_config.sum(axis=0), 1.0)  # a layer's share of the network's cycles
+
+
+def test_model_pairs_are_the_models_own_best_simulated_exactly(trained):
+    task, model, _ = trained
+    inputs, counts = layers(task, sram_kb=64, bandwidth=1)
+    x, y, w = model_pairs(model, task, inputs, counts, k=3)
+    best = np.unique(np.concatenate([model.rank(task, inputs, counts, o, 3)["labels"] for o in ("cycles", "edp")]))
+    assert 3 <= best.size <= 6 and x.shape == (len(inputs) * best.size, x.shape[1])
+    grid = np.broadcast_to(best, (len(inputs), best.size))
+    sim = task.simulate(inputs, grid)
+    cycles = sim["total_cycles"].astype(float)
+    bound = task.bounds(inputs, np.ascontiguousarray(grid))["cycles"]
+    estimate = task.split_estimate(inputs, best // 105)[np.arange(len(inputs))[:, None],
+                                                         np.arange(best.size), best % 105]
+    # rows first: log2 of the exact cycles over the larger of the bound and the estimate
+    assert np.allclose(y[:, 0], np.log2(cycles / np.maximum(bound, estimate)).ravel(), atol=1e-5)
+    assert np.allclose(w, (counts[:, None] * cycles / (counts @ cycles)).ravel())
+    # the scorer goes on training from these pairs (its feature scaling kept)
+    start = copy.deepcopy(model.scorer).train()
+    again = fit_scorer(x, y, w, epochs=1, batch_size=8, init=start)
+    assert again is start and torch.equal(again.mean, model.scorer.mean)
+    assert not torch.equal(again.net[0].weight, model.scorer.net[0].weight)
 
 
 def test_rank_is_the_models_argmin_over_the_whole_space(trained):
@@ -55,7 +78,7 @@ def test_rank_is_the_models_argmin_over_the_whole_space(trained):
     allowed = np.flatnonzero(task.allowed(inputs.iloc[:1], validated=True)[0])
     labels = np.ascontiguousarray(np.broadcast_to(allowed, (len(inputs), allowed.size)))
     bounds = task.bounds(inputs, labels)
-    cycles, energy = model.layer_figures(task, inputs, labels, bounds)
+    cycles, energy = model.layer_figures(task, inputs, labels, bounds, pair_estimates(task, inputs, labels))
     assert (cycles >= bounds["cycles"]).all() and (energy >= bounds["energy"] * (1 - 1e-12)).all()
     for objective, value in (("cycles", counts @ cycles), ("edp", (counts @ cycles) * (counts @ energy))):
         ranked = model.rank(task, inputs, counts, objective, k=5)
@@ -79,7 +102,7 @@ def test_search_with_model_evaluates_exactly(trained):
 @pytest.mark.parametrize("objective", ["cycles", "energy", "edp"])
 def test_search_with_model_skips_by_bounds_and_equals_evaluating_all(trained, objective):
     task, model, _ = trained
-    for sram_kb, bandwidth in ((40, 2), (20, 1), (160, 8)):
+    for sram_kb, bandwidth in ((48, 2), (32, 1), (160, 8)):
         inputs, counts = layers(task, sram_kb=sram_kb, bandwidth=bandwidth)
         k = 40
         ranked = model.rank(task, inputs, counts, objective, k)
@@ -100,26 +123,26 @@ def test_search_with_model_skips_by_bounds_and_equals_evaluating_all(trained, ob
 def test_codesign_method_model(tmp_path, trained):
     task, model, _ = trained
     path = model.save(tmp_path / "net")
-    result = ac.codesign(NET, max_macs=256, sram_kb=40, bandwidth=2, method="model", k=3, model=path,
+    result = ac.codesign(NET, max_macs=256, sram_kb=48, bandwidth=2, method="model", k=3, model=path,
                          task=task)
     inputs, counts = layers(task)
-    exact = ac.codesign(NET, max_macs=256, sram_kb=40, bandwidth=2, task=task)
+    exact = ac.codesign(NET, max_macs=256, sram_kb=48, bandwidth=2, task=task)
     assert result.simulations == 3 * len(inputs)
     assert result.cycles >= exact.cycles
     chosen = task.space()
     label = int(chosen.index[(chosen.rows == result.config["rows"]) & (chosen.cols == result.config["cols"])
                              & (chosen.dataflow == result.config["dataflow"])
-                             & (chosen.i * 40 // 5 == result.config["ifmap_kb"])
-                             & (chosen.j * 40 // 5 == result.config["filter_kb"])][0])
+                             & (chosen.i * 48 // 16 == result.config["ifmap_kb"])
+                             & (chosen.j * 48 // 16 == result.config["filter_kb"])][0])
     assert result.cycles == network_cost(task, inputs, counts, [label], "cycles")["cycles"][0]
     assert result.extra["method"] == "model" and 1 <= result.extra["model_rank"] <= 3
     with pytest.raises(ValueError, match="per-layer"):
-        ac.codesign(NET, max_macs=256, sram_kb=40, bandwidth=2, method="model", model=path, task=task,
+        ac.codesign(NET, max_macs=256, sram_kb=48, bandwidth=2, method="model", model=path, task=task,
                     dataflow="per-layer")
     with pytest.raises(ValueError, match="method='model'"):
-        ac.codesign(NET, max_macs=256, sram_kb=40, bandwidth=2, model=path, task=task)
+        ac.codesign(NET, max_macs=256, sram_kb=48, bandwidth=2, model=path, task=task)
     with pytest.raises(TypeError, match="NetworkModel"):
-        ac.codesign(NET, max_macs=256, sram_kb=40, bandwidth=2, method="model", model=3, task=task)
+        ac.codesign(NET, max_macs=256, sram_kb=48, bandwidth=2, method="model", model=3, task=task)
 
 
 def test_save_load_and_tampered_files(tmp_path, trained):
@@ -131,8 +154,13 @@ def test_save_load_and_tampered_files(tmp_path, trained):
                           model.rank(task, inputs, counts, k=3)["labels"])
     other = ac.tasks.get("codesign", rows=[4, 8], cols=[4, 8], max_macs=[64], parts=5)
     with pytest.raises(ValueError, match="another codesign space"):
-        search_with_model(loaded, other, *layers(other, max_macs=64), objective="cycles")
+        search_with_model(loaded, other, *layers(other, max_macs=64, sram_kb=40), objective="cycles")
+    with pytest.raises(ValueError, match="split_estimate needs parts = 16, got 5"):
+        loaded.rank(other, *layers(other, max_macs=64, sram_kb=40))
     meta = json.loads((path / "model.json").read_text())
+    (path / "model.json").write_text(json.dumps({**meta, "version": 1}))  # a model of the old form
+    with pytest.raises(ValueError, match="model.json: version"):
+        NetworkModel.load(path)
     (path / "model.json").write_text(json.dumps({**meta, "width": "wide"}))
     with pytest.raises(ValueError, match="model.json: width"):
         NetworkModel.load(path)
