@@ -9,6 +9,10 @@ For every network (none of them seen in training) under every budget triple
   evaluation (``k=16``, ``k=256``; candidates whose network lower bound exceeds
   the best cost found are not evaluated): % of the exact optimum, network
   evaluations, wall time;
+* the split-stall estimate alone, nothing learned (cycles only): the
+  configuration of least network estimate (``estimate k=1``) and the best of
+  its 16 least by exact evaluation (``estimate k=16``), the baseline the
+  model's learned correction must beat;
 * Optuna's random, TPE and NSGA-II samplers on the same exact cost: % of the
   optimum after 16 network evaluations, and how many evaluations each needed
   to match the model's ``k=16`` result (">N" when not within ``--trials``).
@@ -29,7 +33,8 @@ import pandas as pd
 
 import airchitect as ac
 from _emit import emit
-from airchitect.network_design.baselines import optuna_search
+from airchitect.network_design.baselines import estimate_choice, network_cost, optuna_search
+from airchitect.network_design.layers import network_layers
 
 NETWORKS = ("resnet50", "mobilenetv2", "vgg16", "bert-base-128", "vit-b16", "gpt2-decode",
             "llama2-7b-decode", "dlrm")
@@ -64,6 +69,17 @@ def main(argv=None):
                     row[f"model k={k} evals"] = found.extra["evaluated"]
                 if k == 16:
                     target = found.cost
+            if args.objective == "cycles":
+                task = ac.tasks.get("codesign")
+                table = network_layers(name).table
+                inputs = task.validate(table[["M", "N", "K"]].assign(max_macs=macs, sram_kb=sram, bandwidth=bw))
+                counts = table["count"].to_numpy()
+                start = time.perf_counter()
+                labels = estimate_choice(task, inputs, counts, k=16)
+                cost = network_cost(task, inputs, counts, labels, "cycles")["cost"]
+                row["estimate k=1 %"] = round(100 * exact.cost / cost[0], 3)
+                row["estimate k=16 %"] = round(100 * exact.cost / cost.min(), 3)
+                row["estimate s"] = round(time.perf_counter() - start, 2)
             for sampler in SAMPLERS:
                 out = optuna_search(name, sampler=sampler, n_trials=args.trials, seed=0, **budget)
                 trace = np.asarray(out["trace"], dtype=np.float64)
@@ -75,7 +91,10 @@ def main(argv=None):
     table = pd.DataFrame(rows)
     summary = "; ".join(
         f"model k={k}: GeoMean {np.exp(np.mean(np.log(table[f'model k={k} %'] / 100))) * 100:.3f}% "
-        f"(min {table[f'model k={k} %'].min():.3f}%)" for k in MODEL_K) + (
+        f"(min {table[f'model k={k} %'].min():.3f}%)"
+        for k in MODEL_K) + "".join(
+        f"; estimate k={k}: GeoMean {np.exp(np.mean(np.log(table[f'estimate k={k} %'] / 100))) * 100:.3f}% "
+        f"(min {table[f'estimate k={k} %'].min():.3f}%)" for k in (1, 16) if f"estimate k={k} %" in table) + (
         f" over {len(table)} (network, budget) pairs; exact simulations (median) "
         f"{table['exact sims'].median():.0f}")
     text = "\n".join([
