@@ -63,8 +63,8 @@ def estimate_choice(task, inputs, counts, k=1):
     model's cycle predictions. ``inputs``: the validated distinct layers (one budget);
     ``counts`` their repeats. Returns the labels, ``(k,)`` int64.
 
-    Work: one estimate per (layer, array within the budget), about 10 us each for
-    the sampler's GEMMs.
+    Work: one estimate per (layer, array within the budget), each walking every
+    buffer at its 14 sizes (at most 128 folds that may miss per walk).
     """
     n_splits = task.factors[1]
     arrays = np.flatnonzero(task.array_allowed(inputs.iloc[:1])[0])
