@@ -400,8 +400,8 @@ def search_with_model(model, task, inputs, counts, *, objective, k=1):
     evaluations.
 
     Returns the structure of :func:`airchitect.network_design.exact.search_network`
-    (``best``: the evaluated records sorted by exact cost, then cycles, DRAM words
-    and the model's rank; ``simulations``: evaluated candidates x distinct layers;
+    (``best``: the evaluated records sorted as the exact search sorts them: by
+    exact cost, then cycles, PEs, DRAM words and label; ``simulations``: evaluated candidates x distinct layers;
     ``candidates``: the configurations the budget allows), plus ``scored``
     (configurations the scorer ranked) and ``evaluated`` (network evaluations)
     and, in each record, ``predicted`` (the model's network figure of the
@@ -420,7 +420,9 @@ def search_with_model(model, task, inputs, counts, *, objective, k=1):
 
     rank, _ = evaluate_in_order(ranked["bound"], evaluate, keep_ties=True)
     ex = {key: np.concatenate([p[key] for p in parts], axis=-1) for key in parts[0]}
-    order = np.lexsort((rank, ex["dram_words"], ex["cycles"], ex["cost"]))
+    chosen = labels[rank]
+    pes = np.asarray(task.space_columns()["pes"])[chosen]
+    order = np.lexsort((chosen, ex["dram_words"], pes, ex["cycles"], ex["cost"]))
     best = [{"labels": np.full(len(inputs), labels[rank[j]]), "cycles": float(ex["cycles"][j]),
              "energy": float(ex["energy"][j]), "edp": float(ex["edp"][j]),
              "dram_words": float(ex["dram_words"][j]), "layer_cycles": ex["layer_cycles"][:, j],

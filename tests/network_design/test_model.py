@@ -108,7 +108,9 @@ def test_search_with_model_skips_by_bounds_and_equals_evaluating_all(trained, ob
         ranked = model.rank(task, inputs, counts, objective, k)
         every = network_cost(task, inputs, counts, ranked["labels"], objective)
         assert (ranked["bound"] <= every["cost"]).all()
-        j = np.lexsort((np.arange(k), every["dram_words"], every["cycles"], every["cost"]))[0]
+        pes = np.asarray(task.space_columns()["pes"])[ranked["labels"]]
+        # the exact search's tie-break: cost, cycles, PEs, DRAM words, label
+        j = np.lexsort((ranked["labels"], every["dram_words"], pes, every["cycles"], every["cost"]))[0]
         found = search_with_model(model, task, inputs, counts, objective=objective, k=k)
         best = found["best"][0]
         assert best["labels"][0] == ranked["labels"][j] and best["model_rank"] == j + 1
