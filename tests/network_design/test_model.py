@@ -202,3 +202,14 @@ def test_cli_method_model_with_the_shipped_model(tmp_path):
     bad = subprocess.run([*args, "--method", "model", "--dataflow", "per-layer"], capture_output=True,
                          text=True)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "per-layer" in bad.stderr
+
+
+@pytest.mark.parametrize("network, budget", [("dlrm", (4096, 512, 4)), ("mobilenetv2", (16384, 1024, 16))])
+def test_shipped_model_predicts_the_exact_optimum_of_held_out_networks(network, budget):
+    # real networks the shipped model never saw in training; its first choice alone
+    # is the branch-and-bound optimum here (benchmarks/results/codesign_network_model.md)
+    macs, sram, bw = budget
+    exact = ac.codesign(network, max_macs=macs, sram_kb=sram, bandwidth=bw)
+    found = ac.codesign(network, max_macs=macs, sram_kb=sram, bandwidth=bw, method="model", k=1)
+    assert found.extra["evaluated"] == 1
+    assert found.cycles == exact.cycles and found.config == exact.config
