@@ -33,8 +33,7 @@ import pandas as pd
 
 import airchitect as ac
 from _emit import emit
-from airchitect.network_design.baselines import estimate_choice, network_cost, optuna_search
-from airchitect.network_design.layers import network_layers
+from airchitect.network_design.baselines import estimate_choice, network_cost, network_inputs, optuna_search
 
 NETWORKS = ("resnet50", "mobilenetv2", "vgg16", "bert-base-128", "vit-b16", "gpt2-decode",
             "llama2-7b-decode", "dlrm")
@@ -71,9 +70,7 @@ def main(argv=None):
                     target = found.cost
             if args.objective == "cycles":
                 task = ac.tasks.get("codesign")
-                table = network_layers(name).table
-                inputs = task.validate(table[["M", "N", "K"]].assign(max_macs=macs, sram_kb=sram, bandwidth=bw))
-                counts = table["count"].to_numpy()
+                inputs, counts = network_inputs(task, name, macs, sram, bw)
                 start = time.perf_counter()
                 labels = estimate_choice(task, inputs, counts, k=16)
                 cost = network_cost(task, inputs, counts, labels, "cycles")["cost"]
@@ -89,12 +86,10 @@ def main(argv=None):
             rows.append(row)
             print(row, flush=True)
     table = pd.DataFrame(rows)
-    summary = "; ".join(
-        f"model k={k}: GeoMean {np.exp(np.mean(np.log(table[f'model k={k} %'] / 100))) * 100:.3f}% "
-        f"(min {table[f'model k={k} %'].min():.3f}%)"
-        for k in MODEL_K) + "".join(
-        f"; estimate k={k}: GeoMean {np.exp(np.mean(np.log(table[f'estimate k={k} %'] / 100))) * 100:.3f}% "
-        f"(min {table[f'estimate k={k} %'].min():.3f}%)" for k in (1, 16) if f"estimate k={k} %" in table) + (
+    columns = [f"model k={k}" for k in MODEL_K] + [c for c in ("estimate k=1", "estimate k=16")
+                                                   if f"{c} %" in table]
+    summary = "; ".join(f"{c}: GeoMean {np.exp(np.mean(np.log(table[f'{c} %'] / 100))) * 100:.3f}% "
+                        f"(min {table[f'{c} %'].min():.3f}%)" for c in columns) + (
         f" over {len(table)} (network, budget) pairs; exact simulations (median) "
         f"{table['exact sims'].median():.0f}")
     text = "\n".join([

@@ -43,7 +43,11 @@ def _sampler(name, seed):
     return optuna.samplers.GPSampler(seed=seed)
 
 
-def _layers(task, network, max_macs, sram_kb, bandwidth, input_shape):
+def network_inputs(task, network, max_macs, sram_kb, bandwidth, input_shape=None):
+    """A network's distinct layers as the task's validated rows under one budget,
+    and their repeat counts: ``(inputs, counts)``. ``network`` is what
+    :func:`airchitect.network_design.layers.network_layers` takes (or its result,
+    or a dict of columns)."""
     from airchitect.network_design.layers import NetworkLayers, network_layers
 
     if isinstance(network, dict):
@@ -119,7 +123,7 @@ def optuna_search(network, *, max_macs, sram_kb, bandwidth, objective="cycles", 
     n_trials = check_int("n_trials", n_trials, 1, MAX_TRIALS)
     check_budgets(max_macs, sram_kb, bandwidth)
     task = _task(task)
-    inputs, counts = _layers(task, network, max_macs, sram_kb, bandwidth, input_shape)
+    inputs, counts = network_inputs(task, network, max_macs, sram_kb, bandwidth, input_shape)
     s = task._space_arrays()
     allowed = np.flatnonzero(s["pes"] <= max_macs)
     if not allowed.size:
