@@ -259,6 +259,48 @@ class CodesignTask(Task):
                                          s["j"][:n_splits], s["k"][:n_splits])
         return out.reshape(n, a, n_splits)
 
+    def stall_parts(self, inputs, labels):
+        """The parts of :meth:`split_estimate` for configuration ``labels[r, j]`` on row
+        ``r``: a dict of float64 arrays of ``labels``' shape ``(n, k)``, cycles --
+        ``free`` (stall-free USER-mode cycles) and ``ifmap``, ``filter``, ``ofmap``
+        (the stall each buffer causes alone at its size in that split). The estimate
+        is ``free + max(ifmap, filter, ofmap)``; the three stalls side by side say
+        how far it may be from the cycles of buffers that stall together.
+        ``inputs`` are validated rows. Needs ``parts = 16``.
+
+        Work: one walk per buffer and size of each distinct (row, array) among the
+        pairs (:func:`~airchitect.targets.systolic.memory.splits.buffer_stalls`).
+
+        >>> import airchitect as ac
+        >>> task = ac.tasks.get("codesign")
+        >>> rows = task.validate({"M": [64], "N": [64], "K": [64], "max_macs": [256],
+        ...                       "sram_kb": [16], "bandwidth": [1]})
+        >>> parts = task.stall_parts(rows, np.array([[0, 104]]))
+        >>> bool(parts["free"][0, 0] > 0), sorted(parts)
+        (True, ['filter', 'free', 'ifmap', 'ofmap'])
+        """
+        from airchitect.targets.systolic.geometry import gemm_geometry
+        from airchitect.targets.systolic.memory import splits as memory_splits
+
+        if self.parts != memory_splits.PARTS:
+            raise ValueError(f"task {self.name!r}: stall_parts needs parts = {memory_splits.PARTS}, "
+                             f"got {self.parts}")
+        labels = np.asarray(labels, dtype=np.int64)
+        n_splits = self.factors[1]
+        n_arrays = self.factors[0]
+        s = self._space_arrays()
+        key = np.arange(len(inputs))[:, None] * n_arrays + labels // n_splits
+        pairs, where = np.unique(key.ravel(), return_inverse=True)
+        row, first = pairs // n_arrays, pairs % n_arrays * n_splits
+        col = column_dict(inputs, self.input_columns, np.int64)
+        G = gemm_geometry(col["M"][row], col["N"][row], col["K"][row],
+                          s["rows"][first], s["cols"][first], s["code"][first])
+        stalls = memory_splits.buffer_stalls(G, col["sram_kb"][row] * WORDS_PER_KB, col["bandwidth"][row])
+        out = {"free": memory_splits.stall_free_cycles(G)[where].reshape(labels.shape)}
+        for b, (name, part) in enumerate(zip(("ifmap", "filter", "ofmap"), "ijk")):
+            out[name] = stalls[where, b, s[part][labels].ravel() - 1].reshape(labels.shape)
+        return out
+
     # -- the cost model -------------------------------------------------------------------
     def _pairs(self, inputs, labels):
         """Workload and configuration arrays of every (row, label) pair, broadcast to
