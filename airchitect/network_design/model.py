@@ -61,19 +61,24 @@ PAIR_BOUND_RATIO = 16
 FORMAT = "airchitect-network-model"
 SHIPPED = Path(__file__).resolve().parents[1] / "models" / "codesign-network"
 
-_SCHEMA = {
-    "type": "object",
-    "required": ["format", "version", "width", "n_features", "task_definition", "training"],
-    "additionalProperties": False,
-    "properties": {
-        "format": {"const": FORMAT},
-        "version": {"const": 2},
-        "width": {"type": "integer", "minimum": 1, "maximum": 4096},
-        "n_features": {"const": N_NETWORK_FEATURES},
-        "task_definition": {"type": "object"},
-        "training": {"type": "object"},
-    },
-}
+def scorer_schema(format_name, version, n_features):
+    """JSON schema of the ``model.json`` of a saved pair scorer (:func:`save_scorer`)."""
+    return {
+        "type": "object",
+        "required": ["format", "version", "width", "n_features", "task_definition", "training"],
+        "additionalProperties": False,
+        "properties": {
+            "format": {"const": format_name},
+            "version": {"const": version},
+            "width": {"type": "integer", "minimum": 1, "maximum": 4096},
+            "n_features": {"const": n_features},
+            "task_definition": {"type": "object"},
+            "training": {"type": "object"},
+        },
+    }
+
+
+_SCHEMA = scorer_schema(FORMAT, 2, N_NETWORK_FEATURES)
 
 
 class NetworkScorer(nn.Module):
@@ -84,15 +89,17 @@ class NetworkScorer(nn.Module):
     ----------
     width : int
         Hidden width (three layers).
+    n_features : int
+        Features of a pair (:func:`network_features`' by default).
     """
 
-    def __init__(self, width=256):
+    def __init__(self, width=256, n_features=N_NETWORK_FEATURES):
         super().__init__()
-        self.width = int(width)
-        self.net = nn.Sequential(nn.Linear(N_NETWORK_FEATURES, width), nn.GELU(), nn.Linear(width, width),
+        self.width, self.n_features = int(width), int(n_features)
+        self.net = nn.Sequential(nn.Linear(n_features, width), nn.GELU(), nn.Linear(width, width),
                                  nn.GELU(), nn.Linear(width, width), nn.GELU(), nn.Linear(width, 2))
-        self.register_buffer("mean", torch.zeros(N_NETWORK_FEATURES))
-        self.register_buffer("std", torch.ones(N_NETWORK_FEATURES))
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("std", torch.ones(n_features))
 
     def forward(self, pairs):
         out = self.net((pairs - self.mean) / self.std)
@@ -198,58 +205,72 @@ class NetworkModel:
     def save(self, path):
         """Write ``model.safetensors`` and ``model.json`` into directory ``path``
         (each written to a temporary name and renamed)."""
-        from safetensors.torch import save_file
-
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
         meta = {"format": FORMAT, "version": 2, "width": self.scorer.width, "n_features": N_NETWORK_FEATURES,
                 "task_definition": self.task_definition, "training": self.training}
-        tensors = {k: v.contiguous() for k, v in self.scorer.state_dict().items()}
-        for name, write in (("model.safetensors", lambda f: save_file(tensors, f)),
-                            ("model.json", lambda f: Path(f).write_text(json.dumps(meta, indent=2) + "\n"))):
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=path)
-            os.close(fd)
-            try:
-                write(tmp)
-                os.replace(tmp, path / name)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        return path
+        return save_scorer(path, self.scorer, meta)
 
     @classmethod
     def load(cls, path=None):
         """The model saved in ``path`` (default: the shipped one). A file that is not
         what :meth:`save` writes raises ``ValueError`` naming the file and field."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        path = SHIPPED if path is None else Path(path)
-        meta_file, tensor_file = path / "model.json", path / "model.safetensors"
-        if not meta_file.is_file():
-            raise ValueError(f"{path}: no model.json; not a saved network co-design model")
-        try:
-            meta = json.loads(meta_file.read_text())
-        except (ValueError, UnicodeDecodeError) as err:
-            raise ValueError(f"{meta_file}: not JSON ({err})") from None
-        error = next(iter(Draft202012Validator(_SCHEMA).iter_errors(meta)), None)
-        if error is not None:
-            field = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-            raise ValueError(f"{meta_file}: {field}: {error.message[:200]}")
-        scorer = NetworkScorer(meta["width"])
-        expected = {k: tuple(v.shape) for k, v in scorer.state_dict().items()}
-        try:
-            tensors = load_file(str(tensor_file))
-        except (SafetensorError, OSError) as err:
-            raise ValueError(f"{tensor_file}: not a safetensors file ({err})") from None
-        got = {k: tuple(v.shape) for k, v in tensors.items()}
-        if got != expected:
-            bad = sorted(set(got) ^ set(expected)) or [k for k in expected if got[k] != expected[k]]
-            raise ValueError(f"{tensor_file}: tensor {bad[0]}: not the shapes model.json implies")
-        if not all(torch.isfinite(v).all() for v in tensors.values()):
-            raise ValueError(f"{tensor_file}: tensors: not finite")
-        scorer.load_state_dict(tensors)
+        scorer, meta = load_scorer(SHIPPED if path is None else path, _SCHEMA, "network co-design model")
         return cls(scorer, meta["task_definition"], meta["training"])
+
+
+def save_scorer(path, scorer, meta):
+    """Write ``scorer``'s tensors to ``path/model.safetensors`` and ``meta`` to
+    ``path/model.json``, each to a temporary name first, then renamed."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.contiguous() for k, v in scorer.state_dict().items()}
+    for name, write in (("model.safetensors", lambda f: save_file(tensors, f)),
+                        ("model.json", lambda f: Path(f).write_text(json.dumps(meta, indent=2) + "\n"))):
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=path)
+        os.close(fd)
+        try:
+            write(tmp)
+            os.replace(tmp, path / name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return path
+
+
+def load_scorer(path, schema, what):
+    """``(scorer, meta)`` saved by :func:`save_scorer` in ``path``, ``meta`` valid under
+    the JSON ``schema`` (with ``width`` and ``n_features``). Anything else raises
+    ``ValueError`` naming the file and the field (``what`` names the kind of model)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    meta_file, tensor_file = path / "model.json", path / "model.safetensors"
+    if not meta_file.is_file():
+        raise ValueError(f"{path}: no model.json; not a saved {what}")
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{meta_file}: not JSON ({err})") from None
+    error = next(iter(Draft202012Validator(schema).iter_errors(meta)), None)
+    if error is not None:
+        field = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ValueError(f"{meta_file}: {field}: {error.message[:200]}")
+    scorer = NetworkScorer(meta["width"], meta["n_features"])
+    expected = {k: tuple(v.shape) for k, v in scorer.state_dict().items()}
+    try:
+        tensors = load_file(str(tensor_file))
+    except (SafetensorError, OSError) as err:
+        raise ValueError(f"{tensor_file}: not a safetensors file ({err})") from None
+    got = {k: tuple(v.shape) for k, v in tensors.items()}
+    if got != expected:
+        bad = sorted(set(got) ^ set(expected)) or [k for k in expected if got[k] != expected[k]]
+        raise ValueError(f"{tensor_file}: tensor {bad[0]}: not the shapes model.json implies")
+    if not all(torch.isfinite(v).all() for v in tensors.values()):
+        raise ValueError(f"{tensor_file}: tensors: not finite")
+    scorer.load_state_dict(tensors)
+    return scorer.eval(), meta
 
 
 def network_bounds(task, inputs, counts):
@@ -365,8 +386,9 @@ def _simulated_pairs(task, inputs, counts, labels, bounds):
 
 def fit_scorer(features, targets, weights, width=256, epochs=30, batch_size=2048, learning_rate=2e-3,
                seed=0, verbose=False, init=None):
-    """Train a :class:`NetworkScorer` by weighted smooth-L1 regression of both targets
-    (from ``init``, a scorer whose training goes on with its feature scaling, if given)."""
+    """Train a :class:`NetworkScorer` over ``features.shape[1]`` features by weighted
+    smooth-L1 regression of both targets (from ``init``, a scorer whose training goes
+    on with its feature scaling, if given)."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     x = torch.as_tensor(features)
@@ -374,7 +396,7 @@ def fit_scorer(features, targets, weights, width=256, epochs=30, batch_size=2048
     w = torch.as_tensor(weights, dtype=torch.float32)
     w = w / w.mean()
     if init is None:
-        scorer = NetworkScorer(width)
+        scorer = NetworkScorer(width, x.shape[1])
         scorer.mean.copy_(x.mean(0))
         scorer.std.copy_(torch.where(x.std(0) > 0, x.std(0), torch.ones(())))
     else:
