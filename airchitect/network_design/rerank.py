@@ -1,0 +1,166 @@
+"""Re-ranking one GEMM's candidate configurations before exact simulation.
+
+The per-workload ``codesign`` model (:mod:`airchitect.learn.factorised`) proposes
+configurations from the workload alone; its scorer sees sizes and bounds, so it
+mis-orders configurations whose cycles differ by how SCALE-Sim's read buffers
+miss. The reranker orders those candidates by a learned correction of the
+split-stall estimate, as the network model does for a network's layers
+(:mod:`airchitect.network_design.model`), with five more features: each
+buffer's stall alone, the second largest and their sum, over the stall-free
+cycles (:meth:`~airchitect.tasks.codesign.CodesignTask.stall_parts`). The
+estimate charges only the largest stall; buffers that stall together cost
+more, and these features let the scorer learn by how much.
+
+:func:`airchitect.recommend` on ``codesign`` reranks the shipped model's
+:data:`POOL` best candidates with the shipped reranker and simulates the first
+``k`` of them. The shipped reranker is trained by ``models/train_rerank.py``
+on the candidates of sampled queries, simulated exactly.
+
+Examples
+--------
+>>> import airchitect as ac
+>>> task = ac.tasks.get("codesign")
+>>> rows = task.validate({"M": [256], "N": [64], "K": [512], "max_macs": [4096],
+...                       "sram_kb": [64], "bandwidth": [4]})
+>>> labels = np.array([[100, 5000, 20000]])
+>>> order = Reranker.load().order(task, rows, labels, "cycles")
+>>> sorted(order[0].tolist()) == [100, 5000, 20000]
+True
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from airchitect.network_design.model import (
+    N_NETWORK_FEATURES, load_scorer, network_features, save_scorer, scorer_schema,
+)
+
+#: features of a pair: the network model's, then log2(1 + stall / stall-free cycles)
+#: of the ifmap, filter and ofmap buffers, of the second largest and of their sum
+N_RERANK_FEATURES = N_NETWORK_FEATURES + 5
+#: candidates of the per-workload model that :func:`airchitect.recommend` reranks
+POOL = 128
+FORMAT = "airchitect-codesign-reranker"
+SHIPPED = Path(__file__).resolve().parents[1] / "models" / "codesign" / "rerank"
+
+_SCHEMA = scorer_schema(FORMAT, 1, N_RERANK_FEATURES)
+
+
+def rerank_features(task, inputs, labels):
+    """``(features (n x k, N_RERANK_FEATURES) float32, bounds, estimate)`` of the pairs
+    (row ``r`` of the validated ``inputs``, ``labels[r, j]``), ``labels`` ``(n, k)``:
+    the task's bounds and the split-stall estimate (cycles) each of ``labels``' shape."""
+    parts = task.stall_parts(inputs, labels)
+    stalls = np.stack([parts["ifmap"], parts["filter"], parts["ofmap"]], axis=-1)
+    free = np.maximum(parts["free"], 1.0)[..., None]
+    estimate = parts["free"] + stalls.max(axis=-1)
+    ordered = np.sort(stalls, axis=-1)
+    extra = np.log2(1.0 + np.concatenate([stalls, ordered[..., 1:2], ordered.sum(-1, keepdims=True)], -1) / free)
+    bounds = task.bounds(inputs, labels)
+    base = network_features(task, inputs, labels, bounds, estimate)
+    return np.concatenate([base, extra.reshape(-1, 5).astype(np.float32)], axis=1), bounds, estimate
+
+
+class Reranker:
+    """A trained pair scorer that orders a GEMM's candidate configurations.
+
+    Parameters
+    ----------
+    scorer : NetworkScorer
+        Over :data:`N_RERANK_FEATURES` features; predicts the correction of the
+        split-stall estimate and the energy's excess over its bound (log2).
+    task_definition : dict
+        The codesign task's definition it was trained for.
+    training : dict
+        Free-form facts of the training run.
+    """
+
+    def __init__(self, scorer, task_definition, training=None):
+        self.scorer = scorer.eval()
+        self.task_definition = task_definition
+        self.training = dict(training or {})
+
+    def figures(self, task, inputs, labels):
+        """Predicted ``(cycles, energy)`` (cycles, pJ) of configuration ``labels[r, j]``
+        for row ``r`` of the validated ``inputs``, each of ``labels``' shape ``(n, k)``.
+        The cycles are at least the task's cycle bound."""
+        labels = np.asarray(labels, dtype=np.int64)
+        features, bounds, estimate = rerank_features(task, inputs, labels)
+        with torch.inference_mode():
+            out = self.scorer(torch.as_tensor(features)).numpy().astype(np.float64)
+        out = out.reshape(labels.shape + (2,))
+        bound = np.maximum(bounds["cycles"], 1).astype(np.float64)
+        cycles = np.maximum(bound, np.maximum(bound, estimate) * np.exp2(out[..., 0]))
+        energy = np.asarray(bounds["energy"], dtype=np.float64) * np.exp2(out[..., 1])
+        return cycles, energy
+
+    def order(self, task, inputs, labels, objective="cycles"):
+        """``labels`` ``(n, k)`` with each row sorted by predicted ``objective``
+        (``cycles``, ``energy`` or ``edp``), the smaller label first among equals."""
+        labels = np.asarray(labels, dtype=np.int64)
+        cycles, energy = self.figures(task, inputs, labels)
+        cost = {"cycles": cycles, "energy": energy, "edp": cycles * energy}[objective]
+        return np.take_along_axis(labels, np.lexsort((labels, cost), axis=1), axis=1)
+
+    def applies_to(self, task):
+        """Whether this reranker was trained for ``task``'s space."""
+        return getattr(task, "name", None) == "codesign" and task.definition() == self.task_definition
+
+    def save(self, path):
+        """Write ``model.safetensors`` and ``model.json`` into directory ``path``."""
+        meta = {"format": FORMAT, "version": 1, "width": self.scorer.width, "n_features": N_RERANK_FEATURES,
+                "task_definition": self.task_definition, "training": self.training}
+        return save_scorer(path, self.scorer, meta)
+
+    @classmethod
+    def load(cls, path=None):
+        """The reranker saved in ``path`` (default: the shipped one). A file that is
+        not what :meth:`save` writes raises ``ValueError`` naming the file and field."""
+        scorer, meta = load_scorer(SHIPPED if path is None else path, _SCHEMA, "codesign reranker")
+        return cls(scorer, meta["task_definition"], meta["training"])
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_reranker():
+    """The shipped :class:`Reranker`, loaded once per process."""
+    return Reranker.load()
+
+
+def rerank_pairs(task, inputs, labels):
+    """Training pairs: the distinct configurations of each row of ``labels`` ``(n, k)``
+    on that row of the validated ``inputs``, simulated exactly.
+
+    Returns ``(features (m, N_RERANK_FEATURES), targets (m, 2))``: targets are
+    ``log2(cycles / max(bound, estimate))`` and ``log2(energy / bound) >= 0``.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    features, bounds, estimate = rerank_features(task, inputs, labels)
+    by_label = np.argsort(labels, axis=1, kind="stable")
+    ordered = np.take_along_axis(labels, by_label, axis=1)
+    repeat = np.zeros(labels.shape, dtype=bool)
+    repeat[:, 1:] = ordered[:, 1:] == ordered[:, :-1]
+    keep = np.ones(labels.shape, dtype=bool)
+    np.put_along_axis(keep, by_label, ~repeat, axis=1)
+    r, j = np.nonzero(keep)
+    sim = task.simulate(inputs.take(r).reset_index(drop=True), labels[r, j])
+    base = np.maximum(np.maximum(bounds["cycles"][r, j], 1), estimate[r, j])
+    delta = np.log2(np.maximum(sim["total_cycles"].astype(np.float64), 1) / base)
+    over = np.log2(sim["energy_pj"] / np.maximum(np.asarray(bounds["energy"], np.float64)[r, j], 1e-300))
+    targets = np.stack([delta, np.maximum(over, 0)], axis=1).astype(np.float32)
+    return features[keep.ravel()], targets
+
+
+def new_reranker(task, features, targets, *, width=256, epochs=10, seed=0, verbose=False, training=None):
+    """A :class:`Reranker` for ``task`` fitted to the pairs of :func:`rerank_pairs`
+    (unweighted smooth-L1 regression, :func:`~airchitect.network_design.model.fit_scorer`)."""
+    from airchitect.network_design.model import fit_scorer
+
+    scorer = fit_scorer(features, targets, np.ones(len(targets), np.float32), width=width, epochs=epochs,
+                        seed=seed, verbose=verbose)
+    return Reranker(scorer, task.definition(), training)
+
