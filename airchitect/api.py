@@ -183,15 +183,50 @@ def recommend(task, k=5, model=None, objective=None, **inputs) -> dict:
     estimate predicts). ``k`` is an integer in ``[1, n_labels]``; ``model``, when
     given (a Predictor or a saved predictor's directory, as for :func:`predict`),
     must be a model of ``task``. Where the task ships a model trained for
-    ``objective`` (codesign: ``edp``), that model ranks.
+    ``objective`` (codesign: ``edp``), that model ranks. On ``codesign``'s own
+    space the model's best ``max(k, 128)`` candidates (for EDP or energy, with the
+    cycles model's best 128) are first reordered by the shipped reranker
+    (:mod:`airchitect.network_design.rerank`, a learned correction of the
+    split-stall estimate), and the first ``k`` of that order are simulated:
+    ``rank`` is then the position in the reranked order.
     """
     predictor = _predictor(task, model, "recommend", _shipped_objective(task, model, objective))
     k = check_int("k", k, 1, int(predictor.estimator.n_labels_))
     query = _query(predictor, inputs)
-    labels = predictor.top_k(query, k)[0]
+    labels = _ranking(predictor, query, k, objective)
     best, cost, simulations = _exact_best(predictor.task, query, labels, objective)
     return {**_record(predictor.task, query, labels[best]), "cost": cost, "rank": best + 1,
             "simulations": simulations}
+
+
+def _ranking(predictor, query, k, objective):
+    """The ``k`` labels that :func:`recommend` simulates for the one-row ``query``, best
+    first: the model's top ``k``; on codesign's own space, the first ``k`` of the
+    reranked pool (:func:`_codesign_pool`)."""
+    if getattr(predictor.task, "name", None) == "codesign":
+        from airchitect.network_design.rerank import shipped_reranker
+
+        reranker = shipped_reranker()
+        if reranker.applies_to(predictor.task):
+            key = predictor.task.check_objective(objective)
+            pool = _codesign_pool(predictor, query, k, key)
+            return reranker.order(predictor.task, query, pool[None, :], key)[0, :k]
+    return predictor.top_k(query, k)[0]
+
+
+def _codesign_pool(predictor, query, k, objective):
+    """The candidates the codesign reranker orders: the model's ``max(k, POOL)`` best,
+    and for an objective other than cycles also the shipped cycles model's ``POOL``
+    best (an EDP or energy optimum is often among the fastest configurations, which
+    the cycles model, trained on more labels, proposes best), each label once."""
+    from airchitect.network_design.rerank import POOL
+
+    pool = [predictor.top_k(query, max(k, min(POOL, int(predictor.estimator.n_labels_))))[0]]
+    if objective != "cycles":
+        pool.append(shipped("codesign", "recommend").top_k(query, POOL)[0])
+    labels = np.concatenate(pool)
+    _, first = np.unique(labels, return_index=True)
+    return labels[np.sort(first)]
 
 
 def _exact_best(task, query, labels, objective):

@@ -10,6 +10,7 @@ import pytest
 
 import airchitect as ac
 from airchitect.learn import metrics
+from airchitect.network_design.rerank import POOL, shipped_reranker
 
 # task: (fresh rows, GeoMean floor in percent of best)
 FLOORS = {
@@ -25,6 +26,18 @@ FLOORS = {
 RANKER_FLOORS = {
     "buffer": (200, 99.9),
 }
+
+
+def candidates(name, predictor, query, k, objective=None):
+    """What ac.recommend simulates, best first: the model's top k; on codesign, the first
+    k of its 128 best (with the cycles model's 128 best for EDP) reordered by the reranker."""
+    if name != "codesign":
+        return predictor.top_k(query, k)[0]
+    pool = predictor.top_k(query, max(k, POOL))[0]
+    if objective == "edp":
+        extra = ac.api.shipped("codesign", "recommend").top_k(query, POOL)[0]
+        pool = np.concatenate([pool, [x for x in extra if x not in set(pool.tolist())]])
+    return shipped_reranker().order(predictor.task, query, pool[None, :], objective or "cycles")[0, :k]
 
 
 @pytest.mark.parametrize("name", sorted(FLOORS))
@@ -56,8 +69,8 @@ def test_shipped_ranking_model_is_near_optimal_and_ranks_recommend(name):
     pred = predictor.estimator.predict(inputs)
     assert metrics.geomean_percent(truth.best_cost, task.cost_of(inputs, pred)) >= floor
     # recommend re-ranks this model's top five exactly, not the predict model's
-    query = inputs.iloc[:1]
-    top = predictor.top_k(query, 5)[0]
+    query = inputs.iloc[:1].reset_index(drop=True)
+    top = candidates(name, predictor, query, 5)
     costs = task.cost_of(query.loc[np.zeros(5, dtype=int)].reset_index(drop=True), top)
     best = ac.recommend(name, k=5, **query.iloc[0].to_dict())
     assert best["label"] == top[np.argmin(costs)] and best["cost"] == costs.min()
@@ -80,14 +93,14 @@ def test_codesign_edp_model_is_used_for_edp_and_near_optimal():
     assert ac.predict("codesign", objective="edp", **query)["label"] == pred[0]
     best = ac.recommend("codesign", k=8, objective="edp", **query)
     assert best["cost"] == min(task.cost_of(inputs.iloc[[0] * 8].reset_index(drop=True),
-                                            predictor.top_k(inputs.iloc[[0]], 8)[0], "edp"))
+                                            candidates("codesign", predictor, inputs.iloc[[0]], 8, "edp"), "edp"))
     with pytest.raises(ValueError, match="objective: no shipped model of task 'array'"):
         ac.predict("array", objective="edp", M=8, N=8, K=8, max_macs=256)
 
 
 @pytest.mark.parametrize("objective", ["cycles", "edp"])
 def test_codesign_recommend_skips_by_bounds_and_equals_the_full_rerank(objective):
-    # every one of the model's top 128 simulated, against recommend's bound-pruned pass
+    # every one of the 128 candidates simulated, against recommend's bound-pruned pass
     predictor = ac.api.shipped("codesign", objective=None if objective == "cycles" else objective)
     task = predictor.task
     inputs = task.validate(task.sample(12, seed=989))
@@ -95,7 +108,7 @@ def test_codesign_recommend_skips_by_bounds_and_equals_the_full_rerank(objective
     sims = []
     for r in range(len(inputs)):
         row = inputs.iloc[[r]].reset_index(drop=True)
-        top = predictor.top_k(row, 128)[0]
+        top = candidates("codesign", predictor, row, 128, objective)
         costs = task.cost_of(row.loc[np.zeros(128, dtype=int)].reset_index(drop=True), top, objective)
         best = ac.recommend("codesign", k=128, objective=objective, **{k: int(v) for k, v in row.iloc[0].items()})
         assert best["label"] == top[np.argmin(costs)] and best["cost"] == costs.min()
