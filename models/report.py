@@ -29,7 +29,9 @@ def main():
         "(or on real-network layers), with the cost of each predicted configuration recomputed",
         "by the exact cost model. Regenerate this file with `python models/report.py`.",
         "`ac.predict` uses each task's model; `ac.recommend` re-ranks the top five of the model",
-        "marked \"ranks `recommend`\" where a task has one (buffer), else of the same model.", "",
+        "marked \"ranks `recommend`\" where a task has one (buffer), else of the same model;",
+        "on codesign it first reorders the model's 128 best with the reranker (see \"The codesign",
+        "reranker\" below).", "",
         "| task | model | params | rows (train/test) | top-1 | majority top-1 | top-5 | GeoMean % of best | majority GeoMean | recommend(k=5) GeoMean | p99 slowdown | worst slowdown | training time |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
