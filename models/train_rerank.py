@@ -1,6 +1,6 @@
 """Train the codesign reranker that ``ac.recommend`` uses, with a fixed seed.
 
-    python models/train_rerank.py [--queries 20000] [--epochs 10] [--jobs 2]
+    python models/train_rerank.py [--queries 40000] [--epochs 10] [--jobs 2]
 
 Draws ``--queries`` workloads of the codesign sampler (seed ``--seed``, not the
 seeds of the benchmarks), takes each shipped per-workload model's (cycles and
@@ -59,7 +59,7 @@ def chunk_pairs(start, stop, args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queries", type=int, default=20_000)
+    parser.add_argument("--queries", type=int, default=40_000)
     parser.add_argument("--seed", type=int, default=105)
     parser.add_argument("--deep", type=int, default=64, help=f"candidates drawn from ranks {POOL + 1}..{2 * POOL}")
     parser.add_argument("--random", type=int, default=8, help="random allowed configurations a query")
