@@ -221,7 +221,7 @@ def _codesign_pool(predictor, query, k, objective):
     the cycles model, trained on more labels, proposes best), each label once."""
     from airchitect.network_design.rerank import POOL
 
-    pool = [predictor.top_k(query, max(k, min(POOL, int(predictor.estimator.n_labels_))))[0]]
+    pool = [predictor.top_k(query, max(k, POOL))[0]]
     if objective != "cycles":
         pool.append(shipped("codesign", "recommend").top_k(query, POOL)[0])
     labels = np.concatenate(pool)

@@ -47,13 +47,13 @@ def candidates(task, inputs, deep, n_random, seed):
     return np.concatenate(parts, axis=1)
 
 
-def chunk_pairs(start, stop, args):
-    """Training pairs of queries ``start..stop`` of the sample."""
+def chunk_pairs(inputs, start, args):
+    """Training pairs of the validated queries ``inputs``, the sample's from ``start``."""
     import torch
 
     torch.set_num_threads(1)
     task = ac.tasks.get("codesign")
-    inputs = task.validate(task.sample(args.queries, seed=args.seed).iloc[start:stop]).reset_index(drop=True)
+    inputs = inputs.reset_index(drop=True)
     return rerank_pairs(task, inputs, candidates(task, inputs, args.deep, args.random, args.seed + start))
 
 
@@ -75,9 +75,9 @@ def main(argv=None):
 
     task = ac.tasks.get("codesign")
     start = time.perf_counter()
-    bounds = range(0, args.queries, args.chunk)
-    parts = Parallel(n_jobs=args.jobs)(delayed(chunk_pairs)(b, min(b + args.chunk, args.queries), args)
-                                       for b in bounds)
+    queries = task.validate(task.sample(args.queries, seed=args.seed))
+    parts = Parallel(n_jobs=args.jobs)(delayed(chunk_pairs)(queries.iloc[b:b + args.chunk], b, args)
+                                       for b in range(0, args.queries, args.chunk))
     features = np.concatenate([p[0] for p in parts])
     targets = np.concatenate([p[1] for p in parts])
     data_s = time.perf_counter() - start

@@ -61,26 +61,6 @@ PAIR_BOUND_RATIO = 16
 FORMAT = "airchitect-network-model"
 SHIPPED = Path(__file__).resolve().parents[1] / "models" / "codesign-network"
 
-def scorer_schema(format_name, version, n_features):
-    """JSON schema of the ``model.json`` of a saved pair scorer (:func:`save_scorer`)."""
-    return {
-        "type": "object",
-        "required": ["format", "version", "width", "n_features", "task_definition", "training"],
-        "additionalProperties": False,
-        "properties": {
-            "format": {"const": format_name},
-            "version": {"const": version},
-            "width": {"type": "integer", "minimum": 1, "maximum": 4096},
-            "n_features": {"const": n_features},
-            "task_definition": {"type": "object"},
-            "training": {"type": "object"},
-        },
-    }
-
-
-_SCHEMA = scorer_schema(FORMAT, 2, N_NETWORK_FEATURES)
-
-
 class NetworkScorer(nn.Module):
     """MLP from pair features to ``(delta_cycles, over_energy)`` (log2 units): the
     correction of the cycle estimate (any sign) and the energy above its bound (``>= 0``).
@@ -106,8 +86,13 @@ class NetworkScorer(nn.Module):
         return torch.stack([out[:, 0], nn.functional.softplus(out[:, 1])], dim=1)
 
 
-class NetworkModel:
-    """A trained :class:`NetworkScorer` with what it was trained on.
+class PairModel:
+    """A trained :class:`NetworkScorer` with what it was trained on, saved as
+    ``model.safetensors`` and ``model.json``; :class:`NetworkModel` and the codesign
+    reranker (:class:`airchitect.network_design.rerank.Reranker`) are such models.
+    A subclass names its file format (:attr:`format_name`, :attr:`version`), its
+    features (:attr:`n_features`), where the shipped one lies (:attr:`shipped`) and
+    what it is (:attr:`what`, for errors).
 
     Parameters
     ----------
@@ -118,23 +103,113 @@ class NetworkModel:
         Free-form facts of the training run (data, rows, losses).
     """
 
+    format_name, version, n_features, shipped, what = FORMAT, 2, N_NETWORK_FEATURES, SHIPPED, "pair model"
+
     def __init__(self, scorer, task_definition, training=None):
         self.scorer = scorer.eval()
         self.task_definition = task_definition
         self.training = dict(training or {})
+
+    def _figures(self, features, bounds, estimate, shape):
+        """Predicted ``(cycles, energy)`` of ``shape`` from the pairs' ``features``, their
+        task ``bounds`` and split-stall ``estimate``: ``cycles = max(bound, max(bound,
+        estimate) x 2^delta)`` and ``energy = energy bound x 2^over``."""
+        with torch.inference_mode():
+            out = self.scorer(torch.as_tensor(features)).numpy()
+        out = out.astype(np.float64).reshape(shape + (2,))
+        bound = np.maximum(bounds["cycles"], 1).astype(np.float64)
+        cycles = np.maximum(bound, np.maximum(bound, estimate) * np.exp2(out[..., 0]))
+        energy = np.asarray(bounds["energy"], dtype=np.float64) * np.exp2(out[..., 1])
+        return cycles, energy
+
+    # -- persistence ---------------------------------------------------------------------
+    @classmethod
+    def _schema(cls):
+        return {
+            "type": "object",
+            "required": ["format", "version", "width", "n_features", "task_definition", "training"],
+            "additionalProperties": False,
+            "properties": {
+                "format": {"const": cls.format_name},
+                "version": {"const": cls.version},
+                "width": {"type": "integer", "minimum": 1, "maximum": 4096},
+                "n_features": {"const": cls.n_features},
+                "task_definition": {"type": "object"},
+                "training": {"type": "object"},
+            },
+        }
+
+    def save(self, path):
+        """Write ``model.safetensors`` and ``model.json`` into directory ``path``
+        (each written to a temporary name and renamed)."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        meta = {"format": self.format_name, "version": self.version, "width": self.scorer.width,
+                "n_features": self.n_features, "task_definition": self.task_definition,
+                "training": self.training}
+        tensors = {k: v.contiguous() for k, v in self.scorer.state_dict().items()}
+        for name, write in (("model.safetensors", lambda f: save_file(tensors, f)),
+                            ("model.json", lambda f: Path(f).write_text(json.dumps(meta, indent=2) + "\n"))):
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=path)
+            os.close(fd)
+            try:
+                write(tmp)
+                os.replace(tmp, path / name)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        return path
+
+    @classmethod
+    def load(cls, path=None):
+        """The model saved in ``path`` (default: the shipped one). A file that is not
+        what :meth:`save` writes raises ``ValueError`` naming the file and field."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        path = cls.shipped if path is None else Path(path)
+        meta_file, tensor_file = path / "model.json", path / "model.safetensors"
+        if not meta_file.is_file():
+            raise ValueError(f"{path}: no model.json; not a saved {cls.what}")
+        try:
+            meta = json.loads(meta_file.read_text())
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ValueError(f"{meta_file}: not JSON ({err})") from None
+        error = next(iter(Draft202012Validator(cls._schema()).iter_errors(meta)), None)
+        if error is not None:
+            field = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+            raise ValueError(f"{meta_file}: {field}: {error.message[:200]}")
+        scorer = NetworkScorer(meta["width"], meta["n_features"])
+        expected = {k: tuple(v.shape) for k, v in scorer.state_dict().items()}
+        try:
+            tensors = load_file(str(tensor_file))
+        except (SafetensorError, OSError) as err:
+            raise ValueError(f"{tensor_file}: not a safetensors file ({err})") from None
+        got = {k: tuple(v.shape) for k, v in tensors.items()}
+        if got != expected:
+            bad = sorted(set(got) ^ set(expected)) or [k for k in expected if got[k] != expected[k]]
+            raise ValueError(f"{tensor_file}: tensor {bad[0]}: not the shapes model.json implies")
+        if not all(torch.isfinite(v).all() for v in tensors.values()):
+            raise ValueError(f"{tensor_file}: tensors: not finite")
+        scorer.load_state_dict(tensors)
+        return cls(scorer, meta["task_definition"], meta["training"])
+
+
+class NetworkModel(PairModel):
+    """The network model: a :class:`PairModel` over :func:`network_features`, pooled
+    over a network's layers by their counts (parameters as :class:`PairModel`'s)."""
+
+    what = "network co-design model"
 
     # -- prediction ----------------------------------------------------------------------
     def layer_figures(self, task, inputs, labels, bounds, estimate):
         """Predicted ``(cycles, energy)`` of configuration ``labels[r, j]`` on layer ``r``,
         each of ``labels``' shape; ``bounds`` are the task's bounds of those pairs and
         ``estimate`` their split-stall estimates (:func:`pair_estimates`)."""
-        with torch.inference_mode():
-            out = self.scorer(torch.as_tensor(network_features(task, inputs, labels, bounds, estimate))).numpy()
-        out = out.astype(np.float64).reshape(labels.shape + (2,))
-        bound = np.maximum(bounds["cycles"], 1).astype(np.float64)
-        cycles = np.maximum(bound, np.maximum(bound, estimate) * np.exp2(out[..., 0]))
-        energy = np.asarray(bounds["energy"], dtype=np.float64) * np.exp2(out[..., 1])
-        return cycles, energy
+        return self._figures(network_features(task, inputs, labels, bounds, estimate), bounds, estimate,
+                             labels.shape)
 
     def rank(self, task, inputs, counts, objective="cycles", k=1):
         """The model's ``k`` best configurations of a network, best first.
@@ -200,77 +275,6 @@ class NetworkModel:
         return {"labels": labels[best], "cycles": cycles[best], "energy": energy[best],
                 "edp": cycles[best] * energy[best], "bound": lower[best], "scored": int(scored),
                 "allowed": int(allowed.size)}
-
-    # -- persistence ---------------------------------------------------------------------
-    def save(self, path):
-        """Write ``model.safetensors`` and ``model.json`` into directory ``path``
-        (each written to a temporary name and renamed)."""
-        meta = {"format": FORMAT, "version": 2, "width": self.scorer.width, "n_features": N_NETWORK_FEATURES,
-                "task_definition": self.task_definition, "training": self.training}
-        return save_scorer(path, self.scorer, meta)
-
-    @classmethod
-    def load(cls, path=None):
-        """The model saved in ``path`` (default: the shipped one). A file that is not
-        what :meth:`save` writes raises ``ValueError`` naming the file and field."""
-        scorer, meta = load_scorer(SHIPPED if path is None else path, _SCHEMA, "network co-design model")
-        return cls(scorer, meta["task_definition"], meta["training"])
-
-
-def save_scorer(path, scorer, meta):
-    """Write ``scorer``'s tensors to ``path/model.safetensors`` and ``meta`` to
-    ``path/model.json``, each to a temporary name first, then renamed."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.contiguous() for k, v in scorer.state_dict().items()}
-    for name, write in (("model.safetensors", lambda f: save_file(tensors, f)),
-                        ("model.json", lambda f: Path(f).write_text(json.dumps(meta, indent=2) + "\n"))):
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=path)
-        os.close(fd)
-        try:
-            write(tmp)
-            os.replace(tmp, path / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    return path
-
-
-def load_scorer(path, schema, what):
-    """``(scorer, meta)`` saved by :func:`save_scorer` in ``path``, ``meta`` valid under
-    the JSON ``schema`` (with ``width`` and ``n_features``). Anything else raises
-    ``ValueError`` naming the file and the field (``what`` names the kind of model)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    meta_file, tensor_file = path / "model.json", path / "model.safetensors"
-    if not meta_file.is_file():
-        raise ValueError(f"{path}: no model.json; not a saved {what}")
-    try:
-        meta = json.loads(meta_file.read_text())
-    except (ValueError, UnicodeDecodeError) as err:
-        raise ValueError(f"{meta_file}: not JSON ({err})") from None
-    error = next(iter(Draft202012Validator(schema).iter_errors(meta)), None)
-    if error is not None:
-        field = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise ValueError(f"{meta_file}: {field}: {error.message[:200]}")
-    scorer = NetworkScorer(meta["width"], meta["n_features"])
-    expected = {k: tuple(v.shape) for k, v in scorer.state_dict().items()}
-    try:
-        tensors = load_file(str(tensor_file))
-    except (SafetensorError, OSError) as err:
-        raise ValueError(f"{tensor_file}: not a safetensors file ({err})") from None
-    got = {k: tuple(v.shape) for k, v in tensors.items()}
-    if got != expected:
-        bad = sorted(set(got) ^ set(expected)) or [k for k in expected if got[k] != expected[k]]
-        raise ValueError(f"{tensor_file}: tensor {bad[0]}: not the shapes model.json implies")
-    if not all(torch.isfinite(v).all() for v in tensors.values()):
-        raise ValueError(f"{tensor_file}: tensors: not finite")
-    scorer.load_state_dict(tensors)
-    return scorer.eval(), meta
 
 
 def network_bounds(task, inputs, counts):

@@ -34,11 +34,8 @@ import functools
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from airchitect.network_design.model import (
-    N_NETWORK_FEATURES, load_scorer, network_features, save_scorer, scorer_schema,
-)
+from airchitect.network_design.model import N_NETWORK_FEATURES, PairModel, fit_scorer, network_features
 
 #: features of a pair: the network model's, then log2(1 + stall / stall-free cycles)
 #: of the ifmap, filter and ofmap buffers, of the second largest and of their sum
@@ -47,8 +44,6 @@ N_RERANK_FEATURES = N_NETWORK_FEATURES + 5
 POOL = 128
 FORMAT = "airchitect-codesign-reranker"
 SHIPPED = Path(__file__).resolve().parents[1] / "models" / "codesign" / "rerank"
-
-_SCHEMA = scorer_schema(FORMAT, 1, N_RERANK_FEATURES)
 
 
 def rerank_features(task, inputs, labels):
@@ -66,24 +61,16 @@ def rerank_features(task, inputs, labels):
     return np.concatenate([base, extra.reshape(-1, 5).astype(np.float32)], axis=1), bounds, estimate
 
 
-class Reranker:
-    """A trained pair scorer that orders a GEMM's candidate configurations.
-
-    Parameters
-    ----------
-    scorer : NetworkScorer
-        Over :data:`N_RERANK_FEATURES` features; predicts the correction of the
-        split-stall estimate and the energy's excess over its bound (log2).
-    task_definition : dict
-        The codesign task's definition it was trained for.
-    training : dict
-        Free-form facts of the training run.
+class Reranker(PairModel):
+    """A trained pair scorer that orders a GEMM's candidate configurations: a
+    :class:`~airchitect.network_design.model.PairModel` over
+    :data:`N_RERANK_FEATURES` features (:func:`rerank_features`) that predicts the
+    correction of the split-stall estimate and the energy's excess over its bound
+    (log2). Parameters as ``PairModel``'s; ``task_definition`` is the codesign
+    space it was trained for.
     """
 
-    def __init__(self, scorer, task_definition, training=None):
-        self.scorer = scorer.eval()
-        self.task_definition = task_definition
-        self.training = dict(training or {})
+    format_name, version, n_features, shipped, what = FORMAT, 1, N_RERANK_FEATURES, SHIPPED, "codesign reranker"
 
     def figures(self, task, inputs, labels):
         """Predicted ``(cycles, energy)`` (cycles, pJ) of configuration ``labels[r, j]``
@@ -91,13 +78,7 @@ class Reranker:
         The cycles are at least the task's cycle bound."""
         labels = np.asarray(labels, dtype=np.int64)
         features, bounds, estimate = rerank_features(task, inputs, labels)
-        with torch.inference_mode():
-            out = self.scorer(torch.as_tensor(features)).numpy().astype(np.float64)
-        out = out.reshape(labels.shape + (2,))
-        bound = np.maximum(bounds["cycles"], 1).astype(np.float64)
-        cycles = np.maximum(bound, np.maximum(bound, estimate) * np.exp2(out[..., 0]))
-        energy = np.asarray(bounds["energy"], dtype=np.float64) * np.exp2(out[..., 1])
-        return cycles, energy
+        return self._figures(features, bounds, estimate, labels.shape)
 
     def order(self, task, inputs, labels, objective="cycles"):
         """``labels`` ``(n, k)`` with each row sorted by predicted ``objective``
@@ -110,19 +91,6 @@ class Reranker:
     def applies_to(self, task):
         """Whether this reranker was trained for ``task``'s space."""
         return getattr(task, "name", None) == "codesign" and task.definition() == self.task_definition
-
-    def save(self, path):
-        """Write ``model.safetensors`` and ``model.json`` into directory ``path``."""
-        meta = {"format": FORMAT, "version": 1, "width": self.scorer.width, "n_features": N_RERANK_FEATURES,
-                "task_definition": self.task_definition, "training": self.training}
-        return save_scorer(path, self.scorer, meta)
-
-    @classmethod
-    def load(cls, path=None):
-        """The reranker saved in ``path`` (default: the shipped one). A file that is
-        not what :meth:`save` writes raises ``ValueError`` naming the file and field."""
-        scorer, meta = load_scorer(SHIPPED if path is None else path, _SCHEMA, "codesign reranker")
-        return cls(scorer, meta["task_definition"], meta["training"])
 
 
 @functools.lru_cache(maxsize=1)
@@ -158,8 +126,6 @@ def rerank_pairs(task, inputs, labels):
 def new_reranker(task, features, targets, *, width=256, epochs=10, seed=0, verbose=False, training=None):
     """A :class:`Reranker` for ``task`` fitted to the pairs of :func:`rerank_pairs`
     (unweighted smooth-L1 regression, :func:`~airchitect.network_design.model.fit_scorer`)."""
-    from airchitect.network_design.model import fit_scorer
-
     scorer = fit_scorer(features, targets, np.ones(len(targets), np.float32), width=width, epochs=epochs,
                         seed=seed, verbose=verbose)
     return Reranker(scorer, task.definition(), training)

@@ -224,6 +224,13 @@ class CodesignTask(Task):
         pes = self._space_arrays()["pes"][:: self.factors[1]]
         return pes[None, :] <= inputs["max_macs"].to_numpy()[:, None]
 
+    def _check_sixteenths(self, method):
+        """``ValueError`` unless the splits are in the ``buffer`` task's sixteenths."""
+        from airchitect.targets.systolic.memory.splits import PARTS
+
+        if self.parts != PARTS:
+            raise ValueError(f"task {self.name!r}: {method} needs parts = {PARTS}, got {self.parts}")
+
     def split_estimate(self, inputs, arrays):
         """Estimated USER-mode cycles of every row on each of ``arrays`` under each split,
         ``(n_rows, len(arrays), n_splits)`` float64.
@@ -243,9 +250,7 @@ class CodesignTask(Task):
         from airchitect.targets.systolic.geometry import gemm_geometry
         from airchitect.targets.systolic.memory import splits as memory_splits
 
-        if self.parts != memory_splits.PARTS:
-            raise ValueError(f"task {self.name!r}: split_estimate needs parts = {memory_splits.PARTS}, "
-                             f"got {self.parts}")
+        self._check_sixteenths("split_estimate")
         arrays = np.asarray(arrays, dtype=np.int64)
         n_splits = self.factors[1]
         s = self._space_arrays()
@@ -282,9 +287,7 @@ class CodesignTask(Task):
         from airchitect.targets.systolic.geometry import gemm_geometry
         from airchitect.targets.systolic.memory import splits as memory_splits
 
-        if self.parts != memory_splits.PARTS:
-            raise ValueError(f"task {self.name!r}: stall_parts needs parts = {memory_splits.PARTS}, "
-                             f"got {self.parts}")
+        self._check_sixteenths("stall_parts")
         labels = np.asarray(labels, dtype=np.int64)
         n_splits = self.factors[1]
         n_arrays = self.factors[0]
