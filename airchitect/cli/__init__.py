@@ -11,6 +11,15 @@ Exit codes: 0 on success; 2 on bad input (``ValueError``, ``TypeError``, or an
 reports for a program killed by a broken pipe) when the reader of stdout
 goes away, as in ``airchitect predict ... --json | head -c 10``, silently.
 Any other exception is a bug and keeps its traceback.
+
+As the installed command (``main()`` with no arguments) it owns SIGINT: a
+Ctrl-C at any moment of the run gives that one line and 130, also when it
+lands inside a library that turns it into another error (an ``ImportError``
+from an interrupted import, say). Once the interrupt has unwound the stack
+(every temporary file removed), the process exits at once, without the
+interpreter's teardown, which an import cut short can leave unable to finish.
+A Ctrl-C after the work is done is ignored, so that it cannot break the exit. ``main(argv)`` with a list leaves
+the caller's signal handlers alone.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 
 COMMANDS = ["simulate", "dataset", "train", "evaluate", "predict", "compile", "codesign", "demo"]
@@ -94,25 +104,79 @@ def _silence_stdout():
         pass
 
 
+class _Interrupt:
+    """The command's SIGINT handler: raises ``KeyboardInterrupt`` until the work is done,
+    and remembers that it was called."""
+
+    def __init__(self):
+        self.seen = False
+        self.done = False
+        self.command = "airchitect"
+
+    def __call__(self, signum, frame):
+        self.seen = True
+        if not self.done:
+            raise KeyboardInterrupt
+
+    def quiet(self, hook):
+        """``sys.unraisablehook`` that, after a Ctrl-C, drops the 'Exception ignored' reports
+        of what it cut short (the interrupt itself, destructors of half-built objects)."""
+        def unraisablehook(unraisable):
+            if not self.seen:
+                hook(unraisable)
+        return unraisablehook
+
+
 def main(argv=None):
-    """Run the ``airchitect`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
-    command = "airchitect"
+    """Run the ``airchitect`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit code.
+
+    With ``argv=None`` it runs as the installed command and owns SIGINT (see the module doc).
+    """
+    if argv is not None:
+        return _main(argv, _Interrupt())
+    interrupt = _Interrupt()
+    sys.unraisablehook = interrupt.quiet(sys.unraisablehook)
+    signal.signal(signal.SIGINT, interrupt)
+    try:
+        try:
+            code = _main(None, interrupt)
+        finally:
+            interrupt.done = True
+    except BaseException:  # an error the interrupt became, or one in its last instant
+        if not interrupt.seen:
+            raise
+        code = None
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not interrupt.seen:
+        return code
+    if code != EXIT_INTERRUPTED:
+        print(f"{interrupt.command}: interrupted", file=sys.stderr)
+    _flush_stdout()
+    sys.stderr.flush()
+    # Every cleanup (temporary files, worker pools) ran as the interrupt unwound the
+    # stack; the interpreter's own teardown is skipped, because an import cut short
+    # (numba's LLVM, say) can leave it unable to finish.
+    os._exit(EXIT_INTERRUPTED)
+
+
+def _main(argv, interrupt):
     try:
         args = build_parser().parse_args(argv)
-        command = f"airchitect {args.command}"
-        return _run(args, command)
+        interrupt.command = f"airchitect {args.command}"
+        return _run(args, interrupt)
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
-        print(f"{command}: interrupted", file=sys.stderr)
+        print(f"{interrupt.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except SystemExit:
         _flush_stdout()
         raise
 
 
-def _run(args, command):
+def _run(args, interrupt):
     """Run the sub-command; bad input is one line on stderr and exit code 2."""
     try:
         code = int(args.func(args) or 0)
@@ -121,7 +185,9 @@ def _run(args, command):
     except BrokenPipeError:
         raise
     except BAD_INPUT as err:
-        print(f"{command}: error: {_one_line(err)}", file=sys.stderr)
+        if interrupt.seen:
+            raise KeyboardInterrupt from err
+        print(f"{interrupt.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
 
 
