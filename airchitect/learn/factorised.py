@@ -17,7 +17,10 @@ can stall an array for twice its compute time. This model has two parts:
    ``log2(cost / lower bound) >= 0``; the predicted configuration is the
    candidate with the smallest predicted cost. Trained on the exact costs of the
    proposal's candidates on training queries. Tasks without ``bounds`` use the
-   proposal alone.
+   proposal alone. With ``stall_features`` the scorer also reads each buffer's
+   stall alone at its size in the split (the task's ``stall_parts``,
+   :func:`stall_features`): where the operands do not fit, cycles jump with the
+   buffer sizes in ways sizes and bounds do not show.
 
 >>> from sklearn.base import clone
 >>> clone(FactorisedClassifier(beam=4)).get_params()["beam"]
@@ -43,6 +46,8 @@ from airchitect.targets.systolic.geometry import spatial_dims
 
 #: features of one (query, configuration) pair (see :func:`pair_features`)
 N_PAIR_FEATURES = 26
+#: features a pair gains with ``stall_features`` (see :func:`stall_features`)
+N_STALL_FEATURES = 6
 #: fewer rows than this run on one torch thread (waking a pool costs more than it saves)
 SERIAL_ROWS = 256
 
@@ -74,9 +79,12 @@ class FactorisedNet(nn.Module):
         Trunk width and residual blocks; size of the array embedding.
     scorer_width : int
         Hidden width of the cost scorer (two layers).
+    n_pair_features : int
+        Features of a pair the scorer reads.
     """
 
-    def __init__(self, n_features, factors, width=256, depth=2, embedding=32, scorer_width=128):
+    def __init__(self, n_features, factors, width=256, depth=2, embedding=32, scorer_width=128,
+                 n_pair_features=N_PAIR_FEATURES):
         super().__init__()
         self.n_arrays, self.n_splits = (int(f) for f in factors)
         self.inp = nn.Linear(n_features, width)
@@ -86,11 +94,11 @@ class FactorisedNet(nn.Module):
         self.array_embedding = nn.Embedding(self.n_arrays, embedding)
         self.split = nn.Sequential(nn.Linear(width + embedding, width), nn.GELU(),
                                    nn.Linear(width, self.n_splits))
-        self.scorer = nn.Sequential(nn.Linear(N_PAIR_FEATURES, scorer_width), nn.GELU(),
+        self.scorer = nn.Sequential(nn.Linear(n_pair_features, scorer_width), nn.GELU(),
                                     nn.Linear(scorer_width, scorer_width), nn.GELU(),
                                     nn.Linear(scorer_width, 1))
-        self.register_buffer("pair_mean", torch.zeros(N_PAIR_FEATURES))
-        self.register_buffer("pair_std", torch.ones(N_PAIR_FEATURES))
+        self.register_buffer("pair_mean", torch.zeros(n_pair_features))
+        self.register_buffer("pair_std", torch.ones(n_pair_features))
         self.register_buffer("scorer_trained", torch.zeros(1))
 
     def trunk(self, x):
@@ -114,7 +122,7 @@ class FactorisedNet(nn.Module):
         return last(act(table[arrays].add_(per_row[:, None, :])))
 
     def score(self, pairs):
-        """Predicted ``log2(cost / bound)`` of raw pair features ``(m, N_PAIR_FEATURES)``, >= 0."""
+        """Predicted ``log2(cost / bound)`` of raw pair features ``(m, n_pair_features)``, >= 0."""
         z = (pairs - self.pair_mean) / self.pair_std
         return nn.functional.softplus(self.scorer(z)[:, 0])
 
@@ -159,6 +167,28 @@ def pair_features(task, inputs, labels, bounds):
     return np.stack([np.asarray(c, dtype=np.float64).ravel() for c in columns], axis=1).astype(np.float32)
 
 
+def stall_features(task, inputs, labels, cycle_bound):
+    """``(features (n * k, N_STALL_FEATURES) float32, estimate)`` of the pairs (row
+    ``r``, configuration ``labels[r, j]``) of a task with ``stall_parts`` (codesign).
+
+    ``estimate`` (cycles, ``labels``' shape) is the split-stall estimate: the
+    stall-free cycles plus the largest stall a buffer causes alone at its size in
+    that split. Features: log2 of the estimate over ``cycle_bound`` (the task's cycle
+    bound of the pairs), then log2(1 + stall / stall-free cycles) of the ifmap,
+    filter and ofmap buffers, of the second largest and of their sum (buffers
+    that stall together cost more than the largest alone).
+    """
+    parts = task.stall_parts(inputs, labels)
+    stalls = np.stack([parts["ifmap"], parts["filter"], parts["ofmap"]], axis=-1)
+    estimate = parts["free"] + stalls.max(axis=-1)
+    ordered = np.sort(stalls, axis=-1)
+    over = np.concatenate([stalls, ordered[..., 1:2], ordered.sum(-1, keepdims=True)], axis=-1)
+    over = np.log2(1.0 + over / np.maximum(parts["free"], 1.0)[..., None])
+    ratio = np.log2(np.clip(estimate, 1.0, 2.0**62) / np.maximum(np.asarray(cycle_bound, np.float64), 1.0))
+    features = np.concatenate([ratio.reshape(-1, 1), over.reshape(-1, 5)], axis=1)
+    return features.astype(np.float32), estimate
+
+
 class FactorisedClassifier(TorchClassifier):
     """Two-stage neural model (factorised proposal, cost-scorer ranking) of a task
     whose labels are a product of two parts (its ``factors``, e.g. ``codesign``'s
@@ -177,6 +207,9 @@ class FactorisedClassifier(TorchClassifier):
         Arrays whose splits are candidates (each with all its splits).
     candidates : int
         Candidates the scorer ranks (the most probable of the beam), 1..4096.
+    stall_features : bool
+        The scorer also reads the buffers' stalls (:func:`stall_features`; the
+        task needs ``stall_parts``): about 20 microseconds more a query.
     epochs, batch_size : int
         Of the proposal.
     scorer_rows, scorer_epochs : int
@@ -201,7 +234,8 @@ class FactorisedClassifier(TorchClassifier):
 
     def __init__(self, task=None, width=256, depth=2, embedding=32, scorer_width=128, beam=8,
                  candidates=32, epochs=30, batch_size=512, scorer_rows=20000, scorer_epochs=20,
-                 learning_rate=2e-3, weight_decay=1e-4, objective=None, seed=0, verbose=False):
+                 learning_rate=2e-3, weight_decay=1e-4, objective=None, seed=0, verbose=False,
+                 stall_features=False):
         self.task = task
         self.width = width
         self.depth = depth
@@ -218,6 +252,7 @@ class FactorisedClassifier(TorchClassifier):
         self.objective = objective
         self.seed = seed
         self.verbose = verbose
+        self.stall_features = stall_features
 
     # -- structure -------------------------------------------------------------------
     def _factors(self):
@@ -233,8 +268,14 @@ class FactorisedClassifier(TorchClassifier):
         factors = self._factors()
         if factors[0] * factors[1] != n_labels:
             raise ValueError(f"factors {factors} do not multiply to the task's {n_labels} labels")
+        n_pair = N_PAIR_FEATURES
+        if self.stall_features:
+            if not hasattr(_task(self.task), "stall_parts"):
+                name = getattr(_task(self.task), "name", self.task)
+                raise ValueError(f"stall_features: task {name!r} has no stall_parts (codesign has)")
+            n_pair += N_STALL_FEATURES
         return FactorisedNet(encoder.n_features, factors, self.width, self.depth, self.embedding,
-                             self.scorer_width)
+                             self.scorer_width, n_pair)
 
     def _array_mask(self, X):
         """Allowed arrays ``(n, n_arrays)``: those with at least one allowed split (the
@@ -298,7 +339,7 @@ class FactorisedClassifier(TorchClassifier):
             cost = task.cost_of(sub.loc[np.repeat(np.arange(len(sub)), lab.shape[1])].reset_index(drop=True),
                                 lab.ravel(), self.objective)
             bound = np.asarray(bounds[task.check_objective(self.objective)], dtype=np.float64).ravel()
-            pairs.append(pair_features(task, sub, lab, bounds))
+            pairs.append(self._pair_features(task, sub, lab, bounds))
             target.append(np.log2(np.maximum(cost, 1e-300) / np.maximum(bound, 1e-300)))
         return (torch.as_tensor(np.concatenate(pairs)),
                 torch.as_tensor(np.maximum(np.concatenate(target), 0.0), dtype=torch.float32))
@@ -318,6 +359,28 @@ class FactorisedClassifier(TorchClassifier):
                  label="scorer epoch")
         net.scorer.eval()
         net.scorer_trained.fill_(1.0)
+
+    def refit_scorer(self, X, y, **params):
+        """Train a new scorer on the fitted proposal, which is kept: ``params`` are the
+        scorer's (``scorer_width``, ``scorer_rows``, ``scorer_epochs``,
+        ``stall_features``, ``seed``, ...); ``X`` (validated) and ``y`` (optimal labels)
+        as in :meth:`fit`, of queries the proposal need not have seen."""
+        self.set_params(**params)
+        proposal = {name: value for name, value in self.module_.state_dict().items()
+                    if not name.startswith(("scorer", "pair_"))}
+        self.module_ = self._build(self.encoder_, self.n_labels_)
+        self.module_.load_state_dict(proposal, strict=False)
+        self.module_.eval()
+        X = pd.DataFrame(X).reset_index(drop=True)
+        self._fit_scorer(X, np.asarray(y, dtype=np.int64), torch.Generator().manual_seed(self.seed))
+        return self
+
+    def _pair_features(self, task, X, labels, bounds):
+        """The scorer's features of the pairs (row ``r`` of ``X``, ``labels[r, j]``)."""
+        features = pair_features(task, X, labels, bounds)
+        if not self.stall_features:
+            return features
+        return np.concatenate([features, stall_features(task, X, labels, bounds["cycles"])[0]], axis=1)
 
     # -- prediction ---------------------------------------------------------------------
     def _proposals(self, X, k):
@@ -352,7 +415,7 @@ class FactorisedClassifier(TorchClassifier):
         task = _task(self.task)
         bounds, bound = self._bounds(X, labels)
         with torch.inference_mode(), serial_if_small(len(X)):
-            over = self.module_.score(torch.as_tensor(pair_features(task, X, labels, bounds))).numpy()
+            over = self.module_.score(torch.as_tensor(self._pair_features(task, X, labels, bounds))).numpy()
         return bound + over.reshape(labels.shape)
 
     def _bounds(self, X, labels):
@@ -425,8 +488,8 @@ class FactorisedClassifier(TorchClassifier):
         if not r.size:
             return
         task = _task(self.task)
-        pairs = pair_features(task, X.take(r).reset_index(drop=True), labels[r, j][:, None],
-                              {key: np.asarray(v)[r, j][:, None] for key, v in bounds.items()})
+        pairs = self._pair_features(task, X.take(r).reset_index(drop=True), labels[r, j][:, None],
+                                    {key: np.asarray(v)[r, j][:, None] for key, v in bounds.items()})
         with torch.inference_mode(), serial_if_small(r.size // 32):
             over = self.module_.score(torch.as_tensor(pairs)).numpy()
         cost[r, j] = bound[r, j] + over

@@ -75,6 +75,8 @@ LIMITS = {
     "layers": (1, 64),
 }
 _POSITIVE = ("learning_rate",)
+#: parameters a model saved before they existed may lack (the default then holds)
+_OPTIONAL_PARAMS = ("stall_features",)
 _COLUMNS = 256
 _VOCABULARY = 10**4
 _DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
@@ -107,9 +109,9 @@ def _strings(max_items, min_items=0):
             "minItems": min_items, "maxItems": max_items, "uniqueItems": True}
 
 
-def _object(properties):
-    return {"type": "object", "properties": properties, "required": sorted(properties),
-            "additionalProperties": False}
+def _object(properties, optional=()):
+    return {"type": "object", "properties": properties,
+            "required": sorted(set(properties) - set(optional)), "additionalProperties": False}
 
 
 _TASK = {"type": "string", "maxLength": 64}
@@ -127,8 +129,9 @@ def _torch_params(sizes, numbers=("learning_rate", "weight_decay", "regret_weigh
 _PARAMS = {
     "airchitect": _torch_params(("embedding_dim", "hidden")),
     "resmlp": _torch_params(("width", "depth")),
-    "factorised": _torch_params(("width", "depth", "embedding", "scorer_width", "beam", "candidates",
-                                 "scorer_rows", "scorer_epochs"), ("learning_rate", "weight_decay")),
+    "factorised": {**_torch_params(("width", "depth", "embedding", "scorer_width", "beam", "candidates",
+                                    "scorer_rows", "scorer_epochs"), ("learning_rate", "weight_decay")),
+                   "stall_features": {"type": "boolean"}},
     "ordinal": {**_torch_params(("d_model", "heads", "layers"), ("learning_rate", "weight_decay")),
                 "columns": {**_strings(_COLUMNS, 1), "type": ["array", "null"]}},
     "surrogate": {"task": _TASK, "objective": _OPTIONAL_TEXT, "tie_tolerance": _number("tie_tolerance"),
@@ -184,7 +187,7 @@ def metadata_schema(model):
             "labels": {"type": "array", "items": {"type": "object"}, "minItems": 1,
                        "maxItems": MAX_LABELS},
             "model": {"enum": list(_PARAMS)},
-            "params": _object(_PARAMS[model]) if known else {"type": "object"},
+            "params": _object(_PARAMS[model], _OPTIONAL_PARAMS) if known else {"type": "object"},
             "state": _object(_STATE[model]) if known else {"type": "object"},
             "n_labels": {"type": "integer", "minimum": 1, "maximum": MAX_LABELS},
             **{key: {"type": "object"} for key in METADATA_KEYS},

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from airchitect.learn.factorised import stall_features
 from airchitect.network_design.model import N_NETWORK_FEATURES, PairModel, fit_scorer, network_features
 
 #: features of a pair: the network model's, then log2(1 + stall / stall-free cycles)
@@ -50,15 +51,10 @@ def rerank_features(task, inputs, labels):
     """``(features (n x k, N_RERANK_FEATURES) float32, bounds, estimate)`` of the pairs
     (row ``r`` of the validated ``inputs``, ``labels[r, j]``), ``labels`` ``(n, k)``:
     the task's bounds and the split-stall estimate (cycles) each of ``labels``' shape."""
-    parts = task.stall_parts(inputs, labels)
-    stalls = np.stack([parts["ifmap"], parts["filter"], parts["ofmap"]], axis=-1)
-    free = np.maximum(parts["free"], 1.0)[..., None]
-    estimate = parts["free"] + stalls.max(axis=-1)
-    ordered = np.sort(stalls, axis=-1)
-    extra = np.log2(1.0 + np.concatenate([stalls, ordered[..., 1:2], ordered.sum(-1, keepdims=True)], -1) / free)
     bounds = task.bounds(inputs, labels)
+    stalls, estimate = stall_features(task, inputs, labels, bounds["cycles"])
     base = network_features(task, inputs, labels, bounds, estimate)
-    return np.concatenate([base, extra.reshape(-1, 5).astype(np.float32)], axis=1), bounds, estimate
+    return np.concatenate([base, stalls[:, 1:]], axis=1), bounds, estimate
 
 
 class Reranker(PairModel):

@@ -7,7 +7,9 @@ import torch
 
 import airchitect as ac
 from airchitect.learn import Predictor
-from airchitect.learn.factorised import N_PAIR_FEATURES, FactorisedClassifier, pair_features
+from airchitect.learn.factorised import (
+    N_PAIR_FEATURES, N_STALL_FEATURES, FactorisedClassifier, pair_features, stall_features,
+)
 
 
 def small_task():
@@ -175,3 +177,72 @@ def test_chunks_run_two_at_a_time_give_the_serial_result(data, fitted):
         torch.set_num_threads(threads)
     assert np.array_equal(together, serial)
     assert np.array_equal(serial, fitted.top_k(part, 3))
+
+
+def stall_task():
+    """A small codesign space in the buffer task's sixteenths (what stall_parts needs)."""
+    return ac.tasks.get("codesign", rows=[4, 8], cols=[4, 8], max_macs=[16, 64], parts=16)
+
+
+def test_stall_features_by_hand():
+    task = stall_task()
+    rows = task.validate(pd.DataFrame({"M": [300, 40], "N": [200, 12], "K": [500, 9], "max_macs": [64, 64],
+                                       "sram_kb": [16, 16], "bandwidth": [1, 2]}))
+    labels = np.array([[0, 50], [7, 104]])
+    bound = task.bounds(rows, labels)["cycles"]
+    f, estimate = stall_features(task, rows, labels, bound)
+    parts = task.stall_parts(rows, labels)
+    assert f.shape == (4, N_STALL_FEATURES) and f.dtype == np.float32
+    stalls = [parts[b][0, 1] for b in ("ifmap", "filter", "ofmap")]
+    free = parts["free"][0, 1]
+    assert max(stalls) > 0  # 16 kB cannot hold this GEMM's operands: the features say something
+    assert estimate[0, 1] == free + max(stalls)
+    expected = [np.log2(estimate[0, 1] / bound[0, 1]), *np.log2(1 + np.array(stalls) / free),
+                np.log2(1 + sorted(stalls)[1] / free), np.log2(1 + sum(stalls) / free)]
+    assert np.allclose(f[1], expected, rtol=1e-6)
+
+
+def test_refit_scorer_with_stalls_keeps_the_proposal(tmp_path):
+    task = stall_task()
+    inputs = task.validate(task.sample(300, seed=1))
+    labels = task.label(inputs)["label"].to_numpy()
+    est = FactorisedClassifier(task=task, width=32, depth=1, embedding=8, scorer_width=16, beam=12,
+                               candidates=6, epochs=20, batch_size=64, scorer_rows=100, scorer_epochs=5,
+                               seed=0).fit(inputs.iloc[:200], labels[:200])
+    test = inputs.iloc[200:].reset_index(drop=True)
+    before = est.candidate_labels(test)
+    est.refit_scorer(inputs.iloc[:200], labels[:200], stall_features=True, scorer_epochs=10)
+    assert np.array_equal(est.candidate_labels(test), before)
+    assert tuple(est.module_.pair_mean.shape) == (N_PAIR_FEATURES + N_STALL_FEATURES,)
+    pred = est.predict(test)
+    assert task.allowed(test, validated=True)[np.arange(len(test)), pred].all()
+    loaded = Predictor.load(Predictor(task, est).save(tmp_path / "m"))
+    assert loaded.estimator.stall_features is True
+    assert np.array_equal(loaded.predict(test).label, pred)
+
+
+def test_stall_features_need_the_sixteenths():
+    task = small_task()  # parts = 4
+    x = task.validate(task.sample(40, seed=0))
+    est = FactorisedClassifier(task=task, width=8, depth=1, embedding=4, scorer_width=8, candidates=4,
+                               epochs=1, scorer_rows=10, scorer_epochs=1, stall_features=True)
+    with pytest.raises(ValueError, match="stall_parts needs parts = 16, got 4"):
+        est.fit(x, task.label(x)["label"].to_numpy())
+
+
+def test_a_model_saved_before_stall_features_loads_without_them(tmp_path, data, fitted):
+    import json
+
+    task, inputs, _ = data
+    path = Predictor(task, fitted).save(tmp_path / "m")
+    meta = json.loads((path / "predictor.json").read_text())
+    del meta["params"]["stall_features"]
+    (path / "predictor.json").write_text(json.dumps(meta))
+    loaded = Predictor.load(path)
+    assert loaded.estimator.stall_features is False
+    assert np.array_equal(loaded.predict(inputs.iloc[:20]).label, Predictor(task, fitted).predict(
+        inputs.iloc[:20]).label)
+    meta["params"]["stall_features"] = "yes"
+    (path / "predictor.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="stall_features"):
+        Predictor.load(path)
