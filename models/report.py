@@ -4,7 +4,9 @@
 
 Every number comes from ``airchitect/models/<task>/predictor.json``, written by
 ``models/train.py`` when it measured the model on the held-out 10% of its
-dataset (costs recomputed with the exact cost model).
+dataset (costs recomputed with the exact cost model), or by
+``models/train_codesign_scorer.py`` on fresh held-out queries when it retrained a
+codesign model's scorer.
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ def main():
         "Trained by `python models/train.py --task TASK` from the task's regenerated 10^5-workload",
         "dataset (seed 0) on 90% of it; every figure below is measured on the held-out 10%",
         "(or on real-network layers), with the cost of each predicted configuration recomputed",
-        "by the exact cost model. Regenerate this file with `python models/report.py`.",
+        "by the exact cost model; the codesign models' scorers were retrained on fresh queries",
+        "(`models/train_codesign_scorer.py`) and are measured on fresh held-out ones (rows",
+        "column: proposal's train/test, then the scorer's). Regenerate this file with",
+        "`python models/report.py`.",
         "`ac.predict` uses each task's model; `ac.recommend` re-ranks the top five of the model",
         "marked \"ranks `recommend`\" where a task has one (buffer), else of the same model;",
         "on codesign it first reorders the model's 128 best with the reranker (see \"The codesign",
@@ -47,16 +52,22 @@ def main():
         params = ", ".join(f"{k}={v}" for k, v in meta["params"].items()
                            if k in ("width", "depth", "epochs", "folds", "max_iter", "max_leaf_nodes",
                                     "labels_per_row", "best_per_row", "max_folds", "beam", "candidates",
-                                    "scorer_rows"))
+                                    "scorer_rows", "stall_features"))
         rec = held.get("recommend5_geomean_percent_of_best")
+        rows = f"{meta['training']['rows']}/{meta['training']['test_rows']}"
+        seconds = f"{meta['training'].get('wall_seconds', meta['training']['fit_seconds'])} s"
+        scorer = meta["training"].get("scorer")
+        if scorer:
+            rows += f"; scorer {scorer['queries']}/{held['queries']['n']} fresh"
+            seconds += f" + scorer {scorer['fit_seconds']} s"
         lines.append(
             f"| {meta['task']['task']}{role} | {meta['model']} | {params} "
-            f"| {meta['training']['rows']}/{meta['training']['test_rows']} | {pct(held['top1'])} "
+            f"| {rows} | {pct(held['top1'])} "
             f"| {pct(major['top1'])} | {pct(held.get('top5', float('nan')))} "
             f"| {held['geomean_percent_of_best']:.4f} | {major['geomean_percent_of_best']:.3f} "
             f"| {'' if rec is None else f'{rec:.4f}'} | {held['p99_slowdown']:.4f} "
             f"| {held['worst_slowdown']:.3f} "
-            f"| {meta['training'].get('wall_seconds', meta['training']['fit_seconds'])} s |"
+            f"| {seconds} |"
         )
         nets = meta["metrics"].get("networks")
         if nets:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 import pandas as pd
 import torch
@@ -121,10 +122,20 @@ class FactorisedNet(nn.Module):
         table = nn.functional.linear(self.array_embedding.weight, first.weight[:, width:])
         return last(act(table[arrays].add_(per_row[:, None, :])))
 
-    def score(self, pairs):
-        """Predicted ``log2(cost / bound)`` of raw pair features ``(m, n_pair_features)``, >= 0."""
+    def score(self, pairs, clamp=True):
+        """Predicted ``log2(cost / bound)`` of raw pair features ``(m, n_pair_features)``, >= 0.
+
+        With stall features (more than ``N_PAIR_FEATURES``) the MLP predicts the excess
+        over the split-stall estimate's ratio to the cycle bound (the first stall
+        feature, taken at least 0), and the sum is clamped at 0 (``clamp=False``, for
+        training, leaves it as it is); else it predicts the ratio through a softplus.
+        """
         z = (pairs - self.pair_mean) / self.pair_std
-        return nn.functional.softplus(self.scorer(z)[:, 0])
+        raw = self.scorer(z)[:, 0]
+        if pairs.shape[1] == N_PAIR_FEATURES:
+            return nn.functional.softplus(raw)
+        out = raw + pairs[:, N_PAIR_FEATURES].clamp(min=0)
+        return out.clamp(min=0) if clamp else out
 
     def forward(self, x):
         """Joint log-probabilities ``(n, n_arrays * n_splits)`` (every array's splits)."""
@@ -187,6 +198,21 @@ def stall_features(task, inputs, labels, cycle_bound):
     ratio = np.log2(np.clip(estimate, 1.0, 2.0**62) / np.maximum(np.asarray(cycle_bound, np.float64), 1.0))
     features = np.concatenate([ratio.reshape(-1, 1), over.reshape(-1, 5)], axis=1)
     return features.astype(np.float32), estimate
+
+
+def _stall_features_of(task, X, labels, r, j, cycle_bound):
+    """:func:`stall_features` of the pairs (row ``r[p]`` of ``X``, ``labels[r[p], j[p]]``),
+    ``r`` ascending, ``cycle_bound`` ``(len(r), 1)``: the pairs of one row go in one row
+    (padded with its first), so that its walks are shared as in a full ``(n, k)`` call."""
+    rows, start, count = np.unique(r, return_index=True, return_counts=True)
+    at = np.repeat(np.arange(rows.size), count)
+    pos = np.arange(r.size) - start[at]
+    grid = np.repeat(labels[r[start], j[start]][:, None], count.max(), axis=1)
+    grid[at, pos] = labels[r, j]
+    bound = np.ones(grid.shape)
+    bound[at, pos] = cycle_bound[:, 0]
+    features = stall_features(task, X.take(rows).reset_index(drop=True), grid, bound)[0]
+    return features.reshape(grid.shape + (-1,))[at, pos]
 
 
 class FactorisedClassifier(TorchClassifier):
@@ -353,7 +379,8 @@ class FactorisedClassifier(TorchClassifier):
         net.pair_std.copy_(torch.where(pairs.std(0) > 0, pairs.std(0), torch.ones(())))
         net.scorer.train()
         fit_loop(net.scorer.parameters(), len(target),
-                 lambda b: nn.functional.smooth_l1_loss(net.score(pairs[b]), target[b], beta=0.05),
+                 lambda b: nn.functional.smooth_l1_loss(net.score(pairs[b], clamp=False), target[b],
+                                                        beta=0.05),
                  epochs=self.scorer_epochs, batch_size=4 * self.batch_size, learning_rate=self.learning_rate,
                  weight_decay=self.weight_decay, generator=generator, verbose=self.verbose,
                  label="scorer epoch")
@@ -450,11 +477,14 @@ class FactorisedClassifier(TorchClassifier):
 
         if len(starts) == 1 or torch.get_num_threads() == 1:
             return np.concatenate([one(start) for start in starts])
-        pool = ThreadPoolExecutor(max_workers=2)
-        try:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # the two chunks are the parallelism: torch and numba run
+        pool = ThreadPoolExecutor(max_workers=2, initializer=numba.set_num_threads, initargs=(1,))
+        try:  # on one thread in each
             return np.concatenate(list(pool.map(one, starts)))
         finally:  # on an error or Ctrl-C, chunks not yet started are dropped
             pool.shutdown(wait=True, cancel_futures=True)
+            torch.set_num_threads(threads)
 
     def _ranking_log_costs(self, X, labels, k):
         """:meth:`predicted_log_costs` of the candidates ``labels`` ``(n, c)`` that can
@@ -488,8 +518,10 @@ class FactorisedClassifier(TorchClassifier):
         if not r.size:
             return
         task = _task(self.task)
-        pairs = self._pair_features(task, X.take(r).reset_index(drop=True), labels[r, j][:, None],
-                                    {key: np.asarray(v)[r, j][:, None] for key, v in bounds.items()})
+        picked = {key: np.asarray(v)[r, j][:, None] for key, v in bounds.items()}
+        pairs = pair_features(task, X.take(r).reset_index(drop=True), labels[r, j][:, None], picked)
+        if self.stall_features:
+            pairs = np.concatenate([pairs, _stall_features_of(task, X, labels, r, j, picked["cycles"])], axis=1)
         with torch.inference_mode(), serial_if_small(r.size // 32):
             over = self.module_.score(torch.as_tensor(pairs)).numpy()
         cost[r, j] = bound[r, j] + over

@@ -273,8 +273,9 @@ class CodesignTask(Task):
         how far it may be from the cycles of buffers that stall together.
         ``inputs`` are validated rows. Needs ``parts = 16``.
 
-        Work: one walk per buffer and size of each distinct (row, array) among the
-        pairs (:func:`~airchitect.targets.systolic.memory.splits.buffer_stalls`).
+        Work: for each distinct (row, array) among the pairs, one walk per read
+        buffer and size the pairs use and one write-buffer walk
+        (:func:`~airchitect.targets.systolic.memory.splits.buffer_stalls`).
 
         >>> import airchitect as ac
         >>> task = ac.tasks.get("codesign")
@@ -298,10 +299,15 @@ class CodesignTask(Task):
         col = column_dict(inputs, self.input_columns, np.int64)
         G = gemm_geometry(col["M"][row], col["N"][row], col["K"][row],
                           s["rows"][first], s["cols"][first], s["code"][first])
-        stalls = memory_splits.buffer_stalls(G, col["sram_kb"][row] * WORDS_PER_KB, col["bandwidth"][row])
+        shares = np.stack([s[part][labels].ravel() - 1 for part in "ijk"], axis=1)
+        need = np.zeros((len(pairs), 3, memory_splits.SHARES), dtype=bool)
+        for b in range(3):
+            need[where, b, shares[:, b]] = True
+        stalls = memory_splits.buffer_stalls(G, col["sram_kb"][row] * WORDS_PER_KB, col["bandwidth"][row],
+                                             need=need)
         out = {"free": memory_splits.stall_free_cycles(G)[where].reshape(labels.shape)}
-        for b, (name, part) in enumerate(zip(("ifmap", "filter", "ofmap"), "ijk")):
-            out[name] = stalls[where, b, s[part][labels].ravel() - 1].reshape(labels.shape)
+        for b, name in enumerate(("ifmap", "filter", "ofmap")):
+            out[name] = stalls[where, b, shares[:, b]].reshape(labels.shape)
         return out
 
     # -- the cost model -------------------------------------------------------------------

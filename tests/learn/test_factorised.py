@@ -202,17 +202,29 @@ def test_stall_features_by_hand():
     assert np.allclose(f[1], expected, rtol=1e-6)
 
 
-def test_refit_scorer_with_stalls_keeps_the_proposal(tmp_path):
+@pytest.fixture(scope="module")
+def stall_data():
     task = stall_task()
     inputs = task.validate(task.sample(300, seed=1))
-    labels = task.label(inputs)["label"].to_numpy()
+    return task, inputs, task.label(inputs)["label"].to_numpy()
+
+
+@pytest.fixture(scope="module")
+def stall_fitted(stall_data):
+    task, inputs, labels = stall_data
     est = FactorisedClassifier(task=task, width=32, depth=1, embedding=8, scorer_width=16, beam=12,
                                candidates=6, epochs=20, batch_size=64, scorer_rows=100, scorer_epochs=5,
                                seed=0).fit(inputs.iloc[:200], labels[:200])
-    test = inputs.iloc[200:].reset_index(drop=True)
-    before = est.candidate_labels(test)
+    before = est.candidate_labels(inputs)
     est.refit_scorer(inputs.iloc[:200], labels[:200], stall_features=True, scorer_epochs=10)
-    assert np.array_equal(est.candidate_labels(test), before)
+    return est, before
+
+
+def test_refit_scorer_with_stalls_keeps_the_proposal(tmp_path, stall_data, stall_fitted):
+    task, inputs, _ = stall_data
+    est, before = stall_fitted
+    test = inputs.iloc[200:].reset_index(drop=True)
+    assert np.array_equal(est.candidate_labels(inputs), before)
     assert tuple(est.module_.pair_mean.shape) == (N_PAIR_FEATURES + N_STALL_FEATURES,)
     pred = est.predict(test)
     assert task.allowed(test, validated=True)[np.arange(len(test)), pred].all()
@@ -228,6 +240,34 @@ def test_stall_features_need_the_sixteenths():
                                epochs=1, scorer_rows=10, scorer_epochs=1, stall_features=True)
     with pytest.raises(ValueError, match="stall_parts needs parts = 16, got 4"):
         est.fit(x, task.label(x)["label"].to_numpy())
+
+
+def test_stall_scorer_is_the_estimate_plus_a_correction_and_at_least_the_bound(stall_data, stall_fitted):
+    task, inputs, _ = stall_data
+    est, _ = stall_fitted
+    part = inputs.iloc[:40].reset_index(drop=True)
+    labels = est.candidate_labels(part)
+    bounds = task.bounds(part, labels)
+    pairs = torch.as_tensor(est._pair_features(task, part, labels, bounds))
+    net = est.module_
+    with torch.no_grad():
+        raw = net.scorer((pairs - net.pair_mean) / net.pair_std)[:, 0].numpy()
+        free = net.score(pairs, clamp=False).numpy()
+        over = net.score(pairs).numpy()
+    ratio = pairs[:, N_PAIR_FEATURES].numpy()  # log2(estimate / cycle bound)
+    assert np.allclose(free, raw + np.maximum(ratio, 0), atol=1e-6)
+    assert np.array_equal(over, np.maximum(free, 0)) and (over >= 0).all()
+    assert (ratio > 0.5).any()  # some candidates stall well beyond the bound
+
+
+def test_pruned_ranking_with_stalls_equals_scoring_every_candidate(stall_data, stall_fitted):
+    task, inputs, _ = stall_data  # 300 rows: at least SERIAL_ROWS, so the ranking prunes
+    est, _ = stall_fitted
+    labels, logp = est._proposals(inputs, est.candidates)
+    cost = est.predicted_log_costs(inputs, labels)
+    expected = np.take_along_axis(labels, np.lexsort((-logp, cost), axis=1)[:, :1], axis=1)
+    assert np.allclose(est._ranking_log_costs(inputs, labels, 1).min(axis=1), cost.min(axis=1), atol=1e-5)
+    assert np.array_equal(est.top_k(inputs, 1), expected)
 
 
 def test_a_model_saved_before_stall_features_loads_without_them(tmp_path, data, fitted):

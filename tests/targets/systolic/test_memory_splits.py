@@ -35,6 +35,19 @@ def test_each_walk_equals_the_event_estimate_with_that_buffer_alone(workloads):
             np.testing.assert_array_equal(free + stalls[:, kind, share - 1], est)
 
 
+def test_only_the_needed_stalls_are_walked_and_they_equal_the_full_walks(workloads):
+    _, _, G, sram, bw = workloads
+    full = ms.buffer_stalls(G, sram, bw)
+    need = np.random.default_rng(5).random(full.shape) < 0.2
+    need[:, 2] = False
+    need[0, 2, 3] = True  # a write buffer walks its 14 sizes together
+    part = ms.buffer_stalls(G, sram, bw, need=need)
+    assert np.array_equal(part[need], full[need])
+    assert np.isnan(part[:, :2][~need[:, :2]]).all()
+    assert np.array_equal(part[0, 2], full[0, 2]) and np.isnan(part[1:, 2]).all()
+    assert (full[need] > 0).sum() > 10  # the sample stalls: the comparison says something
+
+
 def test_walks_within_the_fold_budget_are_not_extended(workloads):
     _, _, G, sram, bw = workloads
     folds = np.array([ms._fold_grid(g)[0] * ms._fold_grid(g)[1] for g in G])

@@ -131,7 +131,7 @@ def write_stalls(g, sram_words, bw, max_folds, out, row):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _all_stalls(G, sram_words, bw, max_folds, most_folds, out):
+def _all_stalls(G, sram_words, bw, max_folds, most_folds, need, out):
     n_tasks = G.shape[0] * 3
     parts = min(64, max(n_tasks, 1))
     for part in prange(parts):  # one geometry cache per part, not per GEMM
@@ -139,13 +139,18 @@ def _all_stalls(G, sram_words, bw, max_folds, most_folds, out):
         stalls = np.zeros((1, SHARES))
         for task in range(part * n_tasks // parts, (part + 1) * n_tasks // parts):
             n, kind = task // 3, task % 3
+            if not need[n, kind].any():
+                continue
             g = G[n].copy()  # a view would share G's reference count with the other threads
             if kind == 2:
                 write_stalls(g, sram_words[n], bw[n], WRITE_FOLDS * max_folds, stalls, 0)
-            else:
-                read_stalls(g, sram_words[n], bw[n], kind, max_folds, stalls, 0, cache, task + 1, np.inf, 0,
-                            SHARES)
-            out[n, kind] = stalls[0]
+                out[n, kind] = stalls[0]
+                continue
+            for share in range(SHARES):  # each size is its own walk; the geometry cache is shared
+                if need[n, kind, share]:
+                    read_stalls(g, sram_words[n], bw[n], kind, max_folds, stalls, 0, cache, task + 1, np.inf,
+                                share, share + 1)
+                    out[n, kind, share] = stalls[0, share]
 
 
 def _kernel_args(G, sram_words, bandwidth):
@@ -168,7 +173,7 @@ def _most_folds(G):
     return max(int(folds.max()) if len(G) else 1, 1)
 
 
-def buffer_stalls(G, sram_words, bandwidth, max_folds=MAX_FOLDS):
+def buffer_stalls(G, sram_words, bandwidth, max_folds=MAX_FOLDS, need=None):
     """Estimated stall cycles of each buffer alone at each of its sizes.
 
     Parameters
@@ -181,6 +186,10 @@ def buffer_stalls(G, sram_words, bandwidth, max_folds=MAX_FOLDS):
         DRAM bandwidth, words/cycle.
     max_folds : int
         Folds each walk visits before it extends the stall's growth linearly.
+    need : array of bool, (n, 3, 14), optional
+        Only these stalls are computed, the others are NaN (a read buffer walks each
+        size apart, so a few sizes cost a few walks; the write buffer's 14 sizes walk
+        together). Default: all.
 
     Returns
     -------
@@ -192,8 +201,10 @@ def buffer_stalls(G, sram_words, bandwidth, max_folds=MAX_FOLDS):
     the buffer task validates its inputs (``Task.split_estimate``).
     """
     G, sram_words, bw = _kernel_args(G, sram_words, bandwidth)
-    out = np.zeros((len(G), 3, SHARES))
-    _all_stalls(G, sram_words, bw, int(max_folds), _most_folds(G), out)
+    if need is None:
+        need = np.ones((len(G), 3, SHARES), dtype=np.bool_)
+    out = np.full((len(G), 3, SHARES), np.nan)
+    _all_stalls(G, sram_words, bw, int(max_folds), _most_folds(G), np.ascontiguousarray(need, np.bool_), out)
     return out
 
 
