@@ -221,12 +221,20 @@ def _codesign_pool(predictor, query, k, objective):
     the cycles model, trained on more labels, proposes best), each label once."""
     from airchitect.network_design.rerank import POOL
 
-    pool = [predictor.top_k(query, max(k, POOL))[0]]
+    pool = [_best_set(predictor, query, max(k, POOL))]
     if objective != "cycles":
-        pool.append(shipped("codesign", "recommend").top_k(query, POOL)[0])
+        pool.append(_best_set(shipped("codesign", "recommend"), query, POOL))
     labels = np.concatenate(pool)
     _, first = np.unique(labels, return_index=True)
     return labels[np.sort(first)]
+
+
+def _best_set(predictor, query, k):
+    """The labels of the model's ``k`` best for the one-row ``query``, in any order: the
+    factorised model's ``k`` most probable (what its scorer would order), else ``top_k``."""
+    if hasattr(predictor.estimator, "proposed") and k >= predictor.estimator.candidates:
+        return predictor.estimator.proposed(query, k)[0]
+    return predictor.top_k(query, k)[0]
 
 
 def _exact_best(task, query, labels, objective):

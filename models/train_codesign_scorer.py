@@ -1,6 +1,6 @@
 """Retrain the scorer of a shipped codesign model to read the buffers' stalls.
 
-    python models/train_codesign_scorer.py [--objective cycles|edp] [--queries 50000] [--jobs 2]
+    python models/train_codesign_scorer.py [--objective cycles|edp] [--candidates N] [--queries 50000]
 
 Keeps the proposal of the shipped per-workload model (``models/train.py --task
 codesign``, ``airchitect/models/codesign`` or ``.../edp``) and trains its scorer
@@ -72,6 +72,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=106)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--width", type=int, default=128)
+    parser.add_argument("--candidates", type=int, default=None,
+                        help="candidates the scorer ranks (default: the model's, 32)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default=None)
     parser.add_argument("--cache", default=None, help="folder that keeps the labelled queries")
@@ -90,9 +92,10 @@ def main(argv=None):
     torch.set_num_threads(2)
     start = time.perf_counter()
     inputs = task.validate(train[list(task.input_columns)])
+    more = {} if args.candidates is None else {"candidates": args.candidates}
     predictor.estimator.refit_scorer(inputs, train["label"].to_numpy(), stall_features=True,
                                      scorer_width=args.width, scorer_rows=args.queries,
-                                     scorer_epochs=args.epochs, seed=args.seed, verbose=True)
+                                     scorer_epochs=args.epochs, seed=args.seed, verbose=True, **more)
     fit_s = time.perf_counter() - start
     log(f"scorer fitted in {fit_s:.0f} s")
     held = evaluate(predictor, test, args.objective)
@@ -103,7 +106,8 @@ def main(argv=None):
     predictor.metadata["metrics"]["held_out"] = held
     predictor.metadata["training"]["scorer"] = {
         "stall_features": True, "queries": args.queries, "sampler_seed": args.seed,
-        "epochs": args.epochs, "width": args.width, "label_seconds": round(label_s, 1),
+        "epochs": args.epochs, "width": args.width, "candidates": predictor.estimator.candidates,
+        "label_seconds": round(label_s, 1),
         "fit_seconds": round(fit_s, 1)}
     predictor.save(out)
     print(json.dumps(predictor.metadata["metrics"], indent=2))

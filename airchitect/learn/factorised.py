@@ -437,6 +437,12 @@ class FactorisedClassifier(TorchClassifier):
         """The proposal's ``candidates`` labels of every row, ``(n, candidates)``."""
         return self._proposals(X, self.candidates)[0]
 
+    def proposed(self, X, k):
+        """The proposal's ``k`` most probable labels of every row of ``X`` (validated),
+        ``(n, k)``, most probable first, unscored: the set :meth:`top_k` ranks when
+        ``k >= candidates``."""
+        return self._proposals(pd.DataFrame(X).reset_index(drop=True), k)[0]
+
     def predicted_log_costs(self, X, labels):
         """Scorer's ``log2`` cost of configuration ``labels[r, j]`` for row ``r``, ``(n, k)``."""
         task = _task(self.task)
