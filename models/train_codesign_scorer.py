@@ -44,12 +44,16 @@ def label_chunk(queries, objective):
     return ac.tasks.get("codesign").label(queries, objective=objective)
 
 
+def cache_name(objective, seed, n):
+    return f"codesign-{objective}-seed{seed}-n{n}.parquet"
+
+
 def labelled(task, n, seed, objective, jobs, cache=None, chunk=500):
     """``n`` sampler queries (``seed``) with their exact optimum: ``task.label``'s frame,
     read from or kept in the folder ``cache`` when given."""
     from joblib import Parallel, delayed
 
-    file = None if cache is None else Path(cache) / f"codesign-{objective}-seed{seed}-n{n}.parquet"
+    file = None if cache is None else Path(cache) / cache_name(objective, seed, n)
     if file is not None and file.exists():
         return pd.read_parquet(file)
     queries = task.validate(task.sample(n, seed=seed))
@@ -84,6 +88,8 @@ def main(argv=None):
     objective = None if args.objective == "cycles" else args.objective
     out = args.out or api.shipped_path("codesign", objective=objective)
     predictor = api.shipped("codesign", objective=objective)
+    names = [cache_name(args.objective, s, n) for s, n in ((args.seed, args.queries), (args.seed + 1, args.test))]
+    from_cache = args.cache is not None and all((Path(args.cache) / name).exists() for name in names)
     start = time.perf_counter()
     train = labelled(task, args.queries, args.seed, args.objective, args.jobs, args.cache)
     test = labelled(task, args.test, args.seed + 1, args.objective, args.jobs, args.cache)
@@ -107,8 +113,8 @@ def main(argv=None):
     predictor.metadata["training"]["scorer"] = {
         "stall_features": True, "queries": args.queries, "sampler_seed": args.seed,
         "epochs": args.epochs, "width": args.width, "candidates": predictor.estimator.candidates,
-        "label_seconds": round(label_s, 1),
-        "fit_seconds": round(fit_s, 1)}
+        "fit_seconds": round(fit_s, 1),
+        **({"labels_from_cache": True} if from_cache else {"label_seconds": round(label_s, 1)})}
     predictor.save(out)
     print(json.dumps(predictor.metadata["metrics"], indent=2))
 

@@ -18,8 +18,8 @@ lands inside a library that turns it into another error (an ``ImportError``
 from an interrupted import, say). Once the interrupt has unwound the stack
 (every temporary file removed), the process exits at once, without the
 interpreter's teardown, which an import cut short can leave unable to finish.
-A Ctrl-C after the work is done is ignored, so that it cannot break the exit. ``main(argv)`` with a list leaves
-the caller's signal handlers alone.
+A Ctrl-C after the work is done is ignored, so that it cannot break the exit.
+``main(argv)`` with a list leaves the caller's signal handlers alone.
 """
 
 from __future__ import annotations

@@ -435,7 +435,7 @@ class FactorisedClassifier(TorchClassifier):
 
     def candidate_labels(self, X):
         """The proposal's ``candidates`` labels of every row, ``(n, candidates)``."""
-        return self._proposals(X, self.candidates)[0]
+        return self.proposed(X, self.candidates)
 
     def proposed(self, X, k):
         """The proposal's ``k`` most probable labels of every row of ``X`` (validated),

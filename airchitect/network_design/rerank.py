@@ -1,10 +1,10 @@
 """Re-ranking one GEMM's candidate configurations before exact simulation.
 
 The per-workload ``codesign`` model (:mod:`airchitect.learn.factorised`) proposes
-configurations from the workload alone; its scorer sees sizes and bounds, so it
-mis-orders configurations whose cycles differ by how SCALE-Sim's read buffers
-miss. The reranker orders those candidates by a learned correction of the
-split-stall estimate, as the network model does for a network's layers
+configurations from the workload alone and its scorer ranks only its few most
+probable ones. The reranker, larger and trained on more pairs, orders a wider
+pool (:data:`POOL`) by a learned correction of the split-stall estimate, as the
+network model does for a network's layers
 (:mod:`airchitect.network_design.model`), with five more features: each
 buffer's stall alone, the second largest and their sum, over the stall-free
 cycles (:meth:`~airchitect.tasks.codesign.CodesignTask.stall_parts`). The
