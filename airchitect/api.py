@@ -53,6 +53,19 @@ def shipped(task, purpose="predict", objective=None) -> Predictor:
     >>> shipped("buffer").model_name, shipped("buffer", "recommend").model_name
     ('stalls', 'boosted')
     """
+    from airchitect import tasks
+
+    if all(isinstance(v, str) for v in (task, purpose)) and (objective is None or isinstance(objective, str)):
+        return _shipped_named(task, purpose, objective, tasks.generation)  # checked once per registry state
+    return _shipped(task, purpose, objective)
+
+
+@functools.lru_cache(maxsize=64)
+def _shipped_named(task, purpose, objective, generation):
+    return _shipped(task, purpose, objective)
+
+
+def _shipped(task, purpose, objective):
     from airchitect.tasks import get
 
     check_choice("purpose", purpose, ("predict", "recommend"))
