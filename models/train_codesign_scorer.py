@@ -1,6 +1,7 @@
 """Retrain the scorer of a shipped codesign model to read the buffers' stalls.
 
-    python models/train_codesign_scorer.py [--objective cycles|edp] [--candidates N] [--queries 50000]
+    python models/train_codesign_scorer.py [--objective cycles|edp] [--candidates N]
+        [--train-candidates N] [--queries 50000] [--epochs 30]
 
 Keeps the proposal of the shipped per-workload model (``models/train.py --task
 codesign``, ``airchitect/models/codesign`` or ``.../edp``) and trains its scorer
@@ -78,6 +79,9 @@ def main(argv=None):
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--candidates", type=int, default=None,
                         help="candidates the scorer ranks (default: the model's, 32)")
+    parser.add_argument("--train-candidates", type=int, default=None,
+                        help="candidates of each training query the scorer learns from "
+                             "(default: --candidates)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default=None)
     parser.add_argument("--cache", default=None, help="folder that keeps the labelled queries")
@@ -98,11 +102,16 @@ def main(argv=None):
     torch.set_num_threads(2)
     start = time.perf_counter()
     inputs = task.validate(train[list(task.input_columns)])
-    more = {} if args.candidates is None else {"candidates": args.candidates}
+    ranked = args.candidates or predictor.estimator.candidates
+    learned = args.train_candidates or ranked
+    if not (1 <= learned <= 4096 and 1 <= ranked <= 4096):
+        parser.error("--candidates and --train-candidates must be in [1, 4096]")
+    more = {"candidates": learned}
     predictor.estimator.refit_scorer(inputs, train["label"].to_numpy(), stall_features=True,
                                      scorer_width=args.width, scorer_rows=args.queries,
                                      scorer_epochs=args.epochs, seed=args.seed, verbose=True, **more)
     fit_s = time.perf_counter() - start
+    predictor.estimator.set_params(candidates=ranked)
     log(f"scorer fitted in {fit_s:.0f} s")
     held = evaluate(predictor, test, args.objective)
     held["majority"] = metrics.majority_baseline(task, task.validate(test[list(task.input_columns)]),
@@ -112,7 +121,7 @@ def main(argv=None):
     predictor.metadata["metrics"]["held_out"] = held
     predictor.metadata["training"]["scorer"] = {
         "stall_features": True, "queries": args.queries, "sampler_seed": args.seed,
-        "epochs": args.epochs, "width": args.width, "candidates": predictor.estimator.candidates,
+        "epochs": args.epochs, "width": args.width, "candidates": learned, "ranked": ranked,
         "fit_seconds": round(fit_s, 1),
         **({"labels_from_cache": True} if from_cache else {"label_seconds": round(label_s, 1)})}
     predictor.save(out)

@@ -1,5 +1,7 @@
 """The factorised two-stage model on small codesign spaces, checked by hand."""
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -268,6 +270,19 @@ def test_pruned_ranking_with_stalls_equals_scoring_every_candidate(stall_data, s
     expected = np.take_along_axis(labels, np.lexsort((-logp, cost), axis=1)[:, :1], axis=1)
     assert np.allclose(est._ranking_log_costs(inputs, labels, 1).min(axis=1), cost.min(axis=1), atol=1e-5)
     assert np.array_equal(est.top_k(inputs, 1), expected)
+
+
+def test_a_scorer_ranks_more_candidates_than_it_was_trained_on(stall_data, stall_fitted):
+    # the shipped codesign scorer learns from 32 candidates a query and ranks 48
+    task, inputs, _ = stall_data  # 300 rows: the pruned ranking
+    trained = stall_fitted[0]
+    est = copy.deepcopy(trained).set_params(candidates=10)
+    labels, logp = est._proposals(inputs, 10)
+    assert np.array_equal(labels[:, :trained.candidates], trained.candidate_labels(inputs))
+    cost = est.predicted_log_costs(inputs, labels)
+    expected = np.take_along_axis(labels, np.lexsort((-logp, cost), axis=1)[:, :1], axis=1)[:, 0]
+    assert np.array_equal(est.predict(inputs), expected)
+    assert task.allowed(inputs, validated=True)[np.arange(len(inputs)), expected].all()
 
 
 def test_a_model_saved_before_stall_features_loads_without_them(tmp_path, data, fitted):
