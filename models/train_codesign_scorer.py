@@ -92,6 +92,10 @@ def main(argv=None):
     objective = None if args.objective == "cycles" else args.objective
     out = args.out or api.shipped_path("codesign", objective=objective)
     predictor = api.shipped("codesign", objective=objective)
+    ranked = predictor.estimator.candidates if args.candidates is None else args.candidates
+    learned = ranked if args.train_candidates is None else args.train_candidates
+    if not (1 <= learned <= 4096 and 1 <= ranked <= 4096):
+        parser.error("--candidates and --train-candidates must be in [1, 4096]")
     names = [cache_name(args.objective, s, n) for s, n in ((args.seed, args.queries), (args.seed + 1, args.test))]
     from_cache = args.cache is not None and all((Path(args.cache) / name).exists() for name in names)
     start = time.perf_counter()
@@ -102,14 +106,10 @@ def main(argv=None):
     torch.set_num_threads(2)
     start = time.perf_counter()
     inputs = task.validate(train[list(task.input_columns)])
-    ranked = args.candidates or predictor.estimator.candidates
-    learned = args.train_candidates or ranked
-    if not (1 <= learned <= 4096 and 1 <= ranked <= 4096):
-        parser.error("--candidates and --train-candidates must be in [1, 4096]")
-    more = {"candidates": learned}
     predictor.estimator.refit_scorer(inputs, train["label"].to_numpy(), stall_features=True,
                                      scorer_width=args.width, scorer_rows=args.queries,
-                                     scorer_epochs=args.epochs, seed=args.seed, verbose=True, **more)
+                                     scorer_epochs=args.epochs, seed=args.seed, verbose=True,
+                                     candidates=learned)
     fit_s = time.perf_counter() - start
     predictor.estimator.set_params(candidates=ranked)
     log(f"scorer fitted in {fit_s:.0f} s")
