@@ -132,15 +132,22 @@ def test_needs_a_task_with_factors():
         FactorisedClassifier(task=task, epochs=1).fit(x, np.zeros(8, dtype=int))
 
 
+def scored_top_k(est, X, k):
+    """``(labels, costs, top k)``: the proposal's candidates of every row of ``X``, the
+    scorer's cost of each, and the ``k`` best by scoring every one (ties by probability),
+    what the pruned ranking must equal."""
+    labels, logp = est._proposals(X, est.candidates)
+    cost = est.predicted_log_costs(X, labels)
+    return labels, cost, np.take_along_axis(labels, np.lexsort((-logp, cost), axis=1)[:, :k], axis=1)
+
+
 @pytest.mark.parametrize("k", [1, 2, 6])
 def test_pruned_ranking_equals_scoring_every_candidate(data, fitted, k):
     """top_k scores only candidates whose bound can still rank in the k best; the k
     best and their order are those of scoring all candidates."""
     task, inputs, _ = data
     part = inputs  # 400 rows: at least SERIAL_ROWS, so the ranking prunes
-    labels, logp = fitted._proposals(part, fitted.candidates)
-    cost = fitted.predicted_log_costs(part, labels)
-    expected = np.take_along_axis(labels, np.lexsort((-logp, cost), axis=1)[:, :k], axis=1)
+    labels, cost, expected = scored_top_k(fitted, part, k)
     assert np.array_equal(fitted.top_k(part, k), expected)
     pruned = fitted._ranking_log_costs(part, labels, k)
     finite = np.isfinite(pruned)
@@ -265,9 +272,7 @@ def test_stall_scorer_is_the_estimate_plus_a_correction_and_at_least_the_bound(s
 def test_pruned_ranking_with_stalls_equals_scoring_every_candidate(stall_data, stall_fitted):
     task, inputs, _ = stall_data  # 300 rows: at least SERIAL_ROWS, so the ranking prunes
     est, _ = stall_fitted
-    labels, logp = est._proposals(inputs, est.candidates)
-    cost = est.predicted_log_costs(inputs, labels)
-    expected = np.take_along_axis(labels, np.lexsort((-logp, cost), axis=1)[:, :1], axis=1)
+    labels, cost, expected = scored_top_k(est, inputs, 1)
     assert np.allclose(est._ranking_log_costs(inputs, labels, 1).min(axis=1), cost.min(axis=1), atol=1e-5)
     assert np.array_equal(est.top_k(inputs, 1), expected)
 
@@ -277,12 +282,11 @@ def test_a_scorer_ranks_more_candidates_than_it_was_trained_on(stall_data, stall
     task, inputs, _ = stall_data  # 300 rows: the pruned ranking
     trained = stall_fitted[0]
     est = copy.deepcopy(trained).set_params(candidates=10)
-    labels, logp = est._proposals(inputs, 10)
+    labels, _, expected = scored_top_k(est, inputs, 1)
+    assert labels.shape[1] == 10
     assert np.array_equal(labels[:, :trained.candidates], trained.candidate_labels(inputs))
-    cost = est.predicted_log_costs(inputs, labels)
-    expected = np.take_along_axis(labels, np.lexsort((-logp, cost), axis=1)[:, :1], axis=1)[:, 0]
-    assert np.array_equal(est.predict(inputs), expected)
-    assert task.allowed(inputs, validated=True)[np.arange(len(inputs)), expected].all()
+    assert np.array_equal(est.predict(inputs), expected[:, 0])
+    assert task.allowed(inputs, validated=True)[np.arange(len(inputs)), expected[:, 0]].all()
 
 
 def test_a_model_saved_before_stall_features_loads_without_them(tmp_path, data, fitted):
