@@ -287,6 +287,7 @@ def _place(tmp, path):
     """Move the files of directory ``tmp`` to ``path``: one rename when ``path`` is
     absent, else file by file (``predictor.json`` last); ``tmp`` is removed."""
     os.chmod(tmp, 0o755)
+    os.chmod(tmp / "model.safetensors", 0o644)  # safetensors writes it readable by its owner alone
     if not path.exists():
         try:
             os.rename(tmp, path)

@@ -107,6 +107,8 @@ def test_train_save_load_round_trip(tmp_path, array_frame):
     assert "top1" in held["majority"]
     path = predictor.save(tmp_path / "model")
     assert sorted(p.name for p in path.iterdir()) == ["model.safetensors", "predictor.json"]
+    # readable by others, as a model shared on a cluster must be
+    assert [oct(p.stat().st_mode & 0o777) for p in (path, *sorted(path.iterdir()))] == ["0o755", "0o644", "0o644"]
     loaded = Predictor.load(path)
     inputs = array_frame[list(predictor.task.input_columns)]
     pd.testing.assert_frame_equal(loaded.predict(inputs), predictor.predict(inputs))
