@@ -22,6 +22,11 @@ can stall an array for twice its compute time. This model has two parts:
    :func:`stall_features`): where the operands do not fit, cycles jump with the
    buffer sizes in ways sizes and bounds do not show.
 
+A model may carry a second proposal, a *companion* (:meth:`FactorisedClassifier.attach_companion`):
+another model's trunk and heads (and its encoder), whose most probable labels
+join the candidates the scorer ranks. The shipped EDP model carries the cycles
+model's proposal: the two miss different optima.
+
 >>> from sklearn.base import clone
 >>> clone(FactorisedClassifier(beam=4)).get_params()["beam"]
 4
@@ -49,6 +54,10 @@ from airchitect.targets.systolic.geometry import spatial_dims
 N_PAIR_FEATURES = 26
 #: features a pair gains with ``stall_features`` (see :func:`stall_features`)
 N_STALL_FEATURES = 6
+#: names of a :class:`FactorisedNet`'s tensors that belong to the scorer, not the proposal
+SCORER_PREFIXES = ("scorer", "pair_")
+#: prefix of a companion proposal's tensors in a saved model
+COMPANION = "companion."
 #: fewer rows than this run on one torch thread (waking a pool costs more than it saves)
 SERIAL_ROWS = 256
 
@@ -146,6 +155,11 @@ class FactorisedNet(nn.Module):
         return joint.reshape(len(x), -1)
 
 
+def proposal_state(net):
+    """The tensors of a :class:`FactorisedNet`'s proposal (trunk and heads), by name."""
+    return {name: value for name, value in net.state_dict().items() if not name.startswith(SCORER_PREFIXES)}
+
+
 def pair_features(task, inputs, labels, bounds):
     """Raw features ``(n * k, N_PAIR_FEATURES)`` (float32) of the pairs (row ``r``,
     configuration ``labels[r, j]``) of a codesign-like task, rows first.
@@ -233,6 +247,10 @@ class FactorisedClassifier(TorchClassifier):
         Arrays whose splits are candidates (each with all its splits).
     candidates : int
         Candidates the scorer ranks (the most probable of the beam), 1..4096.
+    companion_candidates : int
+        With a companion proposal (:meth:`attach_companion`), its most probable
+        labels that join the candidates (those already among them count once),
+        0..4096; without one, not used.
     stall_features : bool
         The scorer also reads the buffers' stalls (:func:`stall_features`; the
         task needs ``stall_parts``): about 20 microseconds more a query.
@@ -261,7 +279,7 @@ class FactorisedClassifier(TorchClassifier):
     def __init__(self, task=None, width=256, depth=2, embedding=32, scorer_width=128, beam=8,
                  candidates=32, epochs=30, batch_size=512, scorer_rows=20000, scorer_epochs=20,
                  learning_rate=2e-3, weight_decay=1e-4, objective=None, seed=0, verbose=False,
-                 stall_features=False):
+                 stall_features=False, companion_candidates=0):
         self.task = task
         self.width = width
         self.depth = depth
@@ -279,6 +297,7 @@ class FactorisedClassifier(TorchClassifier):
         self.seed = seed
         self.verbose = verbose
         self.stall_features = stall_features
+        self.companion_candidates = companion_candidates
 
     # -- structure -------------------------------------------------------------------
     def _factors(self):
@@ -326,6 +345,7 @@ class FactorisedClassifier(TorchClassifier):
         self.n_labels_ = task.n_labels
         self.classes_ = np.arange(self.n_labels_)
         self.module_ = self._build(self.encoder_, self.n_labels_)
+        self.companion_ = None
         n_splits = self.module_.n_splits
         features = torch.as_tensor(self.encoder_.transform(X))
         arrays, splits = torch.as_tensor(y // n_splits), torch.as_tensor(y % n_splits)
@@ -387,14 +407,40 @@ class FactorisedClassifier(TorchClassifier):
         net.scorer.eval()
         net.scorer_trained.fill_(1.0)
 
+    def attach_companion(self, other, candidates):
+        """Carry the proposal of ``other`` (a fitted :class:`FactorisedClassifier` of the
+        same task and sizes ``width``, ``depth``, ``embedding``; its encoder, trunk and
+        heads, copied) as a companion whose ``candidates`` most probable labels join
+        the ones this model's scorer ranks (``companion_candidates``). Returns self.
+
+        >>> edp.attach_companion(cycles, 48)  # doctest: +SKIP
+        """
+        for name in ("width", "depth", "embedding"):
+            if getattr(other, name) != getattr(self, name):
+                raise ValueError(f"companion: {name} {getattr(other, name)} is not this model's "
+                                 f"{getattr(self, name)}")
+        if other._factors() != self._factors() or other.n_labels_ != self.n_labels_:
+            raise ValueError("companion: not a model of this task's labels")
+        self.set_params(companion_candidates=candidates)
+        self.companion_ = self._companion_net(other.encoder_, proposal_state(other.module_))
+        return self
+
+    def _companion_net(self, encoder, state):
+        """``(encoder, net)`` of a companion proposal from its tensors ``state``."""
+        net = self._build(encoder, self.n_labels_)
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        missing = [name for name in missing if not name.startswith(SCORER_PREFIXES)]
+        if missing or unexpected:
+            raise ValueError(f"companion: tensors {(missing + unexpected)[:3]} are not a proposal's")
+        return encoder, net.eval()
+
     def refit_scorer(self, X, y, **params):
         """Train a new scorer on the fitted proposal, which is kept: ``params`` are the
         scorer's (``scorer_width``, ``scorer_rows``, ``scorer_epochs``,
         ``stall_features``, ``seed``, ...); ``X`` (validated) and ``y`` (optimal labels)
         as in :meth:`fit`, of queries the proposal need not have seen."""
         self.set_params(**params)
-        proposal = {name: value for name, value in self.module_.state_dict().items()
-                    if not name.startswith(("scorer", "pair_"))}
+        proposal = proposal_state(self.module_)
         self.module_ = self._build(self.encoder_, self.n_labels_)
         self.module_.load_state_dict(proposal, strict=False)
         self.module_.eval()
@@ -410,12 +456,13 @@ class FactorisedClassifier(TorchClassifier):
         return np.concatenate([features, stall_features(task, X, labels, bounds["cycles"])[0]], axis=1)
 
     # -- prediction ---------------------------------------------------------------------
-    def _proposals(self, X, k):
+    def _proposals(self, X, k, companion=False):
         """``(labels, log-probabilities)`` of the ``k`` best candidates of every row of
-        ``X`` (validated), best first, by beam search over ``max(beam, 1)`` arrays."""
-        net = self.module_
+        ``X`` (validated), best first, by beam search over ``max(beam, 1)`` arrays (of
+        the companion proposal with ``companion``)."""
+        encoder, net = self.companion_ if companion else (self.encoder_, self.module_)
         n_splits = net.n_splits
-        features = torch.as_tensor(self.encoder_.transform(X))
+        features = torch.as_tensor(encoder.transform(X))
         out_l, out_p = [], []
         with torch.inference_mode(), serial_if_small(len(X)):
             for start in range(0, len(X), self.chunk):
@@ -433,9 +480,27 @@ class FactorisedClassifier(TorchClassifier):
             return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
         return np.concatenate(out_l), np.concatenate(out_p)
 
+    def _has_companion(self):
+        return getattr(self, "companion_", None) is not None and self.companion_candidates > 0
+
+    def _pool(self, X, k):
+        """``(labels, log-probabilities, repeated)`` ``(n, c)`` of the candidates of every
+        row of ``X`` (validated): the proposal's ``k`` most probable, then the
+        companion's ``companion_candidates`` (log-probability ``-inf``; ``repeated``
+        where a label is already among the proposal's)."""
+        labels, logp = self._proposals(X, k)
+        if not self._has_companion():
+            return labels, logp, np.zeros(labels.shape, dtype=bool)
+        extra = self._proposals(X, self.companion_candidates, companion=True)[0]
+        repeated = np.zeros((len(X), labels.shape[1] + extra.shape[1]), dtype=bool)
+        repeated[:, labels.shape[1]:] = (extra[:, :, None] == labels[:, None, :]).any(axis=2)
+        return (np.concatenate([labels, extra], axis=1),
+                np.concatenate([logp, np.full(extra.shape, -np.inf, np.float32)], axis=1), repeated)
+
     def candidate_labels(self, X):
-        """The proposal's ``candidates`` labels of every row, ``(n, candidates)``."""
-        return self.proposed(X, self.candidates)
+        """The labels the scorer ranks for ``k <= candidates`` of every row, ``(n, c)``:
+        the proposal's ``candidates``, then a companion's (a label may appear twice)."""
+        return self._pool(pd.DataFrame(X).reset_index(drop=True), self.candidates)[0]
 
     def proposed(self, X, k):
         """The proposal's ``k`` most probable labels of every row of ``X`` (validated),
@@ -477,8 +542,8 @@ class FactorisedClassifier(TorchClassifier):
 
         def one(start):
             part = X if len(X) <= self.chunk else X.iloc[start:start + self.chunk].reset_index(drop=True)
-            lab, logp = self._proposals(part, max(k, self.candidates))
-            cost = self._ranking_log_costs(part, lab, k)
+            lab, logp, repeated = self._pool(part, max(k, self.candidates))
+            cost = self._ranking_log_costs(part, lab, k, repeated)
             return np.take_along_axis(lab, np.lexsort((-logp, cost), axis=1)[:, :k], axis=1)
 
         if len(starts) == 1 or torch.get_num_threads() == 1:
@@ -492,10 +557,10 @@ class FactorisedClassifier(TorchClassifier):
             pool.shutdown(wait=True, cancel_futures=True)
             torch.set_num_threads(threads)
 
-    def _ranking_log_costs(self, X, labels, k):
+    def _ranking_log_costs(self, X, labels, k, skip=None):
         """:meth:`predicted_log_costs` of the candidates ``labels`` ``(n, c)`` that can
         rank among the ``k`` cheapest of their row, ``inf`` for the others (for fewer
-        than :data:`SERIAL_ROWS` rows, of every candidate).
+        than :data:`SERIAL_ROWS` rows, of every candidate) and where ``skip`` holds.
 
         The scorer predicts ``log2(cost / bound) >= 0``, so a candidate's predicted
         cost is at least its bound: once ``k`` candidates of a row are scored (the
@@ -505,15 +570,18 @@ class FactorisedClassifier(TorchClassifier):
         float32 rounding of the scorer, which may differ with the batch's size).
         """
         n, c = labels.shape
+        skip = np.zeros((n, c), dtype=bool) if skip is None else skip
         if n < SERIAL_ROWS:  # few rows: one scorer pass over all costs less than two
-            return self.predicted_log_costs(X, labels)
+            return np.where(skip, np.inf, self.predicted_log_costs(X, labels))
         bounds, bound = self._bounds(X, labels)
         cost = np.full((n, c), np.inf)
+        order = np.argsort(np.where(skip, np.inf, bound), axis=1, kind="stable")
         first = np.zeros((n, c), dtype=bool)
-        first[np.arange(n)[:, None], np.argsort(bound, axis=1, kind="stable")[:, :min(c, k + 3)]] = True
+        first[np.arange(n)[:, None], order[:, :min(c, k + 3)]] = True
+        first &= ~skip
         self._score_pairs(X, labels, bounds, bound, cost, first)
         kth = np.partition(cost, k - 1, axis=1)[:, k - 1]
-        self._score_pairs(X, labels, bounds, bound, cost, (bound <= kth[:, None]) & ~first)
+        self._score_pairs(X, labels, bounds, bound, cost, (bound <= kth[:, None]) & ~first & ~skip)
         return cost
 
     def _score_pairs(self, X, labels, bounds, bound, cost, which):
@@ -531,6 +599,32 @@ class FactorisedClassifier(TorchClassifier):
         with torch.inference_mode(), serial_if_small(r.size // 32):
             over = self.module_.score(torch.as_tensor(pairs)).numpy()
         cost[r, j] = bound[r, j] + over
+
+    # -- persistence (used by Predictor) ----------------------------------------------
+    def get_state(self):
+        """``(arrays, json_state)``: the net's tensors and its encoder, and a companion's
+        proposal tensors (prefixed :data:`COMPANION`) and encoder."""
+        arrays = {k: v.numpy() for k, v in self.module_.state_dict().items()}
+        state = {"encoder": self.encoder_.to_dict()}
+        if getattr(self, "companion_", None) is not None:
+            encoder, net = self.companion_
+            arrays.update({COMPANION + k: v.numpy() for k, v in proposal_state(net).items()})
+            state["companion_encoder"] = encoder.to_dict()
+        return arrays, state
+
+    def set_state(self, arrays, state):
+        """Restore what :meth:`get_state` returned."""
+        own = {k: torch.as_tensor(v) for k, v in arrays.items() if not k.startswith(COMPANION)}
+        self.encoder_ = Encoder.from_dict(state["encoder"])
+        self.module_ = self._build(self.encoder_, self.n_labels_)
+        self.module_.load_state_dict(own)
+        self.module_.eval()
+        self.companion_ = None
+        if "companion_encoder" in state:
+            theirs = {k[len(COMPANION):]: torch.as_tensor(v) for k, v in arrays.items()
+                      if k.startswith(COMPANION)}
+            self.companion_ = self._companion_net(Encoder.from_dict(state["companion_encoder"]), theirs)
+        return self
 
     def predict(self, X):
         """The predicted label of every row: the best of :meth:`top_k`."""

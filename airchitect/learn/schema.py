@@ -68,6 +68,7 @@ LIMITS = {
     "scorer_width": (1, 8192),
     "beam": (1, 10**5),
     "candidates": (1, 4096),
+    "companion_candidates": (0, 4096),
     "scorer_rows": (0, 10**8),
     "scorer_epochs": (1, 10**6),
     "d_model": (1, 4096),
@@ -76,7 +77,9 @@ LIMITS = {
 }
 _POSITIVE = ("learning_rate",)
 #: parameters a model saved before they existed may lack (the default then holds)
-_OPTIONAL_PARAMS = ("stall_features",)
+_OPTIONAL_PARAMS = ("stall_features", "companion_candidates")
+#: state a model may lack (one without a companion proposal)
+_OPTIONAL_STATE = ("companion_encoder",)
 _COLUMNS = 256
 _VOCABULARY = 10**4
 _DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
@@ -130,7 +133,8 @@ _PARAMS = {
     "airchitect": _torch_params(("embedding_dim", "hidden")),
     "resmlp": _torch_params(("width", "depth")),
     "factorised": {**_torch_params(("width", "depth", "embedding", "scorer_width", "beam", "candidates",
-                                    "scorer_rows", "scorer_epochs"), ("learning_rate", "weight_decay")),
+                                    "scorer_rows", "scorer_epochs", "companion_candidates"),
+                                   ("learning_rate", "weight_decay")),
                    "stall_features": {"type": "boolean"}},
     "ordinal": {**_torch_params(("d_model", "heads", "layers"), ("learning_rate", "weight_decay")),
                 "columns": {**_strings(_COLUMNS, 1), "type": ["array", "null"]}},
@@ -162,7 +166,7 @@ def _encoder(kind):
 _STATE = {
     "airchitect": {"encoder": _encoder("tokens")},
     "resmlp": {"encoder": _encoder("folds")},
-    "factorised": {"encoder": _encoder("folds")},
+    "factorised": {"encoder": _encoder("folds"), "companion_encoder": _encoder("folds")},
     "ordinal": {"encoder": _encoder("tokens")},
     "surrogate": {"groups": _strings(_VOCABULARY, 1), "constraints": _strings(_COLUMNS)},
     "boosted": {},
@@ -188,7 +192,7 @@ def metadata_schema(model):
                        "maxItems": MAX_LABELS},
             "model": {"enum": list(_PARAMS)},
             "params": _object(_PARAMS[model], _OPTIONAL_PARAMS) if known else {"type": "object"},
-            "state": _object(_STATE[model]) if known else {"type": "object"},
+            "state": _object(_STATE[model], _OPTIONAL_STATE) if known else {"type": "object"},
             "n_labels": {"type": "integer", "minimum": 1, "maximum": MAX_LABELS},
             **{key: {"type": "object"} for key in METADATA_KEYS},
         },
@@ -256,14 +260,14 @@ def check_against_task(meta, task, file):
     if params["objective"] is not None and params["objective"] not in objectives:
         fail(file, "params.objective", f"must be one of {', '.join(objectives)} or null; "
                                        f"got {params['objective']!r}")
-    if "encoder" in meta["state"]:
-        _check_encoder(meta["state"]["encoder"], task, file)
+    for name in ("encoder", "companion_encoder"):
+        if name in meta["state"]:
+            _check_encoder(meta["state"][name], task, file, f"state.{name}")
     if model == "surrogate":
         _check_surrogate_state(meta["state"], task, file)
 
 
-def _check_encoder(encoder, task, file):
-    field = "state.encoder"
+def _check_encoder(encoder, task, file, field):
     unknown = [c for c in encoder["columns"] if c not in task.input_columns]
     if unknown:
         fail(file, f"{field}.columns", f"{unknown[0]!r} is not an input of task {task.name!r}")
@@ -341,7 +345,14 @@ def expected_tensors(meta, task, estimator):
     from airchitect.learn.encoding import Encoder
 
     encoder = Encoder.from_dict(meta["state"]["encoder"])
-    return _torch_tensors(estimator, encoder, meta["n_labels"])
+    expected = _torch_tensors(estimator, encoder, meta["n_labels"])
+    if "companion_encoder" in meta["state"]:  # a factorised model's second proposal
+        from airchitect.learn.factorised import COMPANION, SCORER_PREFIXES
+
+        theirs = _torch_tensors(estimator, Encoder.from_dict(meta["state"]["companion_encoder"]),
+                                meta["n_labels"])
+        expected.update({COMPANION + k: v for k, v in theirs.items() if not k.startswith(SCORER_PREFIXES)})
+    return expected
 
 
 def _shape_text(shape):

@@ -133,11 +133,12 @@ def test_needs_a_task_with_factors():
 
 
 def scored_top_k(est, X, k):
-    """``(labels, costs, top k)``: the proposal's candidates of every row of ``X``, the
-    scorer's cost of each, and the ``k`` best by scoring every one (ties by probability),
-    what the pruned ranking must equal."""
-    labels, logp = est._proposals(X, est.candidates)
-    cost = est.predicted_log_costs(X, labels)
+    """``(labels, costs, top k)``: the candidates of every row of ``X`` (a companion's
+    too), the scorer's cost of each (``inf`` for a companion's repeat of a label), and
+    the ``k`` best by scoring every one (ties by probability), what the pruned ranking
+    must equal."""
+    labels, logp, repeated = est._pool(X, est.candidates)
+    cost = np.where(repeated, np.inf, est.predicted_log_costs(X, labels))
     return labels, cost, np.take_along_axis(labels, np.lexsort((-logp, cost), axis=1)[:, :k], axis=1)
 
 
@@ -305,3 +306,70 @@ def test_a_model_saved_before_stall_features_loads_without_them(tmp_path, data, 
     (path / "predictor.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="stall_features"):
         Predictor.load(path)
+
+
+@pytest.fixture(scope="module")
+def with_companion(data, fitted):
+    """``fitted`` carrying the proposal of a second model (another seed) as a companion."""
+    task, inputs, labels = data
+    other = FactorisedClassifier(**{**fitted.get_params(), "seed": 1, "epochs": 10, "scorer_rows": 0})
+    other.fit(inputs.iloc[:300], labels[:300])
+    return copy.deepcopy(fitted).attach_companion(other, 5), other
+
+
+def test_a_companion_proposal_joins_the_candidates(data, fitted, with_companion):
+    task, inputs, _ = data  # 400 rows: the pruned ranking
+    est, other = with_companion
+    labels, logp, repeated = est._pool(inputs, est.candidates)
+    assert labels.shape[1] == 6 + 5
+    assert np.array_equal(labels[:, :6], fitted.candidate_labels(inputs))
+    assert np.array_equal(labels[:, 6:], other.proposed(inputs, 5))
+    assert np.isneginf(logp[:, 6:]).all()
+    for row, rep in zip(labels, repeated):  # a companion's label already proposed is marked
+        assert [label in row[:6] for label in row[6:]] == rep[6:].tolist() and not rep[:6].any()
+    assert repeated.any() and not repeated.all()
+    for k in (1, 6):
+        expected = scored_top_k(est, inputs, k)[2]
+        top = est.top_k(inputs, k)
+        assert np.array_equal(top, expected)
+        assert all(len(set(row)) == k for row in top)  # a label ranks once
+    assert np.array_equal(est.top_k(inputs.iloc[:20], 3), expected[:20, :3])  # few rows: no pruning
+    # where the companion changes a prediction, the new one is a companion's label
+    pick = est.predict(inputs)
+    changed = np.nonzero(pick != fitted.predict(inputs))[0]
+    assert changed.size
+    assert all(pick[r] in labels[r, 6:] and pick[r] not in labels[r, :6] for r in changed)
+
+
+def test_a_companion_is_saved_with_the_model_and_checked(tmp_path, data, with_companion):
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    task, inputs, _ = data
+    est, other = with_companion
+    path = Predictor(task, est).save(tmp_path / "m")
+    meta = json.loads((path / "predictor.json").read_text())
+    assert meta["params"]["companion_candidates"] == 5
+    assert meta["state"]["companion_encoder"] == other.encoder_.to_dict()
+    loaded = Predictor.load(path)
+    assert np.array_equal(loaded.estimator.top_k(inputs, 3), est.top_k(inputs, 3))
+    tensors = load_file(str(path / "model.safetensors"))
+    assert not [name for name in tensors if name.startswith("companion.scorer")]
+    bad = dict(tensors, **{"companion.array.bias": torch.zeros(3)})
+    save_file(bad, str(path / "model.safetensors"))
+    with pytest.raises(ValueError, match="companion.array.bias"):
+        Predictor.load(path)
+    del meta["state"]["companion_encoder"]  # tensors with no encoder to read them
+    (path / "predictor.json").write_text(json.dumps(meta))
+    save_file(tensors, str(path / "model.safetensors"))
+    with pytest.raises(ValueError, match="unexpected companion"):
+        Predictor.load(path)
+
+
+def test_a_companion_must_have_the_models_sizes(data, fitted):
+    task, inputs, labels = data
+    other = FactorisedClassifier(**{**fitted.get_params(), "width": 16, "epochs": 1, "scorer_rows": 0})
+    other.fit(inputs.iloc[:50], labels[:50])
+    with pytest.raises(ValueError, match="width 16 is not this model's 32"):
+        copy.deepcopy(fitted).attach_companion(other, 4)
