@@ -15,6 +15,16 @@ is saved in place (or to ``--out``). With ``--cache DIR`` the labelled queries a
 kept there as Parquet and reused by a later run with the same arguments. Work: the labels (about 6 ms a query for
 cycles, 9 ms for EDP, over ``--jobs`` processes), then about 33 simulated pairs a
 training query and the scorer's epochs over them.
+
+``--companion DIR --companion-candidates N`` makes the model carry the proposal of
+the factorised codesign model saved in ``DIR`` (e.g. ``airchitect/models/codesign``,
+the cycles model): its ``N`` most probable labels join the candidates the scorer
+ranks (:meth:`~airchitect.learn.factorised.FactorisedClassifier.attach_companion`).
+``--keep-scorer`` keeps the model's scorer (the training queries then serve only
+the majority baseline; the held-out metrics are measured anew). The shipped EDP model is::
+
+    python models/train_codesign_scorer.py --objective edp --keep-scorer --candidates 64 \
+        --companion airchitect/models/codesign --companion-candidates 96
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ import torch
 import airchitect as ac
 from airchitect import api
 from airchitect._files import write_atomic
-from airchitect.learn import metrics
+from airchitect.learn import Predictor, metrics
 from airchitect.learn.train import evaluate
 
 
@@ -85,9 +95,18 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default=None)
     parser.add_argument("--cache", default=None, help="folder that keeps the labelled queries")
+    parser.add_argument("--companion", default=None, help="folder of a saved factorised codesign model "
+                                                          "whose proposal the model carries")
+    parser.add_argument("--companion-candidates", type=int, default=None,
+                        help="the companion's candidates that join the ranking (with --companion)")
+    parser.add_argument("--keep-scorer", action="store_true", help="keep the model's scorer")
     args = parser.parse_args(argv)
     if args.queries < 1 or args.test < 1:
         parser.error("--queries and --test must be >= 1")
+    if (args.companion is None) != (args.companion_candidates is None):
+        parser.error("--companion and --companion-candidates go together")
+    if args.companion_candidates is not None and not 1 <= args.companion_candidates <= 4096:
+        parser.error("--companion-candidates must be in [1, 4096]")
     task = ac.tasks.get("codesign")
     objective = None if args.objective == "cycles" else args.objective
     out = args.out or api.shipped_path("codesign", objective=objective)
@@ -96,6 +115,17 @@ def main(argv=None):
     learned = ranked if args.train_candidates is None else args.train_candidates
     if not (1 <= learned <= 4096 and 1 <= ranked <= 4096):
         parser.error("--candidates and --train-candidates must be in [1, 4096]")
+    if args.companion is not None:
+        try:
+            companion = Predictor.load(args.companion, task="codesign")
+            if not hasattr(companion.estimator, "attach_companion"):
+                raise ValueError("not a factorised codesign model")
+            predictor.estimator.attach_companion(companion.estimator, args.companion_candidates)
+        except (OSError, ValueError) as err:
+            parser.error(f"--companion {args.companion}: {err}")
+        predictor.metadata["training"]["companion"] = {
+            "model": Path(args.companion).resolve().name, "objective": companion.estimator.objective,
+            "candidates": args.companion_candidates}
     names = [cache_name(args.objective, s, n) for s, n in ((args.seed, args.queries), (args.seed + 1, args.test))]
     from_cache = args.cache is not None and all((Path(args.cache) / name).exists() for name in names)
     start = time.perf_counter()
@@ -104,26 +134,29 @@ def main(argv=None):
     label_s = time.perf_counter() - start
     log(f"{args.queries} + {args.test} queries labelled in {label_s:.0f} s")
     torch.set_num_threads(2)
-    start = time.perf_counter()
-    inputs = task.validate(train[list(task.input_columns)])
-    predictor.estimator.refit_scorer(inputs, train["label"].to_numpy(), stall_features=True,
-                                     scorer_width=args.width, scorer_rows=args.queries,
-                                     scorer_epochs=args.epochs, seed=args.seed, verbose=True,
-                                     candidates=learned)
-    fit_s = time.perf_counter() - start
+    if not args.keep_scorer:
+        start = time.perf_counter()
+        inputs = task.validate(train[list(task.input_columns)])
+        predictor.estimator.refit_scorer(inputs, train["label"].to_numpy(), stall_features=True,
+                                         scorer_width=args.width, scorer_rows=args.queries,
+                                         scorer_epochs=args.epochs, seed=args.seed, verbose=True,
+                                         candidates=learned)
+        fit_s = time.perf_counter() - start
+        log(f"scorer fitted in {fit_s:.0f} s")
+        predictor.metadata["training"]["scorer"] = {
+            "stall_features": True, "queries": args.queries, "sampler_seed": args.seed,
+            "epochs": args.epochs, "width": args.width, "candidates": learned, "ranked": ranked,
+            "fit_seconds": round(fit_s, 1),
+            **({"labels_from_cache": True} if from_cache else {"label_seconds": round(label_s, 1)})}
     predictor.estimator.set_params(candidates=ranked)
-    log(f"scorer fitted in {fit_s:.0f} s")
+    if args.keep_scorer:
+        predictor.metadata["training"].setdefault("scorer", {})["ranked"] = ranked
     held = evaluate(predictor, test, args.objective)
     held["majority"] = metrics.majority_baseline(task, task.validate(test[list(task.input_columns)]),
                                                  test["label"].to_numpy(), train["label"].to_numpy(),
                                                  args.objective)
     held["queries"] = {"sampler_seed": args.seed + 1, "n": args.test}
     predictor.metadata["metrics"]["held_out"] = held
-    predictor.metadata["training"]["scorer"] = {
-        "stall_features": True, "queries": args.queries, "sampler_seed": args.seed,
-        "epochs": args.epochs, "width": args.width, "candidates": learned, "ranked": ranked,
-        "fit_seconds": round(fit_s, 1),
-        **({"labels_from_cache": True} if from_cache else {"label_seconds": round(label_s, 1)})}
     predictor.save(out)
     print(json.dumps(predictor.metadata["metrics"], indent=2))
 
