@@ -124,9 +124,9 @@ class FactorisedNet(nn.Module):
         first, act, last = self.split
         width = h.shape[1]
         per_row = nn.functional.linear(h, first.weight[:, :width], first.bias)
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or arrays.numel() < self.n_arrays:  # (few rows: fewer products)
             per_array = nn.functional.linear(self.array_embedding(arrays), first.weight[:, width:])
-            return last(act(per_row[:, None, :] + per_array))
+            return last(act(per_array.add_(per_row[:, None, :])))
         # inference: every array's part once, gathered, the row's part added in place
         table = nn.functional.linear(self.array_embedding.weight, first.weight[:, width:])
         return last(act(table[arrays].add_(per_row[:, None, :])))
@@ -456,10 +456,11 @@ class FactorisedClassifier(TorchClassifier):
         return np.concatenate([features, stall_features(task, X, labels, bounds["cycles"])[0]], axis=1)
 
     # -- prediction ---------------------------------------------------------------------
-    def _proposals(self, X, k, companion=False):
+    def _proposals(self, X, k, companion=False, mask=None):
         """``(labels, log-probabilities)`` of the ``k`` best candidates of every row of
         ``X`` (validated), best first, by beam search over ``max(beam, 1)`` arrays (of
-        the companion proposal with ``companion``)."""
+        the companion proposal with ``companion``); ``mask``: :meth:`_array_mask` of
+        ``X`` where the caller has it."""
         encoder, net = self.companion_ if companion else (self.encoder_, self.module_)
         n_splits = net.n_splits
         features = torch.as_tensor(encoder.transform(X))
@@ -467,8 +468,9 @@ class FactorisedClassifier(TorchClassifier):
         with torch.inference_mode(), serial_if_small(len(X)):
             for start in range(0, len(X), self.chunk):
                 part = X if len(X) <= self.chunk else X.iloc[start:start + self.chunk]
+                allowed = self._array_mask(part) if mask is None else mask[start:start + self.chunk]
                 h = net.trunk(features[start:start + self.chunk])
-                logp = torch.log_softmax(net.array(h).masked_fill(~self._array_mask(part), -1e9), dim=1)
+                logp = torch.log_softmax(net.array(h).masked_fill(~allowed, -1e9), dim=1)
                 beam = min(max(self.beam, 1), net.n_arrays)
                 top_p, top_a = logp.topk(beam, dim=1)
                 joint = top_p[:, :, None] + torch.log_softmax(net.split_logits(h, top_a), dim=2)
@@ -488,10 +490,12 @@ class FactorisedClassifier(TorchClassifier):
         row of ``X`` (validated): the proposal's ``k`` most probable, then the
         companion's ``companion_candidates`` (log-probability ``-inf``; ``repeated``
         where a label is already among the proposal's)."""
-        labels, logp = self._proposals(X, k)
         if not self._has_companion():
+            labels, logp = self._proposals(X, k)
             return labels, logp, np.zeros(labels.shape, dtype=bool)
-        extra = self._proposals(X, self.companion_candidates, companion=True)[0]
+        mask = self._array_mask(X)
+        labels, logp = self._proposals(X, k, mask=mask)
+        extra = self._proposals(X, self.companion_candidates, companion=True, mask=mask)[0]
         repeated = np.zeros((len(X), labels.shape[1] + extra.shape[1]), dtype=bool)
         repeated[:, labels.shape[1]:] = (extra[:, :, None] == labels[:, None, :]).any(axis=2)
         return (np.concatenate([labels, extra], axis=1),
