@@ -52,7 +52,8 @@ def main():
         params = ", ".join(f"{k}={v}" for k, v in meta["params"].items()
                            if k in ("width", "depth", "epochs", "folds", "max_iter", "max_leaf_nodes",
                                     "labels_per_row", "best_per_row", "max_folds", "beam", "candidates",
-                                    "scorer_rows", "stall_features"))
+                                    "scorer_rows", "stall_features")
+                           or (k == "companion_candidates" and v))
         rec = held.get("recommend5_geomean_percent_of_best")
         rows = f"{meta['training']['rows']}/{meta['training']['test_rows']}"
         seconds = f"{meta['training'].get('wall_seconds', meta['training']['fit_seconds'])} s"
