@@ -51,12 +51,13 @@ filter needs 7 prefetches (4096 words), the ofmap 4096 words.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from airchitect._math import ceil_div
 from airchitect.targets.systolic import energy as energy_model
 from airchitect.targets.systolic.compute import total_cycles_calc
 from airchitect.targets.systolic.config import WORDS_PER_KB
-from airchitect.targets.systolic.geometry import sram_counts, spatial_dims
+from airchitect.targets.systolic.geometry import spatial_dims, spatial_dims_one, sram_counts
 
 #: relative slack taken off the float bounds (energy, edp): a bound computed with
 #: other rounding than the cost stays below it
@@ -80,21 +81,6 @@ def compute_cycles(M, N, K, rows, cols, dataflow_code):
     return total_cycles_calc(M, N, K, rows, cols, dataflow_code)
 
 
-def _fold_words(code, operand, rv, cv, T):
-    """Distinct operand words one fold reads (rv rows, cv columns of the array used)."""
-    if operand == 0:  # ifmap: os/ws stream rv x T, is holds rv x cv
-        return np.where(code == 2, rv * cv, rv * T)
-    # filter: os streams cv x T, ws holds rv x cv, is streams rv x T
-    return np.where(code == 0, cv * T, np.where(code == 1, rv * cv, rv * T))
-
-
-def _outer_words(code, operand, Sr, cv, T):
-    """Distinct operand words one outer (column) fold reads over its inner folds."""
-    if operand == 0:
-        return np.where(code == 2, Sr * cv, Sr * T)
-    return np.where(code == 0, cv * T, np.where(code == 1, Sr * cv, Sr * T))
-
-
 def read_bounds(M, N, K, rows, cols, dataflow_code, words, bandwidth, operand):
     """Lower bounds of one read buffer (``operand`` 0 ifmap, 1 filter) of ``words`` words.
 
@@ -108,40 +94,67 @@ def read_bounds(M, N, K, rows, cols, dataflow_code, words, bandwidth, operand):
     >>> int(b["misses"]) >= 64 * (512 * 512 // 11 - 50) // 50
     True
     """
-    M, N, K, R, C, code, words, bw = _i64(M, N, K, rows, cols, dataflow_code, words, bandwidth)
-    Sr, Sc, T = spatial_dims(M, N, K, code)
-    RF, CF = ceil_div(Sr, R), ceil_div(Sc, C)
-    rl, cl = Sr - (RF - 1) * R, Sc - (CF - 1) * C  # rows, cols of the last folds
-    n_valid = M * K if operand == 0 else K * N
-    # SCALE-Sim's read buffer set-up (read_buffer.read_window)
-    eps = ceil_div(words, 100)
-    active = ceil_div(words, 2)
-    n_lines = n_valid // eps + 1
-    n_act = np.minimum(ceil_div(active, eps), n_lines)
-    n_pre = np.maximum(np.minimum(ceil_div(words - active, eps), n_lines - n_act), 1)
+    args = np.broadcast_arrays(*_i64(M, N, K, rows, cols, dataflow_code, words, bandwidth))
+    shape = args[0].shape
+    out = _read_bounds_flat(*(np.ascontiguousarray(a).reshape(-1) for a in args), int(operand))
+    return {name: v.reshape(shape) for name, v in zip(("misses", "dram_reads", "cycles"), out)}
 
-    def need(w):  # slide (sets) an interval reading w distinct words forces
-        return np.maximum(ceil_div(w, eps) - n_act, 0)
 
-    per_fold = sum(need(_fold_words(code, operand, rv, cv, T)) * n
-                   for rv, cv, n in ((R, C, (RF - 1) * (CF - 1)), (rl, C, CF - 1),
-                                     (R, cl, RF - 1), (rl, cl, 1)))
-    per_outer = need(_outer_words(code, operand, Sr, C, T)) * (CF - 1) + need(
-        _outer_words(code, operand, Sr, cl, T))
-    slide = np.maximum(np.maximum(per_fold, per_outer), need(n_valid))
-    misses = np.where(n_act >= n_lines, 0, ceil_div(slide, n_pre))
-    # the prefetch matrix, padding included, bounds the first fill (read_buffer.read_state)
+@njit(cache=True, inline="always")
+def _operand_words(code, operand, rv, cv, T):
+    """Distinct operand words one fold of ``rv`` rows and ``cv`` columns of the array
+    reads (one outer fold over its inner folds with ``rv = Sr``): ifmap (operand 0):
+    os/ws stream ``rv x T``, is holds ``rv x cv``; filter: os streams ``cv x T``, ws
+    holds ``rv x cv``, is streams ``rv x T``."""
     if operand == 0:
-        padded = np.where(code == 2, CF * C * Sr, RF * R * T)
-    else:
-        padded = np.where(code == 0, CF * C * T, np.where(code == 1, CF * C * Sr, RF * R * T))
-    req0 = np.minimum(ceil_div(active, bw), ceil_div(padded, bw))
-    req1 = ceil_div(words - active, bw)
-    return {
-        "misses": misses,
-        "dram_reads": (req0 + misses * req1) * bw,
-        "cycles": np.where(misses > 0, misses * (req1 + 1) - 2, 0),
-    }
+        return rv * cv if code == 2 else rv * T
+    if code == 0:
+        return cv * T
+    return rv * cv if code == 1 else rv * T
+
+
+@njit(cache=True, error_model="numpy")
+def _read_bounds_flat(M, N, K, R, C, code, words, bw, operand):
+    """:func:`read_bounds` of equal-length int64 arrays: ``(misses, dram_reads, cycles)``."""
+    n = M.size
+    misses = np.empty(n, np.int64)
+    dram = np.empty(n, np.int64)
+    cycles = np.empty(n, np.int64)
+    for p in range(n):
+        c = code[p]
+        Sr, Sc, T = spatial_dims_one(c, M[p], N[p], K[p])
+        r, cc, w, b = R[p], C[p], words[p], bw[p]
+        RF, CF = ceil_div(Sr, r), ceil_div(Sc, cc)
+        rl, cl = Sr - (RF - 1) * r, Sc - (CF - 1) * cc  # rows, cols of the last folds
+        n_valid = M[p] * K[p] if operand == 0 else K[p] * N[p]
+        # SCALE-Sim's read buffer set-up (read_buffer.read_window)
+        eps = ceil_div(w, 100)
+        active = ceil_div(w, 2)
+        n_lines = n_valid // eps + 1
+        n_act = min(ceil_div(active, eps), n_lines)
+        n_pre = max(min(ceil_div(w - active, eps), n_lines - n_act), 1)
+        # slide (sets) an interval reading u distinct words forces: max(ceil(u / eps) - n_act, 0)
+        per_fold = (max(ceil_div(_operand_words(c, operand, r, cc, T), eps) - n_act, 0) * (RF - 1) * (CF - 1)
+                    + max(ceil_div(_operand_words(c, operand, rl, cc, T), eps) - n_act, 0) * (CF - 1)
+                    + max(ceil_div(_operand_words(c, operand, r, cl, T), eps) - n_act, 0) * (RF - 1)
+                    + max(ceil_div(_operand_words(c, operand, rl, cl, T), eps) - n_act, 0))
+        per_outer = (max(ceil_div(_operand_words(c, operand, Sr, cc, T), eps) - n_act, 0) * (CF - 1)
+                     + max(ceil_div(_operand_words(c, operand, Sr, cl, T), eps) - n_act, 0))
+        slide = max(max(per_fold, per_outer), max(ceil_div(n_valid, eps) - n_act, 0))
+        m = 0 if n_act >= n_lines else ceil_div(slide, n_pre)
+        # the prefetch matrix, padding included, bounds the first fill (read_buffer.read_state)
+        if operand == 0:
+            padded = CF * cc * Sr if c == 2 else RF * r * T
+        elif c == 0:
+            padded = CF * cc * T
+        else:
+            padded = CF * cc * Sr if c == 1 else RF * r * T
+        req0 = min(ceil_div(active, b), ceil_div(padded, b))
+        req1 = ceil_div(w - active, b)
+        misses[p] = m
+        dram[p] = (req0 + m * req1) * b
+        cycles[p] = m * (req1 + 1) - 2 if m > 0 else 0
+    return misses, dram, cycles
 
 
 def ofmap_words(M, N, K, rows, cols, dataflow_code):
