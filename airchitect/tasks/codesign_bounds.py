@@ -113,7 +113,7 @@ def _operand_words(code, operand, rv, cv, T):
     return rv * cv if code == 1 else rv * T
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _read_bounds_flat(M, N, K, R, C, code, words, bw, operand):
     """:func:`read_bounds` of equal-length int64 arrays: ``(misses, dram_reads, cycles)``."""
     n = M.size

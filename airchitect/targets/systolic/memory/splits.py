@@ -130,7 +130,7 @@ def write_stalls(g, sram_words, bw, max_folds, out, row):
         out[row, share] = grown if end >= total else max(grown, (every - 1.5 * words[share]) / bw - total * per)
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, parallel=True, nogil=True, error_model="numpy")
 def _all_stalls(G, sram_words, bw, max_folds, most_folds, need, out):
     n_tasks = G.shape[0] * 3
     parts = min(64, max(n_tasks, 1))
