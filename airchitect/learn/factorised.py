@@ -539,17 +539,20 @@ class FactorisedClassifier(TorchClassifier):
         """The ``k`` best labels of every row, best first, ``(n, k)``: the proposal's
         candidates ranked by the scorer's predicted cost (then by probability).
 
-        Rows run :attr:`chunk` at a time; with more than one chunk and more than one
-        torch thread, two chunks run at once (their numpy parts then overlap; memory
-        is that of two chunks, about 100 MB).
+        Rows run at most :attr:`chunk` at a time; with more than one chunk and more
+        than one torch thread, two chunks run at once (their numpy parts then overlap;
+        memory is that of two chunks, about 100 MB), in an even number of chunks of
+        about equal size, so that neither thread waits for the other at the end.
         """
         X = pd.DataFrame(X).reset_index(drop=True)
         if not self._uses_scorer() or not len(X):
             return self._proposals(X, k)[0]
-        starts = range(0, len(X), self.chunk)
+        pairs_of_chunks = -(-len(X) // (2 * self.chunk))
+        size = self.chunk if len(X) <= self.chunk else -(-len(X) // (2 * pairs_of_chunks))
+        starts = range(0, len(X), size)
 
         def one(start):
-            part = X if len(X) <= self.chunk else X.iloc[start:start + self.chunk].reset_index(drop=True)
+            part = X if len(X) <= size else X.iloc[start:start + size].reset_index(drop=True)
             lab, logp, repeated = self._pool(part, max(k, self.candidates))
             cost = self._ranking_log_costs(part, lab, k, repeated)
             return np.take_along_axis(lab, np.lexsort((-logp, cost), axis=1)[:, :k], axis=1)
