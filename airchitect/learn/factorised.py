@@ -536,8 +536,9 @@ class FactorisedClassifier(TorchClassifier):
         return bool(self.module_.scorer_trained[0] > 0)
 
     def top_k(self, X, k=5):
-        """The ``k`` best labels of every row, best first, ``(n, k)``: the proposal's
-        candidates ranked by the scorer's predicted cost (then by probability).
+        """The ``k`` best labels of every row, best first, ``(n, k)``: the candidates
+        (the proposal's, and a companion's) ranked by the scorer's predicted cost (then
+        by probability; a companion's candidates after the proposal's).
 
         Rows run at most :attr:`chunk` at a time; with more than one chunk and more
         than one torch thread, two chunks run at once (their numpy parts then overlap;
