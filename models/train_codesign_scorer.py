@@ -134,7 +134,9 @@ def main(argv=None):
     label_s = time.perf_counter() - start
     log(f"{args.queries} + {args.test} queries labelled in {label_s:.0f} s")
     torch.set_num_threads(2)
-    if not args.keep_scorer:
+    if args.keep_scorer:
+        predictor.metadata["training"].setdefault("scorer", {})["ranked"] = ranked
+    else:
         start = time.perf_counter()
         inputs = task.validate(train[list(task.input_columns)])
         predictor.estimator.refit_scorer(inputs, train["label"].to_numpy(), stall_features=True,
@@ -149,8 +151,6 @@ def main(argv=None):
             "fit_seconds": round(fit_s, 1),
             **({"labels_from_cache": True} if from_cache else {"label_seconds": round(label_s, 1)})}
     predictor.estimator.set_params(candidates=ranked)
-    if args.keep_scorer:
-        predictor.metadata["training"].setdefault("scorer", {})["ranked"] = ranked
     held = evaluate(predictor, test, args.objective)
     held["majority"] = metrics.majority_baseline(task, task.validate(test[list(task.input_columns)]),
                                                  test["label"].to_numpy(), train["label"].to_numpy(),
