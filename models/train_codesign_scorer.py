@@ -110,7 +110,8 @@ def main(argv=None):
     task = ac.tasks.get("codesign")
     objective = None if args.objective == "cycles" else args.objective
     out = args.out or api.shipped_path("codesign", objective=objective)
-    predictor = api.shipped("codesign", objective=objective)
+    # a copy of its own: the one api.shipped keeps for ac.predict in this process stays as it is
+    predictor = Predictor.load(api.shipped_path("codesign", objective=objective))
     ranked = predictor.estimator.candidates if args.candidates is None else args.candidates
     learned = ranked if args.train_candidates is None else args.train_candidates
     if not (1 <= learned <= 4096 and 1 <= ranked <= 4096):

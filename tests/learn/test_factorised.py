@@ -373,3 +373,40 @@ def test_a_companion_must_have_the_models_sizes(data, fitted):
     other.fit(inputs.iloc[:50], labels[:50])
     with pytest.raises(ValueError, match="width 16 is not this model's 32"):
         copy.deepcopy(fitted).attach_companion(other, 4)
+
+
+def test_training_script_attaches_a_companion_and_keeps_the_scorer(tmp_path):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "models" / "train_codesign_scorer.py"
+    spec = importlib.util.spec_from_file_location("train_codesign_scorer", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    shipped = ac.api.shipped("codesign", objective="edp")
+    before = {k: v.clone() for k, v in shipped.estimator.module_.state_dict().items()}
+    cycles = ac.api.shipped_path("codesign")
+    module.main(["--objective", "edp", "--keep-scorer", "--queries", "12", "--test", "10", "--jobs", "1",
+                 "--candidates", "8", "--companion", str(cycles), "--companion-candidates", "4",
+                 "--out", str(tmp_path / "m")])
+    meta = json.loads((tmp_path / "m" / "predictor.json").read_text())
+    assert meta["params"]["candidates"] == 8 and meta["params"]["companion_candidates"] == 4
+    assert meta["training"]["companion"] == {"model": "codesign", "objective": "cycles", "candidates": 4}
+    assert meta["training"]["scorer"]["ranked"] == 8 and meta["metrics"]["held_out"]["n"] == 10
+    loaded = Predictor.load(tmp_path / "m").estimator
+    inputs = shipped.task.validate(shipped.task.sample(3, seed=5))
+    assert np.array_equal(loaded.candidate_labels(inputs)[:, 8:],
+                          ac.api.shipped("codesign").estimator.proposed(inputs, 4))
+    for name, value in loaded.module_.state_dict().items():  # the scorer kept, the proposal too
+        assert torch.equal(value, before[name])
+    # the model ac.predict uses in this process is untouched
+    assert shipped is ac.api.shipped("codesign", objective="edp") and shipped.estimator.candidates == 64
+    assert all(torch.equal(v, before[k]) for k, v in shipped.estimator.module_.state_dict().items())
+    for bad in (["--companion", str(cycles)], ["--companion", str(cycles), "--companion-candidates", "0"],
+                ["--companion", str(tmp_path / "none"), "--companion-candidates", "4"],
+                ["--companion", str(ac.api.shipped_path("array")), "--companion-candidates", "4"]):
+        with pytest.raises(SystemExit) as stop:
+            module.main(["--objective", "edp", "--keep-scorer", "--out", str(tmp_path / "bad"), *bad])
+        assert stop.value.code == 2
+    assert not (tmp_path / "bad").exists()
