@@ -31,6 +31,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from safetensors import SafetensorError, safe_open
 
+from airchitect.learn.factorised import PRECISIONS
 from airchitect.tasks import identity
 
 SCHEMA_VERSION = 1
@@ -77,7 +78,7 @@ LIMITS = {
 }
 _POSITIVE = ("learning_rate",)
 #: parameters a model saved before they existed may lack (the default then holds)
-_OPTIONAL_PARAMS = ("stall_features", "companion_candidates")
+_OPTIONAL_PARAMS = ("stall_features", "companion_candidates", "batch_precision")
 #: state a model may lack (one without a companion proposal)
 _OPTIONAL_STATE = ("companion_encoder",)
 _COLUMNS = 256
@@ -135,7 +136,8 @@ _PARAMS = {
     "factorised": {**_torch_params(("width", "depth", "embedding", "scorer_width", "beam", "candidates",
                                     "scorer_rows", "scorer_epochs", "companion_candidates"),
                                    ("learning_rate", "weight_decay")),
-                   "stall_features": {"type": "boolean"}},
+                   "stall_features": {"type": "boolean"},
+                   "batch_precision": {"enum": list(PRECISIONS)}},
     "ordinal": {**_torch_params(("d_model", "heads", "layers"), ("learning_rate", "weight_decay")),
                 "columns": {**_strings(_COLUMNS, 1), "type": ["array", "null"]}},
     "surrogate": {"task": _TASK, "objective": _OPTIONAL_TEXT, "tie_tolerance": _number("tie_tolerance"),

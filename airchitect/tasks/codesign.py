@@ -264,9 +264,10 @@ class CodesignTask(Task):
                                          s["j"][:n_splits], s["k"][:n_splits])
         return out.reshape(n, a, n_splits)
 
-    def stall_parts(self, inputs, labels):
+    def stall_parts(self, inputs, labels, rows=None):
         """The parts of :meth:`split_estimate` for configuration ``labels[r, j]`` on row
-        ``r``: a dict of float64 arrays of ``labels``' shape ``(n, k)``, cycles --
+        ``r`` (with ``rows``, of ``labels[p]`` on row ``rows[p]``: both ``(p,)``): a dict
+        of float64 arrays of ``labels``' shape, cycles --
         ``free`` (stall-free USER-mode cycles) and ``ifmap``, ``filter``, ``ofmap``
         (the stall each buffer causes alone at its size in that split). The estimate
         is ``free + max(ifmap, filter, ofmap)``; the three stalls side by side say
@@ -293,7 +294,8 @@ class CodesignTask(Task):
         n_splits = self.factors[1]
         n_arrays = self.factors[0]
         s = self._space_arrays()
-        key = np.arange(len(inputs))[:, None] * n_arrays + labels // n_splits
+        rows = np.arange(len(inputs))[:, None] if rows is None else np.asarray(rows, dtype=np.int64)
+        key = rows * n_arrays + labels // n_splits
         pairs, where = np.unique(key.ravel(), return_inverse=True)
         row, first = pairs // n_arrays, pairs % n_arrays * n_splits
         col = column_dict(inputs, self.input_columns, np.int64)

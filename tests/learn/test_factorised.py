@@ -10,7 +10,8 @@ import torch
 import airchitect as ac
 from airchitect.learn import Predictor
 from airchitect.learn.factorised import (
-    N_PAIR_FEATURES, N_STALL_FEATURES, FactorisedClassifier, pair_features, stall_features,
+    N_PAIR_FEATURES, N_STALL_FEATURES, SERIAL_ROWS, FactorisedClassifier, pair_features, proposal_dtype,
+    stall_features,
 )
 
 
@@ -210,6 +211,11 @@ def test_stall_features_by_hand():
     expected = [np.log2(estimate[0, 1] / bound[0, 1]), *np.log2(1 + np.array(stalls) / free),
                 np.log2(1 + sorted(stalls)[1] / free), np.log2(1 + sum(stalls) / free)]
     assert np.allclose(f[1], expected, rtol=1e-6)
+    # the same pairs as a flat list (row of each) give the same features, bit for bit
+    pick = [2, 1, 3]  # (row 1, 7), (row 0, 50), (row 1, 104)
+    flat, flat_estimate = stall_features(task, rows, labels.ravel()[pick], bound.ravel()[pick],
+                                         rows=np.array([1, 0, 1]))
+    assert np.array_equal(flat, f[pick]) and np.array_equal(flat_estimate, estimate.ravel()[pick])
 
 
 @pytest.fixture(scope="module")
@@ -410,3 +416,46 @@ def test_training_script_attaches_a_companion_and_keeps_the_scorer(tmp_path):
             module.main(["--objective", "edp", "--keep-scorer", "--out", str(tmp_path / "bad"), *bad])
         assert stop.value.code == 2
     assert not (tmp_path / "bad").exists()
+
+
+def test_batch_precision_picks_the_proposal_dtype():
+    assert proposal_dtype("float32", 10**5) == torch.float32
+    assert proposal_dtype("bfloat16", SERIAL_ROWS - 1) == torch.float32  # few rows: always float32
+    assert proposal_dtype("bfloat16", SERIAL_ROWS) == torch.bfloat16
+    native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert proposal_dtype("auto", SERIAL_ROWS) == (torch.bfloat16 if native else torch.float32)
+    with pytest.raises(ValueError, match="batch_precision must be one of auto, float32, bfloat16; got 'half'"):
+        proposal_dtype("half", 10)
+
+
+def test_a_bfloat16_proposal_is_close_to_the_float32_one(data, fitted):
+    task, inputs, _ = data  # 400 rows: at least SERIAL_ROWS
+    single = copy.deepcopy(fitted).set_params(batch_precision="float32")
+    half = copy.deepcopy(fitted).set_params(batch_precision="bfloat16")
+    (a, pa), (b, pb) = single._proposals(inputs, 6), half._proposals(inputs, 6)
+    assert not np.array_equal(pa, pb)  # the products did run in bfloat16
+    assert np.abs(np.sort(pa, 1) - np.sort(pb, 1)).max() < 0.1  # log-probabilities, 8 bits of mantissa
+    same = (np.sort(a, 1) == np.sort(b, 1)).all(1).mean()
+    assert same >= 0.9, same
+    # the scorer stays float32: the ranking of equal candidates is the same
+    both = (np.sort(a, 1) == np.sort(b, 1)).all(1)
+    assert np.array_equal(single.predict(inputs)[both], half.predict(inputs)[both])
+    # fewer rows than SERIAL_ROWS run in float32 whatever the setting
+    assert np.array_equal(half.predict(inputs.iloc[:20]), single.predict(inputs.iloc[:20]))
+
+
+def test_batch_precision_is_saved_and_checked(tmp_path, data, fitted):
+    import json
+
+    task, inputs, _ = data
+    est = copy.deepcopy(fitted).set_params(batch_precision="float32")
+    path = Predictor(task, est).save(tmp_path / "m")
+    assert Predictor.load(path).estimator.batch_precision == "float32"
+    meta = json.loads((path / "predictor.json").read_text())
+    del meta["params"]["batch_precision"]  # a model saved before the parameter: "auto"
+    (path / "predictor.json").write_text(json.dumps(meta))
+    assert Predictor.load(path).estimator.batch_precision == "auto"
+    meta["params"]["batch_precision"] = "float16"
+    (path / "predictor.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="batch_precision"):
+        Predictor.load(path)
