@@ -58,6 +58,7 @@ import pandas as pd
 
 from airchitect._checks import check_int, check_int_columns
 from airchitect._columns import column_dict
+from airchitect._threads import numba_serial_below
 from airchitect.targets.systolic.config import DATAFLOWS, WORDS_PER_KB
 from airchitect.tasks import codesign_bounds
 from airchitect.tasks.array import ArrayTask, check_max_macs
@@ -341,22 +342,15 @@ class CodesignTask(Task):
         """
         from airchitect.targets.systolic.memory import user_mode_totals
 
-        import numba
-
         labels = np.asarray(labels, dtype=np.int64)
         pairs = self._pairs(inputs, labels)
         flat = [np.broadcast_to(pairs[c], labels.shape).ravel() for c in self._ORDER]
         parts = []
-        threads = numba.get_num_threads()
-        if labels.size < _PARALLEL_PAIRS:
-            numba.set_num_threads(1)
-        try:
+        with numba_serial_below(labels.size, _PARALLEL_PAIRS):
             for start in range(0, max(labels.size, 1), _SIM_CHUNK):
                 part = [a[start:start + _SIM_CHUNK] for a in flat]
                 kb = [w // WORDS_PER_KB for w in part[6:9]]
                 parts.append(user_mode_totals(*part[:6], *kb, part[9]))
-        finally:
-            numba.set_num_threads(threads)
         out = {k: np.concatenate([p[k] for p in parts])[: labels.size].reshape(labels.shape)
                for k in parts[0]}
         out["dram_words"] = out["dram_ifmap_reads"] + out["dram_filter_reads"] + out["dram_ofmap_writes"]

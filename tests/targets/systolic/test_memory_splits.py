@@ -48,6 +48,18 @@ def test_only_the_needed_stalls_are_walked_and_they_equal_the_full_walks(workloa
     assert (full[need] > 0).sum() > 10  # the sample stalls: the comparison says something
 
 
+def test_few_gemms_walk_on_one_thread_with_the_same_stalls(workloads):
+    import numba
+
+    _, _, G, sram, bw = workloads  # 60 GEMMs: below SERIAL_GEMMS, on one thread
+    assert len(G) < ms.SERIAL_GEMMS
+    threads = numba.get_num_threads()
+    few = ms.buffer_stalls(G, sram, bw)
+    assert numba.get_num_threads() == threads  # restored
+    many = ms.buffer_stalls(np.tile(G, (2, 1)), np.tile(sram, 2), np.tile(bw, 2))  # 120: in parallel
+    assert np.array_equal(many[:len(G)], few) and np.array_equal(many[len(G):], few)
+
+
 def test_walks_within_the_fold_budget_are_not_extended(workloads):
     _, _, G, sram, bw = workloads
     folds = np.array([ms._fold_grid(g)[0] * ms._fold_grid(g)[1] for g in G])

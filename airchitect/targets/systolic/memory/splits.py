@@ -44,6 +44,7 @@ import numpy as np
 from numba import njit, prange
 
 from airchitect._math import ceil_div
+from airchitect._threads import numba_serial_below
 from airchitect.targets.systolic.compute import total_cycles_calc
 from airchitect.targets.systolic.geometry import G_C, G_DF, G_R
 from airchitect.targets.systolic.geometry import fold_grid as _fold_grid
@@ -55,6 +56,10 @@ from airchitect.targets.systolic.memory.split_reads import (
 )
 from airchitect.targets.systolic.memory.split_reads import extend_stall as _extend
 from airchitect.targets.systolic.memory.split_reads import walk_end as _walk_end
+
+#: fewer GEMMs than this walk on one thread (waking numba's pool costs more than it
+#: saves, and on a busy machine may wait for a core)
+SERIAL_GEMMS = 64
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -204,7 +209,8 @@ def buffer_stalls(G, sram_words, bandwidth, max_folds=MAX_FOLDS, need=None):
     if need is None:
         need = np.ones((len(G), 3, SHARES), dtype=np.bool_)
     out = np.full((len(G), 3, SHARES), np.nan)
-    _all_stalls(G, sram_words, bw, int(max_folds), _most_folds(G), np.ascontiguousarray(need, np.bool_), out)
+    with numba_serial_below(len(G), SERIAL_GEMMS):
+        _all_stalls(G, sram_words, bw, int(max_folds), _most_folds(G), np.ascontiguousarray(need, np.bool_), out)
     return out
 
 
@@ -227,7 +233,8 @@ def split_cycles(G, sram_words, bandwidth, i, j, k, max_folds=MAX_FOLDS):
     stalls = buffer_stalls(G, sram_words, bandwidth, max_folds)
     shares = _share_index(i, j, k)
     out = np.empty((len(stalls), shares.shape[1]))
-    _combine(stall_free_cycles(G), stalls, shares, out)
+    with numba_serial_below(len(G), SERIAL_GEMMS):
+        _combine(stall_free_cycles(G), stalls, shares, out)
     return out
 
 
@@ -243,7 +250,8 @@ def best_splits(G, sram_words, bandwidth, i, j, k, max_folds=MAX_FOLDS):
     """
     G, sram_words, bw = _kernel_args(G, sram_words, bandwidth)
     out = np.empty(len(G), np.int64)
-    _least_all(G, sram_words, bw, int(max_folds), _most_folds(G), _share_index(i, j, k), out)
+    with numba_serial_below(len(G), SERIAL_GEMMS):
+        _least_all(G, sram_words, bw, int(max_folds), _most_folds(G), _share_index(i, j, k), out)
     return out
 
 
