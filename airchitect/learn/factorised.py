@@ -45,6 +45,7 @@ from torch import nn
 
 from airchitect._checks import check_choice
 from airchitect._columns import column_dict
+from airchitect._threads import torch_serial_below
 from airchitect.learn.encoding import Encoder
 from airchitect.learn.estimators import TorchClassifier, _task
 from airchitect.learn.loop import fit_loop
@@ -69,18 +70,9 @@ CHUNK_ROWS = 2048
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 
-@contextlib.contextmanager
 def serial_if_small(n_rows):
     """Run torch on one thread inside the block when ``n_rows < SERIAL_ROWS``."""
-    old = torch.get_num_threads()
-    small = n_rows < SERIAL_ROWS and old != 1
-    if small:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if small:
-            torch.set_num_threads(old)
+    return torch_serial_below(n_rows, SERIAL_ROWS)
 
 
 def proposal_dtype(precision, n_rows):
