@@ -40,3 +40,11 @@ def torch_serial_below(n_items, limit):
     import torch
 
     return _one_thread(torch.get_num_threads, torch.set_num_threads, n_items < limit)
+
+
+def torch_one_thread():
+    """Run torch on one thread inside the block (small models run faster so, and
+    more threads slow them under load)."""
+    import torch
+
+    return _one_thread(torch.get_num_threads, torch.set_num_threads, True)

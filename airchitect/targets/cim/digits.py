@@ -10,6 +10,8 @@ resolution. Nothing is downloaded: the images ship with scikit-learn.
 
 from __future__ import annotations
 
+from airchitect._threads import torch_one_thread
+
 
 def digits_data(seed=0, test_fraction=0.2):
     """Digits as float32 tensors (N, 1, 8, 8) in [0, 1] and int64 labels, split by ``seed``."""
@@ -39,14 +41,8 @@ def digits_cnn():
 
 def train_digits_cnn(seed=0, epochs=20, batch=256, lr=2e-2):
     """Train :func:`digits_cnn` with Adam (one thread); return ``(model in eval mode, data dict)``."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_one_thread():
         return _train(seed, epochs, batch, lr)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train(seed, epochs, batch, lr):

@@ -24,13 +24,13 @@ The default model is a small CNN trained in seconds on scikit-learn's digits
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 
 import numpy as np
 import pandas as pd
 
 from airchitect._checks import check_choice, check_int, check_number_array
+from airchitect._threads import torch_one_thread
 from airchitect.targets.cim.config import make_config
 from airchitect.targets.cim.cost import layer_costs
 
@@ -141,26 +141,13 @@ def digits_cnn(seed=0, epochs=12):
     x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
     gen = torch.Generator().manual_seed(seed)
-    with one_thread():
+    with torch_one_thread():
         for _ in range(epochs):
             for idx in torch.randperm(len(y), generator=gen).split(64):
                 opt.zero_grad()
                 nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
                 opt.step()
     return model.eval(), data
-
-
-@contextlib.contextmanager
-def one_thread():
-    """Run torch on one CPU thread inside the block (small models run faster so)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class _Quantised:
@@ -231,7 +218,7 @@ class _Quantised:
                 for i, (layer, (w, a)) in enumerate(zip(self.layers, policy)):
                     layer.weight.data = self._weight(i, w)
                     hooks.append(layer.register_forward_pre_hook(self._quantise_input(i, a)))
-            with torch.no_grad(), one_thread():
+            with torch.no_grad(), torch_one_thread():
                 pred = self.model(torch.as_tensor(x)).argmax(1).numpy()
         finally:
             for h in hooks:

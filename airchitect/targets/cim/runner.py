@@ -23,6 +23,7 @@ import numpy as np
 
 from airchitect._files import write_atomic
 from airchitect._math import ceil_div
+from airchitect._threads import torch_one_thread
 from airchitect.targets.cim import functional
 from airchitect.targets.cim.config import CrossbarConfig
 from airchitect.targets.cim.cost import simulate
@@ -44,18 +45,6 @@ def load_torch():
     return torch
 
 
-class OneThread:
-    """Run small torch ops on one thread (they are slower with more under load)."""
-
-    def __enter__(self):
-        torch = load_torch()
-        self.threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-
-    def __exit__(self, *exc):
-        load_torch().set_num_threads(self.threads)
-
-
 def run_graph(records, x, matrix, visit=None):
     """Run ``x`` through the layer graph ``records`` (each names its ``inputs``): a
     crossbar-mapped layer (:data:`MATRIX_KINDS`) through ``matrix(rec, x)``, the others
@@ -64,7 +53,7 @@ def run_graph(records, x, matrix, visit=None):
     activations of the graph."""
     last_use = {name: i for i, rec in enumerate(records) for name in rec["inputs"]}
     values, out = {INPUT: x}, x
-    with load_torch().no_grad(), OneThread():
+    with load_torch().no_grad(), torch_one_thread():
         for i, rec in enumerate(records):
             xs = [values[name] for name in rec["inputs"]]
             out = matrix(rec, xs[0]) if rec["kind"] in MATRIX_KINDS else digital_layer(rec, xs)
