@@ -113,6 +113,13 @@ def _operand_words(code, operand, rv, cv, T):
     return rv * cv if code == 1 else rv * T
 
 
+@njit(cache=True, inline="always")
+def _slides(u, eps, n_act):
+    """Sets a read window of ``n_act`` sets of ``eps`` words must slide to read ``u``
+    distinct words: ``max(ceil(u / eps) - n_act, 0)``."""
+    return max(ceil_div(u, eps) - n_act, 0)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _read_bounds_flat(M, N, K, R, C, code, words, bw, operand):
     """:func:`read_bounds` of equal-length int64 arrays: ``(misses, dram_reads, cycles)``."""
@@ -133,14 +140,13 @@ def _read_bounds_flat(M, N, K, R, C, code, words, bw, operand):
         n_lines = n_valid // eps + 1
         n_act = min(ceil_div(active, eps), n_lines)
         n_pre = max(min(ceil_div(w - active, eps), n_lines - n_act), 1)
-        # slide (sets) an interval reading u distinct words forces: max(ceil(u / eps) - n_act, 0)
-        per_fold = (max(ceil_div(_operand_words(c, operand, r, cc, T), eps) - n_act, 0) * (RF - 1) * (CF - 1)
-                    + max(ceil_div(_operand_words(c, operand, rl, cc, T), eps) - n_act, 0) * (CF - 1)
-                    + max(ceil_div(_operand_words(c, operand, r, cl, T), eps) - n_act, 0) * (RF - 1)
-                    + max(ceil_div(_operand_words(c, operand, rl, cl, T), eps) - n_act, 0))
-        per_outer = (max(ceil_div(_operand_words(c, operand, Sr, cc, T), eps) - n_act, 0) * (CF - 1)
-                     + max(ceil_div(_operand_words(c, operand, Sr, cl, T), eps) - n_act, 0))
-        slide = max(max(per_fold, per_outer), max(ceil_div(n_valid, eps) - n_act, 0))
+        per_fold = (_slides(_operand_words(c, operand, r, cc, T), eps, n_act) * (RF - 1) * (CF - 1)
+                    + _slides(_operand_words(c, operand, rl, cc, T), eps, n_act) * (CF - 1)
+                    + _slides(_operand_words(c, operand, r, cl, T), eps, n_act) * (RF - 1)
+                    + _slides(_operand_words(c, operand, rl, cl, T), eps, n_act))
+        per_outer = (_slides(_operand_words(c, operand, Sr, cc, T), eps, n_act) * (CF - 1)
+                     + _slides(_operand_words(c, operand, Sr, cl, T), eps, n_act))
+        slide = max(max(per_fold, per_outer), _slides(n_valid, eps, n_act))
         m = 0 if n_act >= n_lines else ceil_div(slide, n_pre)
         # the prefetch matrix, padding included, bounds the first fill (read_buffer.read_state)
         if operand == 0:
