@@ -60,6 +60,24 @@ def test_few_gemms_walk_on_one_thread_with_the_same_stalls(workloads):
     assert np.array_equal(many[:len(G)], few) and np.array_equal(many[len(G):], few)
 
 
+def test_a_small_geometry_cache_gives_the_same_stalls(workloads, monkeypatch):
+    # the cache is a memo: folds that share a row are computed again, nothing else changes
+    _, _, G, sram, bw = workloads
+    full = ms.buffer_stalls(G, sram, bw)
+    i, j, k = np.array([1, 8, 2]), np.array([1, 4, 7]), np.array([14, 4, 7])
+    best = ms.best_splits(G, sram, bw, i, j, k)
+    assert ms._cache_rows(G) > 2
+    monkeypatch.setattr(ms, "_cache_rows", lambda G: 2)
+    np.testing.assert_array_equal(ms.buffer_stalls(G, sram, bw), full)
+    np.testing.assert_array_equal(ms.best_splits(G, sram, bw, i, j, k), best)
+
+
+def test_cache_rows_are_a_bounded_power_of_two():
+    G = gemm_geometry(np.array([65536, 100]), np.array([65536, 30]), np.array([65536, 20]), 4, 4, 0)
+    assert ms._cache_rows(G) == ms.CACHE_ROWS == 1 << 16  # 2^28 folds share 2^16 rows (4 MiB)
+    assert ms._cache_rows(G[1:]) == 256  # at most ceil(30 / 4) x ceil(100 / 4) = 200 folds
+
+
 def test_walks_within_the_fold_budget_are_not_extended(workloads):
     _, _, G, sram, bw = workloads
     folds = np.array([ms._fold_grid(g)[0] * ms._fold_grid(g)[1] for g in G])

@@ -3,7 +3,7 @@
 :func:`read_stalls` walks one read buffer alone at its 14 sizes (1 to 14
 sixteenths of the SRAM budget): it starts at the first fold that can miss,
 skips runs of folds whose sets all lie in the window, keeps each band's run
-geometry once for all sizes (a cache of ``_LO`` ... ``_STAMP`` columns), serves
+geometry once for all sizes (a direct-mapped cache of ``_LO`` ... ``_TAG`` columns), serves
 a fold's misses as the event model's estimate does, and after ``max_folds``
 folds that may miss extends the stall's growth to the rest
 (:func:`walk_end`, :func:`extend_stall`). Units: words, words/cycle, cycles.
@@ -58,8 +58,13 @@ def extend_stall(stall, from_stall, walked, since, total):
 
 
 # per fold, cached: first row, last row, and the first position and word count
-# of the operand's runs on those rows
-_LO, _HI, _P_LO, _K_LO, _P_HI, _K_HI, _STAMP = range(7)
+# of the operand's runs on those rows; the stamp of the walk and the slot it holds
+_LO, _HI, _P_LO, _K_LO, _P_HI, _K_HI, _STAMP, _TAG = range(8)
+#: columns of a geometry cache
+CACHE_COLUMNS = 8
+#: most rows of a geometry cache (a power of two): slot ``s`` is kept in row ``s % rows``
+#: (a walk's folds are consecutive, so they rarely meet; a GEMM of 2^28 folds needs 4 MiB, not 15 GiB)
+CACHE_ROWS = 1 << 16
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -76,23 +81,35 @@ def _slot(f, fc, fr, by):
 
 
 @njit(cache=True, error_model="numpy")
-def _remember(cache, stamp, f, slot, d, g, n_inner, sr, sc, t, operand):
-    """Compute the run geometry of fold ``f`` into ``cache[slot]`` (see ``_LO`` ...)
-    and mark it ``stamp``: once per GEMM, operand and slot (:func:`_slot`), shared by
-    the walks of all 14 buffer sizes."""
+def _remember(cache, stamp, f, at, slot, d, g, n_inner, sr, sc, t, operand):
+    """Compute the run geometry of fold ``f`` into ``cache[at]`` (see ``_LO`` ...)
+    and mark it ``stamp`` and ``slot``: once per GEMM, operand and slot (:func:`_slot`),
+    shared by the walks of all 14 buffer sizes."""
     fc, fr = f // n_inner, f % n_inner
     rv = min(g[G_R], sr - fr * g[G_R])
     cv = min(g[G_C], sc - fc * g[G_C])
     span = fold_span(g, rv, cv, t)
     lo, hi = (span[0], span[1]) if operand == 0 else (span[2], span[3])
-    cache[slot, _LO] = lo
-    cache[slot, _HI] = hi
-    for at, j in ((_P_LO, lo), (_P_HI, hi)):
+    cache[at, _LO] = lo
+    cache[at, _HI] = hi
+    for column, j in ((_P_LO, lo), (_P_HI, hi)):
         ir, ic, ni, fr_, fcol, nf, _ = row_runs(g, fc, fr, j, rv, cv, t)
         r, c, k = (ir, ic, ni) if operand == 0 else (fr_, fcol, nf)
-        cache[slot, at] = position(d, r, c) if k > 0 else 0
-        cache[slot, at + 1] = k
-    cache[slot, _STAMP] = stamp
+        cache[at, column] = position(d, r, c) if k > 0 else 0
+        cache[at, column + 1] = k
+    cache[at, _STAMP] = stamp
+    cache[at, _TAG] = slot
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _fetch(cache, stamp, f, by, d, g, n_inner, sr, sc, t, operand):
+    """The cache row holding fold ``f``'s run geometry, computed first where the row
+    holds another slot or another walk's."""
+    slot = _slot(f, f // n_inner, f % n_inner, by)
+    at = slot & (cache.shape[0] - 1)  # rows: a power of two
+    if cache[at, _STAMP] != stamp or cache[at, _TAG] != slot:
+        _remember(cache, stamp, f, at, slot, d, g, n_inner, sr, sc, t, operand)
+    return at
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -145,9 +162,7 @@ def _first_miss(d, g, n_outer, n_inner, sr, sc, t, operand, eps, n_act, cache, s
     a, b = 0, limit
     while a < b:
         mid = (a + b) // 2
-        at = _slot(mid, mid // n_inner, mid % n_inner, by)
-        if cache[at, _STAMP] != stamp:
-            _remember(cache, stamp, mid, at, d, g, n_inner, sr, sc, t, operand)
+        at = _fetch(cache, stamp, mid, by, d, g, n_inner, sr, sc, t, operand)
         if _span_sets(_get(cache, at), eps)[1] >= n_act:
             b = mid
         else:
@@ -163,9 +178,7 @@ def _last_quiet(d, g, f, stop, n_inner, sr, sc, t, operand, cache, stamp, by, ep
     step = 1
     good = f
     while good + step < stop:
-        at = _slot(good + step, (good + step) // n_inner, (good + step) % n_inner, by)
-        if cache[at, _STAMP] != stamp:
-            _remember(cache, stamp, good + step, at, d, g, n_inner, sr, sc, t, operand)
+        at = _fetch(cache, stamp, good + step, by, d, g, n_inner, sr, sc, t, operand)
         if not _quiet(_get(cache, at), eps, n_lines, n_act, start):
             break
         good += step
@@ -173,9 +186,7 @@ def _last_quiet(d, g, f, stop, n_inner, sr, sc, t, operand, cache, stamp, by, ep
     bad = min(good + step, stop)
     while bad - good > 1:
         mid = (good + bad) // 2
-        at = _slot(mid, mid // n_inner, mid % n_inner, by)
-        if cache[at, _STAMP] != stamp:
-            _remember(cache, stamp, mid, at, d, g, n_inner, sr, sc, t, operand)
+        at = _fetch(cache, stamp, mid, by, d, g, n_inner, sr, sc, t, operand)
         if _quiet(_get(cache, at), eps, n_lines, n_act, start):
             good = mid
         else:
@@ -252,9 +263,10 @@ def read_stalls(g, sram_words, bw, operand, max_folds, out, row, cache, stamp, l
 
     Folds whose sets all lie in the window are skipped in runs; after
     ``max_folds`` folds that may miss, the stall's growth over the second half of
-    them is extended to the remaining folds. ``cache`` (at least folds x 7) holds
-    the folds' geometry; a row is valid where its last column equals ``stamp``,
-    unique to the GEMM and operand (and never 0). Only the sizes
+    them is extended to the remaining folds. ``cache`` (``(rows, CACHE_COLUMNS)``,
+    rows a power of two, zeros at first) holds the folds' geometry, slot ``s`` in row ``s % rows``; a row
+    is valid where its stamp equals ``stamp``, unique to the GEMM and operand (and
+    never 0), and its tag the slot. Only the sizes
     ``lo + 1 .. hi`` are walked; a walk whose stall passes ``limit`` stops there
     and gives ``inf`` (the stall only grows, so it would end above the limit)."""
     # tuples, not arrays: passing arrays into the inlined loops costs reference counts
@@ -296,9 +308,7 @@ def read_stalls(g, sram_words, bw, operand, max_folds, out, row, cache, stamp, l
                 break
             if since < 0 and done >= max_folds // 2 and boundary:
                 since, since_stall, since_misses = f, stall, misses
-            at = _slot(f, fc, fr, by)
-            if cache[at, _STAMP] != stamp:
-                _remember(cache, stamp, f, at, d, g, n_inner, sr, sc, t, operand)
+            at = _fetch(cache, stamp, f, by, d, g, n_inner, sr, sc, t, operand)
             x = _get(cache, at)
             if (calm or fr == 0) and _quiet(x, eps, n_lines, n_act, start):
                 if quiet < 2:  # short quiet runs are stepped over; long ones skipped by search

@@ -52,7 +52,7 @@ from airchitect.targets.systolic.memory.events import drain_writes
 from airchitect.targets.systolic.memory.prefetch import operand_layout, valid_words
 from airchitect.targets.systolic.memory.read_buffer import read_window
 from airchitect.targets.systolic.memory.split_reads import (
-    MAX_FOLDS, PARTS, SHARES, SHORT_WRITE_FOLDS, WRITE_FOLDS, read_stalls,
+    CACHE_COLUMNS, CACHE_ROWS, MAX_FOLDS, PARTS, SHARES, SHORT_WRITE_FOLDS, WRITE_FOLDS, read_stalls,
 )
 from airchitect.targets.systolic.memory.split_reads import extend_stall as _extend
 from airchitect.targets.systolic.memory.split_reads import walk_end as _walk_end
@@ -136,11 +136,11 @@ def write_stalls(g, sram_words, bw, max_folds, out, row):
 
 
 @njit(cache=True, parallel=True, nogil=True, error_model="numpy")
-def _all_stalls(G, sram_words, bw, max_folds, most_folds, need, out):
+def _all_stalls(G, sram_words, bw, max_folds, cache_rows, need, out):
     n_tasks = G.shape[0] * 3
     parts = min(64, max(n_tasks, 1))
     for part in prange(parts):  # one geometry cache per part, not per GEMM
-        cache = np.zeros((most_folds, 7), np.int64)
+        cache = np.zeros((cache_rows, CACHE_COLUMNS), np.int64)
         stalls = np.zeros((1, SHARES))
         for task in range(part * n_tasks // parts, (part + 1) * n_tasks // parts):
             n, kind = task // 3, task % 3
@@ -170,12 +170,15 @@ def _share_index(i, j, k):
     return np.ascontiguousarray(np.stack([np.asarray(v, dtype=np.int64) - 1 for v in (i, j, k)]))
 
 
-def _most_folds(G):
-    """The most folds any row of ``G`` has, whatever its dataflow (a cache size)."""
+def _cache_rows(G):
+    """Rows of a geometry cache for ``G``: the most folds any row of ``G`` has, whatever
+    its dataflow, rounded up to a power of two, at most ``CACHE_ROWS`` (a larger
+    GEMM's folds share rows)."""
     folds = ceil_div(G[:, 0], G[:, G_R]) * ceil_div(G[:, 2], G[:, G_C])
     folds = np.maximum(folds, ceil_div(G[:, 1], G[:, G_R]) * np.maximum(ceil_div(G[:, 0], G[:, G_C]),
                                                                          ceil_div(G[:, 2], G[:, G_C])))
-    return max(int(folds.max()) if len(G) else 1, 1)
+    most = max(int(folds.max()) if len(G) else 1, 1)
+    return min(1 << (most - 1).bit_length(), CACHE_ROWS)
 
 
 def buffer_stalls(G, sram_words, bandwidth, max_folds=MAX_FOLDS, need=None):
@@ -210,7 +213,7 @@ def buffer_stalls(G, sram_words, bandwidth, max_folds=MAX_FOLDS, need=None):
         need = np.ones((len(G), 3, SHARES), dtype=np.bool_)
     out = np.full((len(G), 3, SHARES), np.nan)
     with numba_serial_below(len(G), SERIAL_GEMMS):
-        _all_stalls(G, sram_words, bw, int(max_folds), _most_folds(G), np.ascontiguousarray(need, np.bool_), out)
+        _all_stalls(G, sram_words, bw, int(max_folds), _cache_rows(G), np.ascontiguousarray(need, np.bool_), out)
     return out
 
 
@@ -251,7 +254,7 @@ def best_splits(G, sram_words, bandwidth, i, j, k, max_folds=MAX_FOLDS):
     G, sram_words, bw = _kernel_args(G, sram_words, bandwidth)
     out = np.empty(len(G), np.int64)
     with numba_serial_below(len(G), SERIAL_GEMMS):
-        _least_all(G, sram_words, bw, int(max_folds), _most_folds(G), _share_index(i, j, k), out)
+        _least_all(G, sram_words, bw, int(max_folds), _cache_rows(G), _share_index(i, j, k), out)
     return out
 
 
@@ -307,11 +310,11 @@ def _least_one(g, sram_words, bw, max_folds, shares, cache, stamp, S):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _least_all(G, sram_words, bw, max_folds, most_folds, shares, out):
+def _least_all(G, sram_words, bw, max_folds, cache_rows, shares, out):
     n = G.shape[0]
     parts = min(64, max(n, 1))  # one geometry cache per part, not per GEMM
     for part in prange(parts):
-        cache = np.zeros((most_folds, 7), np.int64)
+        cache = np.zeros((cache_rows, CACHE_COLUMNS), np.int64)
         S = np.zeros((3, SHARES))
         for row in range(part * n // parts, (part + 1) * n // parts):
             out[row] = _least_one(G[row].copy(), sram_words[row], bw[row], max_folds, shares, cache, row + 1, S)
