@@ -339,12 +339,16 @@ class CodesignTask(Task):
         Work: one exact event-model simulation per pair
         (:func:`~airchitect.targets.systolic.memory.user_mode_totals`), each about
         proportional to the GEMM's folds on its array, in chunks of 65,536 pairs.
+        A pair of more than ``USER_ROWS_LIMIT`` demand rows (as in
+        :func:`airchitect.systolic.simulate`: folds x rows per fold) is refused before
+        any is simulated.
         """
         from airchitect.targets.systolic.memory import user_mode_totals
 
         labels = np.asarray(labels, dtype=np.int64)
         pairs = self._pairs(inputs, labels)
         flat = [np.broadcast_to(pairs[c], labels.shape).ravel() for c in self._ORDER]
+        _check_demand(*flat[:6], labels.ravel())
         parts = []
         with numba_serial_below(labels.size, _PARALLEL_PAIRS):
             for start in range(0, max(labels.size, 1), _SIM_CHUNK):
@@ -433,10 +437,11 @@ class CodesignTask(Task):
         ``MAX_COST_ELEMENTS``). :meth:`label` and :meth:`search` simulate far fewer.
         """
         objective = self.check_objective(objective)
-        self.check_cost_size(inputs)
-        allowed = self._allowed(inputs)
+        checked = self.validate(inputs)
+        self.check_cost_size(checked)
+        allowed = self._allowed(checked)
         rows, labels = np.nonzero(allowed)
-        sim = self.simulate(inputs.iloc[rows].reset_index(drop=True), labels) if rows.size else None
+        sim = self.simulate(checked.iloc[rows].reset_index(drop=True), labels) if rows.size else None
         out = {}
         for key in ("total_cycles", "dram_words", "energy_pj", "edp"):
             full = np.full(allowed.shape, np.inf if key in ("energy_pj", "edp") else -1, dtype=np.float64)
@@ -460,7 +465,7 @@ class CodesignTask(Task):
         ``labels`` of shape ``(n, k)`` give the ``(n, k)`` costs of ``k`` configurations a row."""
         objective = self.check_objective(objective)
         inputs = self.validate(inputs)
-        labels = np.asarray(labels, dtype=np.int64)
+        labels = self.check_labels(labels, len(inputs))
         sim = self.simulate(inputs, labels)
         max_macs = inputs["max_macs"].to_numpy().reshape((-1,) + (1,) * (labels.ndim - 1))
         allowed = self._space_arrays()["pes"][labels] <= max_macs
@@ -596,6 +601,21 @@ class CodesignTask(Task):
         out["best_cost"] = best
         out["second_cost"] = second
         return out
+
+
+def _check_demand(M, N, K, rows, cols, code, labels):
+    """Refuse pairs whose USER-mode simulation needs more than ``USER_ROWS_LIMIT``
+    demand rows (a GEMM far larger than its array: hours of simulation)."""
+    from airchitect.targets.systolic.geometry import spatial_dims
+    from airchitect.targets.systolic.simulate import USER_ROWS_LIMIT, _demand_rows
+
+    demand = _demand_rows(rows, cols, *spatial_dims(M, N, K, code))
+    if demand.size and demand.max() > USER_ROWS_LIMIT:
+        at = int(demand.argmax())
+        raise ValueError(
+            f"task 'codesign': M, N, K = {M[at]}, {N[at]}, {K[at]} on configuration {labels[at]} "
+            f"({rows[at]} x {cols[at]} {DATAFLOWS[code[at]]}) needs {demand[at]:.3g} demand rows to simulate, "
+            f"more than USER_ROWS_LIMIT = {USER_ROWS_LIMIT:.0e}; raise max_macs or split the GEMM")
 
 
 def _lex_below(key, pos, best):

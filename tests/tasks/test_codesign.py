@@ -219,6 +219,26 @@ def test_every_network_layer_is_accepted():
     assert len(task.validate(inputs)) == len(nets)
 
 
+def test_simulations_past_the_user_mode_limit_are_refused_before_any_runs():
+    # 65536^3 on 16 x 16 (os) is 2^48 / 256 folds of 65,536 rows: 1.1e12 demand rows, far
+    # past USER_ROWS_LIMIT = 2e8; the model still predicts (its features walk 128 folds)
+    from airchitect.targets.systolic.simulate import USER_ROWS_LIMIT
+
+    task = ac.tasks.get("codesign")
+    query = dict(M=65536, N=65536, K=65536, max_macs=256, sram_kb=16, bandwidth=1)
+    label = int(task.space().query("rows == 16 and cols == 16 and dataflow == 'os'").index[0])
+    with pytest.raises(ValueError, match=r"needs 1.1e\+12 demand rows to simulate, more than USER_ROWS_LIMIT"):
+        task.cost_of(task.validate(pd.DataFrame([query])), [label])
+    for call in (lambda: task.search(**query), lambda: ac.recommend("codesign", k=8, **query)):
+        with pytest.raises(ValueError, match="USER_ROWS_LIMIT"):
+            call()
+    assert ac.predict("codesign", **query)["rows"] * ac.predict("codesign", **query)["cols"] <= 256
+    # at the limit's edge: 16 x 16 os folds x (K + 2 x 16 + 16) rows
+    fits = dict(query, M=1024, N=1024, K=4096)
+    assert 64 * 64 * (4096 + 48) <= USER_ROWS_LIMIT
+    assert task.cost_of(task.validate(pd.DataFrame([fits])), [label])[0] > 64 * 64 * 4096
+
+
 @pytest.mark.parametrize("field, value, words", [
     ("M", 0, "M must be integers in [1, 65536]"),
     ("K", 70000, "K must be integers in [1, 65536]"),
