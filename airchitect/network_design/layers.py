@@ -66,7 +66,9 @@ def _from_module(module, input_shape, name):
 
     if input_shape is None:
         raise ValueError("input_shape is required with a torch.nn.Module (e.g. (1, 3, 224, 224))")
-    return gemms_from_module(module, tuple(input_shape), net=name)
+    if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__len__"):
+        raise TypeError(f"input_shape must be a tuple of ints, e.g. (1, 3, 224, 224); got {input_shape!r}")
+    return gemms_from_module(module, input_shape, net=name)
 
 
 def _read_csv(path):

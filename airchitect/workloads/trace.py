@@ -101,9 +101,22 @@ def gemms_from_module(module, example_input_shape, *, dtype=None, net="custom"):
     try:
         with torch.no_grad(), recorder:
             module(x)
+    except Exception as err:  # the user's model fails on this input
+        raise forward_error(err, shape) from None
     finally:
         recorder.remove_hooks()
     return _table(recorder.rows, net)
+
+
+def forward_error(err, shape):
+    """A ``ValueError`` saying that a user's module failed on an input of ``shape``,
+    with the first line of its error (at most 300 characters).
+
+    >>> forward_error(RuntimeError("Invalid channel dimensions\nmore"), (1, 1, 8, 8))
+    ValueError('module fails on an input of shape (1, 1, 8, 8): RuntimeError: Invalid channel dimensions')
+    """
+    msg = " ".join((str(err).strip().splitlines() or [""])[0].split())[:300]
+    return ValueError(f"module fails on an input of shape {tuple(shape)}: {type(err).__name__}: {msg}")
 
 
 def _on_meta(module):

@@ -168,6 +168,16 @@ def test_bad_input_names_the_field(network, kwargs, message):
         codesign(network, **args)
 
 
+def test_a_module_that_fails_on_its_input_is_named():
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(288, 10))
+    with pytest.raises(ValueError, match=r"^module fails on an input of shape \(1, 1, 8, 8\): "
+                                         r"RuntimeError: .*channel"):
+        codesign(net, input_shape=(1, 1, 8, 8), max_macs=256, sram_kb=32, bandwidth=2)
+    with pytest.raises(TypeError, match="input_shape must be a tuple of ints"):
+        codesign(net, input_shape=8, max_macs=256, sram_kb=32, bandwidth=2)
+    assert codesign(net, input_shape=(1, 3, 8, 8), max_macs=256, sram_kb=32, bandwidth=2).cycles > 0
+
+
 def test_bad_types():
     with pytest.raises(TypeError, match="network must be"):
         codesign(3.5, max_macs=256, sram_kb=32, bandwidth=2)

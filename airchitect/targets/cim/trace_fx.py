@@ -45,6 +45,8 @@ from __future__ import annotations
 
 import operator
 
+from airchitect.workloads.trace import forward_error
+
 MATRIX_KINDS = ("conv", "linear")
 #: Digital element-wise activations the runner applies in float.
 ACTIVATIONS = ("relu", "hardtanh", "leaky_relu", "sigmoid", "tanh", "silu")
@@ -114,9 +116,7 @@ def _shapes(gm, example):
         with torch.no_grad():
             Recorder(gm).run(example.to(dtype))
     except Exception as err:  # the user's model fails on this input
-        msg = " ".join((str(err).strip().splitlines() or [""])[0].split())[:300]
-        raise ValueError(f"module fails on an input of shape {tuple(example.shape)}: "
-                         f"{type(err).__name__}: {msg}") from None
+        raise forward_error(err, example.shape) from None
     finally:
         for m, mode in modes.items():
             m.train(mode)
