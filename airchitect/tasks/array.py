@@ -148,6 +148,7 @@ class ArrayTask(Task):
 
     def costs(self, inputs, objective="cycles"):
         objective = self.check_objective(objective)
+        inputs = self.validate(inputs)
         self.check_cost_size(inputs)
         space = self.space()
         M, N, K = (inputs[c].to_numpy()[:, None] for c in ("M", "N", "K"))

@@ -199,11 +199,32 @@ class Task:
             ]
         )[: len(inputs)]
 
+    def check_labels(self, labels, n_rows, ndim=(1, 2)):
+        """``labels`` as int64, checked: integers in ``[0, n_labels)``, one (``ndim``
+        1) or a row of them (2) per input row.
+
+        >>> import airchitect as ac
+        >>> ac.tasks.get("array").check_labels([3, 7], 2).tolist()
+        [3, 7]
+        """
+        arr = np.asarray(labels)
+        if arr.dtype.kind not in "iu" or arr.dtype == np.bool_:
+            raise TypeError(f"task {self.name!r}: labels must be integers in [0, {self.n_labels}); "
+                            f"got {arr.dtype} values")
+        if arr.ndim not in ndim or arr.shape[0] != n_rows:
+            form = "one label" if ndim == (1,) else "one label or a row of labels"
+            raise ValueError(f"task {self.name!r}: labels must hold {form} per input row "
+                             f"({n_rows} rows); got shape {arr.shape}")
+        if arr.size and (arr.min() < 0 or arr.max() >= self.n_labels):
+            bad = arr.min() if arr.min() < 0 else arr.max()
+            raise ValueError(f"task {self.name!r}: labels must be integers in [0, {self.n_labels}); got {bad}")
+        return arr.astype(np.int64)
+
     def cost_of(self, inputs, labels, objective=None) -> np.ndarray:
         """Exact objective of configuration ``labels[i]`` for row ``i``."""
         objective = self.check_objective(objective)
         inputs = self.validate(inputs)
-        labels = np.asarray(labels, dtype=np.int64)
+        labels = self.check_labels(labels, len(inputs), ndim=(1,))
         out = np.empty(len(inputs), dtype=np.float64)
         for start in range(0, len(inputs), self.chunk_rows):
             part = inputs.iloc[start : start + self.chunk_rows]

@@ -239,8 +239,9 @@ class BufferTask(Task):
 
     def costs(self, inputs, objective="cycles"):
         objective = self.check_objective(objective)
-        self.check_cost_size(inputs)
-        self._last = (inputs, self._simulate(inputs))
+        checked = self.validate(inputs)
+        self.check_cost_size(checked)
+        self._last = (inputs, self._simulate(checked))  # tiebreak is called with the caller's frame
         return self._objective(self._last[1], objective)
 
     def tiebreak(self, inputs, costs, objective="cycles"):
@@ -250,7 +251,7 @@ class BufferTask(Task):
     def cost_of(self, inputs, labels, objective=None):
         objective = self.check_objective(objective)
         inputs = self.validate(inputs)
-        sim = self._simulate(inputs, labels)
+        sim = self._simulate(inputs, self.check_labels(labels, len(inputs), ndim=(1,)))
         return self._objective(sim, objective)[:, 0]
 
 

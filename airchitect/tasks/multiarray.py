@@ -112,6 +112,7 @@ class MultiArrayTask(Task):
     def costs(self, inputs, objective="cycles"):
         """Makespan (cycles), total energy (pJ), or total energy x makespan (EDP)."""
         objective = self.check_objective(objective)
+        inputs = self.validate(inputs)
         self.check_cost_size(inputs)
         makespan = self._per_assignment(inputs, "cycles").max(axis=2)
         if objective == "cycles":

@@ -118,6 +118,22 @@ def test_bad_and_missing_inputs_are_named(name):
         with pytest.raises((ValueError, TypeError)) as err:
             task.label(inputs.drop(columns=column))
         assert column in str(err.value)
+        with pytest.raises((ValueError, TypeError)) as err:  # costs checks its inputs too
+            task.costs(bad)
+        assert column in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("name", BUILT_IN + USER)
+def test_cost_of_checks_its_labels(name):
+    task = ac.tasks.get(name)
+    inputs = task.validate(_inputs(task, n=2))
+    for labels, error, words in (([0, task.n_labels], ValueError, f"labels must be integers in [0, {task.n_labels})"),
+                                 ([-1, 0], ValueError, "got -1"),
+                                 ([0], ValueError, "one label"),
+                                 ([0.5, 1.0], TypeError, "labels must be integers")):
+        with pytest.raises(error) as err:
+            task.cost_of(inputs, labels)
+        assert words in str(err.value)
 
 
 @pytest.mark.parametrize("name", BUILT_IN + USER)
