@@ -24,6 +24,7 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -233,10 +234,33 @@ def _read_shard(directory, shard, task, columns):
         raise ValueError(
             f"{directory}: shard {name} has {len(frame)} rows, manifest says {shard['rows']}"
         )
-    _check_labels(frame["label"], task, f"{directory}: shard {name}")
+    where = f"{directory}: shard {name}"
+    _check_labels(frame["label"], task, where)
+    _check_costs(frame, where)
+    if all(c in frame for c in task.input_columns):
+        try:
+            task.validate(frame[list(task.input_columns)])
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{where}: {err}") from None
     if columns is not None and "label" not in columns:
         frame = frame.drop(columns="label")
     return frame
+
+
+def _check_costs(frame, where):
+    """The optimum's cost is a finite number >= 0; the runner-up's is a number (inf
+    where the query allows one configuration)."""
+    for column, finite in (("best_cost", True), ("second_cost", False)):
+        if column not in frame:
+            continue
+        values = frame[column].to_numpy()
+        if values.dtype.kind != "f":
+            raise ValueError(f"{where}: {column} must be floats, got dtype {values.dtype}")
+        bad = np.isnan(values) | (values < 0) | (~np.isfinite(values) if finite else False)
+        if bad.any():
+            at = int(np.argmax(bad))
+            kind = "a finite number >= 0" if finite else "a number >= 0 (inf: no runner-up)"
+            raise ValueError(f"{where}: {column} must be {kind}; row {at} holds {values[at]}")
 
 
 def _check_labels(labels, task, where):
@@ -288,8 +312,6 @@ def load(path, columns=None, task=None) -> pd.DataFrame:
 
 def load_column(path, shards, column):
     """One column of every shard, concatenated, as a numpy array."""
-    import numpy as np
-
     tables = [pq.read_table(Path(path) / s["file"], columns=[column]) for s in shards]
     return np.concatenate([table[column].to_numpy() for table in tables])
 

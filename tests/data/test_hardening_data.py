@@ -425,6 +425,22 @@ def test_load_refuses_a_shard_without_the_task_columns(tmp_path, small, column, 
         ac.data.load(out)
 
 
+@pytest.mark.parametrize("column, value, message", [
+    ("best_cost", float("nan"), r"best_cost must be a finite number >= 0; row 3 holds nan"),
+    ("best_cost", float("inf"), r"best_cost must be a finite number >= 0; row 3 holds inf"),
+    ("second_cost", -1.0, r"second_cost must be a number >= 0 \(inf: no runner-up\); row 3 holds -1.0"),
+    ("M", -3, r"shard-00000.parquet: M must be integers in \[1, 16384\], got -3"),
+])
+def test_load_refuses_bad_costs_and_inputs_even_with_a_matching_checksum(tmp_path, small, column, value,
+                                                                         message):
+    out = _copy(small, tmp_path / "d")
+    frame = _frame_with(out / "shard-00000.parquet")
+    frame.loc[3, column] = value
+    _replace_shard(out, 0, frame)
+    with pytest.raises(ValueError, match=message):
+        ac.data.load(out)
+
+
 def test_load_refuses_float_labels(tmp_path, small):
     out = _copy(small, tmp_path / "d")
     frame = _frame_with(out / "shard-00000.parquet")
