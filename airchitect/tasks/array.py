@@ -42,6 +42,8 @@ DEFAULT_SIDES = tuple(2**a for a in range(2, 15))
 MAX_SIDE = MAX_ARRAY_DIM
 #: largest PE budget
 MAX_BUDGET = MAX_SIDE * MAX_SIDE
+#: most array shapes a space may hold (the labels are shapes x dataflows)
+MAX_SHAPES = 2**16
 #: parameters that ``params()`` leaves out at these values (the others default to None)
 _DEFAULT_PARAMS = {"max_macs": list(MAX_MACS_CHOICES), "dataflows": list(DATAFLOWS), "dim_low": 1,
                    "dim_high": DIM_HIGH}
@@ -190,8 +192,11 @@ def _shapes(shapes, rows, cols, square, budgets):
     if shapes is not None:
         if rows is not None or cols is not None:
             raise TypeError("give shapes or rows/cols, not both")
+        shapes = check_list("shapes", shapes, "[rows, cols]")
+        if len(shapes) > MAX_SHAPES:
+            raise ValueError(f"shapes holds {len(shapes)} shapes, more than MAX_SHAPES = {MAX_SHAPES}")
         out = []
-        for i, shape in enumerate(check_list("shapes", shapes, "[rows, cols]")):
+        for i, shape in enumerate(shapes):
             if not isinstance(shape, (list, tuple)) or len(shape) != 2:
                 raise TypeError(f"shapes[{i}] must be [rows, cols], got {shape!r}")
             r, c = (check_int(f"shapes[{i}][{j}]", v, 1, MAX_SIDE) for j, v in enumerate(shape))
@@ -204,6 +209,10 @@ def _shapes(shapes, rows, cols, square, budgets):
     else:
         rows = _sides("rows", rows) or DEFAULT_SIDES
         cols = _sides("cols", cols) or DEFAULT_SIDES
+        per_row = np.searchsorted(np.sort(np.asarray(cols)), budgets[-1] // np.asarray(rows), side="right")
+        if per_row.sum() > MAX_SHAPES:  # counted before any is built
+            raise ValueError(f"rows x cols give {int(per_row.sum())} shapes of at most {budgets[-1]} PEs, "
+                             f"more than MAX_SHAPES = {MAX_SHAPES}")
         out = [(r, c) for r in rows for c in cols if r * c <= budgets[-1]]
     if not isinstance(square, (bool, np.bool_)):
         raise TypeError(f"square must be true or false, got {square!r}")

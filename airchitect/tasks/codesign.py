@@ -76,6 +76,8 @@ SAMPLE_LOW, SAMPLE_HIGH = 8, 512
 SAMPLE_BANDWIDTHS = (1, 2, 4, 8, 16)
 MAX_BANDWIDTH = 2**20
 MAX_SRAM_KB = 65536
+#: most configurations of a codesign space (arrays x dataflows x splits)
+MAX_LABELS = 2**22
 #: most (row, configuration) simulations of one :meth:`CodesignTask.costs` chunk
 _SIM_CHUNK = 1 << 16
 #: fewer pairs than this are simulated on one thread (waking the thread pool costs more)
@@ -135,6 +137,11 @@ class CodesignTask(Task):
                                dataflows=dataflows)
         self.budgets = self.array.budgets
         self.parts = check_int("parts", parts, 3, MAX_PARTS)
+        n_labels = len(self.array.shapes) * len(self.array.dataflows) * (self.parts - 1) * (self.parts - 2) // 2
+        if n_labels > MAX_LABELS:  # counted before the space is built
+            raise ValueError(f"the arrays ({len(self.array.shapes)} shapes x {len(self.array.dataflows)} "
+                             f"dataflows) and parts = {self.parts} give {n_labels} configurations, more than "
+                             f"MAX_LABELS = {MAX_LABELS}")
         self.totals = _totals(sram_kb, self.parts)
         given = {k: v for k, v in self.array.params().items() if k not in ("dim_low", "dim_high")}
         if self.parts != PARTS:

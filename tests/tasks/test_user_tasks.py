@@ -91,11 +91,24 @@ def test_explicit_shapes_and_bounds():
     ({"dim_low": 10, "dim_high": 5}, ValueError, "dim_high must be an integer in [10, 16384]"),
     ({"square": True, "max_macs": [8, 1024]}, ValueError, "max_macs: budget 8 allows no shape"),
     ({"rows": [200], "cols": [300], "max_macs": [1024]}, ValueError, "leave no shape"),
+    # counted before any is built: 300 x 300 sides within 2^20 PEs are all 90,000 shapes
+    ({"rows": list(range(1, 301)), "cols": list(range(1, 301)), "max_macs": [2**20]}, ValueError,
+     "rows x cols give 90000 shapes of at most 1048576 PEs, more than MAX_SHAPES = 65536"),
+    ({"shapes": [[1, c] for c in range(1, 65538)], "max_macs": [2**17]}, ValueError,
+     "shapes holds 65537 shapes, more than MAX_SHAPES = 65536"),
 ])
 def test_bad_array_params_name_the_param(params, error, words):
     with pytest.raises(error) as info:
         ac.tasks.get("array", **params)
     assert words in str(info.value)
+
+
+def test_a_codesign_space_past_max_labels_is_refused_before_it_is_built():
+    # 40 x 40 sides within 65536 PEs: 1600 shapes x 3 dataflows x 1953 splits of 64 parts
+    with pytest.raises(ValueError, match=r"\(1600 shapes x 3 dataflows\) and parts = 64 give 9374400 "
+                                         r"configurations, more than MAX_LABELS = 4194304"):
+        ac.tasks.get("codesign", rows=list(range(1, 41)), cols=list(range(1, 41)), max_macs=[65536], parts=64)
+    assert ac.tasks.get("codesign", rows=[4, 8], cols=[4, 8], max_macs=[64], parts=64).n_labels == 4 * 3 * 1953
 
 
 def test_buffer_granularity_and_totals():
