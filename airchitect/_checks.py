@@ -55,6 +55,8 @@ def check_int_array(name, value, low=1, high=INT_MAX):
         raise TypeError(
             f"{name} must be integers in {_range_text(low, high)}, got dtype {arr.dtype}"
         )
+    if arr.dtype.kind == "u" and arr.size and arr.max() > high:  # before int64 wraps it
+        raise ValueError(f"{name} must be integers in {_range_text(low, high)}, got {arr[arr > high].ravel()[0]}")
     arr = arr.astype(np.int64, copy=False)
     if arr.size and (arr.min() < low or arr.max() > high):
         bad = arr[(arr < low) | (arr > high)].ravel()[0]

@@ -32,7 +32,7 @@ import pandas as pd
 from airchitect._checks import check_choice, check_int, check_int_columns, check_int_list, check_list
 from airchitect.targets.systolic.compute import total_cycles_calc
 from airchitect.targets.systolic.config import DATAFLOWS, MAX_ARRAY_DIM
-from airchitect.tasks.base import DIM_HIGH, Task, systolic_objective
+from airchitect.tasks.base import checked_sample, DIM_HIGH, systolic_objective, Task
 from airchitect.tasks.identity import variant_version
 
 MAX_MACS_CHOICES = tuple(2**e for e in range(8, 17))
@@ -125,6 +125,7 @@ class ArrayTask(Task):
         space = space.sort_values(["pes", "_df", "rows"], kind="stable")
         return space.drop(columns="_df").reset_index(drop=True)
 
+    @checked_sample
     def sample(self, n, seed=0):
         from airchitect.workloads import sample_gemms
 

@@ -16,12 +16,14 @@ runner-up) is shared here.
 
 from __future__ import annotations
 
+import functools
 import weakref
 
 import numpy as np
 import pandas as pd
 
 from airchitect._checks import check_choice
+from airchitect.workloads.sampling import check_sample_args
 
 OBJECTIVES = ("cycles", "energy", "edp")
 #: largest ``M, N, K`` of a GEMM query of the array, buffer and multiarray tasks
@@ -36,6 +38,31 @@ def _values(df):
     if all(kind in "iu" for kind in (dtype.kind for dtype in df.dtypes)):
         return df.to_numpy()
     return np.column_stack([df[c].to_numpy(dtype=object) for c in df.columns])
+
+
+def _frame(name, inputs):
+    """``inputs`` (a mapping of columns, or of scalars: one row) as a DataFrame."""
+    if not isinstance(inputs, (dict, list, np.ndarray)):
+        raise TypeError(f"task {name!r}: inputs must be a DataFrame or a mapping of columns, "
+                        f"got {type(inputs).__name__}")
+    if isinstance(inputs, dict) and inputs and all(np.ndim(v) == 0 for v in inputs.values()):
+        inputs = {k: [v] for k, v in inputs.items()}
+    try:
+        return pd.DataFrame(inputs)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"task {name!r}: inputs must be a DataFrame or a mapping of equal-length "
+                         f"columns ({err})") from None
+
+
+def checked_sample(method):
+    """Decorate a task's ``sample(n, seed)`` so that ``n`` and ``seed`` are checked first
+    (:func:`~airchitect.workloads.sampling.check_sample_args`)."""
+
+    @functools.wraps(method)
+    def sample(self, n, seed=0):
+        return method(self, *check_sample_args(n, seed))
+
+    return sample
 
 
 class Task:
@@ -98,8 +125,9 @@ class Task:
         raise NotImplementedError
 
     def validate(self, inputs) -> pd.DataFrame:
-        """Check ``inputs`` (a DataFrame or a mapping of columns) and return a DataFrame."""
-        df = pd.DataFrame(inputs) if not isinstance(inputs, pd.DataFrame) else inputs
+        """Check ``inputs`` (a DataFrame, a mapping of columns, or of one row's values)
+        and return a DataFrame."""
+        df = inputs if isinstance(inputs, pd.DataFrame) else _frame(self.name, inputs)
         missing = [c for c in self.input_columns if c not in df.columns]
         if missing:
             raise ValueError(

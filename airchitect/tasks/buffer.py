@@ -36,7 +36,7 @@ import pandas as pd
 from airchitect._checks import check_choice, check_choice_array, check_int, check_int_columns, check_int_list
 from airchitect._math import ceil_div as _ceil_div
 from airchitect.targets.systolic.config import DATAFLOWS, MAX_ARRAY_DIM
-from airchitect.tasks.base import DIM_HIGH, Task
+from airchitect.tasks.base import checked_sample, DIM_HIGH, Task
 from airchitect.tasks.identity import variant_version
 
 PARTS = 16
@@ -138,6 +138,7 @@ class BufferTask(Task):
             out[column] = sram * out[part] // self.parts
         return out
 
+    @checked_sample
     def sample(self, n, seed=0):
         rng = np.random.default_rng([seed, 2])
         dims = np.exp(rng.uniform(np.log(8), np.log(513), size=(n, 3))).astype(np.int64)

@@ -39,7 +39,7 @@ from airchitect._checks import check_choice, check_int, check_int_columns
 from airchitect.targets.cim import grid
 from airchitect.targets.cim.config import INTEGER_MAPPINGS
 from airchitect.targets.cim.cost import lossless_adc_bits
-from airchitect.tasks.base import Task, tiebroken_argmin
+from airchitect.tasks.base import checked_sample, Task, tiebroken_argmin
 
 XBAR_SIZES = (64, 128, 256, 512)
 ACTIVE_ROWS = (16, 32, 64, 128)
@@ -212,6 +212,7 @@ class CimTask(Task):
     def _space(self):
         return design_space()
 
+    @checked_sample
     def sample(self, n, seed=0):
         return sample_inputs(n, seed=seed)
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from airchitect._checks import check_int, check_int_array
+from airchitect._checks import check_int_array
 from airchitect.targets.cim.schedule_pairs import pair_makespans, pair_tiles
-from airchitect.tasks.base import Task, tiebroken_argmin
+from airchitect.tasks.base import checked_sample, Task, tiebroken_argmin
+from airchitect.workloads.sampling import check_sample_args
 
 #: Copies per layer in the space.
 COPIES = (1, 2, 4, 8)
@@ -48,8 +49,8 @@ def sample_inputs(n, seed=0):
     ceil((T1 + T2) * f)`` with ``f = 2 ** v``, ``v`` uniform in [0, 3]
     (1x to 8x the tiles of one copy each).
     """
-    n = check_int("n", n, 1, 10**8)
-    rng = np.random.default_rng(check_int("seed", seed, 0, 2**32 - 1))
+    n, seed = check_sample_args(n, seed)
+    rng = np.random.default_rng(seed)
     H = rng.integers(4, 65, n)
     ch = np.rint(2.0 ** rng.uniform(4, 9, (3, n))).astype(np.int64)
     k = np.where(rng.random((2, n)) < 0.5, 1, 3)
@@ -71,10 +72,10 @@ def check_inputs(inputs):
             raise ValueError(f"{c} must be odd kernel sizes in {{1, 3, 5, 7}}")
     for c, k in (("c_in", "k1"), ("c_mid", "k2")):
         rows = out[c] * out[k] ** 2
-        if rows.max() > 2**31 - 1:
+        if rows.size and rows.max() > 2**31 - 1:
             raise ValueError(f"{c} * {k}^2 (weight rows of the layer) must be at most 2147483647, "
                              f"got {int(rows.max())}")
-    if out["H"].max() > 4096:
+    if out["H"].size and out["H"].max() > 4096:
         raise ValueError("H must be integers in [1, 4096]")
     return out
 
@@ -130,6 +131,7 @@ class CimScheduleTask(Task):
     def _space(self):
         return duplication_space().drop(columns=["label"])
 
+    @checked_sample
     def sample(self, n, seed=0):
         return sample_inputs(n, seed=seed)
 

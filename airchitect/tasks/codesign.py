@@ -62,7 +62,7 @@ from airchitect._threads import numba_serial_below
 from airchitect.targets.systolic.config import DATAFLOWS, WORDS_PER_KB
 from airchitect.tasks import codesign_bounds
 from airchitect.tasks.array import ArrayTask, check_max_macs
-from airchitect.tasks.base import Task, tiebroken_argmin
+from airchitect.tasks.base import checked_sample, Task, tiebroken_argmin
 from airchitect.tasks.buffer import check_sram_totals
 from airchitect.tasks.identity import variant_version
 
@@ -198,6 +198,7 @@ class CodesignTask(Task):
                                     "filter_kb", "ofmap_kb")}
 
     # -- inputs -------------------------------------------------------------------------
+    @checked_sample
     def sample(self, n, seed=0):
         rng = np.random.default_rng([seed, 7])
         dims = np.exp(rng.uniform(np.log(SAMPLE_LOW), np.log(SAMPLE_HIGH + 1), size=(n, 3))).astype(np.int64)

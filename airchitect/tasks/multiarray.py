@@ -32,7 +32,7 @@ import pandas as pd
 from airchitect._checks import check_choice, check_int, check_int_columns
 from airchitect.targets.systolic.compute import total_cycles_calc
 from airchitect.targets.systolic.config import DATAFLOWS
-from airchitect.tasks.base import DIM_HIGH, Task, systolic_objective
+from airchitect.tasks.base import checked_sample, DIM_HIGH, systolic_objective, Task
 
 DEFAULT_SYSTEM = ((32, 32, "os"), (64, 16, "ws"), (16, 64, "is"), (128, 8, "ws"))
 
@@ -74,6 +74,7 @@ class MultiArrayTask(Task):
         perms = np.array(list(permutations(range(4))))
         return pd.DataFrame({f"gemm{i}_array": perms[:, i] for i in range(4)})
 
+    @checked_sample
     def sample(self, n, seed=0):
         from airchitect.workloads import sample_gemms
 

@@ -22,7 +22,7 @@ import pandas as pd
 from airchitect._checks import check_choice, check_choice_array, check_int, check_int_array
 from airchitect.targets.sve.config import DOT_WIDTH, DTYPES, M0_RANGE, N_V_RANGE, UNROLLS, VL_BITS, is_legal, registers
 from airchitect.targets.sve.model import CORES, evaluate
-from airchitect.tasks.base import Task, tiebroken_argmin
+from airchitect.tasks.base import checked_sample, Task, tiebroken_argmin
 
 OBJECTIVES = ("cycles", "instructions")
 MAX_DIM = 16384
@@ -124,6 +124,7 @@ class SveTask(Task):
     def _space(self):
         return design_space(2048, "f32").drop(columns=["k0"])
 
+    @checked_sample
     def sample(self, n, seed=0):
         return sample_inputs(n, seed=seed)
 

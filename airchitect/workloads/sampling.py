@@ -8,6 +8,20 @@ import pandas as pd
 from airchitect._checks import INT_MAX, check_int
 
 
+#: most rows one sampler call draws (a few GB of integer columns)
+MAX_SAMPLE_ROWS = 10**8
+
+
+def check_sample_args(n, seed):
+    """``(n, seed)`` of a sampler, checked: ``n`` rows in ``[0, MAX_SAMPLE_ROWS]``, ``seed``
+    an integer in ``[0, 2^63 - 1]`` (the same seed gives the same rows).
+
+    >>> check_sample_args(10, 3)
+    (10, 3)
+    """
+    return check_int("n", n, 0, MAX_SAMPLE_ROWS), check_int("seed", seed, 0, 2**63 - 1)
+
+
 def sample_gemms(n, seed=0, low=1, high=16384):
     """Draw ``n`` GEMMs with M, N and K each log-uniform over ``[low, high]``.
 
@@ -38,8 +52,7 @@ def sample_gemms(n, seed=0, low=1, high=16384):
     >>> sample_gemms(3, seed=1).equals(df)
     True
     """
-    n = check_int("n", n, 0, INT_MAX)
-    seed = check_int("seed", seed, 0, 2**63 - 1)
+    n, seed = check_sample_args(n, seed)
     low = check_int("low", low, 1, INT_MAX - 1)
     high = check_int("high", high, low, INT_MAX - 1)
     rng = np.random.default_rng(seed)

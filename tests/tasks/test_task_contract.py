@@ -123,6 +123,33 @@ def test_bad_and_missing_inputs_are_named(name):
         assert column in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_a_mapping_of_one_rows_values_is_one_row(name):
+    task = ac.tasks.get(name)
+    row = task.validate(_inputs(task, n=1))
+    scalars = {c: row[c].iloc[0] for c in task.input_columns}
+    assert task.validate(scalars).equals(row)
+    ragged = {**{c: [v, v] for c, v in scalars.items()}, task.input_columns[0]: [1]}
+    with pytest.raises(ValueError, match="mapping of equal-length columns"):
+        task.validate(ragged)
+    with pytest.raises(TypeError, match="inputs must be a DataFrame or a mapping of columns, got str"):
+        task.validate("M=64")
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_sample_checks_n_and_seed(name):
+    task = ac.tasks.get(name)
+    for args, error, words in (((-1,), ValueError, "n must be an integer in [0, 100000000], got -1"),
+                               ((10**9,), ValueError, "n must be an integer in [0, 100000000]"),
+                               ((2.0,), TypeError, "n must be an integer"),
+                               ((2, None), TypeError, "seed must be an integer in [0, 9223372036854775807]"),
+                               ((2, 2**64), ValueError, "seed must be an integer")):
+        with pytest.raises(error) as err:
+            task.sample(*args)
+        assert words in str(err.value)
+    assert task.sample(4, seed=3).equals(task.sample(4, seed=3)) and len(task.sample(0)) == 0
+
+
 @pytest.mark.parametrize("name", BUILT_IN + USER)
 def test_cost_of_checks_its_labels(name):
     task = ac.tasks.get(name)
