@@ -235,7 +235,8 @@ def codesign(network, *, max_macs, sram_kb, bandwidth, objective="cycles", metho
     input_shape : tuple of int
         Example input shape of a module.
     per_layer_optima : bool
-        Also search every layer's own optimum (one exact search per distinct layer).
+        Also search every layer's own optimum (one exact search per distinct layer);
+        their simulations count against ``max_simulations`` (checked between layers).
     task : CodesignTask, optional
         A user's codesign space (``ac.tasks.get("codesign", ...)``).
     max_simulations : int
@@ -260,6 +261,8 @@ def codesign(network, *, max_macs, sram_kb, bandwidth, objective="cycles", metho
     if sram_totals is not False and dataflow == "per-layer":
         raise ValueError("pareto: the front is searched with dataflow='shared' only, got 'per-layer'")
     k = check_int("k", k, 1, MAX_K)
+    if not isinstance(per_layer_optima, (bool, np.bool_)):
+        raise TypeError(f"per_layer_optima must be true or false, got {per_layer_optima!r}")
     check_budgets(max_macs, sram_kb, bandwidth)
     max_simulations = check_int("max_simulations", max_simulations, 1, 10**12)
     task = _task(task)
@@ -292,9 +295,16 @@ def codesign(network, *, max_macs, sram_kb, bandwidth, objective="cycles", metho
                         "cycles": best["layer_cycles"], "energy_pj": best["layer_energy"]})
     if per_layer_optima:
         alone, alone_config = [], []
+        left = max_simulations - int(found["simulations"])
         for r in range(len(inputs)):
+            if left <= 0:
+                raise ValueError(f"max_simulations: the network search and the per-layer optima of "
+                                 f"{r} of {len(inputs)} distinct layers used {max_simulations - left} "
+                                 f"simulations, max_simulations = {max_simulations}; raise it or drop "
+                                 f"per_layer_optima")
             found_r = task.search(objective=objective, runner_up=False,
                                   **{c: int(inputs[c].iloc[r]) for c in task.input_columns})
+            left -= task.last_stats["simulations"]
             alone.append(found_r["cost"])
             alone_config.append(f"{found_r['rows']}x{found_r['cols']} {found_r['dataflow']} "
                                 f"{found_r['ifmap_kb']}/{found_r['filter_kb']}/{found_r['ofmap_kb']}")

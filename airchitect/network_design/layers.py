@@ -133,12 +133,20 @@ def network_layers(network, input_shape=None, *, batch=1):
     """
     from airchitect.workloads.networks import NETWORKS, network as named
 
+    batch = check_int("batch", batch, 1, 65536)
+    is_name = isinstance(network, (str, Path)) and str(network) in NETWORKS
+    if batch != 1 and not is_name:
+        raise ValueError(f"batch applies to a built-in network name (one of {', '.join(NETWORKS)}); "
+                         f"a table's or a module's GEMMs are taken as they are, got batch={batch}")
+    is_module = not isinstance(network, (str, Path, pd.DataFrame))
+    if input_shape is not None and not is_module:
+        raise ValueError("input_shape applies to a torch.nn.Module; a name or a table has its own shapes")
     name = None
     if isinstance(network, pd.DataFrame):
         frame, where = network, "network table"
         name = str(frame["net"].iloc[0]) if "net" in frame.columns and len(frame) else "table"
     elif isinstance(network, (str, Path)) and str(network) in NETWORKS:
-        frame, where, name = named(str(network), check_int("batch", batch, 1, 65536)), str(network), str(network)
+        frame, where, name = named(str(network), batch), str(network), str(network)
     elif isinstance(network, (str, Path)):
         if not str(network).lower().endswith(".csv"):
             raise ValueError(f"network must be one of {', '.join(NETWORKS)}, a .csv GEMM table, a "

@@ -178,6 +178,31 @@ def test_a_module_that_fails_on_its_input_is_named():
     assert codesign(net, input_shape=(1, 3, 8, 8), max_macs=256, sram_kb=32, bandwidth=2).cycles > 0
 
 
+def test_per_layer_optima_count_against_max_simulations():
+    table = pd.DataFrame({"M": [64, 128, 300, 17], "N": [64, 32, 200, 900], "K": [32, 64, 100, 5]})
+    budget = dict(max_macs=4096, sram_kb=256, bandwidth=2)
+    network = codesign(table, **budget).simulations
+    with pytest.raises(ValueError, match=r"max_simulations: the network search and the per-layer optima of "
+                                         r"1 of 4 distinct layers used \d+ simulations"):
+        codesign(table, per_layer_optima=True, max_simulations=network + 5, **budget)
+    alone = codesign(table, per_layer_optima=True, **budget).layers.best_alone.tolist()
+    task = ac.tasks.get("codesign")
+    assert alone == [task.search(M=m, N=n, K=k, **budget, runner_up=False)["cost"]
+                     for m, n, k in table.itertuples(index=False)]
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    ({"per_layer_optima": "no"}, TypeError, "per_layer_optima must be true or false"),
+    ({"batch": 4}, ValueError, "batch applies to a built-in network name"),
+    ({"batch": -1}, ValueError, "batch must be an integer in [1, 65536]"),
+    ({"input_shape": (1, 2)}, ValueError, "input_shape applies to a torch.nn.Module"),
+])
+def test_options_that_do_not_apply_are_refused(kwargs, error, words):
+    with pytest.raises(error) as info:
+        codesign({"M": [8], "N": [8], "K": [8]}, max_macs=256, sram_kb=32, bandwidth=2, **kwargs)
+    assert words in str(info.value)
+
+
 def test_bad_types():
     with pytest.raises(TypeError, match="network must be"):
         codesign(3.5, max_macs=256, sram_kb=32, bandwidth=2)
