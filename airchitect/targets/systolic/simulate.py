@@ -26,7 +26,7 @@ from airchitect.targets.systolic.geometry import (G_DENSE, G_P, G_WN, conv_geome
                                                   gemm_geometry, spatial_dims)
 from airchitect.targets.systolic.layout import check_fit
 from airchitect.targets.systolic.memory.calc_drain import calc_ofmap_drain_cycles
-from airchitect.targets.systolic.memory.calc_reads import calc_read_fields
+from airchitect.targets.systolic.memory.calc_reads import calc_read_fields, check_replay
 
 # Output columns after the inputs, in SCALE-Sim's report order.
 REPORT_FIELDS = (
@@ -92,8 +92,14 @@ USER_CALL_ROWS_LIMIT = 10**10
 #: CALC mode: a conv layer whose ifmap outgrows the estimate buffer's 50 sets has its
 #: im2col stream replayed one column fold at a time until the buffer state repeats
 #: (about 1-3 ns a read, usually 2-3 folds); a layer whose replay would walk more
-#: im2col reads than this is refused. Every other CALC-mode DRAM field is closed form.
+#: im2col reads than this is refused: before any work when one column fold (P x WN
+#: reads, closed form) is past it, else when the folds walked reach it. Every other
+#: CALC-mode DRAM field is closed form.
 CALC_DRAM_WORK_LIMIT = 2 * 10**9
+#: CALC mode: most bytes the replay of one conv layer's ifmap may hold (24 per output
+#: pixel, 12 per ifmap word, ...: ``calc_reads.replay_needs``, closed form), checked
+#: before any work
+CALC_DRAM_MEMORY_LIMIT = 2**33
 #: USER mode with a custom layout: most SRAM reads (IFMAP + filter) of one element; each
 #: read is served address by address (about 10**7 a second)
 LAYOUT_READS_LIMIT = 2 * 10**8
@@ -126,6 +132,14 @@ def _check_user_work(demand):
                          f"USER_CALL_ROWS_LIMIT = {USER_CALL_ROWS_LIMIT:.0e}; call it in chunks")
 
 
+def _check_calc_replay(G, arrays):
+    """Refuse, in closed form and before any work, a conv ifmap replay past
+    :data:`CALC_DRAM_WORK_LIMIT` (one column fold's im2col reads) or
+    :data:`CALC_DRAM_MEMORY_LIMIT` (its arrays' bytes), naming the limit."""
+    check_replay(G, arrays["ifmap_kb"], CALC_DRAM_WORK_LIMIT, "CALC_DRAM_WORK_LIMIT",
+                 CALC_DRAM_MEMORY_LIMIT, "CALC_DRAM_MEMORY_LIMIT")
+
+
 def _calc_dram(arrays, fields, G=None, dims=None):
     """CALC-mode DRAM columns, exact (SCALE-Sim's estimate buffers and OFMAP drain).
 
@@ -137,7 +151,9 @@ def _calc_dram(arrays, fields, G=None, dims=None):
     columns and ``total_cycles_incl_prefetch``. ``G`` and ``dims`` (``(Sr, Sc, T)``)
     are the elements' geometry and spatial dims where the caller has them.
     """
-    G = _geometry(arrays) if G is None else G
+    if G is None:
+        G = _geometry(arrays)
+        _check_calc_replay(G, arrays)  # every element's replay, before any chunk runs
     if len(G) <= _CALC_CHUNK_READS and G[:, G_DENSE].all():  # one read an element: one chunk
         cuts = [(0, len(G))]
     else:
@@ -146,7 +162,8 @@ def _calc_dram(arrays, fields, G=None, dims=None):
     parts = [calc_read_fields(G[a:b], arrays["ifmap_kb"][a:b], arrays["filter_kb"][a:b],
                               fields["first_request_cycle_ifmap"][a:b],
                               fields["first_request_cycle_filter"][a:b], CALC_DRAM_WORK_LIMIT,
-                              "CALC_DRAM_WORK_LIMIT", a)
+                              "CALC_DRAM_WORK_LIMIT", a, CALC_DRAM_MEMORY_LIMIT,
+                              "CALC_DRAM_MEMORY_LIMIT")
              for a, b in cuts]
     out = parts[0] if len(parts) == 1 else {
         name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
@@ -195,11 +212,11 @@ def _memory_chunks(G, kb, bandwidth, convention, mode, work, chunk, keys=None):
 
 
 def _memory_fields(mode, arrays, fields, convention="scalesim-3.0", demand=None, keys=None,
-                   dims=None):
+                   dims=None, G=None):
     """Columns that depend on the memory system, for ``mode`` (``keys``: USER mode's
     flat ``[layout]`` arrays for :func:`memory.simulate_geometry`, or None; ``dims``:
-    the elements' ``(Sr, Sc, T)``, or None)."""
-    G = _geometry(arrays)
+    the elements' ``(Sr, Sc, T)``, or None; ``G``: their geometry, or None)."""
+    G = _geometry(arrays) if G is None else G
     if mode == "user":
         kb = [arrays[n] for n in ("ifmap_kb", "filter_kb", "ofmap_kb")]
         mem = _memory_chunks(G, kb, arrays["bandwidth"], convention, "user",
@@ -289,13 +306,17 @@ def _run(inputs, code, mode, convention, keys, shape):
     demand = _demand_rows(rows, cols, Sr, Sc, T)
     if demand.size and demand.max() >= 2.0**62:
         raise ValueError("M, N, K too large for rows, cols: total cycles would exceed 2**62")
+    arrays = dict(flat, M=M, N=N, K=K, code=code)
+    G = None
     if mode == "user":
         _check_user_work(demand)
+    else:  # the conv ifmap replays bounded before any work (the compute model is O(folds))
+        G = _geometry(arrays)
+        _check_calc_replay(G, arrays)
     fields = compute.compute_fields(M, N, K, rows, cols, code)
-    arrays = dict(flat, M=M, N=N, K=K, code=code)
     mem_keys = None if keys is None else _layout_memory_args(keys, shape, flat, mode, fields)
     fields.update(_memory_fields(mode, arrays, fields, convention, demand, mem_keys,
-                                 (Sr, Sc, T)))
+                                 (Sr, Sc, T), G))
     # one DataFrame construction (column-by-column insertion costs ~1 ms a column)
     table = dict(flat, mode=np.full(len(M), mode, dtype=object))
     for name in REPORT_FIELDS:
@@ -441,15 +462,19 @@ def simulate(M, N, K, rows, cols, dataflow, *, ifmap_kb=256, filter_kb=256, ofma
         :mod:`airchitect.targets.systolic.memory.calc_reads`) and never NaN;
         the work is O(folds) a layer, except a conv layer whose ifmap outgrows
         the estimate buffer, replayed at most ``CALC_DRAM_WORK_LIMIT`` im2col
-        reads (refused past it).
+        reads and ``CALC_DRAM_MEMORY_LIMIT`` bytes (refused past them; a layer
+        whose one column fold is past the work limit, or whose replay's arrays are
+        past the memory limit, before any work starts).
 
     Raises
     ------
     ValueError
         A bad input (naming it), more than ``MAX_ELEMENTS`` broadcast elements,
         or, in USER mode, more than ``USER_ROWS_LIMIT`` demand rows in one
-        element or ``USER_CALL_ROWS_LIMIT`` in the call, or, with a custom
-        layout, more than ``LAYOUT_READS_LIMIT`` SRAM reads in one element or
+        element or ``USER_CALL_ROWS_LIMIT`` in the call, or, in CALC mode, a
+        conv ifmap replay past ``CALC_DRAM_WORK_LIMIT`` or
+        ``CALC_DRAM_MEMORY_LIMIT``, or, with a custom layout, more than
+        ``LAYOUT_READS_LIMIT`` SRAM reads in one element or
         ``layout.MAX_LAYOUT_WORDS`` words in one laid-out operand.
 
     Examples

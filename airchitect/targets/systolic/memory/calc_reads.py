@@ -51,10 +51,11 @@ and those from the bottom edge on are listed read by read. On the first conv lay
 of ResNet-18 and AlexNet (3 channels, 224 x 224, 32 x 32 ws) 40-50 % of the reads
 are looked up, the rest are one vectorised add. Work: O(folds) per dense operand;
 O(im2col words x folds walked) per conv ifmap past its buffer, at most
-``work_limit`` reads; memory three int32 per ifmap word, plus one int32 per im2col
-read and one int64 per demand row of a column fold while the list is kept, plus
-three int64 per read of one ws period (``EW x min(R, WN)``). Units: words, kB,
-cycles.
+``work_limit`` reads; memory three int64 per output pixel, three int32 per ifmap
+word, plus one int32 per im2col read and one int64 per demand row of a column fold
+while the list is kept, plus three int64 per read of one ws period (``EW x min(R,
+WN)``). Both are bounded before any work (:func:`check_replay`: one column fold's
+reads, and the bytes of :func:`replay_needs`). Units: words, kB, cycles.
 
 An os GEMM 64 x 64 x 64 on 8 x 8 reads its 4096 ifmap words once per column fold
 (8 times); 4096 >= block = 500 (1 kB), so every read is fetched again, and the first
@@ -1042,10 +1043,10 @@ def _conv_ifmap_replay(g, block, limit):
     H, W, CH = g[G_H], g[G_W], g[G_CH]
     P, WN = g[G_P], g[G_WN]
     n_outer, n_inner, per, sr, sc, t = fold_grid(g)
-    pix, win = _conv_pixels_windows(g)
     scans = n_outer if df != 2 else 1
     if P * WN > min(limit, 2**31 - 2):  # read positions and segments fit int32
-        return -1, -1
+        return -1, -1  # (calc_read_fields refuses these up front: replay_needs)
+    pix, win = _conv_pixels_windows(g)
     fold_reads = np.zeros(n_inner, np.int64)
     nv = _ws_reads_apart(g, block, fold_reads) if scans > 1 else -1
     if nv > 0:  # every read groups a new word
@@ -1170,8 +1171,96 @@ def _read_one(G, blocks, items, firsts, limit, out, i):
         out[i, op, 2] = row + 1
 
 
+def covered_lines(size, filt, stride, out):
+    """:func:`_covered` in closed form, over arrays: the ifmap lines that ``out``
+    windows of ``filt`` lines at ``stride`` cover in ``size`` lines. Windows that
+    overlap or touch (``filt >= stride``) cover ``[0, (out - 1) x stride + filt)``;
+    else each window inside the image covers ``filt`` lines and the first one past
+    the edge the lines left (those after it start past the edge)."""
+    size, filt, stride, out = (np.asarray(v, np.int64) for v in (size, filt, stride, out))
+    union = np.minimum(size, (out - 1) * stride + filt)
+    inside = np.clip((size - filt) // stride + 1, 0, out)  # windows wholly inside
+    tail = np.where(out > inside, np.maximum(size - inside * stride, 0), 0)
+    return np.where(filt >= stride, union, inside * filt + tail)
+
+
+def replay_needs(G, ifmap_kb):
+    """What the CALC-mode replay of each element's ifmap needs, in closed form, before
+    any of it runs: ``(reads, nbytes)``, the im2col reads of one column fold (``P x
+    WN``, the least a replay walks; float64) and a bound on the memory of its arrays
+    (bytes, float64: 24 per output pixel and window entry, 12 per ifmap word, the
+    first fold's address list and demand rows while kept, the ws proofs' tables).
+    Both are 0 where nothing is replayed: GEMMs, dense conv layers (1x1 filters at
+    stride 1) and conv ifmaps of fewer distinct words than the estimate buffer's
+    ``block`` (closed form). ``G``: geometry vectors (n, 13); ``ifmap_kb``: kB, a
+    scalar or n values."""
+    G = np.asarray(G, dtype=np.int64)
+    n = G.shape[0]
+    reads = np.zeros(n)
+    nbytes = np.zeros(n)
+    conv = np.flatnonzero(G[:, G_DENSE] == 0)
+    if conv.size == 0:
+        return reads, nbytes
+    g = G[conv]
+    kb = np.broadcast_to(np.asarray(ifmap_kb, dtype=np.int64), (n,))[conv]
+    block = SETS_HALF * (kb * WORDS_PER_KB // 100)
+    P, WN, NF, H, W, FW, CH, S, EW, R, C, df = (
+        g[:, k].astype(np.float64) for k in (G_P, G_WN, G_NF, G_H, G_W, G_FW, G_CH, G_S,
+                                              G_EW, G_R, G_C, G_DF))
+    gi = {k: g[:, k] for k in (G_P, G_WN, G_H, G_W, G_FW, G_CH, G_S, G_EW)}
+    FHi = gi[G_WN] // (gi[G_FW] * gi[G_CH])
+    words = (covered_lines(gi[G_H], FHi, gi[G_S], -(-gi[G_P] // gi[G_EW]))
+             * covered_lines(gi[G_W], gi[G_FW], gi[G_S], gi[G_EW]) * gi[G_CH]).astype(np.float64)
+    FH = FHi.astype(np.float64)
+    sr = np.where(df == 0, P, WN)
+    sc = np.where(df == 2, P, NF)
+    t = np.choose(g[:, G_DF], [WN, P, NF])
+    n_rows = np.ceil(sr / R) * (t + np.where(df == 0, R, 2 * R) + C - 2)
+    scans = np.where(df != 2, np.ceil(sc / C), 1.0)
+    track = scans > 1
+    im2col = P * WN
+    image = H * W * CH
+    listed = track & (im2col <= SEQ_MAX)  # the first fold kept as an address list
+    ws = (df == 1) & (R <= CH) & track  # the block-apart proof's tables
+    need = (24 * (P + WN) + 16 * np.ceil(sr / R) + 16 * scans + 2**21
+            + np.where(track, 8 * image, 8.0)  # first and last read of each word
+            + np.where(listed, 4 * im2col, 4 * image)  # the list, else a stamp a word
+            + np.where(track & (n_rows <= SEQ_MAX), 8 * (n_rows + 1), 0.0)
+            + np.where(listed & (df == 1), 8 * (3 * EW * np.minimum(R, sr) + EW), 0.0)
+            + np.where(ws, FH * FH + FW * FW + 24 * (H + W + FH * FW + FH + FW), 0.0))
+    replayed = words >= block
+    reads[conv] = np.where(replayed, im2col, 0.0)
+    nbytes[conv] = np.where(replayed, need, 0.0)
+    return reads, nbytes
+
+
+def check_replay(G, ifmap_kb, work_limit, limit_name="work_limit", memory_limit=2**33,
+                 memory_name="memory_limit", first_element=0):
+    """Refuse, before any work, the elements whose ifmap replay (:func:`replay_needs`)
+    would walk more than ``work_limit`` im2col reads in one column fold (or more
+    than 2^31 - 2, the int32 read positions) or need more than ``memory_limit``
+    bytes: ``ValueError`` naming the limit (``limit_name``, ``memory_name``) and the
+    element (numbered from ``first_element``). O(elements), closed form."""
+    G = np.asarray(G, dtype=np.int64)
+    reads, nbytes = replay_needs(G, ifmap_kb)
+    over = np.flatnonzero(reads > min(work_limit, 2**31 - 2))
+    if over.size:
+        at = int(over[0])
+        exact = int(G[at, G_P]) * int(G[at, G_WN])  # Python ints: no overflow
+        raise ValueError(f"CALC-mode ifmap replay of element {at + first_element} walks "
+                         f"{exact} im2col reads a column fold, more than "
+                         f"{limit_name} = {work_limit}")
+    over = np.flatnonzero(nbytes > memory_limit)
+    if over.size:
+        at = int(over[0])
+        raise ValueError(f"CALC-mode ifmap replay of element {at + first_element} needs "
+                         f"{nbytes[at]:.3g} bytes of memory, more than {memory_name} = "
+                         f"{memory_limit}")
+
+
 def calc_read_fields(G, ifmap_kb, filter_kb, first_ifmap, first_filter, work_limit=2 * 10**9,
-                     limit_name="work_limit", first_element=0):
+                     limit_name="work_limit", first_element=0, memory_limit=2**33,
+                     memory_name="memory_limit"):
     """CALC-mode DRAM fields of the ifmap and filter read buffers, exact (SCALE-Sim 3.0.0).
 
     Parameters
@@ -1187,7 +1276,11 @@ def calc_read_fields(G, ifmap_kb, filter_kb, first_ifmap, first_filter, work_lim
     work_limit : int
         Most im2col reads the replay of one conv ifmap may walk (about 1-3 ns
         each); a layer past it raises ``ValueError`` naming ``limit_name`` and the
-        element (numbered from ``first_element``).
+        element (numbered from ``first_element``). A layer whose first column fold
+        alone is past it is refused before any work (:func:`check_replay`).
+    memory_limit : int
+        Most bytes the replay of one conv ifmap may hold (:func:`replay_needs`);
+        past it ``ValueError`` naming ``memory_name``, before any work.
 
     Returns
     -------
@@ -1196,6 +1289,7 @@ def calc_read_fields(G, ifmap_kb, filter_kb, first_ifmap, first_filter, work_lim
     """
     G = np.ascontiguousarray(G, dtype=np.int64)
     n = G.shape[0]
+    check_replay(G, ifmap_kb, work_limit, limit_name, memory_limit, memory_name, first_element)
     kb = np.empty((n, 2), np.int64)  # filled by broadcasting (a scalar or n values)
     kb[:, 0] = ifmap_kb
     kb[:, 1] = filter_kb
