@@ -10,7 +10,10 @@ Exit codes: 0 on success; 2 on bad input (``ValueError``, ``TypeError``, or an
 (one line ``airchitect <cmd>: interrupted``); 141 (128 + SIGPIPE, what a shell
 reports for a program killed by a broken pipe) when the reader of stdout
 goes away, as in ``airchitect predict ... --json | head -c 10``, silently.
-Any other exception is a bug and keeps its traceback.
+Any other exception is a bug and keeps its traceback. An option given as an
+empty string is bad input (``--out must not be empty``). ``--json`` output is
+strict JSON, serialised in full before it is printed, with NaN and infinities
+as null.
 
 As the installed command (``main()`` with no arguments) it owns SIGINT: a
 Ctrl-C at any moment of the run gives that one line and 130, also when it
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import signal
 import sys
@@ -34,35 +38,64 @@ COMMANDS = ["simulate", "dataset", "train", "evaluate", "predict", "compile", "c
 
 
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr and exit code 2."""
+    """An ArgumentParser whose errors are one line on stderr and exit code 2.
+
+    An option given as an empty string (``--out ''``) is refused: no path,
+    name or choice of the command is empty, and "" must not stand for "not given".
+    """
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        self._check_not_empty(namespace)
+        return namespace, extras
+
+    def _check_not_empty(self, namespace):
+        for action in self._actions:
+            if not action.option_strings:
+                continue
+            value = getattr(namespace, action.dest, None)
+            values = value if isinstance(value, list) else [value]
+            if "" in values:
+                self.error(f"{'/'.join(action.option_strings)} must not be empty")
+
+
+def finite_json(value):
+    """``value`` with every NaN or infinite float (nested in dicts, lists and tuples) as None,
+    and numpy scalars as Python numbers, so that it serialises as strict JSON."""
+    if hasattr(value, "item") and not hasattr(value, "__len__"):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(item) for item in value]
+    return value
+
+
+def print_json(value, indent=None):
+    """Print ``value`` as strict JSON (non-finite floats as null), serialised in full before
+    anything is written, so that a failure never leaves half a document on stdout."""
+    import json
+
+    text = json.dumps(finite_json(value), indent=indent, allow_nan=False)
+    sys.stdout.write(text + "\n")
+
 
 def print_record(record, as_json):
     """Print one result: a JSON object with ``as_json``, else ``key=value`` pairs."""
-    import json
-
     if as_json:
-        print(json.dumps(record))
+        print_json(record)
     else:
         print(" ".join(f"{k}={v}" for k, v in record.items()))
 
 
 def json_records(table):
-    """JSON-ready records of ``table`` with full float precision (NaN as null)."""
-    out = []
-    for record in table.to_dict(orient="records"):
-        clean = {}
-        for key, value in record.items():
-            if hasattr(value, "item"):
-                value = value.item()
-            if isinstance(value, float) and value != value:
-                value = None
-            clean[key] = value
-        out.append(clean)
-    return out
+    """JSON-ready records of ``table`` with full float precision (NaN and infinities as null)."""
+    return [finite_json(record) for record in table.to_dict(orient="records")]
 
 
 def build_parser():

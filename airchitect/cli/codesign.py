@@ -1,7 +1,8 @@
 """``airchitect codesign``: one accelerator (array, dataflow, SRAM split) for a whole network.
 
-The network is a name (``--network resnet50``), a GEMM table (``--csv FILE``
-with columns ``M, N, K`` and optionally ``net, layer, count``) or a user's
+The network is a name (``--network resnet50``), a GEMM table (``--csv FILE``,
+read as CSV whatever its name ends with, with columns ``M, N, K`` and optionally
+``net, layer, count``) or a user's
 PyTorch model (``--module FILE.py:ATTR --input-shape 1,3,224,224``; the file
 runs as Python code). The answer is the exact optimum of the network's
 SCALE-Sim 3.0.0 USER-mode cycles, energy or EDP over the ``codesign`` task's
@@ -12,10 +13,7 @@ the exact Pareto front of (cycles, energy, PEs, SRAM) under the budgets.
 
 from __future__ import annotations
 
-import json
-import sys
-
-from airchitect.cli import json_records
+from airchitect.cli import json_records, print_json
 
 
 def add_parser(sub):
@@ -23,7 +21,8 @@ def add_parser(sub):
                        description=__doc__)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--network", help="a network of airchitect.workloads.NETWORKS")
-    source.add_argument("--csv", help="a GEMM table: columns M, N, K [, net, layer, count]")
+    source.add_argument("--csv", help="a GEMM table file, read as CSV whatever its name: "
+                                      "columns M, N, K [, net, layer, count]")
     source.add_argument("--module", help="FILE.py:ATTR, a torch.nn.Module or a factory of one")
     p.add_argument("--input-shape", default=None, metavar="B,C,H,W",
                    help="example input shape of --module, batch first")
@@ -45,15 +44,57 @@ def add_parser(sub):
 
 
 def _network(args):
+    """``(network, input_shape)`` for :func:`airchitect.network_design.codesign` from the flags."""
     if args.input_shape is not None and args.module is None:
         raise ValueError("--input-shape goes with --module")
-    if args.module is None:
-        return args.network or args.csv, None
+    if args.csv is not None:
+        return csv_layers(args.csv), None
+    if args.module is not None:
+        return _module(args)
+    return _named(args.network), None
+
+
+def _named(name):
+    from airchitect.workloads.networks import NETWORKS
+
+    if name not in NETWORKS:
+        raise ValueError(f"--network must be one of {', '.join(NETWORKS)} (a GEMM table goes "
+                         f"with --csv); got {name!r}")
+    return name
+
+
+def csv_layers(text):
+    """The distinct GEMMs of the CSV file ``text``, whatever its name ends with.
+
+    ValueError naming ``--csv`` where there is no such file or it is not a regular file;
+    the table's own problems name the file.
+    """
+    from dataclasses import replace
+    from pathlib import Path
+
+    from airchitect.network_design.layers import _check_table, _read_csv, network_layers
+
+    path = Path(text)
+    if path.is_dir():
+        raise ValueError(f"--csv: {path}: is a folder, not a GEMM table file")
+    if not path.exists():
+        raise ValueError(f"--csv: {path}: no such file")
+    if not path.is_file():
+        raise ValueError(f"--csv: {path}: is not a regular file")
+    frame = _read_csv(path)
+    _check_table(frame, str(path))
+    return replace(network_layers(frame), name=path.stem)
+
+
+def _module(args):
+    """``(module, input_shape)`` of ``--module`` and ``--input-shape``; a forward that fails on
+    that shape is refused by :func:`airchitect.network_design.codesign` as a ValueError."""
     from airchitect.cli.module_file import load_module, parse_shape
 
     if args.input_shape is None:
         raise ValueError("--module needs --input-shape (batch first, e.g. 1,3,224,224)")
-    return load_module(args.module), parse_shape(args.input_shape, "input_shape")
+    shape = parse_shape(args.input_shape, "input_shape")
+    return load_module(args.module), shape
 
 
 def run(args):
@@ -77,7 +118,7 @@ def run(args):
             record["pareto"] = json_records(result.pareto)
             record.update({k: result.extra[k] for k in ("pareto_simulations", "pareto_enumeration",
                                                          "pareto_sram_totals", "optimum_on_front")})
-        sys.stdout.write(json.dumps(record) + "\n")
+        print_json(record)
         return 0
     import pandas as pd
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
+from airchitect.cli import print_json
 from airchitect.cli.options import add_task_options, task_spec
 
 
@@ -61,8 +61,7 @@ def run(args):
         print(f"airchitect {args.command}: error: {_os_message(err)}", file=sys.stderr)
         return 2
     if args.json:
-        json.dump(manifest, sys.stdout, indent=2)
-        print()
+        print_json(manifest, indent=2)
         return 0
     s = manifest.get("summary", {})
     timings = manifest.get("timings", {})

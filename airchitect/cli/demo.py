@@ -26,15 +26,13 @@ that accelerator (the 3 with the least estimated SCALE-Sim work; every one with
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 
 import numpy as np
 import pandas as pd
 
 from airchitect._checks import check_int
-from airchitect.cli import json_records
+from airchitect.cli import json_records, print_json
 
 
 def add_parser(sub):
@@ -99,10 +97,9 @@ def run(args):
                                                       None if args.no_scalesim else
                                                       (sample and CODESIGN_CHECK))
     if args.json:
-        json.dump({"layers": json_records(table), "geomean_percent": geo,
-                   "predict_us_per_layer": predict_us, "scalesim_check": check,
-                   "codesign": network}, sys.stdout)
-        print()
+        print_json({"layers": json_records(table), "geomean_percent": geo,
+                    "predict_us_per_layer": predict_us, "scalesim_check": check,
+                    "codesign": network})
         return 0
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import sys
+from airchitect.cli import print_json
 
 
 def add_parser(sub):
@@ -39,8 +38,7 @@ def run(args):
     frame = load(args.data, task=predictor.task)  # the recorded definitions must agree
     result = evaluate(predictor, frame, manifest["arguments"]["objective"])
     if args.json:
-        json.dump(result, sys.stdout, indent=2)
-        print()
+        print_json(result, indent=2)
         return 0
     for key, value in result.items():
         print(f"{key:>24}  {value:.6g}" if isinstance(value, float) else f"{key:>24}  {value}")

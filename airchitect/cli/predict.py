@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
-from airchitect.cli import json_records, print_record
+from airchitect.cli import json_records, print_json, print_record
 from airchitect.cli.options import add_task_options, task_spec
 
 #: most data rows a ``--csv`` file may hold
@@ -160,7 +159,7 @@ def run(args):
         except (ValueError, TypeError) as err:
             raise ValueError(f"{args.csv}: {err}") from None
         if args.json:
-            print(json.dumps(json_records(result)))
+            print_json(json_records(result))
         else:
             print(result.to_string(index=False))
         return 0

@@ -15,13 +15,12 @@ SCALE-Sim), byte for byte as SCALE-Sim 3.0.0 writes them (docs/scalesim_files.md
 
 from __future__ import annotations
 
-import json
 import sys
 
 import numpy as np
 import pandas as pd
 
-from airchitect.cli import json_records
+from airchitect.cli import json_records, print_json
 
 # A few ResNet-50 layers as GEMMs (im2col, batch 1, 224x224 input), used when
 # the workloads package offers no network table: (layer, M, N, K, count).
@@ -89,11 +88,6 @@ _GRID_DEFAULTS = dict(dataflow=["os", "ws", "is"], ifmap_kb=256, filter_kb=256, 
                       bandwidth=10, mode="calc", backend="ours")
 
 
-def _dump(obj):
-    json.dump(obj, sys.stdout, allow_nan=False)
-    sys.stdout.write("\n")
-
-
 def _run_files(args):
     """The SCALE-Sim drop-in: read its files, write its reports."""
     from airchitect._checks import check_choice
@@ -113,7 +107,7 @@ def _run_files(args):
     if df.attrs.get("note"):
         print(f"airchitect simulate: note: {df.attrs['note']}", file=sys.stderr)
     if args.json:
-        _dump({"run_name": df.attrs["run_name"], "report_dir": df.attrs["report_dir"],
+        print_json({"run_name": df.attrs["run_name"], "report_dir": df.attrs["report_dir"],
                "layers": json_records(df)})
         return 0
     columns = ["layer_id", "layer", "total_cycles", "stall_cycles", "overall_util",
@@ -169,14 +163,37 @@ def _simulate(layers, rows, cols, dataflow, args):
         from airchitect.targets.systolic.conv import CONV_FIELDS
 
         if args.backend == "scalesim":
-            return systolic.run_scalesim(layers[list(CONV_FIELDS)], rows, cols, dataflow,
-                                         kind="conv", **kw)
+            return _run_scalesim(layers, layers[list(CONV_FIELDS)], rows, cols, dataflow,
+                                 kind="conv", **kw)
         return systolic.simulate_conv(*(layers[n].to_numpy() for n in CONV_FIELDS), rows, cols,
                                       dataflow, **kw)
     if args.backend == "scalesim":
-        return systolic.run_scalesim(layers[["M", "N", "K"]], rows, cols, dataflow, **kw)
+        return _run_scalesim(layers, layers[["M", "N", "K"]], rows, cols, dataflow, **kw)
     return systolic.simulate(layers["M"].to_numpy(), layers["N"].to_numpy(), layers["K"].to_numpy(),
                              rows, cols, dataflow, **kw)
+
+
+def _run_scalesim(layers, table, rows, cols, dataflow, **kw):
+    """The reference SCALE-Sim 3.0.0 on ``table``; its own failure (a crash inside the
+    package, not a refusal of bad input) is a one-line ValueError naming the exception."""
+    from airchitect.targets import systolic
+
+    try:
+        return systolic.run_scalesim(table, rows, cols, dataflow, **kw)
+    except (ValueError, TypeError, OSError):
+        raise
+    except Exception as err:
+        what = f"layer {layers['layer'].iloc[0]}" if len(layers) == 1 else f"one of {len(layers)} layers"
+        message = " ".join(str(err).split())[:300]
+        raise ValueError(f"--backend scalesim: SCALE-Sim 3.0.0 fails on {what} on a {rows}x{cols} "
+                         f"array, dataflow {dataflow} ({type(err).__name__}: {message})") from None
+
+
+def _utilization(macs, cycles, rows, cols):
+    """Percent of the array's MAC slots used; NaN (undefined) for a run of zero cycles."""
+    if cycles == 0:
+        return float("nan")
+    return round(100.0 * macs / (cycles * rows * cols), 3)
 
 
 def run(args):
@@ -207,13 +224,13 @@ def run(args):
             summary.append({
                 "rows": rows, "cols": cols, "dataflow": flow, "layers": int(count.sum()),
                 "total_cycles": cycles,
-                "overall_util": round(100.0 * macs.sum() / (cycles * rows * cols), 3),
+                "overall_util": _utilization(int(macs.sum()), cycles, rows, cols),
                 **{k: int((df[k].to_numpy() * count).sum())
                    for k in ("sram_ifmap_reads", "sram_filter_reads", "sram_ofmap_writes")},
             })
     table = pd.concat(per_layer, ignore_index=True) if args.per_layer else pd.DataFrame(summary)
     if args.json:
-        _dump(json_records(table))
+        print_json(json_records(table))
     else:
         print(table.to_string(index=False))
     return 0
