@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from airchitect._checks import check_int
+from airchitect.workloads.trace import COLUMNS as TRACE_COLUMNS
 
 #: most rows of a network table (layers before merging duplicates)
 MAX_LAYERS = 100_000
@@ -32,6 +34,8 @@ MAX_DISTINCT = 4096
 #: largest repeat count of one row
 MAX_COUNT = 10**9
 GEMM_COLUMNS = ("M", "N", "K")
+#: the columns a GEMM table may have: those of ac.workloads.network's tables
+TABLE_COLUMNS = frozenset(TRACE_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -76,8 +80,10 @@ def _read_csv(path):
     if not path.is_file():
         raise ValueError(f"network: {path} is not a file")
     try:
-        frame = pd.read_csv(path, nrows=MAX_LAYERS + 1, index_col=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
+        with warnings.catch_warnings():  # a row longer than the header is an error, not a warning
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(path, nrows=MAX_LAYERS + 1, index_col=False)
+    except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
         raise ValueError(f"{path}: not a CSV GEMM table ({str(err).splitlines()[0]})") from None
     if len(frame) > MAX_LAYERS:
         raise ValueError(f"{path}: more than MAX_LAYERS = {MAX_LAYERS} rows")
@@ -89,6 +95,10 @@ def _check_table(frame, where):
     if missing:
         raise ValueError(f"{where}: a GEMM table needs columns M, N, K (and optionally net, "
                          f"layer, count); missing {', '.join(missing)}")
+    unknown = [str(c) for c in frame.columns if c not in TABLE_COLUMNS]
+    if unknown:  # a misspelt count would be dropped silently
+        raise ValueError(f"{where}: unknown column(s) {', '.join(unknown)}; a GEMM table has columns M, N, K "
+                         f"and optionally net, layer, count (or those of ac.workloads.network)")
     if len(frame) == 0:
         raise ValueError(f"{where}: the GEMM table has no rows")
     if len(frame) > MAX_LAYERS:
@@ -104,7 +114,7 @@ def _check_table(frame, where):
         if values.dtype == bool or bad.any():
             at = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
             raise ValueError(f"{where}: row {at}: {column} must be an integer in [1, {high}]; "
-                             f"got {values.iloc[at]!r}")
+                             f"got {values.tolist()[at]!r}")
         out[column] = numeric.to_numpy().astype(np.int64)
     layer = (frame["layer"].astype(str) if "layer" in frame.columns
              else pd.Series([f"row{i}" for i in range(len(frame))]))

@@ -203,6 +203,20 @@ def test_options_that_do_not_apply_are_refused(kwargs, error, words):
     assert words in str(info.value)
 
 
+@pytest.mark.parametrize("text, words", [
+    ("M,N,K,Count\n64,64,64,1000\n", "unknown column(s) Count"),  # a misspelt count is not dropped
+    ("M,N,K,K\n64,64,64,32\n", "unknown column(s) K.1"),
+    ("M,N,K\n64,64,64,99\n", "not a CSV GEMM table (Length of header"),
+    ("M,N,K\n64,64,0\n", "row 0: K must be an integer in [1, 2147483647]; got 0"),
+])
+def test_a_csv_table_is_read_strictly(tmp_path, text, words):
+    path = tmp_path / "net.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError) as info:
+        codesign(str(path), max_macs=256, sram_kb=32, bandwidth=2)
+    assert words in str(info.value) and str(path) in str(info.value)
+
+
 def test_bad_types():
     with pytest.raises(TypeError, match="network must be"):
         codesign(3.5, max_macs=256, sram_kb=32, bandwidth=2)
@@ -247,7 +261,7 @@ def test_cli_module(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--network", "nope"], "network must be one of"),
-    (["--csv", "/nonexistent/x.csv"], "is not a file"),
+    (["--csv", "/nonexistent/x.csv"], "--csv: /nonexistent/x.csv: no such file"),
     (["--network", "resnet50", "--input-shape", "1,3"], "--input-shape goes with --module"),
     (["--network", "resnet50", "--max-macs", "1000"], "max_macs must be one of"),
 ])
