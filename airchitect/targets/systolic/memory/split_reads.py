@@ -102,10 +102,10 @@ def _remember(cache, stamp, f, at, slot, d, g, n_inner, sr, sc, t, operand):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _fetch(cache, stamp, f, by, d, g, n_inner, sr, sc, t, operand):
-    """The cache row holding fold ``f``'s run geometry, computed first where the row
-    holds another slot or another walk's."""
-    slot = _slot(f, f // n_inner, f % n_inner, by)
+def _fetch(cache, stamp, f, fc, fr, by, d, g, n_inner, sr, sc, t, operand):
+    """The cache row holding the run geometry of fold ``f`` (outer fold ``fc``, inner
+    ``fr``), computed first where the row holds another slot or another walk's."""
+    slot = _slot(f, fc, fr, by)
     at = slot & (cache.shape[0] - 1)  # rows: a power of two
     if cache[at, _STAMP] != stamp or cache[at, _TAG] != slot:
         _remember(cache, stamp, f, at, slot, d, g, n_inner, sr, sc, t, operand)
@@ -162,7 +162,8 @@ def _first_miss(d, g, n_outer, n_inner, sr, sc, t, operand, eps, n_act, cache, s
     a, b = 0, limit
     while a < b:
         mid = (a + b) // 2
-        at = _fetch(cache, stamp, mid, by, d, g, n_inner, sr, sc, t, operand)
+        at = _fetch(cache, stamp, mid, mid // n_inner, mid % n_inner, by, d, g, n_inner, sr, sc, t,
+                    operand)
         if _span_sets(_get(cache, at), eps)[1] >= n_act:
             b = mid
         else:
@@ -178,7 +179,9 @@ def _last_quiet(d, g, f, stop, n_inner, sr, sc, t, operand, cache, stamp, by, ep
     step = 1
     good = f
     while good + step < stop:
-        at = _fetch(cache, stamp, good + step, by, d, g, n_inner, sr, sc, t, operand)
+        probe = good + step
+        at = _fetch(cache, stamp, probe, probe // n_inner, probe % n_inner, by, d, g, n_inner, sr, sc, t,
+                    operand)
         if not _quiet(_get(cache, at), eps, n_lines, n_act, start):
             break
         good += step
@@ -186,7 +189,8 @@ def _last_quiet(d, g, f, stop, n_inner, sr, sc, t, operand, cache, stamp, by, ep
     bad = min(good + step, stop)
     while bad - good > 1:
         mid = (good + bad) // 2
-        at = _fetch(cache, stamp, mid, by, d, g, n_inner, sr, sc, t, operand)
+        at = _fetch(cache, stamp, mid, mid // n_inner, mid % n_inner, by, d, g, n_inner, sr, sc, t,
+                    operand)
         if _quiet(_get(cache, at), eps, n_lines, n_act, start):
             good = mid
         else:
@@ -308,7 +312,7 @@ def read_stalls(g, sram_words, bw, operand, max_folds, out, row, cache, stamp, l
                 break
             if since < 0 and done >= max_folds // 2 and boundary:
                 since, since_stall, since_misses = f, stall, misses
-            at = _fetch(cache, stamp, f, by, d, g, n_inner, sr, sc, t, operand)
+            at = _fetch(cache, stamp, f, fc, fr, by, d, g, n_inner, sr, sc, t, operand)
             x = _get(cache, at)
             if (calm or fr == 0) and _quiet(x, eps, n_lines, n_act, start):
                 if quiet < 2:  # short quiet runs are stepped over; long ones skipped by search
