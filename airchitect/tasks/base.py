@@ -37,7 +37,7 @@ def _values(df):
     """The values of ``df`` as one array (integer frames without an object copy)."""
     if all(kind in "iu" for kind in (dtype.kind for dtype in df.dtypes)):
         return df.to_numpy()
-    return np.column_stack([df[c].to_numpy(dtype=object) for c in df.columns])
+    return df.to_numpy(dtype=object)  # every value as it is (an int stays exact beside a float)
 
 
 def _frame(name, inputs):
@@ -279,7 +279,8 @@ class Task:
         second = np.empty(len(inputs))
         kept = []
         for start in range(0, len(inputs), self.chunk_rows):
-            part = inputs.iloc[start : start + self.chunk_rows]
+            # one chunk is the checked frame itself, which costs() does not check again
+            part = inputs if len(inputs) <= self.chunk_rows else inputs.iloc[start : start + self.chunk_rows]
             stop = start + len(part)
             costs = self.checked_costs(part, objective)
             labels[start:stop], best[start:stop], second[start:stop] = self._choose(
