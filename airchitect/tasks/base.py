@@ -331,8 +331,9 @@ class Task:
         objective = self.check_objective(objective)
         row = self.label(self.query_frame(inputs), objective)
         record = row.iloc[0].to_dict()
+        config = {c: row[c].to_numpy()[0] for c in self.config_columns}  # each in its column's type
         return {
-            **{c: record[c] for c in self.config_columns},
+            **{c: v.item() if isinstance(v, np.generic) else v for c, v in config.items()},
             "label": int(record["label"]),
             "cost": float(record["best_cost"]),
             "second_cost": float(record["second_cost"]),

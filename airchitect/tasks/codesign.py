@@ -152,7 +152,8 @@ class CodesignTask(Task):
         self.space_version = variant_version(type(self).space_version, self._params)
         low, high = (self.totals[0], self.totals[-1]) if self.totals else (self.parts, 256 * self.parts)
         self._limits = {"M": (1, DIM_HIGH), "N": (1, DIM_HIGH), "K": (1, DIM_HIGH),
-                        "max_macs": (1, 2**28), "sram_kb": (low, high), "bandwidth": (1, MAX_BANDWIDTH)}
+                        "max_macs": (self.budgets[0], self.budgets[-1]), "sram_kb": (low, high),
+                        "bandwidth": (1, MAX_BANDWIDTH)}
         self._last = (None, None)
         self.last_stats = {}
 

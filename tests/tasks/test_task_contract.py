@@ -137,6 +137,20 @@ def test_a_mapping_of_one_rows_values_is_one_row(name):
 
 
 @pytest.mark.parametrize("name", BUILT_IN)
+def test_search_gives_the_configuration_in_its_columns_types(name):
+    # multiarray's array indices came back as floats (2.0) beside their float cost
+    task = ac.tasks.get(name)
+    row = task.validate(_inputs(task, n=1))
+    found = task.search(**row.iloc[0].to_dict())
+    want = task.configs(row, np.array([found["label"]]))
+    for column in task.config_columns:
+        value = want[column].to_numpy()[0]
+        assert found[column] == value and not isinstance(found[column], np.generic)
+        if np.asarray(value).dtype.kind in "iu":
+            assert type(found[column]) is int
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
 def test_sample_checks_n_and_seed(name):
     task = ac.tasks.get(name)
     for args, error, words in (((-1,), ValueError, "n must be an integer in [0, 100000000], got -1"),
