@@ -52,8 +52,9 @@ def check_int_array(name, value, low=1, high=INT_MAX):
             check_int(name, item, low, high)
         arr = arr.astype(np.int64)
     if arr.dtype.kind not in "iu":
+        first = f" (first value {arr.ravel()[0].item()!r})" if arr.size and arr.dtype.kind in "fcb" else ""
         raise TypeError(
-            f"{name} must be integers in {_range_text(low, high)}, got dtype {arr.dtype}"
+            f"{name} must be integers in {_range_text(low, high)}, got dtype {arr.dtype}{first}"
         )
     if arr.dtype.kind == "u" and arr.size and arr.max() > high:  # before int64 wraps it
         raise ValueError(f"{name} must be integers in {_range_text(low, high)}, got {arr[arr > high].ravel()[0]}")
