@@ -82,7 +82,7 @@ def print_json(value, indent=None):
     import json
 
     text = json.dumps(finite_json(value), indent=indent, allow_nan=False)
-    sys.stdout.write(text + "\n")
+    print(text)  # text and newline written apart: one write of both lost a broken pipe's error here
 
 
 def print_record(record, as_json):
