@@ -22,6 +22,12 @@ count-weighted sum (what a per-layer reconfigurable machine would reach), and
 the real SCALE-Sim 3.0.0 in USER mode on a sample of the distinct layers on
 that accelerator (the 3 with the least estimated SCALE-Sim work; every one with
 ``--scalesim-layers all``), every report field compared.
+
+SCALE-Sim's runs (pure Python, one core) go to one child process as soon as
+their configurations are known (:mod:`airchitect.cli.scalesim_worker`, JSON over
+a pipe), so that they overlap with this process's own work (on a first run,
+mostly compiling the kernels); the child ignores Ctrl-C and is stopped with the
+command.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import pandas as pd
 
 from airchitect._checks import check_int
 from airchitect.cli import json_records, print_json
+from airchitect.cli.scalesim_worker import Reference
 
 
 def add_parser(sub):
@@ -92,10 +99,18 @@ def run(args):
     })
     table["percent_of_best"] = 100 * table.optimal_cycles / table.predicted_cycles
     geo = float(np.exp(np.log(table.percent_of_best / 100).mean()) * 100)
-    check = None if args.no_scalesim else _scalesim_check(layers, inputs, predicted, cost, sample)
-    network = None if args.no_codesign else _codesign(args.codesign_network, max_macs,
-                                                      None if args.no_scalesim else
-                                                      (sample and CODESIGN_CHECK))
+    pool = None if args.no_scalesim else Reference()
+    try:
+        check = None if pool is None else _scalesim_check(layers, inputs, predicted, cost, sample, pool)
+        network = None if args.no_codesign else _codesign(args.codesign_network, max_macs,
+                                                          None if pool is None else
+                                                          (sample and CODESIGN_CHECK), pool)
+        check = check and _finish(check)
+        if network and "scalesim_check" in network:
+            network["scalesim_check"] = _finish(network["scalesim_check"])
+    finally:
+        if pool is not None:
+            pool.stop()
     if args.json:
         print_json({"layers": json_records(table), "geomean_percent": geo,
                     "predict_us_per_layer": predict_us, "scalesim_check": check,
@@ -119,9 +134,10 @@ def run(args):
     return 0
 
 
-def _codesign(name, max_macs, sample):
+def _codesign(name, max_macs, sample, pool=None):
     """The one accelerator for network ``name`` (exact), beside its layers' own optima, and
-    SCALE-Sim on ``sample`` of its distinct layers (None: skip, 0: every one)."""
+    SCALE-Sim on ``sample`` of its distinct layers (None: skip, 0: every one) started in
+    ``pool`` (the check is pending: :func:`_finish`)."""
     from airchitect.network_design import codesign
 
     result = codesign(name, max_macs=max_macs, sram_kb=CODESIGN_SRAM_KB,
@@ -135,15 +151,33 @@ def _codesign(name, max_macs, sample):
            "simulations": result.simulations, "enumeration": result.enumeration,
            "wall_s": result.wall_s, "layers": json_records(layers)}
     if sample is not None:
-        out["scalesim_check"] = _codesign_check(result, sample or None)
+        out["scalesim_check"] = _codesign_check(result, sample or None, pool)
     return out
 
 
-def _codesign_check(result, sample):
+def _finish(check):
+    """A check whose SCALE-Sim reports were pending, completed: each layer's cycles, whether
+    every report field equals ours, and whether all are exact."""
+    from airchitect.targets.systolic.scalesim import REPORT_ITEMS
+
+    pool = check.pop("pool")
+    for item in check["layers"]:
+        report = pool.result(item.pop("pending"))
+        ours = item.pop("ours")
+        item["scalesim_cycles"] = int(report.total_cycles)
+        item["fields_equal"] = all(report[f] == ours[f] for f in REPORT_ITEMS)
+        if "exact" in item:
+            item["exact"] = item["scalesim_cycles"] == item["airchitect_cycles"]
+    check["exact"] = all(x["fields_equal"] and x["scalesim_cycles"] == x["airchitect_cycles"]
+                         for x in check["layers"])
+    return check
+
+
+def _codesign_check(result, sample, pool):
     """SCALE-Sim 3.0.0 (USER mode) on ``sample`` distinct layers (None = all) of the
-    co-designed accelerator; every report field compared with ``simulate``."""
+    co-designed accelerator, started in ``pool``; every report field is compared with
+    ``simulate`` by :func:`_finish`."""
     from airchitect.targets.systolic import simulate
-    from airchitect.targets.systolic.scalesim import REPORT_ITEMS, run_scalesim
 
     c, layers = result.config, result.layers
     memory = dict(ifmap_kb=c["ifmap_kb"], filter_kb=c["filter_kb"], ofmap_kb=c["ofmap_kb"],
@@ -154,16 +188,14 @@ def _codesign_check(result, sample):
     for i in chosen:
         row = layers.iloc[i]
         gemm = (int(row.M), int(row.N), int(row.K))
-        report = run_scalesim([gemm], c["rows"], c["cols"], row.dataflow, **memory).iloc[0]
+        pending = pool.submit([gemm], c["rows"], c["cols"], row.dataflow, **memory)
         ours = simulate(*gemm, c["rows"], c["cols"], row.dataflow, **memory).iloc[0]
         out.append({"layers": row.layers, "gemm": "x".join(map(str, gemm)),
-                    "scalesim_cycles": int(report.total_cycles), "airchitect_cycles": int(row.cycles),
-                    "fields_equal": all(report[f] == ours[f] for f in REPORT_ITEMS)})
+                    "airchitect_cycles": int(row.cycles), "pending": pending, "ours": ours})
     what = ("every distinct layer" if sample is None or sample >= len(order) else
             f"the {len(chosen)} with the least estimated SCALE-Sim work")
-    exact = all(x["fields_equal"] and x["scalesim_cycles"] == x["airchitect_cycles"] for x in out)
     return {"layers": out, "checked": len(out), "distinct_layers": int(len(order)), "sample": what,
-            "exact": exact}
+            "pool": pool}
 
 
 def _print_codesign(network):
@@ -203,11 +235,11 @@ def _sample_size(value):
     return check_int("--scalesim-layers", number, 1, 2**31 - 1)
 
 
-def _scalesim_check(layers, inputs, predicted, cost, sample):
-    """Run the real SCALE-Sim on a sample of the distinct layers (``sample`` of them, None =
-    all), each with its predicted configuration, and compare every report field."""
+def _scalesim_check(layers, inputs, predicted, cost, sample, pool):
+    """Start the real SCALE-Sim in ``pool`` on a sample of the distinct layers (``sample`` of
+    them, None = all), each with its predicted configuration; :func:`_finish` compares every
+    report field."""
     from airchitect.targets.systolic import simulate
-    from airchitect.targets.systolic.scalesim import REPORT_ITEMS, run_scalesim
 
     perimeter = predicted.rows.to_numpy() + predicted.cols.to_numpy()
     work = np.asarray(cost, dtype=np.float64) * perimeter
@@ -218,15 +250,12 @@ def _scalesim_check(layers, inputs, predicted, cost, sample):
         row = predicted.iloc[i]
         gemm = (int(inputs.M[i]), int(inputs.N[i]), int(inputs.K[i]))
         config = (int(row.rows), int(row.cols), row.dataflow)
-        report = run_scalesim([gemm], *config).iloc[0]
-        ours = simulate(*gemm, *config).iloc[0]
-        cycles = int(report.total_cycles)
+        pending = pool.submit([gemm], *config)
         out.append({"layer": str(layers.layer[i]), "index": int(i),
                     "config": f"{row.rows}x{row.cols} {row.dataflow}",
-                    "scalesim_cycles": cycles, "airchitect_cycles": int(cost[i]),
-                    "fields_equal": all(report[f] == ours[f] for f in REPORT_ITEMS),
-                    "exact": cycles == int(cost[i])})
+                    "airchitect_cycles": int(cost[i]), "exact": None, "pending": pending,
+                    "ours": simulate(*gemm, *config).iloc[0]})
     what = ("every distinct layer" if sample is None or sample >= len(order) else
             f"the {len(chosen)} with the least estimated SCALE-Sim work")
-    return {"layers": out, "checked": len(out), "distinct_layers": int(len(order)),
-            "sample": what, "exact": all(item["exact"] and item["fields_equal"] for item in out)}
+    return {"layers": out, "checked": len(out), "distinct_layers": int(len(order)), "sample": what,
+            "pool": pool}

@@ -92,3 +92,23 @@ def test_buffer_split_stall_model_from_the_command_line(tmp_path):
                           check=True).stdout)
     assert rec["cost"] >= ac.tasks.get("buffer").search(M=300, N=200, K=100, rows=8, cols=8, dataflow="ws",
                                                         sram_kb=64, bandwidth=2)["cost"]
+
+
+def test_scalesim_worker_answers_as_scalesim_in_order_and_stops():
+    from airchitect.cli.scalesim_worker import Reference
+    from airchitect.targets.systolic.scalesim import REPORT_ITEMS, run_scalesim
+
+    worker = Reference()
+    try:
+        jobs = [worker.submit([(16, 8, 4)], 4, 4, "os"),
+                worker.submit([(8, 8, 8)], 4, 8, "ws", ifmap_kb=1, filter_kb=1, ofmap_kb=1, bandwidth=2,
+                              mode="user")]
+        second, first = worker.result(jobs[1]), worker.result(jobs[0])  # any order of waiting
+        want = [run_scalesim([(16, 8, 4)], 4, 4, "os").iloc[0],
+                run_scalesim([(8, 8, 8)], 4, 8, "ws", ifmap_kb=1, filter_kb=1, ofmap_kb=1, bandwidth=2,
+                             mode="user").iloc[0]]
+        for got, ref in zip((first, second), want):
+            assert all(got[f] == ref[f] for f in REPORT_ITEMS) and got["total_cycles"] > 0
+    finally:
+        worker.stop()
+    assert worker.proc.returncode is not None
