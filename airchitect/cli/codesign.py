@@ -69,10 +69,9 @@ def csv_layers(text):
     ValueError naming ``--csv`` where there is no such file or it is not a regular file;
     the table's own problems name the file.
     """
-    from dataclasses import replace
     from pathlib import Path
 
-    from airchitect.network_design.layers import _check_table, _read_csv, network_layers
+    from airchitect.network_design.layers import read_table_file, table_layers
 
     path = Path(text)
     if path.is_dir():
@@ -81,9 +80,7 @@ def csv_layers(text):
         raise ValueError(f"--csv: {path}: no such file")
     if not path.is_file():
         raise ValueError(f"--csv: {path}: is not a regular file")
-    frame = _read_csv(path)
-    _check_table(frame, str(path))
-    return replace(network_layers(frame), name=path.stem)
+    return table_layers(read_table_file(path), str(path), path.stem)
 
 
 def _module(args):

@@ -75,7 +75,8 @@ def _from_module(module, input_shape, name):
     return gemms_from_module(module, input_shape, net=name)
 
 
-def _read_csv(path):
+def read_table_file(path):
+    """A GEMM table file read as CSV (at most ``MAX_LAYERS`` rows), unchecked."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"network: {path} is not a file")
@@ -161,7 +162,7 @@ def network_layers(network, input_shape=None, *, batch=1):
         if not str(network).lower().endswith(".csv"):
             raise ValueError(f"network must be one of {', '.join(NETWORKS)}, a .csv GEMM table, a "
                              f"DataFrame or a torch.nn.Module; got {str(network)!r}")
-        frame, where = _read_csv(network), str(network)
+        frame, where = read_table_file(network), str(network)
         name = Path(network).stem
     else:
         try:
@@ -176,6 +177,12 @@ def network_layers(network, input_shape=None, *, batch=1):
         if len(frame) == 0:
             raise ValueError(f"{name}: the module runs no GEMM (conv, linear or matmul) on input "
                              f"shape {tuple(input_shape)}")
+    return table_layers(frame, where, name)
+
+
+def table_layers(frame, where, name):
+    """The distinct GEMMs of the GEMM table ``frame`` (checked: errors name ``where``),
+    as a :class:`NetworkLayers` called ``name``."""
     table = _check_table(frame, where)
     grouped = table.groupby(list(GEMM_COLUMNS), sort=False)
     distinct = grouped.agg(count=("count", "sum"), layers=("layer", ", ".join),
