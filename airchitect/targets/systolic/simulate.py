@@ -140,7 +140,7 @@ def _check_calc_replay(G, arrays):
                  CALC_DRAM_MEMORY_LIMIT, "CALC_DRAM_MEMORY_LIMIT")
 
 
-def _calc_dram(arrays, fields, G=None, dims=None):
+def _calc_dram(arrays, fields, G, dims=None):
     """CALC-mode DRAM columns, exact (SCALE-Sim's estimate buffers and OFMAP drain).
 
     The read buffers come from :func:`calc_read_fields` (closed forms; a conv ifmap
@@ -148,12 +148,10 @@ def _calc_dram(arrays, fields, G=None, dims=None):
     im2col reads a layer), the OFMAP drain from :func:`calc_ofmap_drain_cycles`;
     elements run in chunks of about ``_CALC_CHUNK_READS`` replayed reads so that a
     keyboard interrupt stops the call between chunks. Returns the twelve DRAM
-    columns and ``total_cycles_incl_prefetch``. ``G`` and ``dims`` (``(Sr, Sc, T)``)
-    are the elements' geometry and spatial dims where the caller has them.
+    columns and ``total_cycles_incl_prefetch``. ``G``: the elements' geometry; ``dims``
+    (``(Sr, Sc, T)``) their spatial dims where the caller has them. Every replay is
+    bounded before this runs (``_run`` calls :func:`_check_calc_replay`).
     """
-    if G is None:
-        G = _geometry(arrays)
-        _check_calc_replay(G, arrays)  # every element's replay, before any chunk runs
     if len(G) <= _CALC_CHUNK_READS and G[:, G_DENSE].all():  # one read an element: one chunk
         cuts = [(0, len(G))]
     else:

@@ -268,9 +268,9 @@ def read_stalls(g, sram_words, bw, operand, max_folds, out, row, cache, stamp, l
     Folds whose sets all lie in the window are skipped in runs; after
     ``max_folds`` folds that may miss, the stall's growth over the second half of
     them is extended to the remaining folds. ``cache`` (``(rows, CACHE_COLUMNS)``,
-    rows a power of two, zeros at first) holds the folds' geometry, slot ``s`` in row ``s % rows``; a row
-    is valid where its stamp equals ``stamp``, unique to the GEMM and operand (and
-    never 0), and its tag the slot. Only the sizes
+    rows a power of two, zeros at first) holds the folds' geometry, slot ``s`` in
+    row ``s % rows``; a row is valid where its stamp equals ``stamp``, unique to the
+    GEMM and operand (and never 0), and its tag the slot. Only the sizes
     ``lo + 1 .. hi`` are walked; a walk whose stall passes ``limit`` stops there
     and gives ``inf`` (the stall only grows, so it would end above the limit)."""
     # tuples, not arrays: passing arrays into the inlined loops costs reference counts
