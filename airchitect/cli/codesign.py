@@ -3,8 +3,8 @@
 The network is a name (``--network resnet50``), a GEMM table (``--csv FILE``,
 read as CSV whatever its name ends with, with columns ``M, N, K`` and optionally
 ``net, layer, count``) or a user's
-PyTorch model (``--module FILE.py:ATTR --input-shape 1,3,224,224``; the file
-runs as Python code). The answer is the exact optimum of the network's
+PyTorch model (``--module FILE.py:ATTR --input-shape 1,3,224,224``, and
+``--input-dtype int64`` for token ids; the file runs as Python code). The answer is the exact optimum of the network's
 SCALE-Sim 3.0.0 USER-mode cycles, energy or EDP over the ``codesign`` task's
 space under ``--max-macs``, ``--sram-kb`` and ``--bandwidth`` (branch and
 bound; see docs/codesign.md), with a per-layer table; ``--pareto`` also prints
@@ -26,6 +26,9 @@ def add_parser(sub):
     source.add_argument("--module", help="FILE.py:ATTR, a torch.nn.Module or a factory of one")
     p.add_argument("--input-shape", default=None, metavar="B,C,H,W",
                    help="example input shape of --module, batch first")
+    p.add_argument("--input-dtype", default=None, metavar="DTYPE",
+                   help="input dtype of --module: float32 (default), int64 for token ids, "
+                        "float64, float16, bfloat16 or int32")
     p.add_argument("--max-macs", type=int, default=4096, help="PE budget (2^8..2^16; default 4096)")
     p.add_argument("--sram-kb", type=int, default=512, help="total SRAM in kB (multiple of 16)")
     p.add_argument("--bandwidth", type=int, default=8, help="DRAM words/cycle (default 8)")
@@ -47,6 +50,8 @@ def _network(args):
     """``(network, input_shape)`` for :func:`airchitect.network_design.codesign` from the flags."""
     if args.input_shape is not None and args.module is None:
         raise ValueError("--input-shape goes with --module")
+    if args.input_dtype is not None and args.module is None:
+        raise ValueError("--input-dtype goes with --module")
     if args.csv is not None:
         return csv_layers(args.csv), None
     if args.module is not None:
@@ -87,10 +92,13 @@ def _module(args):
     """``(module, input_shape)`` of ``--module`` and ``--input-shape``; a forward that fails on
     that shape is refused by :func:`airchitect.network_design.codesign` as a ValueError."""
     from airchitect.cli.module_file import load_module, parse_shape
+    from airchitect.workloads.trace import INPUT_DTYPES
 
     if args.input_shape is None:
         raise ValueError("--module needs --input-shape (batch first, e.g. 1,3,224,224)")
     shape = parse_shape(args.input_shape, "input_shape")
+    if args.input_dtype is not None and args.input_dtype not in INPUT_DTYPES:
+        raise ValueError(f"--input-dtype must be one of {', '.join(INPUT_DTYPES)}; got {args.input_dtype!r}")
     return load_module(args.module), shape
 
 
@@ -98,9 +106,16 @@ def run(args):
     from airchitect.network_design import codesign
 
     network, shape = _network(args)
-    result = codesign(network, input_shape=shape, max_macs=args.max_macs, sram_kb=args.sram_kb,
-                      bandwidth=args.bandwidth, objective=args.objective, dataflow=args.dataflow,
-                      k=args.k, pareto=args.pareto, method=args.method, model=args.model)
+    dtype = args.input_dtype or ("float32" if args.module is not None else None)
+    try:
+        result = codesign(network, input_shape=shape, input_dtype=dtype, max_macs=args.max_macs,
+                          sram_kb=args.sram_kb, bandwidth=args.bandwidth, objective=args.objective,
+                          dataflow=args.dataflow, k=args.k, pareto=args.pareto, method=args.method,
+                          model=args.model)
+    except ValueError as err:
+        if args.input_dtype is None and str(err).startswith("module fails"):
+            raise ValueError(f"{err} (the input was float32; token ids need --input-dtype int64)") from None
+        raise
     if args.json:
         record = {"network": result.network, "objective": result.objective, "config": result.config,
                   "cycles": result.cycles, "energy_pj": result.energy_pj, "edp": result.edp,

@@ -195,7 +195,7 @@ def _add_front(result, task, inputs, counts, sram_totals, max_simulations):
 
 def codesign(network, *, max_macs, sram_kb, bandwidth, objective="cycles", method="exact", k=1,
              pareto=False, dataflow="shared", input_shape=None, batch=1, per_layer_optima=False,
-             task=None, max_simulations=MAX_SIMULATIONS, model=None):
+             task=None, max_simulations=MAX_SIMULATIONS, model=None, input_dtype=None):
     """The best accelerator for a whole network; see the module docstring.
 
     Parameters
@@ -234,6 +234,9 @@ def codesign(network, *, max_macs, sram_kb, bandwidth, objective="cycles", metho
         One dataflow for the network, or each layer's own.
     input_shape : tuple of int
         Example input shape of a module.
+    input_dtype : str or torch.dtype, optional
+        A module's input dtype: ``"float32"`` (default) or ``"int64"`` for
+        token ids (any of :data:`airchitect.workloads.trace.INPUT_DTYPES`).
     per_layer_optima : bool
         Also search every layer's own optimum (one exact search per distinct layer);
         their simulations count against ``max_simulations`` (checked between layers).
@@ -269,7 +272,7 @@ def codesign(network, *, max_macs, sram_kb, bandwidth, objective="cycles", metho
     if isinstance(network, dict):
         network = pd.DataFrame(network)
     layers = network if isinstance(network, NetworkLayers) else network_layers(
-        network, input_shape, batch=batch)
+        network, input_shape, batch=batch, input_dtype=input_dtype)
     table = layers.table
     frame = pd.DataFrame({"M": table["M"], "N": table["N"], "K": table["K"], "max_macs": max_macs,
                           "sram_kb": sram_kb, "bandwidth": bandwidth})

@@ -43,7 +43,7 @@ def _sampler(name, seed):
     return optuna.samplers.GPSampler(seed=seed)
 
 
-def network_inputs(task, network, max_macs, sram_kb, bandwidth, input_shape=None):
+def network_inputs(task, network, max_macs, sram_kb, bandwidth, input_shape=None, input_dtype=None):
     """A network's distinct layers as the task's validated rows under one budget,
     and their repeat counts: ``(inputs, counts)``. ``network`` is what
     :func:`airchitect.network_design.layers.network_layers` takes (or its result,
@@ -52,8 +52,9 @@ def network_inputs(task, network, max_macs, sram_kb, bandwidth, input_shape=None
 
     if isinstance(network, dict):
         network = pd.DataFrame(network)
-    layers = network if isinstance(network, NetworkLayers) else network_layers(network, input_shape)
-    table = layers.table
+    if not isinstance(network, NetworkLayers):
+        network = network_layers(network, input_shape, input_dtype=input_dtype)
+    table = network.table
     inputs = task.validate(pd.DataFrame({"M": table.M, "N": table.N, "K": table.K,
                                          "max_macs": max_macs, "sram_kb": sram_kb,
                                          "bandwidth": bandwidth}))
@@ -95,12 +96,12 @@ def network_cost(task, inputs, counts, labels, objective):
 
 
 def optuna_search(network, *, max_macs, sram_kb, bandwidth, objective="cycles", sampler="tpe",
-                  n_trials=128, seed=0, task=None, input_shape=None):
+                  n_trials=128, seed=0, task=None, input_shape=None, input_dtype=None):
     """Search the network's accelerator with an Optuna sampler; see the module docstring.
 
     Parameters
     ----------
-    network, max_macs, sram_kb, bandwidth, objective, input_shape, task :
+    network, max_macs, sram_kb, bandwidth, objective, input_shape, input_dtype, task :
         As :func:`airchitect.network_design.codesign` (shared dataflow).
     sampler : {"random", "tpe", "nsga2", "gp"}
     n_trials : int
@@ -123,7 +124,8 @@ def optuna_search(network, *, max_macs, sram_kb, bandwidth, objective="cycles", 
     n_trials = check_int("n_trials", n_trials, 1, MAX_TRIALS)
     check_budgets(max_macs, sram_kb, bandwidth)
     task = _task(task)
-    inputs, counts = network_inputs(task, network, max_macs, sram_kb, bandwidth, input_shape)
+    inputs, counts = network_inputs(task, network, max_macs, sram_kb, bandwidth, input_shape,
+                                    input_dtype)
     s = task._space_arrays()
     allowed = np.flatnonzero(s["pes"] <= max_macs)
     if not allowed.size:

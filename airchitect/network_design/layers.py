@@ -65,14 +65,21 @@ class NetworkLayers:
         return self.table[self.table["rows"] > 1]
 
 
-def _from_module(module, input_shape, name):
-    from airchitect.workloads.trace import gemms_from_module
+def _from_module(module, input_shape, input_dtype, name):
+    from airchitect.workloads.trace import gemms_from_module, input_dtype as torch_dtype
 
     if input_shape is None:
         raise ValueError("input_shape is required with a torch.nn.Module (e.g. (1, 3, 224, 224))")
     if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__len__"):
         raise TypeError(f"input_shape must be a tuple of ints, e.g. (1, 3, 224, 224); got {input_shape!r}")
-    return gemms_from_module(module, input_shape, net=name)
+    dtype = torch_dtype(input_dtype, "input_dtype")
+    try:
+        return gemms_from_module(module, input_shape, dtype=dtype, net=name)
+    except ValueError as err:
+        if input_dtype is not None:
+            raise
+        raise ValueError(f"{err} (the input was float32; a module that takes token ids needs "
+                         f"input_dtype='int64')") from None
 
 
 def read_table_file(path):
@@ -122,7 +129,7 @@ def _check_table(frame, where):
     return pd.DataFrame({"layer": layer.to_numpy(), **out})
 
 
-def network_layers(network, input_shape=None, *, batch=1):
+def network_layers(network, input_shape=None, *, batch=1, input_dtype=None):
     """The distinct GEMMs of ``network``; see the module docstring.
 
     Parameters
@@ -134,6 +141,10 @@ def network_layers(network, input_shape=None, *, batch=1):
         ``input_shape`` (see :func:`airchitect.workloads.gemms_from_module`).
     input_shape : tuple of int, optional
         The module's example input shape (modules only).
+    input_dtype : str or torch.dtype, optional
+        The module's input dtype (modules only), one of
+        :data:`airchitect.workloads.trace.INPUT_DTYPES`; default float32,
+        ``"int64"`` for token ids.
     batch : int
         Batch of a named network, in ``[1, 65536]``.
 
@@ -152,6 +163,8 @@ def network_layers(network, input_shape=None, *, batch=1):
     is_module = not isinstance(network, (str, Path, pd.DataFrame))
     if input_shape is not None and not is_module:
         raise ValueError("input_shape applies to a torch.nn.Module; a name or a table has its own shapes")
+    if input_dtype is not None and not is_module:
+        raise ValueError("input_dtype applies to a torch.nn.Module; a name or a table has its own shapes")
     name = None
     if isinstance(network, pd.DataFrame):
         frame, where = network, "network table"
@@ -173,7 +186,7 @@ def network_layers(network, input_shape=None, *, batch=1):
             raise TypeError("network must be a name, a .csv path, a DataFrame or a torch.nn.Module; "
                             f"got {type(network).__name__}")
         name = type(network).__name__
-        frame, where = _from_module(network, input_shape, name), name
+        frame, where = _from_module(network, input_shape, input_dtype, name), name
         if len(frame) == 0:
             raise ValueError(f"{name}: the module runs no GEMM (conv, linear or matmul) on input "
                              f"shape {tuple(input_shape)}")

@@ -9,7 +9,7 @@ from airchitect.workloads.gemm import Gemm
 from airchitect.workloads.networks import NETWORKS, network, networks
 from airchitect.workloads.sampling import sample_gemms
 from airchitect.workloads.synthetic import FAMILIES, synthetic_networks
-from airchitect.workloads.trace import COLUMNS, gemms_from_module
+from airchitect.workloads.trace import COLUMNS, INPUT_DTYPES, gemms_from_module
 
-__all__ = ["COLUMNS", "FAMILIES", "Gemm", "NETWORKS", "gemms_from_module", "network", "networks",
-           "sample_gemms", "synthetic_networks"]
+__all__ = ["COLUMNS", "FAMILIES", "Gemm", "INPUT_DTYPES", "NETWORKS", "gemms_from_module", "network",
+           "networks", "sample_gemms", "synthetic_networks"]

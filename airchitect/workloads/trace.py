@@ -38,6 +38,10 @@ COLUMNS = (
 
 _INT_COLUMNS = COLUMNS[3:19]
 
+#: Input dtypes a module may be traced with, by name: floats for images and
+#: features, integers for token ids.
+INPUT_DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32")
+
 
 def gemms_from_module(module, example_input_shape, *, dtype=None, net="custom"):
     """Trace ``module`` on the meta device and return its GEMMs as a table.
@@ -51,8 +55,9 @@ def gemms_from_module(module, example_input_shape, *, dtype=None, net="custom"):
     example_input_shape : tuple of int
         Shape of the single input tensor passed to ``module.forward``,
         e.g. ``(1, 3, 224, 224)`` for an image network.
-    dtype : torch.dtype, optional
-        Input dtype; default ``torch.float32``. Use ``torch.int64`` for token ids.
+    dtype : torch.dtype or str, optional
+        Input dtype, a ``torch.dtype`` or one of :data:`INPUT_DTYPES` by name;
+        default ``torch.float32``. Use ``torch.int64`` (``"int64"``) for token ids.
     net : str
         Value of the ``net`` column.
 
@@ -96,7 +101,7 @@ def gemms_from_module(module, example_input_shape, *, dtype=None, net="custom"):
         raise ValueError("example_input_shape must have at least one dimension")
     if not _on_meta(module):
         module = copy.deepcopy(module).to("meta")
-    x = torch.empty(shape, dtype=dtype or torch.float32, device="meta")
+    x = torch.empty(shape, dtype=input_dtype(dtype), device="meta")
     recorder = _Recorder(module)
     try:
         with torch.no_grad(), recorder:
@@ -108,8 +113,26 @@ def gemms_from_module(module, example_input_shape, *, dtype=None, net="custom"):
     return _table(recorder.rows, net)
 
 
+def input_dtype(dtype, name="dtype"):
+    """The ``torch.dtype`` of an input given as ``None`` (float32), a name of
+    :data:`INPUT_DTYPES` or one of those dtypes; ``ValueError`` naming the
+    argument ``name`` otherwise.
+
+    >>> input_dtype("int64")
+    torch.int64
+    """
+    import torch
+
+    if dtype is None:
+        return torch.float32
+    given = dtype if isinstance(dtype, str) else str(dtype).removeprefix("torch.")
+    if not isinstance(dtype, (str, torch.dtype)) or given not in INPUT_DTYPES:
+        raise ValueError(f"{name} must be one of {', '.join(INPUT_DTYPES)}; got {dtype!r}")
+    return getattr(torch, given)
+
+
 def forward_error(err, shape):
-    """A ``ValueError`` saying that a user's module failed on an input of ``shape``,
+    r"""A ``ValueError`` saying that a user's module failed on an input of ``shape``,
     with the first line of its error (at most 300 characters).
 
     >>> forward_error(RuntimeError("Invalid channel dimensions\nmore"), (1, 1, 8, 8))

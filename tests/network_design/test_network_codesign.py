@@ -178,6 +178,60 @@ def test_a_module_that_fails_on_its_input_is_named():
     assert codesign(net, input_shape=(1, 3, 8, 8), max_macs=256, sram_kb=32, bandwidth=2).cycles > 0
 
 
+class _TokenNet(nn.Module):
+    """Token ids in, two logits out: an embedding, one linear layer, a head."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(100, 32)
+        self.fc = nn.Linear(32, 48)
+        self.head = nn.Linear(48, 2)
+
+    def forward(self, ids):
+        return self.head(torch.relu(self.fc(self.emb(ids))))
+
+
+TOKEN_NET_CODE = ("import torch\nfrom torch import nn\n"
+                  "class TokenNet(nn.Module):\n"
+                  "    def __init__(self):\n"
+                  "        super().__init__()\n"
+                  "        self.emb = nn.Embedding(100, 32)\n"
+                  "        self.fc = nn.Linear(32, 48)\n"
+                  "        self.head = nn.Linear(48, 2)\n"
+                  "    def forward(self, ids):\n"
+                  "        return self.head(torch.relu(self.fc(self.emb(ids))))\n"
+                  "net = TokenNet()\n")
+
+
+def test_a_token_id_module_is_traced_with_its_input_dtype():
+    budget = dict(max_macs=256, sram_kb=32, bandwidth=2, task=SMALL)
+    with pytest.raises(ValueError, match=r"^module fails on an input of shape \(2, 16\).*indices.*"
+                                         r"needs input_dtype='int64'\)$"):
+        codesign(_TokenNet(), input_shape=(2, 16), **budget)
+    result = codesign(_TokenNet(), input_shape=(2, 16), input_dtype="int64", **budget)
+    # 2 x 16 tokens: fc is 32 rows of K=32 -> N=48, head 32 rows of 48 -> 2
+    assert result.layers[["M", "N", "K"]].values.tolist() == [[32, 48, 32], [32, 2, 48]]
+    table = pd.DataFrame({"M": [32, 32], "N": [48, 2], "K": [32, 48]})
+    want = codesign(table, **budget)
+    assert result.config == want.config and result.cycles == want.cycles
+    same = codesign(_TokenNet(), input_shape=(2, 16), input_dtype=torch.int64, **budget)
+    assert same.cycles == result.cycles
+
+
+@pytest.mark.parametrize("network, dtype, words", [
+    (_TokenNet(), "int8", "input_dtype must be one of float32, float64, float16, bfloat16, int64, int32; "
+                          "got 'int8'"),
+    (_TokenNet(), 64, "input_dtype must be one of"),
+    ({"M": [8], "N": [8], "K": [8]}, "int64", "input_dtype applies to a torch.nn.Module"),
+    ("resnet50", "float32", "input_dtype applies to a torch.nn.Module"),
+])
+def test_a_bad_input_dtype_is_named(network, dtype, words):
+    shape = (2, 16) if isinstance(network, nn.Module) else None
+    with pytest.raises(ValueError) as info:
+        codesign(network, input_shape=shape, input_dtype=dtype, max_macs=256, sram_kb=32, bandwidth=2)
+    assert words in str(info.value)
+
+
 def test_per_layer_optima_count_against_max_simulations():
     table = pd.DataFrame({"M": [64, 128, 300, 17], "N": [64, 32, 200, 900], "K": [32, 64, 100, 5]})
     budget = dict(max_macs=4096, sram_kb=256, bandwidth=2)
@@ -259,7 +313,27 @@ def test_cli_module(tmp_path):
     assert [(r["M"], r["N"], r["K"]) for r in record["layers"]] == [(8, 32, 64), (8, 16, 32)]
 
 
+def test_cli_token_id_module(tmp_path):
+    path = tmp_path / "tokens.py"
+    path.write_text(TOKEN_NET_CODE)
+    flags = ["--module", f"{path}:net", "--input-shape", "2,16", "--max-macs", "256", "--sram-kb", "32",
+             "--bandwidth", "2", "--json"]
+    out = _cli(*flags)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert out.stderr.rstrip().endswith("(the input was float32; token ids need --input-dtype int64)")
+    out = _cli(*flags, "--input-dtype", "int64")
+    assert out.returncode == 0, out.stderr
+    record = json.loads(out.stdout)
+    want = codesign(_TokenNet(), input_shape=(2, 16), input_dtype="int64", max_macs=256, sram_kb=32,
+                    bandwidth=2)
+    assert record["config"] == want.config and record["cycles"] == want.cycles
+    out = _cli(*flags, "--input-dtype", "long")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "--input-dtype must be one of float32, float64, float16, bfloat16, int64, int32; got 'long'" in out.stderr
+
+
 @pytest.mark.parametrize("args, message", [
+    (["--network", "resnet50", "--input-dtype", "int64"], "--input-dtype goes with --module"),
     (["--network", "nope"], "network must be one of"),
     (["--csv", "/nonexistent/x.csv"], "--csv: /nonexistent/x.csv: no such file"),
     (["--network", "resnet50", "--input-shape", "1,3"], "--input-shape goes with --module"),

@@ -174,6 +174,19 @@ def test_tracer_bad_input(module, shape, error):
         gemms_from_module(module, shape)
 
 
+def test_token_ids_are_traced_with_an_integer_dtype():
+    net = nn.Sequential(nn.Embedding(50, 16), nn.Linear(16, 8))
+    with pytest.raises(ValueError, match=r"^module fails on an input of shape \(3, 5\): RuntimeError: .*indices"):
+        gemms_from_module(net, (3, 5))
+    for dtype in ("int64", torch.int64, "int32"):
+        df = gemms_from_module(net, (3, 5), dtype=dtype)
+        assert df[["kind", "M", "N", "K", "count"]].values.tolist() == [["linear", 15, 8, 16, 1]]
+    for bad in ("int8", "torch.int64", torch.complex64, 64):
+        with pytest.raises(ValueError, match="dtype must be one of float32, float64, float16, bfloat16, "
+                                             "int64, int32; got"):
+            gemms_from_module(net, (3, 5), dtype=bad)
+
+
 def test_import_does_not_import_torch():
     code = "import sys, airchitect; airchitect.workloads.sample_gemms(2); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

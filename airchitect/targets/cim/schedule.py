@@ -232,7 +232,8 @@ def _window(layers, l, r0, r1, producer_rows, set_rows):
 
 def schedule(network, n_pes, strategy="cross-layer", duplication=None, *, set_rows=1,
              w_bits=8, in_bits=8, transfer_latency_us=TRANSFER_LATENCY_US,
-             transfer_bits_per_us=TRANSFER_BITS_PER_US, input_shape=None, **crossbar):
+             transfer_bits_per_us=TRANSFER_BITS_PER_US, input_shape=None, input_dtype=None,
+             **crossbar):
     """Schedule ``network`` on ``n_pes`` crossbar PEs and simulate it.
 
     Parameters
@@ -259,6 +260,9 @@ def schedule(network, n_pes, strategy="cross-layer", duplication=None, *, set_ro
     transfer_latency_us, transfer_bits_per_us : float
         Network-on-chip cost of moving one set's output (``in_bits`` of the
         consumer per value) to the next layer's PEs.
+    input_shape, input_dtype :
+        A module's example input shape and dtype (``"int64"`` for token ids);
+        see :func:`~airchitect.targets.cim.schedule_layers.layer_table`.
     **crossbar
         :class:`~airchitect.targets.cim.CrossbarConfig` options.
 
@@ -273,7 +277,7 @@ def schedule(network, n_pes, strategy="cross-layer", duplication=None, *, set_ro
         (2**21) sets or the timeline would have more than
         ``MAX_TIMELINE_ROWS`` (2**24) rows.
     """
-    layers = layer_table(network, input_shape)
+    layers = layer_table(network, input_shape, input_dtype)
     n_pes = check_int("n_pes", n_pes, 1, 2**24)
     strategy = check_choice("strategy", strategy, STRATEGIES)
     set_rows = check_int("set_rows", set_rows, 1, 2**20)

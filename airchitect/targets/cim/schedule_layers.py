@@ -37,7 +37,7 @@ _COLUMNS = ["name", "kind", "n", "m", "instances", "rows", "row_pixels", "in_row
             "stride", "padding", "full", "runtime_weights", "inputs"]
 
 
-def layer_table(network, input_shape=None):
+def layer_table(network, input_shape=None, input_dtype=None):
     """Return the scheduler's per-layer table (see the module docstring).
 
     Parameters
@@ -52,6 +52,9 @@ def layer_table(network, input_shape=None):
         ``Linear`` and matrix products, on the meta device).
     input_shape : tuple of int, optional
         Input shape of a module, e.g. ``(1, 3, 224, 224)``; required for modules.
+    input_dtype : str or torch.dtype, optional
+        Input dtype of a module: float32 by default, ``"int64"`` for token ids
+        (see :data:`airchitect.workloads.trace.INPUT_DTYPES`).
     """
     if isinstance(network, str):
         from airchitect.workloads import network as load_network
@@ -65,9 +68,10 @@ def layer_table(network, input_shape=None):
                             f"or a torch.nn.Module; got {type(network).__name__}")
         if input_shape is None:
             raise ValueError("input_shape is required for a torch.nn.Module, e.g. (1, 3, 224, 224)")
-        from airchitect.workloads import gemms_from_module
+        from airchitect.workloads.trace import gemms_from_module, input_dtype as torch_dtype
 
-        network = gemms_from_module(network, tuple(input_shape))
+        dtype = torch_dtype(input_dtype, "input_dtype")
+        network = gemms_from_module(network, tuple(input_shape), dtype=dtype)
     return _from_frame(network)
 
 

@@ -102,6 +102,16 @@ def test_module_trace_matches_table():
     assert s.makespan_us == pytest.approx(268.901)
 
 
+def test_token_id_module_traces_with_its_dtype():
+    torch = pytest.importorskip("torch")
+    net = torch.nn.Sequential(torch.nn.Embedding(50, 16), torch.nn.Linear(16, 8))
+    s = schedule(net, 4, "layer", input_shape=(1, 6), input_dtype="int64")
+    t = schedule(pd.DataFrame({"M": [6], "N": [8], "K": [16]}), 4, "layer")
+    assert s.makespan_us == t.makespan_us > 0
+    with pytest.raises(ValueError, match="input_dtype must be one of"):
+        schedule(net, 4, input_shape=(1, 6), input_dtype="long")
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="strategy"):
         schedule(two_convs(), 2, "greedy")
