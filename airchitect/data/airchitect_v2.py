@@ -96,8 +96,10 @@ def load_airchitect_v2(kind="gemm", path=None, *, strict=False, check_conv=True)
 
     Examples
     --------
-    >>> df = load_airchitect_v2("conv")  # doctest: +SKIP
-    UserWarning: conv.csv: 119 of 101556 rows are bad (0-based data rows): 119 filter larger ...
+    With the published files beside the project (``../shared``)::
+
+        df = load_airchitect_v2("conv")
+        # UserWarning: conv.csv: 119 of 101556 rows are bad (0-based data rows): 119 filter larger ...
     """
     kind = check_choice("kind", kind, tuple(COLUMNS))
     file = _file(kind, path)

@@ -442,9 +442,8 @@ class FactorisedClassifier(TorchClassifier):
         """Carry the proposal of ``other`` (a fitted :class:`FactorisedClassifier` of the
         same task and sizes ``width``, ``depth``, ``embedding``; its encoder, trunk and
         heads, copied) as a companion whose ``candidates`` most probable labels join
-        the ones this model's scorer ranks (``companion_candidates``). Returns self.
-
-        >>> edp.attach_companion(cycles, 48)  # doctest: +SKIP
+        the ones this model's scorer ranks (``companion_candidates``), e.g.
+        ``edp.attach_companion(cycles, 48)``. Returns self.
         """
         for name in ("width", "depth", "embedding"):
             if getattr(other, name) != getattr(self, name):

@@ -50,8 +50,8 @@ def packed_size(m, n, k, m0, n0, k0):
     ``macs`` the multiply-adds of the tiled product, padding included
     (Python ints, exact).
 
-    >>> packed_size(3, 5, 4, 2, 4, 3)
-    (60, 192)
+    >>> packed_size(3, 5, 4, 2, 4, 3)  # padded A 4x6, B 6x8, C 4x8: 24 + 48 + 32
+    (104, 192)
     """
     m1, n1, k1 = ceil_div(m, m0), ceil_div(n, n0), ceil_div(k, k0)
     elements = m1 * m0 * k1 * k0 + n1 * n0 * k1 * k0 + m1 * m0 * n1 * n0
