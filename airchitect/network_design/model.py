@@ -164,15 +164,16 @@ class PairModel:
 
     @classmethod
     def load(cls, path=None):
-        """The model saved in ``path`` (default: the shipped one). A file that is not
-        what :meth:`save` writes raises ``ValueError`` naming the file and field."""
+        """The model saved in ``path`` (default: the shipped one). A folder without
+        ``model.json`` raises ``FileNotFoundError`` (as a missing predictor does); a file
+        that is not what :meth:`save` writes raises ``ValueError`` naming the file and field."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         path = cls.shipped if path is None else Path(path)
         meta_file, tensor_file = path / "model.json", path / "model.safetensors"
         if not meta_file.is_file():
-            raise ValueError(f"{path}: no model.json; not a saved {cls.what}")
+            raise FileNotFoundError(f"{path}: no model.json; not a saved {cls.what}")
         try:
             meta = json.loads(meta_file.read_text())
         except (ValueError, UnicodeDecodeError) as err:

@@ -173,8 +173,11 @@ def test_save_load_and_tampered_files(tmp_path, trained):
     (path / "model.safetensors").write_bytes(b"not a tensor file")
     with pytest.raises(ValueError, match="not a safetensors file"):
         NetworkModel.load(path)
-    with pytest.raises(ValueError, match="no model.json"):
+    with pytest.raises(FileNotFoundError, match="no model.json"):
         NetworkModel.load(tmp_path / "absent")
+    with pytest.raises(FileNotFoundError, match="no model.json"):  # as ac.predict(model=DIR) does
+        ac.codesign("resnet50", method="model", model=tmp_path / "absent", max_macs=4096, sram_kb=512,
+                    bandwidth=8)
 
 
 def test_cli_method_model_with_the_shipped_model(tmp_path):

@@ -116,7 +116,7 @@ def test_save_load_and_refusals(tmp_path, small_reranker):
     (path / "model.safetensors").write_bytes(b"not tensors")
     with pytest.raises(ValueError, match=r"model\.safetensors: not a safetensors file"):
         Reranker.load(path)
-    with pytest.raises(ValueError, match="no model.json"):
+    with pytest.raises(FileNotFoundError, match="no model.json"):
         Reranker.load(tmp_path / "missing")
 
 
