@@ -58,7 +58,8 @@ class CodesignResult:
         ``per_layer_optima=True`` the layer's own optimum over the whole space
         (``best_alone``, in the objective's unit; ``best_alone_config``).
     top : pandas.DataFrame
-        The ``k`` best configurations in order, with their network figures.
+        The ``k`` best configurations in order, ``rank`` from 1 (as
+        :func:`airchitect.recommend` counts), with their network figures.
     network : str
     merged : int
         Input rows merged into another identical GEMM (``n_rows - len(layers)``).
@@ -160,7 +161,7 @@ def _config(task, inputs, labels, per_layer):
 
 def _top(task, inputs, best, per_layer):
     rows = []
-    for rank, record in enumerate(best):
+    for rank, record in enumerate(best, start=1):
         config = _config(task, inputs, record["labels"], per_layer)
         rows.append({"rank": rank, **config, "cycles": record["cycles"],
                      "energy_pj": record["energy"], "edp": record["edp"],

@@ -55,6 +55,7 @@ def test_shared_dataflow_equals_enumeration(objective, budget):
         assert (row.rows, row.cols, row.dataflow) == (want.rows, want.cols, want.dataflow)
         assert (row.ifmap_kb, row.filter_kb) == (sram_kb * want.i // 4, sram_kb * want.j // 4)
         assert row.cycles == cycles[rank] and row.energy_pj == energy[rank]
+    assert got.top["rank"].tolist() == [1, 2, 3]
     assert got.cycles == cycles[0] and got.energy_pj == energy[0]
     assert got.edp == energy[0] * cycles[0]
     assert got.simulations <= got.enumeration
