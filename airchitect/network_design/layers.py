@@ -83,7 +83,8 @@ def _from_module(module, input_shape, input_dtype, name):
 
 
 def read_table_file(path):
-    """A GEMM table file read as CSV (at most ``MAX_LAYERS`` rows), unchecked."""
+    """A GEMM table file read as CSV (at most ``MAX_LAYERS`` rows), unchecked; its
+    errors found later name the file's line (``frame.attrs["path"]``)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"network: {path} is not a file")
@@ -95,7 +96,28 @@ def read_table_file(path):
         raise ValueError(f"{path}: not a CSV GEMM table ({str(err).splitlines()[0]})") from None
     if len(frame) > MAX_LAYERS:
         raise ValueError(f"{path}: more than MAX_LAYERS = {MAX_LAYERS} rows")
+    frame.attrs["path"] = str(path)
     return frame
+
+
+def _file_line(path, row):
+    """The line (from 1) of a CSV file that holds data row ``row`` (from 0): the
+    header is the first line that is not blank, and blank lines hold no row."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        data = -1
+        for number, line in enumerate(f, start=1):
+            if line.strip():
+                if data == row:
+                    return number
+                data += 1
+    return None
+
+
+def _where_row(frame, where, row):
+    """``"{where}: line L"`` for a table read from a file, ``"{where}: row R"`` otherwise."""
+    path = frame.attrs.get("path")
+    line = _file_line(path, row) if path else None
+    return f"{where}: line {line}" if line else f"{where}: row {row}"
 
 
 def _check_table(frame, where):
@@ -121,8 +143,8 @@ def _check_table(frame, where):
         bad = numeric.isna() | (numeric != np.floor(numeric)) | (numeric < 1) | (numeric > high)
         if values.dtype == bool or bad.any():
             at = int(np.flatnonzero(bad.to_numpy())[0]) if bad.any() else 0
-            raise ValueError(f"{where}: row {at}: {column} must be an integer in [1, {high}]; "
-                             f"got {values.tolist()[at]!r}")
+            raise ValueError(f"{_where_row(frame, where, at)}: {column} must be an integer in "
+                             f"[1, {high}]; got {values.tolist()[at]!r}")
         out[column] = numeric.to_numpy().astype(np.int64)
     layer = (frame["layer"].astype(str) if "layer" in frame.columns
              else pd.Series([f"row{i}" for i in range(len(frame))]))

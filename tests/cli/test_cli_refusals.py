@@ -100,7 +100,7 @@ def test_codesign_csv_missing_or_folder(tmp_path, value, message):
 def test_codesign_csv_bad_row_names_the_file(tmp_path):
     (tmp_path / "bad.txt").write_text("M,N,K\n0,64,64\n")
     line = _refused(["codesign", "--csv", "bad.txt", *BUDGET], tmp_path)
-    assert "bad.txt: row 0: M must be an integer in [1, 2147483647]" in line
+    assert "bad.txt: line 2: M must be an integer in [1, 2147483647]" in line
 
 
 def test_codesign_network_is_a_name_not_a_file(tmp_path):

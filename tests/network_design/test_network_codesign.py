@@ -262,7 +262,8 @@ def test_options_that_do_not_apply_are_refused(kwargs, error, words):
     ("M,N,K,Count\n64,64,64,1000\n", "unknown column(s) Count"),  # a misspelt count is not dropped
     ("M,N,K,K\n64,64,64,32\n", "unknown column(s) K.1"),
     ("M,N,K\n64,64,64,99\n", "not a CSV GEMM table (Length of header"),
-    ("M,N,K\n64,64,0\n", "row 0: K must be an integer in [1, 2147483647]; got 0"),
+    ("M,N,K\n64,64,0\n", "line 2: K must be an integer in [1, 2147483647]; got 0"),
+    ("M,N,K\n\n64,64,64\n\n8,x,8\n", "line 5: N must be an integer in [1, 2147483647]; got 'x'"),
 ])
 def test_a_csv_table_is_read_strictly(tmp_path, text, words):
     path = tmp_path / "net.csv"
@@ -270,6 +271,12 @@ def test_a_csv_table_is_read_strictly(tmp_path, text, words):
     with pytest.raises(ValueError) as info:
         codesign(str(path), max_macs=256, sram_kb=32, bandwidth=2)
     assert words in str(info.value) and str(path) in str(info.value)
+
+
+def test_a_frame_names_its_row():
+    with pytest.raises(ValueError, match=r"^network table: row 1: M must be an integer in \[1, 2147483647\]; "
+                                         r"got 0$"):
+        codesign(pd.DataFrame({"M": [4, 0], "N": [4, 4], "K": [4, 4]}), max_macs=256, sram_kb=32, bandwidth=2)
 
 
 def test_bad_types():
