@@ -96,7 +96,7 @@ def _module(args):
 
     if args.input_shape is None:
         raise ValueError("--module needs --input-shape (batch first, e.g. 1,3,224,224)")
-    shape = parse_shape(args.input_shape, "input_shape")
+    shape = parse_shape(args.input_shape)
     if args.input_dtype is not None and args.input_dtype not in INPUT_DTYPES:
         raise ValueError(f"--input-dtype must be one of {', '.join(INPUT_DTYPES)}; got {args.input_dtype!r}")
     return load_module(args.module), shape

@@ -33,6 +33,7 @@ input bits (default 8); ``--adc-bits`` also sets the ADC resolution.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -178,8 +179,33 @@ CIM_UNIFORM_FLAGS = (("xbar", "--xbar"), ("cell_bits", "--cell-bits"), ("dac_bit
                      ("duplication", "--duplication"))
 
 
+#: Library arguments of the cim flags whose names differ, for error messages.
+CIM_FLAG_NAMES = CIM_UNIFORM_FLAGS + (("adc_bits", "--adc-bits"), ("n_xbars", "--n-xbars"),
+                                      ("w_bits", "--bits"), ("in_bits", "--bits"), ("config", "--config"))
+
+
+@contextlib.contextmanager
+def flag_names():
+    """Re-raise a ``ValueError`` that starts with a library argument of
+    :data:`CIM_FLAG_NAMES` with the flag's name instead."""
+    try:
+        yield
+    except ValueError as err:
+        text = str(err)
+        for name, flag in CIM_FLAG_NAMES:
+            if text.startswith(f"{name} "):
+                raise ValueError(flag + text[len(name):]) from None
+        raise
+
+
 def _cim_config(args):
-    """``(config, options)`` for :func:`airchitect.backends.cim.compile` from the cim flags."""
+    """``(config, options)`` for :func:`airchitect.backends.cim.compile` from the cim flags;
+    errors name the flags."""
+    with flag_names():
+        return _cim_options(args)
+
+
+def _cim_options(args):
     from airchitect._checks import check_choice, check_int
     from airchitect.backends import cim as cim_backend
     from airchitect.targets.cim.config import make_config
@@ -207,7 +233,8 @@ def _compile_cim(args):
     from airchitect.backends import cim as cim_backend
 
     config, options = _cim_config(args)
-    cim_backend._check_bits(args.bits, 1)
+    with flag_names():
+        cim_backend._check_bits(args.bits, 1)
     if args.n_xbars is not None:
         options["n_xbars"] = args.n_xbars
     if args.module is not None:
@@ -232,7 +259,7 @@ def _compile_cim_module(args, config, options):
 
     if args.input_shape is None:
         raise ValueError("--module needs --input-shape (batch first, e.g. 1,3,32,32)")
-    shape = parse_shape(args.input_shape, "input_shape")
+    shape = parse_shape(args.input_shape)
     model = load_module(args.module)
     x = np.random.default_rng(0).random(shape)
     program = cim_backend.compile(model, config, calibration=x, bits=args.bits, **options)

@@ -84,7 +84,7 @@ def _line(err):
 MAX_INPUT_VALUES = 2**24
 
 
-def parse_shape(text, name="input_shape"):
+def parse_shape(text, name="--input-shape"):
     """``"1,3,32,32"`` as a tuple of ints (batch first, at least two entries, each >= 1).
 
     ValueError naming ``name`` unless every entry is a positive integer and the

@@ -167,7 +167,7 @@ def _survey(out, arguments, definition, overwrite):
         return old
     if not overwrite:
         raise FileExistsError(
-            f"{out} holds a dataset of other arguments; choose another directory or pass overwrite"
+            f"{out} holds a dataset of other arguments; choose another directory or pass overwrite=True (CLI: --overwrite)"
         )
     listed = {shard["file"] for shard in old["shards"]} | {store.MANIFEST}
     for name in sorted(p.name for p in out.iterdir()):

@@ -130,17 +130,23 @@ def test_digits_cnn_with_predicted_configurations(tmp_path, capsys):
     (["--module", "{f}:NOT_A_MODEL", "--input-shape", "1,3,8,8"], "NOT_A_MODEL must be an nn.Module"),
     (["--module", "{f}:needs_args", "--input-shape", "1,3,8,8"], "needs_args() failed"),
     (["--module", "{f}:returns_int", "--input-shape", "1,3,8,8"], "returns_int() must return an nn.Module"),
-    (["--module", "{f}:Net", "--input-shape", "1,3,x"], "input_shape must be positive integers"),
-    (["--module", "{f}:Net", "--input-shape", "0,3,8,8"], "input_shape must be positive integers"),
+    (["--module", "{f}:Net", "--input-shape", "1,3,x"], "--input-shape must be positive integers"),
+    (["--module", "{f}:Net", "--input-shape", "0,3,8,8"], "--input-shape must be positive integers"),
     (["--module", "{f}:Net", "--input-shape", "1,4,8,8"], "module fails on an input of shape (1, 4, 8, 8)"),
     (["--module", "{f}:Net"], "--module needs --input-shape"),
     (["--input-shape", "1,3,8,8"], "--input-shape goes with --module"),
     (["--config", "predict", "--xbar", "64"], "--xbar: only with --config uniform"),
-    (["--config", "predict", "--n-xbars", "0"], "n_xbars must be an integer in [1,"),
+    (["--config", "predict", "--n-xbars", "0"], "--n-xbars must be an integer in [1,"),
     (["--n-xbars", "8"], "--n-xbars applies to --config predict"),
-    (["--config", "best"], "config must be one of uniform, predict"),
-    (["--xbar", "3", "--active-rows", "4"], "active_rows must be an integer in [1, 3]"),
-    (["--mapping", "BNN-I"], "mapping must be one of offset"),
+    (["--config", "best"], "--config must be one of uniform, predict"),
+    (["--xbar", "3", "--active-rows", "4"], "--active-rows must be an integer in [1, 3]"),
+    (["--mapping", "BNN-I"], "--mapping must be one of offset"),
+    (["--cell-bits", "0"], "--cell-bits must be an integer in [1, 8], got 0"),
+    (["--dac-bits", "9"], "--dac-bits must be an integer in [1, 8], got 9"),
+    (["--duplication", "0"], "--duplication must be an integer in [1, 65536], got 0"),
+    (["--adc-bits", "0"], "--adc-bits must be an integer in [1, 32], got 0"),
+    (["--bits", "1"], "--bits must be an integer in [2, 16], got 1"),
+    (["--bits", "17"], "--bits must be an integer in [2, 16], got 17"),
 ])
 def test_bad_input_exits_2_with_one_line(argv, message, user_file, tmp_path, capsys):
     argv = [a.format(f=user_file, d=tmp_path) for a in argv]
@@ -164,7 +170,7 @@ def test_module_file_loader(user_file, tmp_path):
     assert parse_shape("4, 1,8,8") == (4, 1, 8, 8)
     with pytest.raises(ValueError, match="more than the limit"):
         parse_shape("4096,4096,2")
-    with pytest.raises(ValueError, match="input_shape"):
+    with pytest.raises(ValueError, match="^--input-shape must be positive integers"):
         parse_shape("8")
     with pytest.raises(ValueError, match=r"Block\(\) failed \(it must take no arguments\)"):
         load_module(f"{user_file}:Block")
