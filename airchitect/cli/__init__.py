@@ -10,6 +10,9 @@ Exit codes: 0 on success; 2 on bad input (``ValueError``, ``TypeError``, or an
 (one line ``airchitect <cmd>: interrupted``); 141 (128 + SIGPIPE, what a shell
 reports for a program killed by a broken pipe) when the reader of stdout
 goes away, as in ``airchitect predict ... --json | head -c 10``, silently.
+The message names the flag where the library named its argument
+(``--ifmap-kb must be ...``, not ``ifmap_kb must be ...``; a sub-command maps the names
+that differ more with ``set_defaults(flag_for={...})``).
 Any other exception is a bug and keeps its traceback. An option given as an
 empty string is bad input (``--out must not be empty``). ``--json`` output is
 strict JSON, serialised in full before it is printed, with NaN and infinities
@@ -193,10 +196,45 @@ def main(argv=None):
     os._exit(EXIT_INTERRUPTED)
 
 
+def flag_names(parser, command):
+    """``{argument: flag}`` of every long option of the sub-command ``command`` (and of
+    the sub-commands below it): ``{"ifmap_kb": "--ifmap-kb", ...}``."""
+    names = {}
+    stack = [action.choices[command] for action in parser._actions
+             if isinstance(action, argparse._SubParsersAction)]
+    while stack:
+        for action in stack.pop()._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                stack.extend(action.choices.values())
+            long = [option for option in action.option_strings if option.startswith("--")]
+            if long:
+                names.setdefault(action.dest, long[0])
+    return names
+
+
+def with_flag(text, names):
+    """``text`` with the argument name of ``names`` that leads ``"NAME must ..."`` (at the
+    start, or after one ``"where: "`` prefix) written as its flag.
+
+    >>> with_flag("ifmap_kb must be integers in [1, 2147483647], got 0", {"ifmap_kb": "--ifmap-kb"})
+    '--ifmap-kb must be integers in [1, 2147483647], got 0'
+    >>> with_flag("resnet50: max_macs must be one of 256, 512", {"max_macs": "--max-macs"})
+    'resnet50: --max-macs must be one of 256, 512'
+    """
+    where, _, rest = text.partition(": ")
+    for head, body in (("", text), (f"{where}: ", rest)):
+        for name, flag in names.items():
+            if body.startswith(f"{name} must "):
+                return head + flag + body[len(name):]
+    return text
+
+
 def _main(argv, interrupt):
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
         interrupt.command = f"airchitect {args.command}"
+        args.flag_names = {**flag_names(parser, args.command), **getattr(args, "flag_for", {})}
         return _run(args, interrupt)
     except BrokenPipeError:
         _silence_stdout()
@@ -220,7 +258,8 @@ def _run(args, interrupt):
     except BAD_INPUT as err:
         if interrupt.seen:
             raise KeyboardInterrupt from err
-        print(f"{interrupt.command}: error: {_one_line(err)}", file=sys.stderr)
+        message = with_flag(_one_line(err), getattr(args, "flag_names", {}))
+        print(f"{interrupt.command}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -33,7 +33,6 @@ input bits (default 8); ``--adc-bits`` also sets the ADC resolution.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
@@ -72,7 +71,7 @@ def add_parser(sub):
     parser.add_argument("--n-xbars", type=int, default=None, help="crossbars per layer (cim, predict)")
     parser.add_argument("--adc-bits", type=int, default=None, help="ADC bits (cim)")
     parser.add_argument("--json", action="store_true")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, flag_for={"w_bits": "--bits", "in_bits": "--bits"})
 
 
 def check_out(path):
@@ -179,33 +178,7 @@ CIM_UNIFORM_FLAGS = (("xbar", "--xbar"), ("cell_bits", "--cell-bits"), ("dac_bit
                      ("duplication", "--duplication"))
 
 
-#: Library arguments of the cim flags whose names differ, for error messages.
-CIM_FLAG_NAMES = CIM_UNIFORM_FLAGS + (("adc_bits", "--adc-bits"), ("n_xbars", "--n-xbars"),
-                                      ("w_bits", "--bits"), ("in_bits", "--bits"), ("config", "--config"))
-
-
-@contextlib.contextmanager
-def flag_names():
-    """Re-raise a ``ValueError`` that starts with a library argument of
-    :data:`CIM_FLAG_NAMES` with the flag's name instead."""
-    try:
-        yield
-    except ValueError as err:
-        text = str(err)
-        for name, flag in CIM_FLAG_NAMES:
-            if text.startswith(f"{name} "):
-                raise ValueError(flag + text[len(name):]) from None
-        raise
-
-
 def _cim_config(args):
-    """``(config, options)`` for :func:`airchitect.backends.cim.compile` from the cim flags;
-    errors name the flags."""
-    with flag_names():
-        return _cim_options(args)
-
-
-def _cim_options(args):
     from airchitect._checks import check_choice, check_int
     from airchitect.backends import cim as cim_backend
     from airchitect.targets.cim.config import make_config
@@ -233,8 +206,7 @@ def _compile_cim(args):
     from airchitect.backends import cim as cim_backend
 
     config, options = _cim_config(args)
-    with flag_names():
-        cim_backend._check_bits(args.bits, 1)
+    cim_backend._check_bits(args.bits, 1)
     if args.n_xbars is not None:
         options["n_xbars"] = args.n_xbars
     if args.module is not None:

@@ -29,7 +29,7 @@ def add_parser(sub):
                      help="replace a dataset of other arguments (deletes only the files "
                           "its manifest lists)")
     gen.add_argument("--json", action="store_true", help="print the manifest as JSON")
-    gen.set_defaults(func=run)
+    gen.set_defaults(func=run, flag_for={"n_workloads": "--workloads"})
 
 
 def _os_message(err):

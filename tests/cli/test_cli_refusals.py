@@ -206,3 +206,25 @@ def test_finite_json_nested():
     value = {"a": [1.0, float("inf"), np.float64("nan")], "b": (np.int64(3), -float("inf")), "c": "x"}
     assert finite_json(value) == {"a": [1.0, None, None], "b": [3, None], "c": "x"}
     assert json.dumps(finite_json(value), allow_nan=False) == '{"a": [1.0, null, null], "b": [3, null], "c": "x"}'
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["simulate", "--M", "4", "--N", "4", "--K", "4", "--rows", "4", "--cols", "4", "--mode", "user",
+      "--ifmap-kb", "0"], "airchitect simulate: error: --ifmap-kb must be integers in [1, 2147483647], got 0"),
+    (["dataset", "generate", "--task", "array", "--workloads", "0", "--out", "d"],
+     "airchitect dataset: error: --workloads must be an integer in [1, 1000000000], got 0"),
+    (["dataset", "generate", "--task", "array", "--workloads", "8", "--out", "d", "--shard-rows", "0"],
+     "airchitect dataset: error: --shard-rows must be an integer in [1, 2147483647], got 0"),
+    (["codesign", "--network", "resnet50", "--max-macs", "1000"],
+     "airchitect codesign: error: resnet50: --max-macs must be one of the task's budgets 256, 512, 1024, "
+     "2048, 4096, 8192, 16384, 32768, 65536, got 1000"),
+    (["compile", "--target", "cim", "--bits", "1", "--out", "p.json"],
+     "airchitect compile: error: --bits must be an integer in [2, 16], got 1"),
+    # a word that is also a flag's name, but not as "NAME must", is left alone
+    (["codesign", "--module", "m.py:net", "--input-shape", "1,1,8,8", *BUDGET],
+     "airchitect codesign: error: module fails on an input of shape (1, 1, 8, 8): RuntimeError:"),
+])
+def test_errors_name_the_flag_not_the_library_argument(tmp_path, argv, message):
+    (tmp_path / "m.py").write_text(MODULE)
+    assert _refused(argv, tmp_path).startswith(message)
+    assert list(p.name for p in tmp_path.iterdir()) == ["m.py"]

@@ -34,9 +34,9 @@ def test_tile_flags_go_together(tmp_path, capsys, flags, missing):
 
 
 @pytest.mark.parametrize("m0, n_v, k0, words", [
-    (99, 1, 1, ("m0 must be an integer in [1, 16], got 99",)),
-    (4, 0, 1, ("n_v must be an integer in [1, 4], got 0",)),
-    (4, 1, 8, ("k0 must be one of 1, 2, 4 for f32, got 8",)),
+    (99, 1, 1, ("--m0 must be an integer in [1, 16], got 99",)),
+    (4, 0, 1, ("--n-v must be an integer in [1, 4], got 0",)),
+    (4, 1, 8, ("--k0 must be one of 1, 2, 4 for f32, got 8",)),
     # every flag in range, the set is not: 26 + 8 + 2 registers (13 x 2 x 1 is legal)
     (13, 2, 4, ("tile m0=13, n_v=2, k0=4 needs 36 vector registers, more than 32 "
                 "(26 accumulators + 8 RHS vectors + 2 LHS broadcasts)",)),
