@@ -19,9 +19,13 @@ def load_model(spec):
 
     from airchitect.api import shipped
     from airchitect.learn import Predictor
+    from airchitect.tasks import names
 
     if Path(spec).is_dir():
         return Predictor.load(spec)
+    if spec not in names():
+        raise ValueError(f"--model {spec!r} is neither a saved predictor directory nor a task name "
+                         f"({', '.join(names())})")
     return shipped(spec)
 
 

@@ -220,6 +220,9 @@ def test_finite_json_nested():
      "2048, 4096, 8192, 16384, 32768, 65536, got 1000"),
     (["compile", "--target", "cim", "--bits", "1", "--out", "p.json"],
      "airchitect compile: error: --bits must be an integer in [2, 16], got 1"),
+    (["evaluate", "--model", "no/such/dir", "--data", "d"],
+     "airchitect evaluate: error: --model 'no/such/dir' is neither a saved predictor directory nor a task "
+     "name (array, buffer, multiarray, cim, sve, cim-schedule, codesign)"),
     # a word that is also a flag's name, but not as "NAME must", is left alone
     (["codesign", "--module", "m.py:net", "--input-shape", "1,1,8,8", *BUDGET],
      "airchitect codesign: error: module fails on an input of shape (1, 1, 8, 8): RuntimeError:"),
