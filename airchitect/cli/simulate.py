@@ -229,6 +229,9 @@ def run(args):
                    for k in ("sram_ifmap_reads", "sram_filter_reads", "sram_ofmap_writes")},
             })
     table = pd.concat(per_layer, ignore_index=True) if args.per_layer else pd.DataFrame(summary)
+    # a run of zero cycles (1x1x1 on a 1x1 os array) has no utilization or bandwidth: NaN, as
+    # in the summary, not the library's inf (JSON: null)
+    table = table.replace([np.inf, -np.inf], np.nan)
     if args.json:
         print_json(json_records(table))
     else:

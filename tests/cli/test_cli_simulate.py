@@ -25,6 +25,19 @@ def test_per_layer_table(capsys):
     assert len(out) == 4 and {r["rows"] for r in out} == {8, 16}
 
 
+def test_a_run_of_zero_cycles_has_no_utilization(capsys):
+    # 1x1x1 on a 1x1 os array: one fold of K + R + C - 2 = 1 cycle, less the 1 that every
+    # run loses (as 2 x 16 - 1 = 31 above): 0 cycles
+    argv = ["simulate", "--M", "1", "--N", "1", "--K", "1", "--rows", "1", "--cols", "1", "--dataflow", "os"]
+    for extra in ([], ["--per-layer"]):
+        assert main([*argv, *extra, "--json"]) == 0
+        record = json.loads(capsys.readouterr().out)[0]
+        assert record["total_cycles"] == 0 and record["overall_util"] is None
+        assert main([*argv, *extra]) == 0
+        text = capsys.readouterr().out
+        assert "NaN" in text and "inf" not in text
+
+
 BAD = [
     ["--M", "0", "--N", "1", "--K", "1"],
     ["--M", "4", "--N", "4"],
