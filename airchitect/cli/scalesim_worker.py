@@ -3,8 +3,9 @@
 It reads one JSON job a line on stdin (``{"args": [...], "kwargs": {...}}``, the
 arguments of :func:`airchitect.targets.systolic.scalesim.run_scalesim` for one
 layer) and answers each, in order, with one JSON line on stdout: the layer's report
-as ``{field: value}``. It ignores Ctrl-C (the command that started it stops it) and
-ends at the end of its input. Only JSON crosses the pipe.
+as ``{field: value}``. It ignores Ctrl-C (the command that started it stops it),
+ends at the end of its input, and on SIGTERM ends at once, removing the temporary
+folder of the run it was in. Only JSON crosses the pipe.
 """
 
 from __future__ import annotations
@@ -15,8 +16,17 @@ import subprocess
 import sys
 
 
+#: seconds :meth:`Reference.stop` waits for the child to clean up before it kills it
+STOP_S = 10
+
+
+def _end(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds through run_scalesim, which removes its folder
+
+
 def main():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _end)
     from airchitect.targets.systolic.scalesim import run_scalesim
 
     for line in sys.stdin:
@@ -61,9 +71,18 @@ class Reference:
         return self.reports[index]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
+        """End the child: SIGTERM, so that it removes its temporary files, then SIGKILL
+        after :data:`STOP_S` seconds (or at once, on an error or a second Ctrl-C here)."""
+        try:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                self.proc.wait(timeout=STOP_S)
+        except subprocess.TimeoutExpired:
+            pass
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 stream.close()

@@ -112,3 +112,22 @@ def test_scalesim_worker_answers_as_scalesim_in_order_and_stops():
     finally:
         worker.stop()
     assert worker.proc.returncode is not None
+
+
+def test_scalesim_worker_stopped_mid_run_leaves_no_folder(tmp_path, monkeypatch):
+    import time
+
+    from airchitect.cli.scalesim_worker import Reference
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the child's temporary folders go here
+    worker = Reference()
+    try:
+        worker.submit([(128, 128, 128)], 4, 4, "os")  # about 10^5 demand rows: seconds of SCALE-Sim
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob("airchitect_scalesim_*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(tmp_path.glob("airchitect_scalesim_*")), "the run never started"
+    finally:
+        worker.stop()
+    assert worker.proc.returncode == 128 + 15  # ended by SIGTERM, not killed
+    assert list(tmp_path.iterdir()) == []
