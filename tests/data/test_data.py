@@ -124,8 +124,8 @@ def test_foreign_dataset_is_refused_unless_overwrite(tmp_path):
     "extra, message",
     [
         (["--task", "nope", "--workloads", "5"], "task must be one of"),
-        (["--task", "array", "--workloads", "0"], "n_workloads must be an integer"),
-        (["--task", "array", "--workloads", "-3"], "n_workloads must be an integer"),
+        (["--task", "array", "--workloads", "0"], "--workloads must be an integer"),
+        (["--task", "array", "--workloads", "-3"], "--workloads must be an integer"),
         (["--task", "array", "--workloads", "5", "--objective", "speed"], "objective must be one of"),
     ],
 )

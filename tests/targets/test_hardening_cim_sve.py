@@ -365,9 +365,9 @@ def test_compile_partial_tile_flags_are_refused(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("m0, n_v, k0, words", [
-    (99, 1, 1, ("m0 must be an integer in [1, 16]", "99")),
-    (4, 5, 1, ("n_v must be an integer in [1, 4]",)),
-    (4, 1, 3, ("k0 must be one of 1, 2, 4",)),
+    (99, 1, 1, ("--m0 must be an integer in [1, 16]", "99")),
+    (4, 5, 1, ("--n-v must be an integer in [1, 4]",)),
+    (4, 1, 3, ("--k0 must be one of 1, 2, 4",)),
     (16, 4, 1, ("70 vector registers, more than 32",)),
 ])
 def test_compile_out_of_space_tile_is_refused(tmp_path, capsys, m0, n_v, k0, words):
@@ -381,7 +381,7 @@ def test_compile_cim_options_are_checked_before_training(tmp_path, capsys):
     code, err = _compile(capsys, "--target", "cim", "--xbar", 0, "--out", tmp_path / "p.json")
     _one_line_error(code, err, "xbar must be an integer in [1, 65536]")
     code, err = _compile(capsys, "--target", "cim", "--bits", 1, "--out", tmp_path / "p.json")
-    _one_line_error(code, err, "w_bits must be an integer in [2, 16]")
+    _one_line_error(code, err, "--bits must be an integer in [2, 16]")
     assert list(tmp_path.iterdir()) == []
 
 
