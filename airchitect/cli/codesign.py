@@ -2,7 +2,9 @@
 
 The network is a name (``--network resnet50``), a GEMM table (``--csv FILE``,
 read as CSV whatever its name ends with, with columns ``M, N, K`` and optionally
-``net, layer, count``) or a user's
+``net, layer, count``), a SCALE-Sim topology (``-t/--topology FILE``, conv or GEMM
+format, told apart by its header unless ``-i conv|gemm`` says; conv layers enter
+as the GEMMs SCALE-Sim maps them to) or a user's
 PyTorch model (``--module FILE.py:ATTR --input-shape 1,3,224,224``, and
 ``--input-dtype int64`` for token ids; the file runs as Python code). The answer is the exact optimum of the network's
 SCALE-Sim 3.0.0 USER-mode cycles, energy or EDP over the ``codesign`` task's
@@ -13,6 +15,7 @@ the exact Pareto front of (cycles, energy, PEs, SRAM) under the budgets.
 
 from __future__ import annotations
 
+from airchitect._checks import check_choice
 from airchitect.cli import json_records, print_json
 
 
@@ -23,7 +26,11 @@ def add_parser(sub):
     source.add_argument("--network", help="a network of airchitect.workloads.NETWORKS")
     source.add_argument("--csv", help="a GEMM table file, read as CSV whatever its name: "
                                       "columns M, N, K [, net, layer, count]")
+    source.add_argument("-t", "--topology", metavar="TOPOLOGY.csv",
+                        help="a SCALE-Sim topology file (conv or GEMM format)")
     source.add_argument("--module", help="FILE.py:ATTR, a torch.nn.Module or a factory of one")
+    p.add_argument("-i", "--input-type", default="auto", metavar="auto|conv|gemm",
+                   help="the --topology format (default: gemm if its header reads Layer, M, N, K)")
     p.add_argument("--input-shape", default=None, metavar="B,C,H,W",
                    help="example input shape of --module, batch first")
     p.add_argument("--input-dtype", default=None, metavar="DTYPE",
@@ -52,8 +59,15 @@ def _network(args):
         raise ValueError("--input-shape goes with --module")
     if args.input_dtype is not None and args.module is None:
         raise ValueError("--input-dtype goes with --module")
+    if args.input_type != "auto" and args.topology is None:
+        raise ValueError("-i/--input-type goes with --topology")
     if args.csv is not None:
         return csv_layers(args.csv), None
+    if args.topology is not None:
+        from airchitect.targets.systolic.files import read_topology
+
+        check_choice("--input-type", args.input_type, ("auto", "conv", "gemm"))
+        return read_topology(args.topology, kind=args.input_type), None
     if args.module is not None:
         return _module(args)
     return _named(args.network), None

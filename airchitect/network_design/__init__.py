@@ -201,10 +201,12 @@ def codesign(network, *, max_macs, sram_kb, bandwidth, objective="cycles", metho
 
     Parameters
     ----------
-    network : str, path, pandas.DataFrame, dict of columns or torch.nn.Module
+    network : str, path, pandas.DataFrame, dict of columns, Topology or torch.nn.Module
         A name from :data:`airchitect.workloads.NETWORKS`, a GEMM table with
         columns ``M, N, K`` (and optionally ``net, layer, count``; a CSV path
-        or a DataFrame), or a module traced with ``input_shape``.
+        or a DataFrame), a SCALE-Sim topology (:func:`airchitect.systolic.read_topology`;
+        conv layers as the GEMMs SCALE-Sim maps them to), or a module traced
+        with ``input_shape``.
     max_macs : int
         PE budget, one of the task's budgets (2^8..2^16 by default).
     sram_kb : int

@@ -82,6 +82,27 @@ def _from_module(module, input_shape, input_dtype, name):
                          f"input_dtype='int64')") from None
 
 
+def topology_frame(topology):
+    """A SCALE-Sim topology (:class:`airchitect.targets.systolic.Topology`) as a GEMM
+    table: a GEMM row as it is, a conv layer as the GEMM SCALE-Sim maps it to
+    (:func:`airchitect.targets.systolic.conv.conv_gemm`: ``M = ofmap_h * ofmap_w``,
+    ``N = num_filters``, ``K = filter_h * filter_w * channels``). Sparse layers
+    (an ``N:M`` ratio other than 1:1) are refused: the co-design space is dense."""
+    from airchitect.targets.systolic.conv import conv_gemm
+
+    sparse = np.flatnonzero(topology.sparsity[:, 0] != topology.sparsity[:, 1])
+    if sparse.size:
+        at = sparse[0]
+        n, m = topology.sparsity[at]
+        raise ValueError(f"{topology.path}: line {topology.lines[at]}: layer {topology.names[at]} is "
+                         f"{n}:{m} sparse; co-design takes dense layers (1:1)")
+    table = topology.table
+    mnk = table.T if topology.kind == "gemm" else conv_gemm(*table.T)[:3]
+    frame = pd.DataFrame({"layer": list(topology.names), "M": mnk[0], "N": mnk[1], "K": mnk[2]})
+    frame.attrs["lines"] = topology.lines
+    return frame
+
+
 def read_table_file(path):
     """A GEMM table file read as CSV (at most ``MAX_LAYERS`` rows), unchecked; its
     errors found later name the file's line (``frame.attrs["path"]``)."""
@@ -115,16 +136,19 @@ def _file_line(path, row):
 
 def _where_row(frame, where, row):
     """``"{where}: line L"`` for a table read from a file, ``"{where}: row R"`` otherwise."""
-    path = frame.attrs.get("path")
-    line = _file_line(path, row) if path else None
+    path, lines = frame.attrs.get("path"), frame.attrs.get("lines")
+    line = int(lines[row]) if lines is not None else (_file_line(path, row) if path else None)
     return f"{where}: line {line}" if line else f"{where}: row {row}"
 
 
 def _check_table(frame, where):
     missing = [c for c in GEMM_COLUMNS if c not in frame.columns]
     if missing:
+        topology = {"M", "N", "K"} <= {str(c).strip() for c in frame.columns}
+        hint = (" (a SCALE-Sim topology file: read it with ac.systolic.read_topology, or give it to "
+                "airchitect codesign --topology)" if topology else "")
         raise ValueError(f"{where}: a GEMM table needs columns M, N, K (and optionally net, "
-                         f"layer, count); missing {', '.join(missing)}")
+                         f"layer, count); missing {', '.join(missing)}{hint}")
     unknown = [str(c) for c in frame.columns if c not in TABLE_COLUMNS]
     if unknown:  # a misspelt count would be dropped silently
         raise ValueError(f"{where}: unknown column(s) {', '.join(unknown)}; a GEMM table has columns M, N, K "
@@ -156,11 +180,13 @@ def network_layers(network, input_shape=None, *, batch=1, input_dtype=None):
 
     Parameters
     ----------
-    network : str, path, pandas.DataFrame or torch.nn.Module
+    network : str, path, pandas.DataFrame, Topology or torch.nn.Module
         A name from :data:`airchitect.workloads.NETWORKS`, a CSV file or a
         DataFrame with columns ``M, N, K`` (``count``, ``layer``, ``net``
-        optional; ``count`` defaults to 1), or a module traced with
-        ``input_shape`` (see :func:`airchitect.workloads.gemms_from_module`).
+        optional; ``count`` defaults to 1), a SCALE-Sim topology
+        (:func:`airchitect.systolic.read_topology`; see :func:`topology_frame`),
+        or a module traced with ``input_shape`` (see
+        :func:`airchitect.workloads.gemms_from_module`).
     input_shape : tuple of int, optional
         The module's example input shape (modules only).
     input_dtype : str or torch.dtype, optional
@@ -175,6 +201,7 @@ def network_layers(network, input_shape=None, *, batch=1, input_dtype=None):
     NetworkLayers
         At most :data:`MAX_DISTINCT` distinct GEMMs (more is refused).
     """
+    from airchitect.targets.systolic.files import Topology
     from airchitect.workloads.networks import NETWORKS, network as named
 
     batch = check_int("batch", batch, 1, 65536)
@@ -182,7 +209,7 @@ def network_layers(network, input_shape=None, *, batch=1, input_dtype=None):
     if batch != 1 and not is_name:
         raise ValueError(f"batch applies to a built-in network name (one of {', '.join(NETWORKS)}); "
                          f"a table's or a module's GEMMs are taken as they are, got batch={batch}")
-    is_module = not isinstance(network, (str, Path, pd.DataFrame))
+    is_module = not isinstance(network, (str, Path, pd.DataFrame, Topology))
     if input_shape is not None and not is_module:
         raise ValueError("input_shape applies to a torch.nn.Module; a name or a table has its own shapes")
     if input_dtype is not None and not is_module:
@@ -191,6 +218,8 @@ def network_layers(network, input_shape=None, *, batch=1, input_dtype=None):
     if isinstance(network, pd.DataFrame):
         frame, where = network, "network table"
         name = str(frame["net"].iloc[0]) if "net" in frame.columns and len(frame) else "table"
+    elif isinstance(network, Topology):
+        frame, where, name = topology_frame(network), network.path, Path(network.path).stem
     elif isinstance(network, (str, Path)) and str(network) in NETWORKS:
         frame, where, name = named(str(network), batch), str(network), str(network)
     elif isinstance(network, (str, Path)):
@@ -205,8 +234,8 @@ def network_layers(network, input_shape=None, *, batch=1, input_dtype=None):
         except ImportError:  # pragma: no cover - torch is a dependency
             torch = None
         if torch is None or not isinstance(network, torch.nn.Module):
-            raise TypeError("network must be a name, a .csv path, a DataFrame or a torch.nn.Module; "
-                            f"got {type(network).__name__}")
+            raise TypeError("network must be a name, a .csv path, a DataFrame, a SCALE-Sim Topology "
+                            f"or a torch.nn.Module; got {type(network).__name__}")
         name = type(network).__name__
         frame, where = _from_module(network, input_shape, input_dtype, name), name
         if len(frame) == 0:

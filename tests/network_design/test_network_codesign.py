@@ -233,6 +233,41 @@ def test_a_bad_input_dtype_is_named(network, dtype, words):
     assert words in str(info.value)
 
 
+GEMM_TOPOLOGY = "Layer, M, N, K,\nQK, 64, 64, 16,\nAV, 64, 16, 64,\nQK2, 64, 64, 16,\n"
+CONV_TOPOLOGY = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
+                 "Num Filter, Strides,\n"
+                 "conv1, 10, 10, 3, 3, 4, 8, 1,\n"   # 8 x 8 outputs: M 64, N 8, K 3*3*4 = 36
+                 "conv2_DP, 9, 9, 3, 3, 3, 3, 2,\n"  # 3 channels apart: 4 x 4 outputs, K 9, N 3
+                 "fc, 1, 1, 1, 1, 32, 10, 1,\n")
+
+
+def test_a_scalesim_topology_is_a_network(tmp_path):
+    budget = dict(max_macs=256, sram_kb=32, bandwidth=2, task=SMALL)
+    (tmp_path / "g.csv").write_text(GEMM_TOPOLOGY)
+    (tmp_path / "c.csv").write_text(CONV_TOPOLOGY)
+    gemm = ac.systolic.read_topology(tmp_path / "g.csv", kind="auto")
+    conv = ac.systolic.read_topology(tmp_path / "c.csv", kind="auto")
+    assert (gemm.kind, conv.kind) == ("gemm", "conv")
+    got = codesign(gemm, **budget)
+    assert got.network == "g" and got.layers[["layers", "M", "N", "K", "count"]].values.tolist() == [
+        ["QK, QK2", 64, 64, 16, 2], ["AV", 64, 16, 64, 1]]
+    want = codesign(pd.DataFrame({"M": [64, 64, 64], "N": [64, 16, 64], "K": [16, 64, 16]}), **budget)
+    assert got.config == want.config and got.cycles == want.cycles
+    got = codesign(conv, **budget)
+    assert got.layers[["M", "N", "K", "count"]].values.tolist() == [[64, 8, 36, 1], [16, 3, 9, 3],
+                                                                    [1, 10, 32, 1]]
+    want = codesign(pd.DataFrame({"M": [64, 16, 1], "N": [8, 3, 10], "K": [36, 9, 32],
+                                  "count": [1, 3, 1]}), **budget)
+    assert got.config == want.config and got.cycles == want.cycles
+
+
+def test_a_sparse_topology_layer_is_refused(tmp_path):
+    (tmp_path / "s.csv").write_text("Layer, M, N, K, Sparsity,\na, 8, 8, 8, 1:1,\nb, 8, 8, 8, 2:4,\n")
+    with pytest.raises(ValueError, match=r"s\.csv: line 3: layer b is 2:4 sparse; co-design takes dense"):
+        codesign(ac.systolic.read_topology(tmp_path / "s.csv", kind="gemm"), max_macs=256, sram_kb=32,
+                 bandwidth=2)
+
+
 def test_per_layer_optima_count_against_max_simulations():
     table = pd.DataFrame({"M": [64, 128, 300, 17], "N": [64, 32, 200, 900], "K": [32, 64, 100, 5]})
     budget = dict(max_macs=4096, sram_kb=256, bandwidth=2)
@@ -340,12 +375,32 @@ def test_cli_token_id_module(tmp_path):
     assert "--input-dtype must be one of float32, float64, float16, bfloat16, int64, int32; got 'long'" in out.stderr
 
 
+def test_cli_topology_matches_api(tmp_path):
+    (tmp_path / "c.csv").write_text(CONV_TOPOLOGY)
+    flags = ["--max-macs", "256", "--sram-kb", "32", "--bandwidth", "2", "--json"]
+    want = codesign(ac.systolic.read_topology(tmp_path / "c.csv"), max_macs=256, sram_kb=32, bandwidth=2)
+    for given in (["-t", "c.csv"], ["--topology", "c.csv", "-i", "conv"]):
+        out = _cli(*given, *flags, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        record = json.loads(out.stdout)
+        assert record["config"] == want.config and record["cycles"] == want.cycles
+    out = _cli("-t", "c.csv", "-i", "gemm", *flags, cwd=tmp_path)  # a conv file read as GEMMs
+    assert out.returncode == 2 and "c.csv: line 2: a gemm row has a name, M, N, K" in out.stderr
+    (tmp_path / "g.csv").write_text(GEMM_TOPOLOGY)
+    out = _cli("--csv", "g.csv", *flags, cwd=tmp_path)
+    assert out.returncode == 2 and "a SCALE-Sim topology file: read it with ac.systolic.read_topology, " \
+                                   "or give it to airchitect codesign --topology" in out.stderr
+
+
 @pytest.mark.parametrize("args, message", [
+    (["--network", "resnet50", "-i", "gemm"], "-i/--input-type goes with --topology"),
+    (["-t", "x.csv", "-i", "dense"], "--input-type must be one of auto, conv, gemm; got 'dense'"),
+    (["-t", "/nonexistent/x.csv"], "/nonexistent/x.csv: no such topology file"),
     (["--network", "resnet50", "--input-dtype", "int64"], "--input-dtype goes with --module"),
     (["--network", "nope"], "network must be one of"),
     (["--csv", "/nonexistent/x.csv"], "--csv: /nonexistent/x.csv: no such file"),
     (["--network", "resnet50", "--input-shape", "1,3"], "--input-shape goes with --module"),
-    (["--network", "resnet50", "--max-macs", "1000"], "max_macs must be one of"),
+    (["--network", "resnet50", "--max-macs", "1000"], "resnet50: --max-macs must be one of"),
 ])
 def test_cli_bad_input_exits_2_with_one_line(args, message):
     out = _cli(*args)

@@ -390,7 +390,8 @@ _GEMM_NAMES = ("M", "N", "K")
 
 
 def read_topology(path, kind="conv"):
-    """Read a SCALE-Sim topology CSV (``kind="conv"`` or ``"gemm"``, SCALE-Sim's ``-i``).
+    """Read a SCALE-Sim topology CSV (``kind="conv"`` or ``"gemm"``, SCALE-Sim's ``-i``;
+    ``"auto"``: ``gemm`` where the header's fields after the name are ``M, N, K``).
 
     Conv rows: ``name, ifmap_h, ifmap_w, filter_h, filter_w, channels,
     num_filters, stride[, N:M],``; GEMM rows: ``name, M, N, K[, N:M],``. Every
@@ -412,9 +413,13 @@ def read_topology(path, kind="conv"):
     >>> topo.names, topo.table[:, 4].tolist()
     (('conv1_DPChannel_0', 'conv1_DPChannel_1'), [1, 1])
     """
-    if kind not in ("conv", "gemm"):
-        raise ValueError(f"kind must be one of conv, gemm, got {kind!r}")
-    return _parse_topology(os.fspath(path), kind, _read_bytes(path, MAX_TABLE_BYTES, "topology"))
+    if kind not in ("conv", "gemm", "auto"):
+        raise ValueError(f"kind must be one of conv, gemm, auto, got {kind!r}")
+    text = _read_bytes(path, MAX_TABLE_BYTES, "topology")
+    if kind == "auto":
+        header = [f.strip().upper() for f in (text.splitlines() or [""])[0].split(",")]
+        kind = "gemm" if header[1:4] == list(_GEMM_NAMES) else "conv"
+    return _parse_topology(os.fspath(path), kind, text)
 
 
 def _parse_topology(path, kind, text):

@@ -366,8 +366,18 @@ def test_missing_and_empty_files(tmp_path):
         files.read_topology(tmp_path / "none.csv")
     with pytest.raises(ValueError, match="no layers"):
         files.read_topology(_write(tmp_path / "e.csv", CONV_HEADER + "\n"))
-    with pytest.raises(ValueError, match="kind must be one of conv, gemm"):
+    with pytest.raises(ValueError, match="kind must be one of conv, gemm, auto, got 'fc'"):
         files.read_topology(_write(tmp_path / "k.csv", CONV_HEADER + "\n"), kind="fc")
+
+
+@pytest.mark.parametrize("header, kind", [
+    ("Layer, M, N, K,", "gemm"), ("layer,m,n,k,", "gemm"), ("Layer, M, N, K, Sparsity,", "gemm"),
+    (CONV_HEADER, "conv"), ("name, a, b, c, d, e, f, g,", "conv"),
+])
+def test_auto_kind_reads_the_header(tmp_path, header, kind):
+    row = "x, 4, 5, 6," if kind == "gemm" else "x, 9, 9, 3, 3, 2, 4, 1,"
+    topology = files.read_topology(_write(tmp_path / "t.csv", f"{header}\n{row}\n"), kind="auto")
+    assert topology.kind == kind and len(topology) == 1
 
 
 def test_depthwise_expansion_bounded_before_expanding(tmp_path):
