@@ -29,7 +29,7 @@ import pandas as pd
 
 from airchitect._checks import check_choice, check_int
 from airchitect.network_design.exact import MAX_SIMULATIONS, search_network
-from airchitect.network_design.layers import NetworkLayers, network_layers
+from airchitect.network_design.layers import NetworkLayers, layer_inputs, network_layers
 
 __all__ = ["CodesignResult", "codesign", "network_layers"]
 
@@ -277,12 +277,7 @@ def codesign(network, *, max_macs, sram_kb, bandwidth, objective="cycles", metho
     layers = network if isinstance(network, NetworkLayers) else network_layers(
         network, input_shape, batch=batch, input_dtype=input_dtype)
     table = layers.table
-    frame = pd.DataFrame({"M": table["M"], "N": table["N"], "K": table["K"], "max_macs": max_macs,
-                          "sram_kb": sram_kb, "bandwidth": bandwidth})
-    try:
-        inputs = task.validate(frame)
-    except ValueError as err:
-        raise ValueError(f"{layers.name}: {err}") from None
+    inputs = layer_inputs(task, layers, max_macs, sram_kb, bandwidth)
     counts = table["count"].to_numpy(np.int64)
     per_layer = dataflow == "per-layer"
     if method == "model":

@@ -48,17 +48,14 @@ def network_inputs(task, network, max_macs, sram_kb, bandwidth, input_shape=None
     and their repeat counts: ``(inputs, counts)``. ``network`` is what
     :func:`airchitect.network_design.layers.network_layers` takes (or its result,
     or a dict of columns)."""
-    from airchitect.network_design.layers import NetworkLayers, network_layers
+    from airchitect.network_design.layers import NetworkLayers, layer_inputs, network_layers
 
     if isinstance(network, dict):
         network = pd.DataFrame(network)
     if not isinstance(network, NetworkLayers):
         network = network_layers(network, input_shape, input_dtype=input_dtype)
-    table = network.table
-    inputs = task.validate(pd.DataFrame({"M": table.M, "N": table.N, "K": table.K,
-                                         "max_macs": max_macs, "sram_kb": sram_kb,
-                                         "bandwidth": bandwidth}))
-    return inputs, table["count"].to_numpy(np.int64)
+    inputs = layer_inputs(task, network, max_macs, sram_kb, bandwidth)
+    return inputs, network.table["count"].to_numpy(np.int64)
 
 
 def estimate_choice(task, inputs, counts, k=1):

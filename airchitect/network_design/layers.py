@@ -257,3 +257,33 @@ def table_layers(frame, where, name):
     distinct = distinct.astype({"M": np.int64, "N": np.int64, "K": np.int64, "count": np.int64,
                                 "rows": np.int64})
     return NetworkLayers(name=name, table=distinct, n_rows=len(table))
+
+
+def layer_inputs(task, layers, max_macs, sram_kb, bandwidth):
+    """The distinct GEMMs of ``layers`` (:class:`NetworkLayers`) under one budget as the
+    ``codesign`` task's validated rows. ``ValueError`` naming the network, and the first
+    layer out of the task's range where the budget itself is not the problem."""
+    table = layers.table
+    frame = pd.DataFrame({"M": table["M"], "N": table["N"], "K": table["K"], "max_macs": max_macs,
+                          "sram_kb": sram_kb, "bandwidth": bandwidth})
+    try:
+        return task.validate(frame)
+    except ValueError as err:
+        error = err
+    try:  # the budget alone, on a GEMM every space holds
+        task.validate(frame.iloc[:1].assign(M=1, N=1, K=1))
+    except ValueError as err:
+        raise ValueError(f"{layers.name}: {err}") from None
+    lo, hi = 0, len(frame) - 1  # the first layer that fails: the shortest failing prefix
+    while lo < hi:
+        mid = (lo + hi) // 2
+        try:
+            task.validate(frame.iloc[:mid + 1])
+            lo = mid + 1
+        except ValueError:
+            hi = mid
+    try:
+        task.validate(frame.iloc[lo:lo + 1])
+    except ValueError as err:
+        raise ValueError(f"{layers.name}: layer {table['layers'].iloc[lo]}: {err}") from None
+    raise ValueError(f"{layers.name}: {error}")  # no one layer fails alone

@@ -261,6 +261,17 @@ def test_a_scalesim_topology_is_a_network(tmp_path):
     assert got.config == want.config and got.cycles == want.cycles
 
 
+def test_a_layer_out_of_range_is_named():
+    table = pd.DataFrame({"layer": ["a", "b", "c", "d"], "M": [4, 8, 70000, 90000], "N": [4] * 4,
+                          "K": [4] * 4})
+    with pytest.raises(ValueError, match=r"^table: layer c: M must be integers in \[1, 65536\], got 70000$"):
+        codesign(table, max_macs=256, sram_kb=32, bandwidth=2)
+    with pytest.raises(ValueError, match=r"^table: max_macs must be one of the task's budgets"):
+        codesign(table, max_macs=300, sram_kb=32, bandwidth=2)  # the budget, not a layer
+    with pytest.raises(ValueError, match=r"^table: layer c: M must be integers"):
+        ac.network_design.baselines.optuna_search(table, max_macs=256, sram_kb=32, bandwidth=2, n_trials=1)
+
+
 def test_a_sparse_topology_layer_is_refused(tmp_path):
     (tmp_path / "s.csv").write_text("Layer, M, N, K, Sparsity,\na, 8, 8, 8, 1:1,\nb, 8, 8, 8, 2:4,\n")
     with pytest.raises(ValueError, match=r"s\.csv: line 3: layer b is 2:4 sparse; co-design takes dense"):
