@@ -6,7 +6,9 @@ read as CSV whatever its name ends with, with columns ``M, N, K`` and optionally
 format, told apart by its header unless ``-i conv|gemm`` says; conv layers enter
 as the GEMMs SCALE-Sim maps them to) or a user's
 PyTorch model (``--module FILE.py:ATTR --input-shape 1,3,224,224``, and
-``--input-dtype int64`` for token ids; the file runs as Python code). The answer is the exact optimum of the network's
+``--input-dtype int64`` for token ids; the file runs as Python code). ``-c CONFIG.cfg`` names the user's own design (a SCALE-Sim
+config): the budgets default to its PEs, SRAM total and bandwidth, and its cost on
+the network is printed beside the optimum's. The answer is the exact optimum of the network's
 SCALE-Sim 3.0.0 USER-mode cycles, energy or EDP over the ``codesign`` task's
 space under ``--max-macs``, ``--sram-kb`` and ``--bandwidth`` (branch and
 bound; see docs/codesign.md), with a per-layer table; ``--pareto`` also prints
@@ -17,6 +19,10 @@ from __future__ import annotations
 
 from airchitect._checks import check_choice
 from airchitect.cli import json_records, print_json
+
+
+#: CodesignResult attribute (and design key) of each objective
+_KEYS = {"cycles": "cycles", "energy": "energy_pj", "edp": "edp"}
 
 
 def add_parser(sub):
@@ -36,9 +42,15 @@ def add_parser(sub):
     p.add_argument("--input-dtype", default=None, metavar="DTYPE",
                    help="input dtype of --module: float32 (default), int64 for token ids, "
                         "float64, float16, bfloat16 or int32")
-    p.add_argument("--max-macs", type=int, default=4096, help="PE budget (2^8..2^16; default 4096)")
-    p.add_argument("--sram-kb", type=int, default=512, help="total SRAM in kB (multiple of 16)")
-    p.add_argument("--bandwidth", type=int, default=8, help="DRAM words/cycle (default 8)")
+    p.add_argument("-c", "--config", default=None, metavar="CONFIG.cfg",
+                   help="a SCALE-Sim config: your design, costed beside the optimum; the budgets "
+                        "default to its own")
+    p.add_argument("--max-macs", type=int, default=None,
+                   help="PE budget (2^8..2^16; default 4096, or the -c design's rows x cols)")
+    p.add_argument("--sram-kb", type=int, default=None,
+                   help="total SRAM in kB (multiple of 16; default 512, or the -c design's total)")
+    p.add_argument("--bandwidth", type=int, default=None,
+                   help="DRAM words/cycle (default 8, or the -c design's Bandwidth)")
     p.add_argument("--objective", default="cycles", help="cycles, energy or edp")
     p.add_argument("--dataflow", default="shared", help="shared (one for the network) or per-layer")
     p.add_argument("--k", type=int, default=1,
@@ -116,20 +128,55 @@ def _module(args):
     return load_module(args.module), shape
 
 
+#: budgets without flags or a config
+DEFAULT_BUDGET = {"max_macs": 4096, "sram_kb": 512, "bandwidth": 8}
+
+
+def _budget(args, config):
+    """``{max_macs, sram_kb, bandwidth}``: each flag given, else the ``-c`` design's own
+    (checked against the co-design space here, naming the file), else the default."""
+    from airchitect.network_design.design import config_bandwidth
+    from airchitect.tasks import get
+
+    given = {name: getattr(args, name) for name in DEFAULT_BUDGET}
+    if config is None:
+        return {name: DEFAULT_BUDGET[name] if value is None else value for name, value in given.items()}
+    own = {"max_macs": config.array_height * config.array_width,
+           "sram_kb": config.ifmap_sram_kb + config.filter_sram_kb + config.ofmap_sram_kb,
+           "bandwidth": config_bandwidth(config) if given["bandwidth"] is None else None}
+    budget = {name: own[name] if value is None else value for name, value in given.items()}
+    try:
+        get("codesign").validate({"M": [1], "N": [1], "K": [1], **{k: [v] for k, v in budget.items()}})
+    except ValueError as err:
+        field = next((k for k in DEFAULT_BUDGET if str(err).startswith(f"{k} ")), "max_macs")
+        raise ValueError(f"-c {config.path}: the design's own budget is outside the co-design space "
+                         f"({err}); give --{field.replace('_', '-')}") from None
+    return budget
+
+
 def run(args):
     from airchitect.network_design import codesign
+    from airchitect.network_design.design import network_on_config
+    from airchitect.network_design.layers import NetworkLayers, network_layers
+    from airchitect.targets.systolic.files import read_config
 
     network, shape = _network(args)
+    config = read_config(args.config) if args.config is not None else None
+    budget = _budget(args, config)
     dtype = args.input_dtype or ("float32" if args.module is not None else None)
     try:
-        result = codesign(network, input_shape=shape, input_dtype=dtype, max_macs=args.max_macs,
-                          sram_kb=args.sram_kb, bandwidth=args.bandwidth, objective=args.objective,
-                          dataflow=args.dataflow, k=args.k, pareto=args.pareto, method=args.method,
-                          model=args.model)
+        layers = network if isinstance(network, NetworkLayers) else network_layers(
+            network, shape, input_dtype=dtype)
+        result = codesign(layers, **budget, objective=args.objective, dataflow=args.dataflow, k=args.k,
+                          pareto=args.pareto, method=args.method, model=args.model)
     except ValueError as err:
         if args.input_dtype is None and str(err).startswith("module fails"):
             raise ValueError(f"{err} (the input was float32; token ids need --input-dtype int64)") from None
         raise
+    design = None
+    if config is not None:
+        design = network_on_config(layers, config, bandwidth=budget["bandwidth"])
+        design["vs_optimum"] = design[_KEYS[args.objective]] / getattr(result, _KEYS[args.objective])
     if args.json:
         record = {"network": result.network, "objective": result.objective, "config": result.config,
                   "cycles": result.cycles, "energy_pj": result.energy_pj, "edp": result.edp,
@@ -140,6 +187,8 @@ def run(args):
                   "top": json_records(result.top)}
         if args.method == "model":
             record.update({k: result.extra[k] for k in ("scored", "predicted", "model_rank")})
+        if design is not None:
+            record["design"] = {**design, "path": config.path, "layers": json_records(design["layers"])}
         if result.pareto is not None:
             record["pareto"] = json_records(result.pareto)
             record.update({k: result.extra[k] for k in ("pareto_simulations", "pareto_enumeration",
@@ -149,6 +198,11 @@ def run(args):
     import pandas as pd
 
     print(result.summary())
+    if design is not None:
+        c = design["config"]
+        print(f"design of {config.path}: {c['rows']}x{c['cols']} {c['dataflow']}, SRAM {c['ifmap_kb']}/"
+              f"{c['filter_kb']}/{c['ofmap_kb']} kB, bandwidth {c['bandwidth']}: {design['cycles']:.0f} cycles, "
+              f"{design['energy_pj']:.4g} pJ; its {args.objective} is {design['vs_optimum']:.4g}x the optimum's")
     print(f"{len(result.layers)} distinct GEMMs; {result.merged} duplicate layers merged into them")
     with pd.option_context("display.width", 160, "display.max_columns", 20,
                            "display.max_colwidth", 40):

@@ -6,6 +6,8 @@ SRAM split that minimise the network's SCALE-Sim 3.0.0 USER-mode cycles,
 energy or energy-delay product under a PE budget, an SRAM total and a DRAM
 bandwidth, found exactly by branch and bound (:mod:`airchitect.network_design.exact`)
 over the ``codesign`` task's space (:mod:`airchitect.tasks.codesign`).
+:func:`network_on_config` costs the user's own design (a SCALE-Sim config) on the
+same network with the same model, to set beside the optimum.
 
 Examples
 --------
@@ -28,10 +30,11 @@ import numpy as np
 import pandas as pd
 
 from airchitect._checks import check_choice, check_int
+from airchitect.network_design.design import network_on_config
 from airchitect.network_design.exact import MAX_SIMULATIONS, search_network
 from airchitect.network_design.layers import NetworkLayers, layer_inputs, network_layers
 
-__all__ = ["CodesignResult", "codesign", "network_layers"]
+__all__ = ["CodesignResult", "codesign", "network_layers", "network_on_config"]
 
 METHODS = ("exact", "model")
 DATAFLOW_MODES = ("shared", "per-layer")
