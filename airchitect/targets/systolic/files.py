@@ -205,8 +205,11 @@ def _read_bytes(path, limit, what):
         info = os.stat(path)
     except (OSError, ValueError):
         info = None
-    if info is None or not stat.S_ISREG(info.st_mode):
+    if info is None:
         raise FileNotFoundError(f"{Path(path)}: no such {what} file")
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise FileNotFoundError(f"{Path(path)}: {kind}, not a {what} file")
     data = b""
     if info.st_size <= limit:
         with open(path, "rb") as fh:

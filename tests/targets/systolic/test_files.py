@@ -7,6 +7,7 @@ configs and topologies); its report files are compared byte for byte.
 
 import contextlib
 import io
+import os
 
 import numpy as np
 import pandas as pd
@@ -446,5 +447,8 @@ def test_rewritten_files_are_read_again(tmp_path):
 
 
 def test_directory_is_no_config_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no such config file"):
+    with pytest.raises(FileNotFoundError, match=r": a folder, not a config file$"):
         files.read_config(tmp_path)
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(FileNotFoundError, match=r"pipe: not a regular file, not a topology file$"):
+        files.read_topology(tmp_path / "pipe")
