@@ -12,6 +12,7 @@ _LAZY = {
     "learn": ("airchitect.learn", None),
     "backends": ("airchitect.backends", None),
     "workloads": ("airchitect.workloads", None),
+    "network_design": ("airchitect.network_design", None),
     "api": ("airchitect.api", None),
     "Predictor": ("airchitect.learn.predictor", "Predictor"),
     "predict": ("airchitect.api", "predict"),

@@ -107,3 +107,13 @@ def test_cli_design_off_the_budgets_asks_for_the_flag(tmp_path, rows, cols, size
     out = _cli("--network", "resnet50", "-c", "odd.cfg", cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert out.stderr.startswith("airchitect codesign: error: -c odd.cfg: ") and words in out.stderr
+
+
+def test_reachable_from_the_package_as_the_readme_writes_it(tmp_path):
+    cfg = _cfg(tmp_path / "mine.cfg", 8, 8, "ws", 16, 16, 16)
+    code = ("import sys, airchitect as ac\n"
+            "cost = ac.network_design.network_on_config({'M': [64], 'N': [32], 'K': [16]}, sys.argv[1])\n"
+            "print(int(cost['cycles']))")
+    out = subprocess.run([sys.executable, "-c", code, str(cfg)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) == network_on_config({"M": [64], "N": [32], "K": [16]}, cfg)["cycles"]
