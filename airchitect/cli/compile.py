@@ -179,6 +179,7 @@ CIM_UNIFORM_FLAGS = (("xbar", "--xbar"), ("cell_bits", "--cell-bits"), ("dac_bit
 
 
 def _cim_config(args):
+    """``(config, options)`` for :func:`airchitect.backends.cim.compile` from the cim flags."""
     from airchitect._checks import check_choice, check_int
     from airchitect.backends import cim as cim_backend
     from airchitect.targets.cim.config import make_config
