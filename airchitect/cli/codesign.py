@@ -136,6 +136,7 @@ def _budget(args, config):
     """``{max_macs, sram_kb, bandwidth}``: each flag given, else the ``-c`` design's own
     (checked against the co-design space here, naming the file), else the default."""
     from airchitect.network_design.design import config_bandwidth
+    from airchitect.network_design.layers import check_budget
     from airchitect.tasks import get
 
     given = {name: getattr(args, name) for name in DEFAULT_BUDGET}
@@ -146,7 +147,7 @@ def _budget(args, config):
            "bandwidth": config_bandwidth(config) if given["bandwidth"] is None else None}
     budget = {name: own[name] if value is None else value for name, value in given.items()}
     try:
-        get("codesign").validate({"M": [1], "N": [1], "K": [1], **{k: [v] for k, v in budget.items()}})
+        check_budget(get("codesign"), **budget)
     except ValueError as err:
         field = next((k for k in DEFAULT_BUDGET if str(err).startswith(f"{k} ")), "max_macs")
         raise ValueError(f"-c {config.path}: the design's own budget is outside the co-design space "

@@ -259,6 +259,13 @@ def table_layers(frame, where, name):
     return NetworkLayers(name=name, table=distinct, n_rows=len(table))
 
 
+def check_budget(task, max_macs, sram_kb, bandwidth):
+    """Validate a budget alone with ``task``'s own checks, on a 1x1x1 GEMM every space
+    holds: the task's ``ValueError`` (naming the field) where it is outside the space."""
+    task.validate({"M": [1], "N": [1], "K": [1], "max_macs": [max_macs], "sram_kb": [sram_kb],
+                   "bandwidth": [bandwidth]})
+
+
 def layer_inputs(task, layers, max_macs, sram_kb, bandwidth):
     """The distinct GEMMs of ``layers`` (:class:`NetworkLayers`) under one budget as the
     ``codesign`` task's validated rows. ``ValueError`` naming the network, and the first
@@ -270,8 +277,8 @@ def layer_inputs(task, layers, max_macs, sram_kb, bandwidth):
         return task.validate(frame)
     except ValueError as err:
         error = err
-    try:  # the budget alone, on a GEMM every space holds
-        task.validate(frame.iloc[:1].assign(M=1, N=1, K=1))
+    try:
+        check_budget(task, max_macs, sram_kb, bandwidth)
     except ValueError as err:
         raise ValueError(f"{layers.name}: {err}") from None
     lo, hi = 0, len(frame) - 1  # the first layer that fails: the shortest failing prefix
