@@ -118,13 +118,12 @@ def _module(args):
     """``(module, input_shape)`` of ``--module`` and ``--input-shape``; a forward that fails on
     that shape is refused by :func:`airchitect.network_design.codesign` as a ValueError."""
     from airchitect.cli.module_file import load_module, parse_shape
-    from airchitect.workloads.trace import INPUT_DTYPES
+    from airchitect.workloads.trace import input_dtype
 
     if args.input_shape is None:
         raise ValueError("--module needs --input-shape (batch first, e.g. 1,3,224,224)")
     shape = parse_shape(args.input_shape)
-    if args.input_dtype is not None and args.input_dtype not in INPUT_DTYPES:
-        raise ValueError(f"--input-dtype must be one of {', '.join(INPUT_DTYPES)}; got {args.input_dtype!r}")
+    input_dtype(args.input_dtype, "--input-dtype")  # before the module file runs
     return load_module(args.module), shape
 
 
