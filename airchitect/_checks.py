@@ -14,6 +14,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from airchitect._columns import frame, has_columns
 
 INT_MAX = 2**31 - 1
 
@@ -75,11 +76,11 @@ def check_int_columns(df, limits):
     import pandas as pd
 
     names = list(limits)
-    exact = df.columns.tolist() == names  # one to_numpy pass over a frame of just these columns
+    exact = has_columns(df, names)  # one to_numpy pass over a frame of just these columns
     if exact or all(df[c].dtype.kind in "iu" for c in names):
         values = df.to_numpy() if exact else np.column_stack([df[c].to_numpy() for c in names])
         if values.dtype.kind in "iu" and _within(values, names, limits):
-            return pd.DataFrame(values.astype(np.int64, copy=False), columns=names)
+            return frame(values.astype(np.int64, copy=False), names)
     return pd.DataFrame({c: check_int_array(c, df[c].to_numpy(), *limits[c]) for c in names})
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from airchitect._checks import check_choice, check_int
+from airchitect._columns import frame
 from airchitect.learn.predictor import Predictor
 from airchitect.tasks.pruning import evaluate_in_order
 
@@ -136,7 +137,7 @@ def _query(predictor, inputs):
     ordered = [c for c in task.input_columns if c in inputs]  # validate then takes the frame as is
     values = [inputs[c] for c in ordered]
     if all(type(v) is int and abs(v) < 2**62 for v in values):  # one block of integers, built at once
-        return task.validate(pd.DataFrame(np.array([values], dtype=np.int64), columns=ordered))
+        return task.validate(frame(np.array([values], dtype=np.int64), ordered))
     return task.validate(pd.DataFrame({c: [v] for c, v in zip(ordered, values)}))
 
 

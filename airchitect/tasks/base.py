@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from airchitect._checks import check_choice
+from airchitect._columns import has_columns, range_indexed
 from airchitect.workloads.sampling import check_sample_args
 
 OBJECTIVES = ("cycles", "energy", "edp")
@@ -35,8 +36,9 @@ MAX_COST_ELEMENTS = 2**28
 
 def _values(df):
     """The values of ``df`` as one array (integer frames without an object copy)."""
-    if all(kind in "iu" for kind in (dtype.kind for dtype in df.dtypes)):
-        return df.to_numpy()
+    values = df.to_numpy()  # integer where every column is (mixed integer kinds: not)
+    if values.dtype.kind in "iu":
+        return values
     return df.to_numpy(dtype=object)  # every value as it is (an int stays exact beside a float)
 
 
@@ -137,7 +139,7 @@ class Task:
         if self._is_checked(df):
             return df
         columns = list(self.input_columns)
-        if list(df.columns) == columns and df.index.equals(pd.RangeIndex(len(df))):
+        if has_columns(df, columns) and range_indexed(df):
             out = self._validate(df.copy(deep=False))
         else:
             out = self._validate(df[columns].reset_index(drop=True))
