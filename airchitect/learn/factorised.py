@@ -44,8 +44,9 @@ import torch
 from torch import nn
 
 from airchitect._checks import check_choice
-from airchitect._columns import column_dict
+from airchitect._columns import column_dict, rows_frame
 from airchitect._threads import torch_serial_below
+from airchitect.learn import few_rows
 from airchitect.learn.encoding import Encoder
 from airchitect.learn.estimators import TorchClassifier, _task
 from airchitect.learn.loop import fit_loop
@@ -298,7 +299,10 @@ class FactorisedClassifier(TorchClassifier):
     Work: a query costs one trunk pass, ``beam`` split-head passes, the task's
     bounds of ``candidates`` pairs and scorer passes of those candidates whose
     bound leaves them a chance to rank (17.3 of 48 on average for the shipped
-    codesign model and ``k = 1``); queries run 2048 at a time (:data:`CHUNK_ROWS`), two chunks at once
+    codesign model and ``k = 1``); calls of fewer than 16 rows
+    (:data:`airchitect.learn.few_rows.FEW_ROWS`) run the nets in numpy, the same
+    float32 operations without torch's dispatch (one shipped codesign prediction in
+    about 2 ms rather than 3); queries run 2048 at a time (:data:`CHUNK_ROWS`), two chunks at once
     when torch has more than one thread. Training simulates
     ``scorer_rows x (candidates + 1)`` pairs.
     """
@@ -492,6 +496,8 @@ class FactorisedClassifier(TorchClassifier):
         the companion proposal with ``companion``); ``mask``: :meth:`_array_mask` of
         ``X`` where the caller has it; ``precision``: ``batch_precision`` unless given."""
         encoder, net = self.companion_ if companion else (self.encoder_, self.module_)
+        if 0 < len(X) < few_rows.FEW_ROWS:
+            return self._few_proposals(encoder, net, X, k, mask)
         n_splits = net.n_splits
         features = torch.as_tensor(encoder.transform(X))
         dtype = proposal_dtype(self.batch_precision if precision is None else precision, len(X))
@@ -512,6 +518,19 @@ class FactorisedClassifier(TorchClassifier):
         if not out_l:
             return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
         return np.concatenate(out_l), np.concatenate(out_p)
+
+    def _few_proposals(self, encoder, net, X, k, mask):
+        """:meth:`_proposals` of a few rows, in numpy (:mod:`airchitect.learn.few_rows`)."""
+        w, n_splits = few_rows.weights(net), net.n_splits
+        allowed = (self._array_mask(X) if mask is None else mask).numpy()
+        h = few_rows.trunk(w, encoder.transform(X))
+        logp = few_rows.array_log_probs(w, h, allowed)
+        top_a = few_rows.top(logp, min(max(self.beam, 1), net.n_arrays))
+        joint = np.take_along_axis(logp, top_a, axis=1)[:, :, None] + few_rows.split_log_probs(w, h, top_a)
+        joint = joint.reshape(len(X), -1)
+        best = few_rows.top(joint, k)
+        labels = np.take_along_axis(top_a, best // n_splits, axis=1) * n_splits + best % n_splits
+        return labels, np.take_along_axis(joint, best, axis=1)
 
     def _has_companion(self):
         return getattr(self, "companion_", None) is not None and self.companion_candidates > 0
@@ -547,8 +566,12 @@ class FactorisedClassifier(TorchClassifier):
         """Scorer's ``log2`` cost of configuration ``labels[r, j]`` for row ``r``, ``(n, k)``."""
         task = _task(self.task)
         bounds, bound = self._bounds(X, labels)
-        with torch.inference_mode(), serial_if_small(len(X)):
-            over = self.module_.score(torch.as_tensor(self._pair_features(task, X, labels, bounds))).numpy()
+        pairs = self._pair_features(task, X, labels, bounds)
+        if len(X) < few_rows.FEW_ROWS:
+            over = few_rows.score(few_rows.weights(self.module_), pairs, N_PAIR_FEATURES)
+        else:
+            with torch.inference_mode(), serial_if_small(len(X)):
+                over = self.module_.score(torch.as_tensor(pairs)).numpy()
         return bound + over.reshape(labels.shape)
 
     def _bounds(self, X, labels):
@@ -560,7 +583,7 @@ class FactorisedClassifier(TorchClassifier):
         return bounds, np.log2(np.maximum(bound, 1e-300))
 
     def _uses_scorer(self):
-        return bool(self.module_.scorer_trained[0] > 0)
+        return self.module_.scorer_trained.item() > 0
 
     def top_k(self, X, k=5):
         """The ``k`` best labels of every row, best first, ``(n, k)``: the candidates
@@ -572,7 +595,7 @@ class FactorisedClassifier(TorchClassifier):
         memory is that of two chunks, about 50 MB), in an even number of chunks of
         about equal size, so that neither thread waits for the other at the end.
         """
-        X = pd.DataFrame(X).reset_index(drop=True)
+        X = rows_frame(X)
         if not self._uses_scorer() or not len(X):
             return self._proposals(X, k)[0]
         pairs_of_chunks = -(-len(X) // (2 * self.chunk))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import airchitect as ac
-from airchitect.learn import Predictor
+from airchitect.learn import Predictor, few_rows
 from airchitect.learn.factorised import (
     N_PAIR_FEATURES, N_STALL_FEATURES, SERIAL_ROWS, FactorisedClassifier, pair_features, proposal_dtype,
     stall_features,
@@ -459,3 +459,80 @@ def test_batch_precision_is_saved_and_checked(tmp_path, data, fitted):
     (path / "predictor.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="batch_precision"):
         Predictor.load(path)
+
+
+# -- calls of a few rows run in numpy (airchitect.learn.few_rows) ------------------------
+def torch_only(monkeypatch):
+    """Run every call through torch, as calls of FEW_ROWS rows or more do."""
+    monkeypatch.setattr(few_rows, "FEW_ROWS", 0)
+
+
+def one_row_calls(est, rows, k):
+    return [(est._pool(r, est.candidates), est.top_k(r, k)) for r in rows]
+
+
+@pytest.mark.parametrize("model", ["fitted", "stall_fitted", "with_companion"])
+def test_a_few_rows_rank_in_numpy_as_in_torch(request, monkeypatch, data, stall_data, model):
+    """One query at a time (numpy): the candidates, their log-probabilities and the ranking
+    of the same query in torch."""
+    est = request.getfixturevalue(model)[0] if model != "fitted" else request.getfixturevalue(model)
+    inputs = (stall_data if model == "stall_fitted" else data)[1]
+    rows = [inputs.iloc[[i]].reset_index(drop=True) for i in range(200, 260)]
+    calls, trunk = [], few_rows.trunk
+    monkeypatch.setattr(few_rows, "trunk", lambda *a: calls.append(1) or trunk(*a))
+    few = one_row_calls(est, rows, 3)
+    assert len(calls) >= 2 * len(rows)  # numpy ran (pool and top_k, each row)
+    torch_only(monkeypatch)
+    for ((labels, logp, repeated), top), ((labels_t, logp_t, repeated_t), top_t) in zip(
+            few, one_row_calls(est, rows, 3)):
+        assert np.array_equal(labels, labels_t) and np.array_equal(repeated, repeated_t)
+        assert np.allclose(logp, logp_t, rtol=0, atol=1e-5)
+        assert np.array_equal(top, top_t)
+
+
+@pytest.mark.parametrize("model", ["fitted", "stall_fitted"])
+def test_the_numpy_scorer_is_the_torch_scorer(request, data, stall_data, model):
+    """Softplus of the raw output (fitted), or the stall estimate plus it, clamped (stall_fitted)."""
+    est = request.getfixturevalue(model)
+    est = est[0] if isinstance(est, tuple) else est
+    task, inputs = (stall_data if model == "stall_fitted" else data)[:2]
+    part = inputs.iloc[:40].reset_index(drop=True)
+    labels = est._pool(part, est.candidates)[0]
+    pairs = est._pair_features(task, part, labels, est._bounds(part, labels)[0])
+    with torch.inference_mode():
+        expected = est.module_.score(torch.as_tensor(pairs)).numpy()
+    out = few_rows.score(few_rows.weights(est.module_), pairs, N_PAIR_FEATURES)
+    assert out.shape == expected.shape and (out >= 0).all()
+    assert np.allclose(out, expected, rtol=0, atol=1e-5)
+
+
+def test_numpy_weights_follow_the_nets_tensors(data, fitted):
+    """The arrays are cached, and rebuilt once a tensor changes in place (as training does)."""
+    net = copy.deepcopy(fitted.module_)
+    x = fitted.encoder_.transform(data[1].iloc[:3])
+    assert few_rows.weights(net) is few_rows.weights(net)
+    before = few_rows.trunk(few_rows.weights(net), x)
+    with torch.no_grad():
+        net.inp.weight[:, 0].mul_(-3.0)
+        expected = net.trunk(torch.as_tensor(x)).numpy()
+    after = few_rows.trunk(few_rows.weights(net), x)
+    assert not np.allclose(before, after, atol=1e-3)
+    assert np.allclose(after, expected, rtol=0, atol=1e-5)
+
+
+def test_top_orders_by_value_then_index():
+    values = np.array([[0.5, 2.0, 2.0, -1.0, 3.0], [1.0, 1.0, 1.0, 1.0, 0.0]], dtype=np.float32)
+    assert few_rows.top(values, 3).tolist() == [[4, 1, 2], [0, 1, 2]]
+    assert few_rows.top(values, 9).tolist() == [[4, 1, 2, 0, 3], [0, 1, 2, 3, 4]]
+
+
+def test_the_shipped_codesign_models_predict_one_query_as_torch_does(monkeypatch):
+    """On 100 sampled queries, one at a time: the same prediction in numpy and in torch,
+    for the cycles model and the EDP model (which carries a companion)."""
+    task = ac.tasks.get("codesign")
+    queries = task.validate(task.sample(100, seed=31))
+    rows = [queries.iloc[[i]].reset_index(drop=True) for i in range(len(queries))]
+    models = [ac.api.shipped("codesign"), ac.api.shipped("codesign", objective="edp")]
+    few = [[p.estimator.predict(r)[0] for r in rows] for p in models]
+    torch_only(monkeypatch)
+    assert [[p.estimator.predict(r)[0] for r in rows] for p in models] == few
