@@ -203,3 +203,23 @@ def test_multiarray_bad_input_names_the_field():
         task.validate({**row, "N2": [0]})
     with pytest.raises((ValueError, TypeError), match="K1 must be integers"):
         task.validate({**row, "K1": [2.5]})
+
+
+@pytest.mark.parametrize("change", ["value", "dtype", "column"])
+def test_a_checked_frame_changed_in_place_is_checked_again(change):
+    """validate skips re-checking the small frame it last returned only while it is unchanged."""
+    task = ac.tasks.get("codesign")
+    out = task.validate({"M": [64, 8], "N": [64, 8], "K": [64, 8], "max_macs": [1024, 256],
+                         "sram_kb": [64, 16], "bandwidth": [4, 1]})
+    assert task.validate(out) is out  # unchanged: the same frame back
+    if change == "value":
+        out.loc[1, "M"] = 0
+        expected = (ValueError, r"M must be integers in \[1, 65536\], got 0")
+    elif change == "dtype":
+        out["K"] = out["K"].astype(np.float64) + 0.5
+        expected = (TypeError, "K must be integers")
+    else:
+        out["sram_kb"] = np.uint64(2**63)
+        expected = (ValueError, "sram_kb must be integers")
+    with pytest.raises(expected[0], match=expected[1]):
+        task.validate(out)
