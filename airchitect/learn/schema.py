@@ -31,6 +31,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from safetensors import SafetensorError, safe_open
 
+from airchitect._meta import meta_device
 from airchitect.learn.factorised import PRECISIONS
 from airchitect.tasks import identity
 
@@ -326,7 +327,7 @@ def _surrogate_tensors(meta, task):
 
 
 def _torch_tensors(estimator, encoder, n_labels):
-    with torch.device("meta"):
+    with meta_device():
         module = estimator._build(encoder, n_labels)
     return {k: (_DTYPES.get(v.dtype, str(v.dtype)), tuple(v.shape))
             for k, v in module.state_dict().items()}

@@ -15,6 +15,7 @@ from safetensors.numpy import load_file, save_file
 import airchitect as ac
 from airchitect import cli
 from airchitect.learn import Predictor
+from airchitect.learn.estimators import TorchClassifier
 from airchitect.learn.predictor import MODELS
 
 SHIPPED = Path(ac.__file__).parent / "models"
@@ -74,6 +75,23 @@ def test_every_model_kind_round_trips(tmp_path, trained, kind):
     assert loaded.model_name == kind and loaded.metadata["metrics"] == {"note": 1}
     pd.testing.assert_frame_equal(loaded.predict(X), predictor.predict(X))
     np.testing.assert_array_equal(loaded.top_k(X, 3), predictor.top_k(X, 3))
+
+
+@pytest.mark.parametrize("kind", [k for k in sorted(MODELS) if issubclass(MODELS[k], TorchClassifier)])
+def test_expected_tensors_are_those_of_the_built_module(trained, kind):
+    """The shapes load checks a file against are built on the meta device without the
+    parameters' initial fills; they are those of the module built as training builds it,
+    and the fills work as before outside the check."""
+    import torch
+    from airchitect.learn import schema
+
+    task, est, _ = trained[kind]
+    built = {k: tuple(v.shape) for k, v in est._build(est.encoder_, est.n_labels_).state_dict().items()}
+    expected = schema._torch_tensors(est, est.encoder_, est.n_labels_)
+    assert {k: shape for k, (_, shape) in expected.items()} == built
+    weight = torch.zeros(3, 2)
+    torch.nn.init.normal_(weight)
+    assert weight.abs().sum() > 0
 
 
 def _unchecked_load(path):
