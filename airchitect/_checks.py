@@ -14,6 +14,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+
 from airchitect._columns import frame, has_columns
 
 INT_MAX = 2**31 - 1

@@ -3,8 +3,10 @@
 One query's proposal is about twenty small products; torch spends about 10 us
 dispatching each, numpy about 1 us. :class:`FactorisedClassifier
 <airchitect.learn.factorised.FactorisedClassifier>` runs calls of fewer than
-:data:`FEW_ROWS` rows here, float32 as torch does: the same operations in the
-same order, so the values agree with torch's to float32 rounding (about 1e-6).
+:data:`FEW_ROWS` rows here, float32 as torch does: the same operations (the
+split head's array part applied to every array embedding once, then gathered;
+the GELU is torch's own), so the values agree with torch's to float32 rounding
+(about 1e-6).
 
 >>> import torch
 >>> from airchitect.learn.factorised import FactorisedNet
@@ -66,6 +68,7 @@ def layer_norm(x, gain, bias):
 
 
 def log_softmax(x, axis=-1):
+    """``log(softmax(x))`` along ``axis``, shifted by the maximum (no overflow)."""
     shifted = x - x.max(axis, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis, keepdims=True))
 
