@@ -30,6 +30,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from airchitect._checks import check_choice
+from airchitect._columns import rows_frame
 from airchitect.learn.encoding import Encoder
 from airchitect.learn.loop import fit_loop
 from airchitect.learn.nets import AirchitectNet, ResMLP
@@ -125,7 +126,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     def _chunks(self, X):
         """Masked logits of ``X`` in chunks of at most :data:`PREDICT_ROWS` rows and
         :data:`PREDICT_ELEMENTS` rows x labels (a generator)."""
-        X = pd.DataFrame(X).reset_index(drop=True)
+        X = rows_frame(X)
         features = torch.as_tensor(self.encoder_.transform(X))
         rows = max(1, min(PREDICT_ROWS, PREDICT_ELEMENTS // max(1, self.n_labels_)))
         with torch.inference_mode():

@@ -554,13 +554,13 @@ class FactorisedClassifier(TorchClassifier):
     def candidate_labels(self, X):
         """The labels the scorer ranks for ``k <= candidates`` of every row, ``(n, c)``:
         the proposal's ``candidates``, then a companion's (a label may appear twice)."""
-        return self._pool(pd.DataFrame(X).reset_index(drop=True), self.candidates)[0]
+        return self._pool(rows_frame(X), self.candidates)[0]
 
     def proposed(self, X, k):
         """The proposal's ``k`` most probable labels of every row of ``X`` (validated),
         ``(n, k)``, most probable first, unscored: the set :meth:`top_k` ranks when
         ``k >= candidates``."""
-        return self._proposals(pd.DataFrame(X).reset_index(drop=True), k)[0]
+        return self._proposals(rows_frame(X), k)[0]
 
     def predicted_log_costs(self, X, labels):
         """Scorer's ``log2`` cost of configuration ``labels[r, j]`` for row ``r``, ``(n, k)``."""
@@ -697,7 +697,7 @@ class FactorisedClassifier(TorchClassifier):
     def decision_function(self, X):
         """Joint log-probabilities of the proposal, ``(n, n_labels)``, ``-inf`` where not
         allowed (every array's split head runs: use for small ``n``)."""
-        X = pd.DataFrame(X).reset_index(drop=True)
+        X = rows_frame(X)
         features = torch.as_tensor(self.encoder_.transform(X))
         with torch.inference_mode():
             out = self.module_(features).numpy() if len(X) else np.zeros((0, self.n_labels_), np.float32)
