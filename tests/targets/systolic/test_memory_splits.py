@@ -48,16 +48,21 @@ def test_only_the_needed_stalls_are_walked_and_they_equal_the_full_walks(workloa
     assert (full[need] > 0).sum() > 10  # the sample stalls: the comparison says something
 
 
-def test_few_gemms_walk_on_one_thread_with_the_same_stalls(workloads):
+def test_few_gemms_walk_serially_with_the_same_stalls_and_least_splits(workloads):
     import numba
 
-    _, _, G, sram, bw = workloads  # 60 GEMMs: below SERIAL_GEMMS, on one thread
+    _, _, G, sram, bw = workloads  # 60 GEMMs: below SERIAL_GEMMS, the serial walks
     assert len(G) < ms.SERIAL_GEMMS
     threads = numba.get_num_threads()
     few = ms.buffer_stalls(G, sram, bw)
-    assert numba.get_num_threads() == threads  # restored
-    many = ms.buffer_stalls(np.tile(G, (2, 1)), np.tile(sram, 2), np.tile(bw, 2))  # 120: in parallel
+    assert numba.get_num_threads() == threads
+    twice = (np.tile(G, (2, 1)), np.tile(sram, 2), np.tile(bw, 2))  # 120: the parallel loop
+    many = ms.buffer_stalls(*twice)
     assert np.array_equal(many[:len(G)], few) and np.array_equal(many[len(G):], few)
+    i, j, k = np.array([1, 8, 2, 13]), np.array([1, 4, 7, 2]), np.array([14, 4, 7, 1])
+    least = ms.best_splits(G, sram, bw, i, j, k)
+    np.testing.assert_array_equal(ms.best_splits(*twice, i, j, k), np.tile(least, 2))
+    assert len(set(least.tolist())) > 1  # the GEMMs disagree: the comparison says something
 
 
 def test_a_small_geometry_cache_gives_the_same_stalls(workloads, monkeypatch):

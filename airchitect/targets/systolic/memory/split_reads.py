@@ -295,8 +295,8 @@ def read_stalls(g, sram_words, bw, operand, max_folds, out, row, cache, stamp, l
                             once)
         if first < 0:
             continue
-        start = 0
-        last = -1  # SCALE-Sim fills both active halves before cycle 0
+        start = np.int64(0)  # int64, not a literal: callees compile for one type, not two
+        last = np.int64(-1)  # SCALE-Sim fills both active halves before cycle 0
         stall = 0
         since, since_stall, since_misses = -1, 0, 0
         misses = 0

@@ -57,8 +57,9 @@ from airchitect.targets.systolic.memory.split_reads import (
 from airchitect.targets.systolic.memory.split_reads import extend_stall as _extend
 from airchitect.targets.systolic.memory.split_reads import walk_end as _walk_end
 
-#: fewer GEMMs than this walk on one thread (waking numba's pool costs more than it
-#: saves, and on a busy machine may wait for a core)
+#: fewer GEMMs than this walk in a serial kernel (waking numba's pool costs more than
+#: it saves, and on a busy machine may wait for a core; a first call of a few GEMMs
+#: then compiles no parallel loop, seconds less)
 SERIAL_GEMMS = 64
 
 
@@ -116,7 +117,8 @@ def write_stalls(g, sram_words, bw, max_folds, out, row):
             if f == end:
                 break
             if f == since:
-                since_stall[:] = stall
+                for share in range(SHARES):  # a loop: an array copy compiles numba's shape error
+                    since_stall[share] = stall[share]
             rv = min(R, sr - fr * R)
             o_lo, o_hi, n = _writes(df, R, rv, cv, t)
             if n > 0:
@@ -135,27 +137,39 @@ def write_stalls(g, sram_words, bw, max_folds, out, row):
         out[row, share] = grown if end >= total else max(grown, (every - 1.5 * words[share]) / bw - total * per)
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _stalls_of(G, sram_words, bw, max_folds, cache_rows, need, out, first, stop):
+    """The stalls :func:`buffer_stalls` asks for, of tasks ``first .. stop - 1`` (task
+    ``3 n + kind``: GEMM ``n``'s ifmap, filter or ofmap buffer), with one geometry
+    cache. Arguments are plain int64, never literals, so that numba compiles each
+    callee once."""
+    cache = np.zeros((cache_rows, CACHE_COLUMNS), np.int64)
+    stalls = np.zeros((1, SHARES))
+    row = np.int64(0)
+    for task in range(first, stop):
+        n, kind = task // 3, task % 3
+        if not need[n, kind].any():
+            continue
+        g = G[n].copy()  # a view would share G's reference count with the other threads
+        if kind == 2:
+            write_stalls(g, sram_words[n], bw[n], WRITE_FOLDS * max_folds, stalls, row)
+            for share in range(SHARES):  # a loop: an array copy compiles numba's shape error
+                out[n, kind, share] = stalls[0, share]
+            continue
+        for share in range(SHARES):  # each size is its own walk; the geometry cache is shared
+            if need[n, kind, share]:
+                read_stalls(g, sram_words[n], bw[n], kind, max_folds, stalls, row, cache, task + 1, np.inf,
+                            share, share + 1)
+                out[n, kind, share] = stalls[0, share]
+
+
 @njit(cache=True, parallel=True, nogil=True, error_model="numpy")
 def _all_stalls(G, sram_words, bw, max_folds, cache_rows, need, out):
     n_tasks = G.shape[0] * 3
     parts = min(64, max(n_tasks, 1))
     for part in prange(parts):  # one geometry cache per part, not per GEMM
-        cache = np.zeros((cache_rows, CACHE_COLUMNS), np.int64)
-        stalls = np.zeros((1, SHARES))
-        for task in range(part * n_tasks // parts, (part + 1) * n_tasks // parts):
-            n, kind = task // 3, task % 3
-            if not need[n, kind].any():
-                continue
-            g = G[n].copy()  # a view would share G's reference count with the other threads
-            if kind == 2:
-                write_stalls(g, sram_words[n], bw[n], WRITE_FOLDS * max_folds, stalls, 0)
-                out[n, kind] = stalls[0]
-                continue
-            for share in range(SHARES):  # each size is its own walk; the geometry cache is shared
-                if need[n, kind, share]:
-                    read_stalls(g, sram_words[n], bw[n], kind, max_folds, stalls, 0, cache, task + 1, np.inf,
-                                share, share + 1)
-                    out[n, kind, share] = stalls[0, share]
+        _stalls_of(G, sram_words, bw, max_folds, cache_rows, need, out, part * n_tasks // parts,
+                   (part + 1) * n_tasks // parts)
 
 
 def _kernel_args(G, sram_words, bandwidth):
@@ -212,8 +226,11 @@ def buffer_stalls(G, sram_words, bandwidth, max_folds=MAX_FOLDS, need=None):
     if need is None:
         need = np.ones((len(G), 3, SHARES), dtype=np.bool_)
     out = np.full((len(G), 3, SHARES), np.nan)
-    with numba_serial_below(len(G), SERIAL_GEMMS):
-        _all_stalls(G, sram_words, bw, int(max_folds), _cache_rows(G), np.ascontiguousarray(need, np.bool_), out)
+    need = np.ascontiguousarray(need, np.bool_)
+    if len(G) < SERIAL_GEMMS:  # one thread: the serial walk (numba compiles no parallel loop for it)
+        _stalls_of(G, sram_words, bw, int(max_folds), _cache_rows(G), need, out, 0, 3 * len(G))
+        return out
+    _all_stalls(G, sram_words, bw, int(max_folds), _cache_rows(G), need, out)
     return out
 
 
@@ -253,8 +270,11 @@ def best_splits(G, sram_words, bandwidth, i, j, k, max_folds=MAX_FOLDS):
     """
     G, sram_words, bw = _kernel_args(G, sram_words, bandwidth)
     out = np.empty(len(G), np.int64)
-    with numba_serial_below(len(G), SERIAL_GEMMS):
-        _least_all(G, sram_words, bw, int(max_folds), _cache_rows(G), _share_index(i, j, k), out)
+    args = (G, sram_words, bw, int(max_folds), _cache_rows(G), _share_index(i, j, k), out)
+    if len(G) < SERIAL_GEMMS:  # one thread: the serial walk (numba compiles no parallel loop for it)
+        _least_of(*args, 0, len(G))
+    else:
+        _least_all(*args)
     return out
 
 
@@ -274,23 +294,24 @@ def _first_fit(g, operand, sram_words):
 def _least_one(g, sram_words, bw, max_folds, shares, cache, stamp, S):
     """The label of least estimate of one GEMM (see :func:`best_splits`); ``S`` is
     ``(3, 14)`` scratch for the stalls."""
-    write_stalls(g, sram_words, bw, WRITE_FOLDS * max_folds, S, 2)
-    fit_i, fit_f = _first_fit(g, 0, sram_words), _first_fit(g, 1, sram_words)
+    ifmap, filter_, ofmap = np.int64(0), np.int64(1), np.int64(2)  # not literals: one compilation
+    write_stalls(g, sram_words, bw, WRITE_FOLDS * max_folds, S, ofmap)
+    fit_i, fit_f = _first_fit(g, ifmap, sram_words), _first_fit(g, filter_, sram_words)
     if fit_i + fit_f < PARTS:  # both fit, no read stall: the bound is the best ofmap left
         limit = S[2, :PARTS - fit_i - fit_f].min()
     else:  # guess: the ofmap's best size, the rest shared as the operands' sizes
         k0 = np.argmin(S[2]) + 1
         M, N = g[0], g[2]
         i0 = min(max(int(round((PARTS - k0) * M / (M + N))), 1), PARTS - k0 - 1)
-        read_stalls(g, sram_words, bw, 0, max_folds, S, 0, cache, 2 * stamp, np.inf, i0 - 1, i0)
-        read_stalls(g, sram_words, bw, 1, max_folds, S, 1, cache, 2 * stamp + 1, np.inf,
+        read_stalls(g, sram_words, bw, ifmap, max_folds, S, ifmap, cache, 2 * stamp, np.inf, i0 - 1, i0)
+        read_stalls(g, sram_words, bw, filter_, max_folds, S, filter_, cache, 2 * stamp + 1, np.inf,
                     PARTS - k0 - i0 - 1, PARTS - k0 - i0)
         limit = max(S[0, i0 - 1], S[1, PARTS - k0 - i0 - 1], S[2, k0 - 1])
     for i in range(1, PARTS - 1):  # a split with i stalls at least as long as its best ofmap
         if S[2, :PARTS - 1 - i].min() > limit:
             S[0, i - 1] = np.inf
         else:
-            read_stalls(g, sram_words, bw, 0, max_folds, S, 0, cache, 2 * stamp, limit, i - 1, i)
+            read_stalls(g, sram_words, bw, ifmap, max_folds, S, ifmap, cache, 2 * stamp, limit, i - 1, i)
     for j in range(1, PARTS - 1):
         ahead = np.inf  # the best a split with j can do, its filter stall aside
         for i in range(1, PARTS - j):
@@ -298,7 +319,7 @@ def _least_one(g, sram_words, bw, max_folds, shares, cache, stamp, S):
         if ahead > limit:
             S[1, j - 1] = np.inf
             continue
-        read_stalls(g, sram_words, bw, 1, max_folds, S, 1, cache, 2 * stamp + 1, limit, j - 1, j)
+        read_stalls(g, sram_words, bw, filter_, max_folds, S, filter_, cache, 2 * stamp + 1, limit, j - 1, j)
         for i in range(1, PARTS - j):  # a better split tightens the bound
             limit = min(limit, max(S[0, i - 1], S[1, j - 1], S[2, PARTS - i - j - 1]))
     best, at = np.inf, 0
@@ -309,15 +330,21 @@ def _least_one(g, sram_words, bw, max_folds, shares, cache, stamp, S):
     return at
 
 
+@njit(cache=True, error_model="numpy")
+def _least_of(G, sram_words, bw, max_folds, cache_rows, shares, out, first, stop):
+    """:func:`_least_one` of rows ``first .. stop - 1``, with one geometry cache."""
+    cache = np.zeros((cache_rows, CACHE_COLUMNS), np.int64)
+    S = np.zeros((3, SHARES))
+    for row in range(first, stop):
+        out[row] = _least_one(G[row].copy(), sram_words[row], bw[row], max_folds, shares, cache, row + 1, S)
+
+
 @njit(cache=True, parallel=True, error_model="numpy")
 def _least_all(G, sram_words, bw, max_folds, cache_rows, shares, out):
     n = G.shape[0]
     parts = min(64, max(n, 1))  # one geometry cache per part, not per GEMM
     for part in prange(parts):
-        cache = np.zeros((cache_rows, CACHE_COLUMNS), np.int64)
-        S = np.zeros((3, SHARES))
-        for row in range(part * n // parts, (part + 1) * n // parts):
-            out[row] = _least_one(G[row].copy(), sram_words[row], bw[row], max_folds, shares, cache, row + 1, S)
+        _least_of(G, sram_words, bw, max_folds, cache_rows, shares, out, part * n // parts, (part + 1) * n // parts)
 
 
 @njit(cache=True, inline="always")
