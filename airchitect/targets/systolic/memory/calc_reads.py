@@ -159,7 +159,8 @@ def _band_scans(length, scans, n, block, read0, last):
                     k += 1
                 x = y
         m = k
-        x0[:m], x1[:m], base[:m] = y0[:m], y1[:m], yb[:m]
+        for p in range(m):  # a loop: an array copy compiles numba's shape error (seconds)
+            x0[p], x1[p], base[p] = y0[p], y1[p], yb[p]
     return n, last
 
 

@@ -273,11 +273,15 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw, exact, out):
     """Simulate one dense GEMM (geometry vector ``g``); write OUT_FIELDS to ``out``."""
     C = g[G_C]
     df = g[G_DF]
-    idesc = operand_layout(g, 0)
-    fdesc = operand_layout(g, 1)
+    # int64 where a literal would only make numba compile a callee twice; the operand
+    # stays a literal in the miss walks (``_read_events``), which it specialises
+    ifmap, filter_ = np.int64(0), np.int64(1)
+    scalesim = np.int64(0)  # the read buffers' convention: SCALE-Sim 3.0's
+    idesc = operand_layout(g, ifmap)
+    fdesc = operand_layout(g, filter_)
     # the row model's read buffers: set sizes, window, first fill and prefetch requests
-    ist = read_state(ifmap_words, bw, valid_words(idesc), idesc[D_ROWS] * idesc[D_COLS], 0)
-    fst = read_state(filter_words, bw, valid_words(fdesc), fdesc[D_ROWS] * fdesc[D_COLS], 0)
+    ist = read_state(ifmap_words, bw, valid_words(idesc), idesc[D_ROWS] * idesc[D_COLS], scalesim)
+    fst = read_state(filter_words, bw, valid_words(fdesc), fdesc[D_ROWS] * fdesc[D_COLS], scalesim)
     iwin = (ceil_div(ifmap_words, 100), ist[0].n_lines, ist[0].n_active, ist[0].n_pre)
     fwin = (ceil_div(filter_words, 100), fst[0].n_lines, fst[0].n_active, fst[0].n_pre)
     i_fit = ist[0].all_fit == 1
@@ -291,10 +295,10 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw, exact, out):
     fcnt = np.empty(per + 2, np.int64)
     wst = write_state(ofmap_words, bw)
     segs = np.zeros((64, 2), np.int64)
-    istart = fstart = 0
+    istart = fstart = np.int64(0)
     i_misses = f_misses = 0
-    ilast = flast = -1  # SCALE-Sim fills both active halves before cycle 0
-    stall = write_stall = base = 0
+    ilast = flast = np.int64(-1)  # SCALE-Sim fills both active halves before cycle 0
+    stall = write_stall = base = np.int64(0)
     free, drain_end = float(ofmap_words), -1.0  # the write buffer's state in the estimate
     for fc in range(n_outer):
         cv = min(C, sc - fc * C)
@@ -312,7 +316,7 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw, exact, out):
                 fstart, nf, m = _read_events(fdesc, fwin, fstart, df == 1, exact, g, fc, fr, f_lo,
                                              f_hi, rv, cv, t, 1, frow, fcnt)
                 f_misses += m
-            a = b = pos = 0
+            a = b = pos = np.int64(0)
             while a < ni or b < nf:
                 ra = irow[a] if a < ni else _NONE
                 rb = frow[b] if b < nf else _NONE
@@ -374,7 +378,7 @@ def _windows(G, words, bw, out):
     for n in prange(G.shape[0]):
         for k in range(2):
             d = operand_layout(G[n], k)
-            st = read_state(words[n, k], bw[n], valid_words(d), d[D_ROWS] * d[D_COLS], 0)
+            st = read_state(words[n, k], bw[n], valid_words(d), d[D_ROWS] * d[D_COLS], np.int64(0))  # convention: SCALE-Sim 3.0's
             out[n, k, 0] = ceil_div(words[n, k], 100)
             out[n, k, 1] = st[0].n_lines
             out[n, k, 2] = st[0].n_active

@@ -96,8 +96,8 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
     R = g[G_R]
     C = g[G_C]
     dense = g[G_DENSE] == 1
-    idesc = operand_layout(g, 0)
-    fdesc = operand_layout(g, 1)
+    idesc = operand_layout(g, np.int64(0))  # int64, not literals: one compilation, as the event model's
+    fdesc = operand_layout(g, np.int64(1))
     ieps = ceil_div(ifmap_words, 100)
     feps = ceil_div(filter_words, 100)
     ne_i = idesc[D_ROWS] * idesc[D_COLS]
@@ -168,7 +168,7 @@ def simulate_one(g, ifmap_words, filter_words, ofmap_words, bw_ifmap, bw_filter,
     f_last = 0
     o_first = -1
     o_last = 0
-    out_o = 0
+    out_o = np.int64(0)  # int64, not a literal: empty_all compiles once
     for fc in range(n_outer):
         cv = min(C, sc - fc * C)
         for fr in range(n_inner):

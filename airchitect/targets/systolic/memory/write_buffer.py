@@ -69,7 +69,9 @@ def _close_segment(st, segs, partial):
             new = segs
         else:
             new = np.zeros((segs.shape[0] * 2, 2), np.int64)
-            new[:live] = segs[:live]
+            for q in range(live):  # a loop: an array copy compiles numba's shape error (seconds)
+                new[q, 0] = segs[q, 0]
+                new[q, 1] = segs[q, 1]
         st[0].head_seg = 0
         st[0].n_seg = live
         segs = new
