@@ -204,7 +204,7 @@ def _diag_start(d, k):
             - _cells_below(k, (d[D_NBANDS] - 1) * d[D_BAND], rows, d[D_LAST], cols))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def position(d, r, c):
     """Prefetch-order position (among valid words) of stacked element (r, c)."""
     if d[D_DIAG] == 1:
@@ -220,7 +220,7 @@ def position(d, r, c):
     return base * d[D_COLS] + (r - base) * d[D_LAST] + c
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def valid_words(d):
     if d[D_DIAG] == 1:
         return _diag_start(d, d[D_ROWS] + d[D_COLS])
