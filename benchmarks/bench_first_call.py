@@ -40,7 +40,8 @@ def _run(command, cache, package):
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
     seconds = time.perf_counter() - start
     if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command[:3])} failed: {done.stderr.strip().splitlines()[-1:]}")
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise SystemExit(f"{' '.join(command[:3])} failed: {last}")
     return seconds
 
 

@@ -378,7 +378,8 @@ def _windows(G, words, bw, out):
     for n in prange(G.shape[0]):
         for k in range(2):
             d = operand_layout(G[n], k)
-            st = read_state(words[n, k], bw[n], valid_words(d), d[D_ROWS] * d[D_COLS], np.int64(0))  # convention: SCALE-Sim 3.0's
+            scalesim = np.int64(0)  # the read buffers' convention: SCALE-Sim 3.0's (int64, not a literal)
+            st = read_state(words[n, k], bw[n], valid_words(d), d[D_ROWS] * d[D_COLS], scalesim)
             out[n, k, 0] = ceil_div(words[n, k], 100)
             out[n, k, 1] = st[0].n_lines
             out[n, k, 2] = st[0].n_active

@@ -226,11 +226,11 @@ def buffer_stalls(G, sram_words, bandwidth, max_folds=MAX_FOLDS, need=None):
     if need is None:
         need = np.ones((len(G), 3, SHARES), dtype=np.bool_)
     out = np.full((len(G), 3, SHARES), np.nan)
-    need = np.ascontiguousarray(need, np.bool_)
+    args = (G, sram_words, bw, int(max_folds), _cache_rows(G), np.ascontiguousarray(need, np.bool_), out)
     if len(G) < SERIAL_GEMMS:  # one thread: the serial walk (numba compiles no parallel loop for it)
-        _stalls_of(G, sram_words, bw, int(max_folds), _cache_rows(G), need, out, 0, 3 * len(G))
-        return out
-    _all_stalls(G, sram_words, bw, int(max_folds), _cache_rows(G), need, out)
+        _stalls_of(*args, 0, 3 * len(G))
+    else:
+        _all_stalls(*args)
     return out
 
 
