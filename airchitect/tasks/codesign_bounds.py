@@ -63,8 +63,8 @@ from airchitect.targets.systolic.geometry import spatial_dims, spatial_dims_one,
 #: other rounding than the cost stays below it
 FLOAT_SLACK = 2.0**-40
 
-__all__ = ["FLOAT_SLACK", "bounds", "compute_cycles", "energy_bound", "ofmap_words", "read_bounds",
-           "write_bound"]
+__all__ = ["FLOAT_SLACK", "bounds", "compute_cycles", "energy_bound", "label_bounds", "ofmap_words",
+           "read_bounds", "write_bound"]
 
 
 def _i64(*values):
@@ -120,6 +120,39 @@ def _slides(u, eps, n_act):
     return max(ceil_div(u, eps) - n_act, 0)
 
 
+@njit(cache=True, inline="always")
+def _read_bound_one(c, M, N, K, r, cc, w, b, operand):
+    """:func:`read_bounds` of one GEMM, array and buffer: ``(misses, dram_reads, cycles)``."""
+    Sr, Sc, T = spatial_dims_one(c, M, N, K)
+    RF, CF = ceil_div(Sr, r), ceil_div(Sc, cc)
+    rl, cl = Sr - (RF - 1) * r, Sc - (CF - 1) * cc  # rows, cols of the last folds
+    n_valid = M * K if operand == 0 else K * N
+    # SCALE-Sim's read buffer set-up (read_buffer.read_window)
+    eps = ceil_div(w, 100)
+    active = ceil_div(w, 2)
+    n_lines = n_valid // eps + 1
+    n_act = min(ceil_div(active, eps), n_lines)
+    n_pre = max(min(ceil_div(w - active, eps), n_lines - n_act), 1)
+    per_fold = (_slides(_operand_words(c, operand, r, cc, T), eps, n_act) * (RF - 1) * (CF - 1)
+                + _slides(_operand_words(c, operand, rl, cc, T), eps, n_act) * (CF - 1)
+                + _slides(_operand_words(c, operand, r, cl, T), eps, n_act) * (RF - 1)
+                + _slides(_operand_words(c, operand, rl, cl, T), eps, n_act))
+    per_outer = (_slides(_operand_words(c, operand, Sr, cc, T), eps, n_act) * (CF - 1)
+                 + _slides(_operand_words(c, operand, Sr, cl, T), eps, n_act))
+    slide = max(max(per_fold, per_outer), _slides(n_valid, eps, n_act))
+    m = 0 if n_act >= n_lines else ceil_div(slide, n_pre)
+    # the prefetch matrix, padding included, bounds the first fill (read_buffer.read_state)
+    if operand == 0:
+        padded = CF * cc * Sr if c == 2 else RF * r * T
+    elif c == 0:
+        padded = CF * cc * T
+    else:
+        padded = CF * cc * Sr if c == 1 else RF * r * T
+    req0 = min(ceil_div(active, b), ceil_div(padded, b))
+    req1 = ceil_div(w - active, b)
+    return m, (req0 + m * req1) * b, (m * (req1 + 1) - 2 if m > 0 else 0)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _read_bounds_flat(M, N, K, R, C, code, words, bw, operand):
     """:func:`read_bounds` of equal-length int64 arrays: ``(misses, dram_reads, cycles)``."""
@@ -128,39 +161,83 @@ def _read_bounds_flat(M, N, K, R, C, code, words, bw, operand):
     dram = np.empty(n, np.int64)
     cycles = np.empty(n, np.int64)
     for p in range(n):
-        c = code[p]
-        Sr, Sc, T = spatial_dims_one(c, M[p], N[p], K[p])
-        r, cc, w, b = R[p], C[p], words[p], bw[p]
-        RF, CF = ceil_div(Sr, r), ceil_div(Sc, cc)
-        rl, cl = Sr - (RF - 1) * r, Sc - (CF - 1) * cc  # rows, cols of the last folds
-        n_valid = M[p] * K[p] if operand == 0 else K[p] * N[p]
-        # SCALE-Sim's read buffer set-up (read_buffer.read_window)
-        eps = ceil_div(w, 100)
-        active = ceil_div(w, 2)
-        n_lines = n_valid // eps + 1
-        n_act = min(ceil_div(active, eps), n_lines)
-        n_pre = max(min(ceil_div(w - active, eps), n_lines - n_act), 1)
-        per_fold = (_slides(_operand_words(c, operand, r, cc, T), eps, n_act) * (RF - 1) * (CF - 1)
-                    + _slides(_operand_words(c, operand, rl, cc, T), eps, n_act) * (CF - 1)
-                    + _slides(_operand_words(c, operand, r, cl, T), eps, n_act) * (RF - 1)
-                    + _slides(_operand_words(c, operand, rl, cl, T), eps, n_act))
-        per_outer = (_slides(_operand_words(c, operand, Sr, cc, T), eps, n_act) * (CF - 1)
-                     + _slides(_operand_words(c, operand, Sr, cl, T), eps, n_act))
-        slide = max(max(per_fold, per_outer), _slides(n_valid, eps, n_act))
-        m = 0 if n_act >= n_lines else ceil_div(slide, n_pre)
-        # the prefetch matrix, padding included, bounds the first fill (read_buffer.read_state)
-        if operand == 0:
-            padded = CF * cc * Sr if c == 2 else RF * r * T
-        elif c == 0:
-            padded = CF * cc * T
-        else:
-            padded = CF * cc * Sr if c == 1 else RF * r * T
-        req0 = min(ceil_div(active, b), ceil_div(padded, b))
-        req1 = ceil_div(w - active, b)
-        misses[p] = m
-        dram[p] = (req0 + m * req1) * b
-        cycles[p] = m * (req1 + 1) - 2 if m > 0 else 0
+        misses[p], dram[p], cycles[p] = _read_bound_one(code[p], M[p], N[p], K[p], R[p], C[p], words[p],
+                                                        bw[p], operand)
     return misses, dram, cycles
+
+
+def label_bounds(M, N, K, sram_kb, bandwidth, labels, space, parts, energy=True, model=None):
+    """:func:`bounds` of configuration ``labels[r, ...]`` of a split space on workload
+    ``r``, in one compiled pass over the pairs: the same values, bit for bit.
+
+    ``M, N, K, sram_kb, bandwidth`` are ``(n,)`` int64 (SRAM in kB, bandwidth in
+    words/cycle); ``labels`` is ``(n,)`` or ``(n, k)``; ``space`` maps ``rows``,
+    ``cols``, ``code`` and the buffers' shares ``i``, ``j``, ``k`` to int64 arrays
+    indexed by label; a share ``s`` holds ``sram_kb x s // parts`` kB. Returns
+    ``cycles`` and ``dram_words`` (int64) and, with ``energy``, ``energy`` (pJ) and
+    ``edp``, each of ``labels``' shape.
+
+    Work: a few hundred integer operations a pair; memory: the outputs.
+
+    >>> space = {"rows": np.array([8]), "cols": np.array([8]), "code": np.array([0]),
+    ...          "i": np.array([1]), "j": np.array([1]), "k": np.array([1])}
+    >>> b = label_bounds(*(np.array([v]) for v in (64, 64, 64, 3, 2)), np.array([0]), space, 3)
+    >>> int(b["cycles"][0]), int(b["dram_words"][0])  # 1 kB each, as in the module's example
+    (14390, 37376)
+    """
+    model = model or energy_model.DEFAULT
+    labels = np.asarray(labels, dtype=np.int64)
+    flat = np.ascontiguousarray(labels.reshape(len(labels), -1))
+    sram = np.asarray(sram_kb, dtype=np.int64)
+    kb = sram[:, None] * np.arange(parts, dtype=np.int64)[None, :] // parts
+    pj = np.stack([model.sram_pj(kb), model.sram_pj(kb, write=True)]) if energy else np.zeros((2, 1, 1))
+    out = _label_bounds_kernel(*(np.asarray(v, dtype=np.int64) for v in (M, N, K, sram, bandwidth)), flat,
+                               *(space[c] for c in ("rows", "cols", "code", "i", "j", "k")), parts,
+                               np.ascontiguousarray(pj), model.mac_pj + model.array_pj, model.dram_pj,
+                               1.0 - FLOAT_SLACK, energy)
+    names = ("cycles", "dram_words", "energy", "edp") if energy else ("cycles", "dram_words")
+    return {name: v.reshape(labels.shape) for name, v in zip(names, out)}
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _label_bounds_kernel(M, N, K, sram_kb, bw, labels, R, C, code, I, J, S, parts, pj, mac_pj, dram_pj,
+                         keep, energy):
+    """:func:`label_bounds` of ``labels`` ``(n, k)``; ``pj[0 or 1, r, share]``: the SRAM read
+    and write energy of a buffer of that share on row ``r``; ``keep = 1 - FLOAT_SLACK``."""
+    n, k = labels.shape
+    cycles = np.empty((n, k), np.int64)
+    dram = np.empty((n, k), np.int64)
+    out_energy = np.empty((n, k) if energy else (0, 0), np.float64)
+    out_edp = np.empty((n, k) if energy else (0, 0), np.float64)
+    for r in range(n):
+        m, nn, kk, b = M[r], N[r], K[r], bw[r]
+        for q in range(k):
+            label = labels[r, q]
+            c, rows, cols = code[label], R[label], C[label]
+            Sr, Sc, T = spatial_dims_one(c, m, nn, kk)
+            RF, CF = ceil_div(Sr, rows), ceil_div(Sc, cols)
+            per_fold = T + rows + cols - 2 + (rows if c != 0 else 0)
+            ifmap = _read_bound_one(c, m, nn, kk, rows, cols, sram_kb[r] * I[label] // parts * WORDS_PER_KB, b, 0)
+            filt = _read_bound_one(c, m, nn, kk, rows, cols, sram_kb[r] * J[label] // parts * WORDS_PER_KB, b, 1)
+            ofmap_words_ = sram_kb[r] * S[label] // parts * WORDS_PER_KB
+            written = Sr * Sc if c == 0 else RF * T * Sc  # ofmap_words
+            lines = ceil_div(ofmap_words_ // 2, b)
+            drains = ceil_div(max(written - ofmap_words_ - 2, 0), lines * b)
+            drain = max(drains - 1, 0) * (lines - 1) if lines >= 2 else 0
+            bound = max(max(RF * CF * per_fold - 1, drain), max(ifmap[2], filt[2]))
+            moved = ifmap[1] + filt[1] + written
+            cycles[r, q], dram[r, q] = bound, moved
+            if energy:  # energy_bound: sram_counts, then layer_energy_pj term by term
+                streamed = CF * T * Sr
+                reads_i = Sr * Sc if c == 2 else streamed
+                reads_f = RF * T * Sc if c == 0 else (Sr * Sc if c == 1 else streamed)
+                writes = written + (RF * CF * (rows + cols) if c == 0 else 0)
+                value = (np.float64(m * kk * nn) * mac_pj + np.float64(reads_i) * pj[0, r, I[label]]
+                         + np.float64(reads_f) * pj[0, r, J[label]] + np.float64(writes) * pj[1, r, S[label]]
+                         + np.float64(moved) * dram_pj)
+                out_energy[r, q] = value * keep
+                out_edp[r, q] = value * keep * np.float64(bound) * keep
+    return cycles, dram, out_energy, out_edp
 
 
 def ofmap_words(M, N, K, rows, cols, dataflow_code):

@@ -123,6 +123,24 @@ def test_bounds_of_a_few_labels_equal_the_gathered_bounds(brute, small):
     np.testing.assert_array_equal(one["dram_words"], pairs["dram_words"][:, 0])
 
 
+def test_compiled_label_bounds_equal_the_numpy_bounds_bit_for_bit():
+    # the compiled pass over (row, label) pairs against the broadcast numpy formulas, on the
+    # shipped 28,665-label space, sampled queries and odd bandwidths (energy and EDP included)
+    task = ac.tasks.get("codesign")
+    queries = task.validate(task.sample(400, seed=4).assign(bandwidth=np.resize([1, 3, 7, 64, 509], 400)))
+    labels = np.random.default_rng(8).integers(0, task.n_labels, size=(400, 24))
+    p = task._pairs(queries, labels)
+    expected = cb.bounds(*(p[c] for c in task._ORDER))
+    got = cb.label_bounds(*(queries[c].to_numpy() for c in ("M", "N", "K", "sram_kb", "bandwidth")), labels,
+                          task._space_arrays(), task.parts)
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        assert got[key].dtype == value.dtype, key
+        np.testing.assert_array_equal(got[key], value, err_msg=key)
+    cycles_only = task.bounds(queries, labels[:, 0], energy=False)
+    np.testing.assert_array_equal(cycles_only["cycles"], expected["cycles"][:, 0])
+
+
 def test_array_allowed_is_the_allowed_labels_by_array(brute, small):
     queries, _, allowed, _ = brute  # allowed: every label's PEs against the row's budget
     a, s = small.factors
