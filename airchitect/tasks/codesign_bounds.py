@@ -199,6 +199,27 @@ def label_bounds(M, N, K, sram_kb, bandwidth, labels, space, parts, energy=True,
     return {name: v.reshape(labels.shape) for name, v in zip(names, out)}
 
 
+#: slots of :func:`_read_bound_memo`'s table (a power of two)
+_MEMO = 64
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _read_bound_memo(memo, r, c, M, N, K, rows, cols, sram_kb, share, parts, b, operand):
+    """:func:`_read_bound_one` of buffer ``operand`` holding ``share`` parts of ``sram_kb``
+    on row ``r``, kept in the direct-mapped table ``memo[operand]`` (slot: a hash of the
+    array and share; entry: row + 1, rows, cols, dataflow, share, then the three bounds)
+    and taken from it when the same row asks again."""
+    slot = (rows * 31 + cols * 7 + c * 3 + share) & (_MEMO - 1)
+    if (memo[operand, slot, 0] == r + 1 and memo[operand, slot, 1] == rows and memo[operand, slot, 2] == cols
+            and memo[operand, slot, 3] == c and memo[operand, slot, 4] == share):  # no views: no refcounts
+        return memo[operand, slot, 5], memo[operand, slot, 6], memo[operand, slot, 7]
+    out = _read_bound_one(c, M, N, K, rows, cols, sram_kb * share // parts * WORDS_PER_KB, b, operand)
+    memo[operand, slot, 0], memo[operand, slot, 1], memo[operand, slot, 2] = r + 1, rows, cols
+    memo[operand, slot, 3], memo[operand, slot, 4] = c, share
+    memo[operand, slot, 5], memo[operand, slot, 6], memo[operand, slot, 7] = out
+    return out
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _label_bounds_kernel(M, N, K, sram_kb, bw, labels, R, C, code, I, J, S, parts, pj, mac_pj, dram_pj,
                          keep, energy):
@@ -209,6 +230,7 @@ def _label_bounds_kernel(M, N, K, sram_kb, bw, labels, R, C, code, I, J, S, part
     dram = np.empty((n, k), np.int64)
     out_energy = np.empty((n, k) if energy else (0, 0), np.float64)
     out_edp = np.empty((n, k) if energy else (0, 0), np.float64)
+    memo = np.zeros((2, _MEMO, 8), np.int64)  # a row's candidates share arrays and shares
     for r in range(n):
         m, nn, kk, b = M[r], N[r], K[r], bw[r]
         for q in range(k):
@@ -217,8 +239,8 @@ def _label_bounds_kernel(M, N, K, sram_kb, bw, labels, R, C, code, I, J, S, part
             Sr, Sc, T = spatial_dims_one(c, m, nn, kk)
             RF, CF = ceil_div(Sr, rows), ceil_div(Sc, cols)
             per_fold = T + rows + cols - 2 + (rows if c != 0 else 0)
-            ifmap = _read_bound_one(c, m, nn, kk, rows, cols, sram_kb[r] * I[label] // parts * WORDS_PER_KB, b, 0)
-            filt = _read_bound_one(c, m, nn, kk, rows, cols, sram_kb[r] * J[label] // parts * WORDS_PER_KB, b, 1)
+            ifmap = _read_bound_memo(memo, r, c, m, nn, kk, rows, cols, sram_kb[r], I[label], parts, b, 0)
+            filt = _read_bound_memo(memo, r, c, m, nn, kk, rows, cols, sram_kb[r], J[label], parts, b, 1)
             ofmap_words_ = sram_kb[r] * S[label] // parts * WORDS_PER_KB
             written = Sr * Sc if c == 0 else RF * T * Sc  # ofmap_words
             lines = ceil_div(ofmap_words_ // 2, b)

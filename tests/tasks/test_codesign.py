@@ -128,7 +128,13 @@ def test_compiled_label_bounds_equal_the_numpy_bounds_bit_for_bit():
     # shipped 28,665-label space, sampled queries and odd bandwidths (energy and EDP included)
     task = ac.tasks.get("codesign")
     queries = task.validate(task.sample(400, seed=4).assign(bandwidth=np.resize([1, 3, 7, 64, 509], 400)))
-    labels = np.random.default_rng(8).integers(0, task.n_labels, size=(400, 24))
+    rng = np.random.default_rng(8)
+    n_arrays, n_splits = task.factors
+    # random labels, then every split of three arrays a row (their read bounds are shared)
+    # and one label twice
+    beam = rng.integers(0, n_arrays, size=(400, 3, 1)) * n_splits + np.arange(n_splits)
+    labels = np.concatenate([rng.integers(0, task.n_labels, size=(400, 24)), beam.reshape(400, -1)], axis=1)
+    labels[:, -1] = labels[:, 0]
     p = task._pairs(queries, labels)
     expected = cb.bounds(*(p[c] for c in task._ORDER))
     got = cb.label_bounds(*(queries[c].to_numpy() for c in ("M", "N", "K", "sram_kb", "bandwidth")), labels,
