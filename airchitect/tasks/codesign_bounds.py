@@ -120,7 +120,7 @@ def _slides(u, eps, n_act):
     return max(ceil_div(u, eps) - n_act, 0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy")
 def _read_bound_one(c, M, N, K, r, cc, w, b, operand):
     """:func:`read_bounds` of one GEMM, array and buffer: ``(misses, dram_reads, cycles)``."""
     Sr, Sc, T = spatial_dims_one(c, M, N, K)
