@@ -265,8 +265,10 @@ def best_splits(G, sram_words, bandwidth, i, j, k, max_folds=MAX_FOLDS):
 
     Per GEMM: the write buffer's 14 stalls first; then one split's stall as a bound
     (the best split whose read buffers both fit, or one guessed from the operand
-    sizes); then every read buffer size, each walk stopped once its stall passes
-    the bound (a split holding it would stall longer). Returns ``(n,)`` int64.
+    sizes, whose two read sizes are walked once); then every read buffer size (the
+    ifmap's outward from the guess's), each walk stopped once its stall passes the
+    bound (a split holding it would stall longer), each split then known whole
+    tightening the bound. Returns ``(n,)`` int64.
     """
     G, sram_words, bw = _kernel_args(G, sram_words, bandwidth)
     out = np.empty(len(G), np.int64)
@@ -297,21 +299,32 @@ def _least_one(g, sram_words, bw, max_folds, shares, cache, stamp, S):
     ifmap, filter_, ofmap = np.int64(0), np.int64(1), np.int64(2)  # not literals: one compilation
     write_stalls(g, sram_words, bw, WRITE_FOLDS * max_folds, S, ofmap)
     fit_i, fit_f = _first_fit(g, ifmap, sram_words), _first_fit(g, filter_, sram_words)
+    i0, j0 = 0, 0  # the guessed split's read sizes, walked in full (0: none)
     if fit_i + fit_f < PARTS:  # both fit, no read stall: the bound is the best ofmap left
         limit = S[2, :PARTS - fit_i - fit_f].min()
     else:  # guess: the ofmap's best size, the rest shared as the operands' sizes
         k0 = np.argmin(S[2]) + 1
         M, N = g[0], g[2]
-        i0 = min(max(int(round((PARTS - k0) * M / (M + N))), 1), PARTS - k0 - 1)
-        read_stalls(g, sram_words, bw, ifmap, max_folds, S, ifmap, cache, 2 * stamp, np.inf, i0 - 1, i0)
-        read_stalls(g, sram_words, bw, filter_, max_folds, S, filter_, cache, 2 * stamp + 1, np.inf,
-                    PARTS - k0 - i0 - 1, PARTS - k0 - i0)
-        limit = max(S[0, i0 - 1], S[1, PARTS - k0 - i0 - 1], S[2, k0 - 1])
-    for i in range(1, PARTS - 1):  # a split with i stalls at least as long as its best ofmap
-        if S[2, :PARTS - 1 - i].min() > limit:
-            S[0, i - 1] = np.inf
+        if fit_i < PARTS - k0:  # the ifmap fits beside that ofmap: no ifmap stall, the rest to the filter
+            i0 = fit_i
+        elif fit_f < PARTS - k0:
+            i0 = PARTS - k0 - fit_f
         else:
-            read_stalls(g, sram_words, bw, ifmap, max_folds, S, ifmap, cache, 2 * stamp, limit, i - 1, i)
+            i0 = min(max(int(round((PARTS - k0) * M / (M + N))), 1), PARTS - k0 - 1)
+        j0 = PARTS - k0 - i0
+        read_stalls(g, sram_words, bw, ifmap, max_folds, S, ifmap, cache, 2 * stamp, np.inf, i0 - 1, i0)
+        read_stalls(g, sram_words, bw, filter_, max_folds, S, filter_, cache, 2 * stamp + 1, np.inf, j0 - 1, j0)
+        limit = max(S[0, i0 - 1], S[1, j0 - 1], S[2, k0 - 1])
+    for step in range(2 * PARTS):  # ifmap sizes outward from the guess's: i0, i0 + 1, i0 - 1, ...
+        i = (i0 + (step + 1) // 2 if step % 2 else i0 - step // 2) if i0 else step + 1
+        if i < 1 or i > PARTS - 2 or i == i0:  # (the guess's size is walked already)
+            continue
+        if S[2, :PARTS - 1 - i].min() > limit:  # a split with i stalls at least as long as its best ofmap
+            S[0, i - 1] = np.inf
+            continue
+        read_stalls(g, sram_words, bw, ifmap, max_folds, S, ifmap, cache, 2 * stamp, limit, i - 1, i)
+        if j0 and i + j0 < PARTS:  # split (i, j0) is known whole: it may tighten the bound
+            limit = min(limit, max(S[0, i - 1], S[1, j0 - 1], S[2, PARTS - i - j0 - 1]))
     for j in range(1, PARTS - 1):
         ahead = np.inf  # the best a split with j can do, its filter stall aside
         for i in range(1, PARTS - j):
@@ -319,7 +332,8 @@ def _least_one(g, sram_words, bw, max_folds, shares, cache, stamp, S):
         if ahead > limit:
             S[1, j - 1] = np.inf
             continue
-        read_stalls(g, sram_words, bw, filter_, max_folds, S, filter_, cache, 2 * stamp + 1, limit, j - 1, j)
+        if j != j0:  # (the guess's size is walked already)
+            read_stalls(g, sram_words, bw, filter_, max_folds, S, filter_, cache, 2 * stamp + 1, limit, j - 1, j)
         for i in range(1, PARTS - j):  # a better split tightens the bound
             limit = min(limit, max(S[0, i - 1], S[1, j - 1], S[2, PARTS - i - j - 1]))
     best, at = np.inf, 0
