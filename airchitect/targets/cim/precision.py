@@ -115,12 +115,13 @@ def load_digits_split(seed=0):
 
 
 def digits_cnn(seed=0, epochs=12):
-    """Train the small digits CNN; return ``(model, DigitsData)``. Deterministic per seed.
+    """Train the small digits CNN; return ``(model, DigitsData)``. Deterministic per seed,
+    whatever the CPU's vector width (trained in float64, returned in float32).
 
     Layers: conv 3x3 1->8, conv 3x3 8->32, conv 3x3 stride 2 32->32 (8x8 ->
     4x4), max-pool 2, linear 128->10; ReLU after each convolution. Adam
     (lr 5e-3), batch 64, cross-entropy, ``epochs`` passes, one CPU thread
-    (about 2 s of CPU).
+    (1-3 s of CPU).
 
     >>> model, data = digits_cnn(0, epochs=1)
     >>> [type(m).__name__ for m in model][:3], data.x_train.shape
@@ -138,7 +139,11 @@ def digits_cnn(seed=0, epochs=12):
         nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.ReLU(),
         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(128, 10),
     )
-    x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+    # trained in float64, returned in float32: float32 training follows the CPU's vector
+    # width (AVX2 and AVX-512 kernels sum in other orders, and twelve epochs of Adam carry
+    # the difference into other policies); in float64 the float32 weights agree
+    model = model.double()
+    x, y = torch.from_numpy(data.x_train).double(), torch.from_numpy(data.y_train)
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
     gen = torch.Generator().manual_seed(seed)
     with torch_one_thread():
@@ -147,7 +152,7 @@ def digits_cnn(seed=0, epochs=12):
                 opt.zero_grad()
                 nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
                 opt.step()
-    return model.eval(), data
+    return model.float().eval(), data
 
 
 class _Quantised:

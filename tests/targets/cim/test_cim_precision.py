@@ -35,10 +35,11 @@ def test_latency_of_the_cnn_by_hand():
 
 def test_greedy_search_finds_2x_within_one_percent(trained):
     model, data = trained
-    # The budget binds on the validation split; half a point there keeps the
-    # held-out test loss within one point (a 1 % budget on validation can
-    # overshoot on test: the greedy walks to the edge of a noisy estimate).
-    r = search_precision(model, data, budget=0.005, **XBAR)
+    # The budget binds on the validation split (359 images, one is 0.28 points); a
+    # budget below one image keeps the held-out test loss within one point on the
+    # three seeds measured, where half a point lost 1.67 and 1.11 points on seeds
+    # 0 and 1 (docs/cim_scheduling.md): the greedy walks to the edge of a noisy estimate.
+    r = search_precision(model, data, budget=0.0025, **XBAR)
     assert len(r.policy) == 4
     assert r.policy[0] == (8, 8) and r.policy[-1] == (8, 8)  # pinned
     for w, a in r.policy:
@@ -48,7 +49,7 @@ def test_greedy_search_finds_2x_within_one_percent(trained):
     assert r.latency_us == pytest.approx(policy_latency_us(shapes, r.policy, **XBAR).sum())
     assert r.speedup == pytest.approx(r.latency_8bit_us / r.latency_us)
     assert r.speedup >= 2.0
-    assert r.search_loss <= 0.005
+    assert r.search_loss <= 0.0025
     assert r.loss <= 0.01  # on the held-out test split
     assert r.accuracy_float > 0.95
     assert abs(r.accuracy_8bit - r.accuracy_float) <= 0.01
