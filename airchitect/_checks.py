@@ -18,6 +18,9 @@ import numpy as np
 from airchitect._columns import frame, has_columns
 
 INT_MAX = 2**31 - 1
+#: arrays of at most this many values are checked element by element (pandas' hashing
+#: costs more below it)
+FEW_VALUES = 64
 
 
 def _range_text(low, high):
@@ -123,20 +126,29 @@ def check_choice_array(name, value, choices):
     """Return ``value`` as an array of strings, each one of ``choices``."""
     if type(value) is str and value in choices:  # one valid name: no array checks
         return np.array(value)
+    import pandas as pd
+
     arr = np.asarray(value)
     if arr.dtype.kind not in "UO":
         raise TypeError(f"{name} must be one of {', '.join(choices)}; got dtype {arr.dtype}")
-    if arr.dtype.kind == "O":
-        odd = next((v for v in arr.ravel() if not isinstance(v, str)), None)
-        if odd is not None:
-            raise TypeError(f"{name} must be one of {', '.join(choices)}; got {odd!r}")
-    arr = arr.astype(str)
-    bad = ~np.isin(arr, list(choices))
+    flat = arr.ravel()
+    codes, clean = None, arr.dtype.kind == "U"
+    if arr.size > FEW_VALUES:  # each distinct value once, in order of first appearance
+        try:
+            codes, uniques = pd.factorize(flat)  # (None and NaN: code -1)
+            clean = clean or (codes.min(initial=0) >= 0 and all(isinstance(v, str) for v in uniques))
+        except TypeError:  # an unhashable element
+            clean = False
+    elif not clean:  # element by element: pandas' hashing costs more here
+        clean = all(isinstance(v, str) for v in flat)
+    if not clean:  # the first value that is no string, as given
+        odd = next(v for v in flat if not isinstance(v, str))
+        raise TypeError(f"{name} must be one of {', '.join(choices)}; got {odd!r}")
+    names = flat.astype(str) if codes is None else np.asarray(uniques, dtype=str)
+    bad = ~np.isin(names, list(choices))
     if bad.any():
-        raise ValueError(
-            f"{name} must be one of {', '.join(choices)}; got {arr[bad].ravel()[0]!r}"
-        )
-    return arr
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {str(names[bad][0])!r}")
+    return (names if codes is None else names[codes]).reshape(arr.shape)
 
 
 def check_list(name, value, what):

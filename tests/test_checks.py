@@ -40,3 +40,35 @@ def test_column_block_reads_the_named_columns_in_their_order():
     assert column_block(frame, ["M", "N", "K"], np.int64).tolist() == [[1, 3, 5], [2, 4, 6]]
     assert column_block(frame, ["K", "M"], np.float64).tolist() == [[5.0, 1.0], [6.0, 2.0]]
     assert {k: v.tolist() for k, v in column_dict(frame, ["N"], np.int64).items()} == {"N": [3, 4]}
+
+
+FLOWS = ("os", "ws", "is")
+
+
+@pytest.mark.parametrize("n", [3, 200])  # element by element, and hashed once per distinct value
+def test_choice_arrays_come_back_as_strings_in_their_shape(n):
+    from airchitect._checks import check_choice_array
+
+    values = np.resize(np.array(["is", "os", "ws"], dtype=object), n)
+    out = check_choice_array("dataflow", values, FLOWS)
+    assert out.dtype.kind == "U" and out.tolist() == values.tolist()
+    grid = check_choice_array("dataflow", values.reshape(-1, 1), FLOWS)
+    assert grid.shape == (n, 1) and grid[:, 0].tolist() == values.tolist()
+
+
+@pytest.mark.parametrize("n", [3, 200])
+@pytest.mark.parametrize("odd, error, words", [
+    (None, TypeError, "got None"),
+    (float("nan"), TypeError, "got nan"),
+    (7, TypeError, "got 7"),
+    ([1], TypeError, r"got \[1\]"),  # unhashable
+    ("OS", ValueError, "got 'OS'"),
+])
+def test_bad_choices_name_the_first_bad_value_as_given(n, odd, error, words):
+    from airchitect._checks import check_choice_array
+
+    values = np.resize(np.array(["os", "ws"], dtype=object), n)
+    values[n // 2] = odd
+    values[-1] = "xs"  # a later bad name: the first one is named
+    with pytest.raises(error, match="dataflow must be one of os, ws, is; " + words):
+        check_choice_array("dataflow", values, FLOWS)

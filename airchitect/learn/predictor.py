@@ -75,7 +75,7 @@ class Predictor:
     def predict(self, inputs) -> pd.DataFrame:
         """The predicted configuration of every row: ``label`` and config columns."""
         inputs = self.task.validate(inputs)
-        labels = self.estimator.predict(inputs)
+        labels = getattr(self.estimator, "predict_validated", self.estimator.predict)(inputs)
         config = self.task.configs(inputs, labels)
         config.insert(0, "label", labels)
         return config
