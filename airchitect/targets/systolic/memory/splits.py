@@ -281,15 +281,23 @@ def best_splits(G, sram_words, bandwidth, i, j, k, max_folds=MAX_FOLDS):
 
 
 @njit(cache=True, error_model="numpy")
-def _first_fit(g, operand, sram_words):
-    """The least number of sixteenths of ``sram_words`` in which the read operand
-    fits its buffer's active window (15 when none does)."""
+def _fits(g, operand, sram_words):
+    """``(first, mask)``: the least number of sixteenths of ``sram_words`` in which the
+    read operand fits its buffer's active window (15 when none does), and bit ``s - 1``
+    set for every size ``s`` in which it fits (its walk would find no miss)."""
     n_valid = valid_words(operand_layout(g, operand))
+    first, mask = SHARES + 1, 0
     for share in range(SHARES):
         _, n_lines, n_act, _ = read_window(sram_words * (share + 1) // PARTS, n_valid)
         if n_act == n_lines:
-            return share + 1
-    return SHARES + 1
+            first = min(first, share + 1)
+            mask |= 1 << share
+    return first, mask
+
+
+def _first_fit(g, operand, sram_words):
+    """The first of :func:`_fits`."""
+    return _fits(g, operand, sram_words)[0]
 
 
 @njit(cache=True, error_model="numpy")
@@ -298,7 +306,7 @@ def _least_one(g, sram_words, bw, max_folds, shares, cache, stamp, S):
     ``(3, 14)`` scratch for the stalls."""
     ifmap, filter_, ofmap = np.int64(0), np.int64(1), np.int64(2)  # not literals: one compilation
     write_stalls(g, sram_words, bw, WRITE_FOLDS * max_folds, S, ofmap)
-    fit_i, fit_f = _first_fit(g, ifmap, sram_words), _first_fit(g, filter_, sram_words)
+    (fit_i, fits_i), (fit_f, fits_f) = _fits(g, ifmap, sram_words), _fits(g, filter_, sram_words)
     i0, j0 = 0, 0  # the guessed split's read sizes, walked in full (0: none)
     if fit_i + fit_f < PARTS:  # both fit, no read stall: the bound is the best ofmap left
         limit = S[2, :PARTS - fit_i - fit_f].min()
@@ -322,7 +330,10 @@ def _least_one(g, sram_words, bw, max_folds, shares, cache, stamp, S):
         if S[2, :PARTS - 1 - i].min() > limit:  # a split with i stalls at least as long as its best ofmap
             S[0, i - 1] = np.inf
             continue
-        read_stalls(g, sram_words, bw, ifmap, max_folds, S, ifmap, cache, 2 * stamp, limit, i - 1, i)
+        if (fits_i >> (i - 1)) & 1:  # it fits: no miss, no stall (the walk would say so)
+            S[0, i - 1] = 0.0
+        else:
+            read_stalls(g, sram_words, bw, ifmap, max_folds, S, ifmap, cache, 2 * stamp, limit, i - 1, i)
         if j0 and i + j0 < PARTS:  # split (i, j0) is known whole: it may tighten the bound
             limit = min(limit, max(S[0, i - 1], S[1, j0 - 1], S[2, PARTS - i - j0 - 1]))
     for j in range(1, PARTS - 1):
@@ -332,7 +343,9 @@ def _least_one(g, sram_words, bw, max_folds, shares, cache, stamp, S):
         if ahead > limit:
             S[1, j - 1] = np.inf
             continue
-        if j != j0:  # (the guess's size is walked already)
+        if (fits_f >> (j - 1)) & 1:  # it fits: no stall
+            S[1, j - 1] = 0.0
+        elif j != j0:  # (the guess's size is walked already)
             read_stalls(g, sram_words, bw, filter_, max_folds, S, filter_, cache, 2 * stamp + 1, limit, j - 1, j)
         for i in range(1, PARTS - j):  # a better split tightens the bound
             limit = min(limit, max(S[0, i - 1], S[1, j - 1], S[2, PARTS - i - j - 1]))
