@@ -180,7 +180,7 @@ def predict(task, model=None, objective=None, **inputs) -> dict:
     """
     predictor = _predictor(task, model, "predict", objective)
     query = _query(predictor, inputs)
-    label = predictor.estimator.predict(query)[0]
+    label = predictor.labels_of_validated(query)[0]
     return _record(predictor.task, query, label)
 
 

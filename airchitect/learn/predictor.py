@@ -75,10 +75,16 @@ class Predictor:
     def predict(self, inputs) -> pd.DataFrame:
         """The predicted configuration of every row: ``label`` and config columns."""
         inputs = self.task.validate(inputs)
-        labels = getattr(self.estimator, "predict_validated", self.estimator.predict)(inputs)
+        labels = self.labels_of_validated(inputs)
         config = self.task.configs(inputs, labels)
         config.insert(0, "label", labels)
         return config
+
+    def labels_of_validated(self, inputs) -> np.ndarray:
+        """The predicted label of every row of ``inputs``, rows the task's ``validate``
+        returned (an estimator that checks its rows itself, the split-stall model, is
+        not made to check them again)."""
+        return getattr(self.estimator, "predict_validated", self.estimator.predict)(inputs)
 
     def top_k(self, inputs, k=5) -> np.ndarray:
         """The ``k`` most probable allowed labels of every row, best first, ``(n, k)``.

@@ -50,7 +50,7 @@ def evaluate(predictor, frame, objective=None):
     """
     task = predictor.task
     inputs = task.validate(frame[list(task.input_columns)])
-    y_pred = predictor.estimator.predict(inputs)
+    y_pred = predictor.labels_of_validated(inputs)
     best = frame["best_cost"].to_numpy() if "best_cost" in frame else None
     out = metrics.report(task, inputs, frame["label"].to_numpy(), y_pred, objective=objective,
                          best_cost=best)

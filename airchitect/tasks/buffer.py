@@ -33,11 +33,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from airchitect._checks import (
-    FEW_VALUES, check_choice, check_choice_array, check_int, check_int_columns, check_int_list,
-)
+from airchitect._checks import check_choice, check_choice_array, check_int, check_int_columns, check_int_list
 from airchitect._math import ceil_div as _ceil_div
-from airchitect.targets.systolic.config import DATAFLOWS, MAX_ARRAY_DIM
+from airchitect.targets.systolic.config import DATAFLOWS, MAX_ARRAY_DIM, dataflow_codes
 from airchitect.tasks.base import checked_sample, DIM_HIGH, Task
 from airchitect.tasks.identity import variant_version
 
@@ -285,12 +283,6 @@ def _check_folds(a):
 def input_arrays(inputs):
     """The input columns as int64 arrays, the dataflow as ``code`` (os 0, ws 1, is 2)."""
     out = {c: inputs[c].to_numpy(np.int64) for c in ("M", "N", "K", "rows", "cols", "sram_kb", "bandwidth")}
-    flows = inputs["dataflow"]
-    if len(flows) <= FEW_VALUES:  # element by element: pandas' hashing costs more here
-        flows = flows.to_numpy(dtype=object)
-        out["code"] = sum(code * (flows == name) for code, name in enumerate(DATAFLOWS))
-        return out
-    codes, names = pd.factorize(flows, use_na_sentinel=False)  # each name looked up once
-    out["code"] = np.array([DATAFLOWS.index(v) if v in DATAFLOWS else 0 for v in names], dtype=np.int64)[codes]
+    out["code"] = dataflow_codes(inputs["dataflow"])
     return out
 

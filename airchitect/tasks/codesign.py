@@ -59,7 +59,7 @@ import pandas as pd
 from airchitect._checks import check_int, check_int_columns
 from airchitect._columns import column_dict
 from airchitect._threads import numba_serial_below
-from airchitect.targets.systolic.config import DATAFLOWS, WORDS_PER_KB
+from airchitect.targets.systolic.config import DATAFLOWS, WORDS_PER_KB, dataflow_codes
 from airchitect.tasks import codesign_bounds
 from airchitect.tasks.array import ArrayTask, check_max_macs
 from airchitect.tasks.base import checked_sample, Task, tiebroken_argmin
@@ -185,8 +185,7 @@ class CodesignTask(Task):
         if cached is None:
             cols = self.space_columns()
             cached = {c: np.asarray(cols[c], dtype=np.int64) for c in ("rows", "cols", "pes", "i", "j", "k")}
-            flows = cols["dataflow"]
-            cached["code"] = sum(c * (flows == d) for c, d in enumerate(DATAFLOWS)).astype(np.int64)
+            cached["code"] = np.asarray(dataflow_codes(cols["dataflow"]), dtype=np.int64)
             self._arrays = cached
         return cached
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from airchitect._checks import INT_MAX, check_choice, check_choice_array, check_int_array
+from airchitect._checks import FEW_VALUES, INT_MAX, check_choice, check_choice_array, check_int_array
 
 #: dataflow names; a dataflow's code is its index (0 = os, 1 = ws, 2 = is)
 DATAFLOWS = ("os", "ws", "is")
@@ -65,10 +65,21 @@ class ArrayConfig:
 
 
 def dataflow_codes(names):
-    """Dataflow codes (int64 array) of checked dataflow names."""
+    """Dataflow codes (int64 array) of checked dataflow names (an array, a list or a
+    pandas Series). Above ``FEW_VALUES`` names each distinct name is looked up once
+    (``pandas.factorize``, a hash pass) instead of comparing every name with each."""
+    import pandas as pd
+
+    if isinstance(names, pd.Series) and len(names) > FEW_VALUES:  # no object array first
+        codes, uniques = names.factorize()
+        return np.array([DATAFLOW_CODES.get(str(u), 2) for u in uniques], dtype=np.int64)[codes]
     names = np.asarray(names)
     if names.ndim == 0:  # one name: a dict look-up
         return np.array(DATAFLOW_CODES.get(str(names), 2), dtype=np.int64)
+    if names.size > FEW_VALUES:
+        codes, uniques = pd.factorize(names.ravel())
+        table = np.array([DATAFLOW_CODES.get(str(u), 2) for u in uniques], dtype=np.int64)
+        return table[codes].reshape(names.shape)
     return np.where(names == "os", 0, np.where(names == "ws", 1, 2)).astype(np.int64, copy=False)
 
 

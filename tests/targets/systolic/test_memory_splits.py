@@ -77,7 +77,7 @@ def test_least_split_is_the_argmin_where_the_operands_fit_or_not():
     cycles = ms.split_cycles(G, sram, bw, space["i"], space["j"], space["k"])
     np.testing.assert_array_equal(ms.best_splits(G, sram, bw, space["i"], space["j"], space["k"]),
                                   np.argmin(cycles, axis=1))
-    fits = np.array([[ms._first_fit(g, operand, w) for operand in (0, 1)] for g, w in zip(G, sram)])
+    fits = np.array([[ms._fits(g, operand, w)[0] for operand in (0, 1)] for g, w in zip(G, sram)])
     assert (fits.sum(axis=1) >= ms.PARTS).mean() > 0.1
 
 

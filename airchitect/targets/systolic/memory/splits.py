@@ -295,11 +295,6 @@ def _fits(g, operand, sram_words):
     return first, mask
 
 
-def _first_fit(g, operand, sram_words):
-    """The first of :func:`_fits`."""
-    return _fits(g, operand, sram_words)[0]
-
-
 @njit(cache=True, error_model="numpy")
 def _least_one(g, sram_words, bw, max_folds, shares, cache, stamp, S):
     """The label of least estimate of one GEMM (see :func:`best_splits`); ``S`` is
