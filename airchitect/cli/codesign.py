@@ -25,6 +25,9 @@ from airchitect.cli import json_records, print_json
 _KEYS = {"cycles": "cycles", "energy": "energy_pj", "edp": "edp"}
 
 
+#: each objective's figure, as a sentence names it
+_FIGURE = {"cycles": "cycle count", "energy": "energy", "edp": "energy-delay product"}
+
 def add_parser(sub):
     p = sub.add_parser("codesign", help="one accelerator for a whole network (exact)",
                        description=__doc__)
@@ -202,7 +205,7 @@ def run(args):
         c = design["config"]
         print(f"design of {config.path}: {c['rows']}x{c['cols']} {c['dataflow']}, SRAM {c['ifmap_kb']}/"
               f"{c['filter_kb']}/{c['ofmap_kb']} kB, bandwidth {c['bandwidth']}: {design['cycles']:.0f} cycles, "
-              f"{design['energy_pj']:.4g} pJ; its {args.objective} is {design['vs_optimum']:.4g}x the optimum's")
+              f"{design['energy_pj']:.4g} pJ; its {_FIGURE[args.objective]} is {design['vs_optimum']:.4g}x the optimum's")
     print(f"{len(result.layers)} distinct GEMMs; {result.merged} duplicate layers merged into them")
     with pd.option_context("display.width", 160, "display.max_columns", 20,
                            "display.max_colwidth", 40):

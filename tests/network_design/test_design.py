@@ -94,7 +94,7 @@ def test_cli_design_beside_the_optimum(tmp_path):
     out = _cli("--csv", "net.csv", "-c", "mine.cfg", "--max-macs", "1024", "--objective", "edp", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "design of mine.cfg: 16x16 os, SRAM 16/16/32 kB, bandwidth 4: " in out.stdout
-    assert "its edp is " in out.stdout
+    assert "its energy-delay product is " in out.stdout
 
 
 @pytest.mark.parametrize("rows, cols, sizes, words", [
