@@ -33,6 +33,7 @@ import numpy as np
 
 import airchitect as ac
 from _emit import emit
+from bench_codesign_model import sampled_queries
 from airchitect import api
 from airchitect.learn import few_rows
 
@@ -71,8 +72,7 @@ def main(argv=None):
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     task = ac.tasks.get("codesign")
-    sample = task.sample(args.queries, seed=args.seed)
-    records = [{k: int(v) for k, v in r.items()} for r in sample.to_dict(orient="records")]
+    sample, records = sampled_queries(task, args.queries, args.seed)
     n = len(records)
     task.costs(task.validate(sample.iloc[[0]]), "cycles")  # compile once
     enumeration = median_us(lambda i: task.costs(task.validate(sample.iloc[[i]]), "cycles"), args.enumerate)

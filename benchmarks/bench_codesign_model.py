@@ -49,6 +49,13 @@ def _timed(fn):
     return out, time.perf_counter() - start
 
 
+def sampled_queries(task, n, seed):
+    """``n`` queries of ``task``'s sampler (``seed``): the frame, and each row as a
+    dict of Python ints (keyword arguments of ``ac.predict``)."""
+    queries = task.sample(n, seed=seed)
+    return queries, [{k: int(v) for k, v in r.items()} for r in queries.to_dict(orient="records")]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=200)
@@ -60,9 +67,7 @@ def main(argv=None):
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     task = ac.tasks.get("codesign")
-    queries = task.sample(args.queries, seed=args.seed)
-    records = queries.to_dict(orient="records")
-    records = [{k: int(v) for k, v in r.items()} for r in records]
+    queries, records = sampled_queries(task, args.queries, args.seed)
     lines = [f"machine: {platform.machine()}, python {platform.python_version()}; "
              f"{args.queries} queries of the codesign sampler, seed {args.seed}", ""]
 
