@@ -23,10 +23,9 @@ from airchitect.cli import json_records, print_json
 
 #: CodesignResult attribute (and design key) of each objective
 _KEYS = {"cycles": "cycles", "energy": "energy_pj", "edp": "edp"}
-
-
 #: each objective's figure, as a sentence names it
 _FIGURE = {"cycles": "cycle count", "energy": "energy", "edp": "energy-delay product"}
+
 
 def add_parser(sub):
     p = sub.add_parser("codesign", help="one accelerator for a whole network (exact)",

@@ -70,14 +70,12 @@ def dataflow_codes(names):
     (``pandas.factorize``, a hash pass) instead of comparing every name with each."""
     import pandas as pd
 
-    if isinstance(names, pd.Series) and len(names) > FEW_VALUES:  # no object array first
-        codes, uniques = names.factorize()
-        return np.array([DATAFLOW_CODES.get(str(u), 2) for u in uniques], dtype=np.int64)[codes]
-    names = np.asarray(names)
-    if names.ndim == 0:  # one name: a dict look-up
-        return np.array(DATAFLOW_CODES.get(str(names), 2), dtype=np.int64)
+    if not isinstance(names, pd.Series) or len(names) <= FEW_VALUES:  # a Series: no object array first
+        names = np.asarray(names)
+        if names.ndim == 0:  # one name: a dict look-up
+            return np.array(DATAFLOW_CODES.get(str(names), 2), dtype=np.int64)
     if names.size > FEW_VALUES:
-        codes, uniques = pd.factorize(names.ravel())
+        codes, uniques = pd.factorize(names.ravel()) if isinstance(names, np.ndarray) else names.factorize()
         table = np.array([DATAFLOW_CODES.get(str(u), 2) for u in uniques], dtype=np.int64)
         return table[codes].reshape(names.shape)
     return np.where(names == "os", 0, np.where(names == "ws", 1, 2)).astype(np.int64, copy=False)
