@@ -10,9 +10,8 @@ measures, in one run on the queries of ``bench_codesign_model.py`` (sampler seed
 * the public call, ``ac.predict`` (median), and its parts: the query checked and
   framed (``api._query``), the model's answer for that frame
   (``Predictor.labels_of_validated``), the answer's record (``api._record``), and
-  within the answer the proposal's
-  products alone (trunk, array head, the beam's split heads; every proposal the
-  model carries, in numpy as a single query runs them);
+  within the answer its candidates alone: every proposal the model carries (trunk,
+  heads, beam search; ``FactorisedClassifier._pool``, in numpy for one query);
 * a floor no implementation of these networks escapes: each of the proposals'
   weight matrices times one vector, back to back (the least memory traffic of
   one query: every weight read once).
@@ -33,7 +32,7 @@ import numpy as np
 
 import airchitect as ac
 from _emit import emit
-from bench_codesign_model import sampled_queries
+from bench_codesign_model import query_arguments, sampled_queries
 from airchitect import api
 from airchitect.learn import few_rows
 
@@ -56,21 +55,8 @@ def proposal_nets(estimator):
     return [(encoder, few_rows.weights(net)) for encoder, net in nets]
 
 
-def proposal_products(nets, frame, beam):
-    """The proposal's products for one query: trunk, array head, ``beam`` split heads."""
-    for encoder, w in nets:
-        h = few_rows.trunk(w, encoder.transform(frame))
-        logits = h @ w["array.weight"] + w["array.bias"]
-        few_rows.split_log_probs(w, h, np.argsort(-logits, axis=1)[:, :beam])
-
-
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--enumerate", type=int, default=5, help="queries enumerated in full")
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args(argv)
+    args = query_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0])).parse_args(argv)
     task = ac.tasks.get("codesign")
     sample, records = sampled_queries(task, args.queries, args.seed)
     n = len(records)
@@ -80,7 +66,7 @@ def main(argv=None):
              f"codesign sampler, seed {args.seed}; enumeration (task.costs, 28,665 configurations): "
              f"median {enumeration / 1e3:.1f} ms over {args.enumerate} queries", "",
              "| objective | B&B us | budget 50x us | budget 1000x us | ac.predict us | query checked us "
-             "| model answer us | answer recorded us | proposal products us | weights x one vector us (MB) | floor / budget |",
+             "| model answer us | answer recorded us | proposals us | weights x one vector us (MB) | floor / budget |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for objective in ("cycles", "edp"):
         predictor = api.shipped("codesign", objective=None if objective == "cycles" else objective)
@@ -94,9 +80,8 @@ def main(argv=None):
         answer = median_us(lambda i: predictor.labels_of_validated(frames[i]), n)
         labels = [int(predictor.labels_of_validated(f)[0]) for f in frames]
         recorded = median_us(lambda i: api._record(task, frames[i], labels[i]), n)
+        proposals = median_us(lambda i: estimator._pool(frames[i], estimator.candidates), n)
         nets = proposal_nets(estimator)
-        beam = min(max(estimator.beam, 1), estimator.module_.n_arrays)
-        products = median_us(lambda i: proposal_products(nets, frames[i], beam), n)
         matrices = [m for _, w in nets for name, m in w.items()
                     if m.ndim == 2 and not name.startswith(("scorer", "array_embedding"))]
         vectors = [np.ones((1, m.shape[0]), np.float32) for m in matrices]
@@ -104,7 +89,7 @@ def main(argv=None):
         budget = min(search / 50, enumeration / 1000)
         megabytes = sum(m.nbytes for m in matrices) / 1e6
         lines.append(f"| {objective} | {search:.0f} | {search / 50:.0f} | {enumeration / 1000:.0f} | {public:.0f} "
-                     f"| {checked:.0f} | {answer:.0f} | {recorded:.0f} | {products:.0f} | {floor:.0f} ({megabytes:.1f}) "
+                     f"| {checked:.0f} | {answer:.0f} | {recorded:.0f} | {proposals:.0f} | {floor:.0f} ({megabytes:.1f}) "
                      f"| {floor / budget:.2f} |")
     lines += ["", "budget 50x: the branch and bound's median / 50; budget 1000x: the enumeration's / 1000; "
               "floor / budget: the weights-times-one-vector floor over the tighter budget."]

@@ -56,15 +56,21 @@ def sampled_queries(task, n, seed):
     return queries, [{k: int(v) for k, v in r.items()} for r in queries.to_dict(orient="records")]
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def query_arguments(parser):
+    """Add the options that pick the queries (``--queries``, ``--seed``, ``--enumerate``)
+    and ``--out`` to ``parser``; returns it."""
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7, help="seed of the queries")
     parser.add_argument("--enumerate", type=int, default=5, help="queries enumerated in full")
+    parser.add_argument("--out", default=None)
+    return parser
+
+
+def main(argv=None):
+    parser = query_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
     parser.add_argument("--optuna", type=int, default=20, help="queries searched by Optuna")
     parser.add_argument("--batch", type=int, default=100_000)
     parser.add_argument("--label", type=int, default=2000, help="batched queries labelled exactly")
-    parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     task = ac.tasks.get("codesign")
     queries, records = sampled_queries(task, args.queries, args.seed)
