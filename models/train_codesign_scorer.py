@@ -21,10 +21,11 @@ the factorised codesign model saved in ``DIR`` (e.g. ``airchitect/models/codesig
 the cycles model): its ``N`` most probable labels join the candidates the scorer
 ranks (:meth:`~airchitect.learn.factorised.FactorisedClassifier.attach_companion`).
 ``--keep-scorer`` keeps the model's scorer (the training queries then serve only
-the majority baseline; the held-out metrics are measured anew). The shipped EDP model is::
+the majority baseline; the held-out metrics are measured anew). The shipped EDP model is
+``python models/train.py --task codesign --objective edp``, then::
 
-    python models/train_codesign_scorer.py --objective edp --keep-scorer --candidates 64 \
-        --companion airchitect/models/codesign --companion-candidates 96
+    python models/train_codesign_scorer.py --objective edp --candidates 64 \
+        --train-candidates 128 --epochs 40
 """
 
 from __future__ import annotations

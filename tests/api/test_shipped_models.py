@@ -30,8 +30,8 @@ RANKER_FLOORS = {
 
 def candidates(name, predictor, query, k, objective=None):
     """What ac.recommend simulates, best first: the model's top k; on codesign, the first
-    k of its proposal's 128 most probable (with the cycles model's 128 for EDP, which hold
-    what the EDP model's companion proposes) reordered by the reranker."""
+    k of its proposal's 128 most probable (with the cycles model's 128 for EDP) reordered
+    by the reranker."""
     if name != "codesign":
         return predictor.top_k(query, k)[0]
     pool = predictor.estimator.proposed(query, max(k, POOL))[0]
@@ -83,13 +83,11 @@ def test_codesign_edp_model_is_used_for_edp_and_near_optimal():
     predictor = ac.api.shipped("codesign", objective="edp")
     assert predictor is not ac.api.shipped("codesign")
     assert predictor.estimator.objective == "edp"
-    # it carries the cycles model's proposal, whose candidates join its own
-    cycles = ac.api.shipped("codesign").estimator
-    assert predictor.estimator.companion_candidates > 0
+    # its scorer ranks its own proposal's most probable labels (no companion's)
+    assert getattr(predictor.estimator, "companion_", None) is None
     one = predictor.task.validate(predictor.task.sample(3, seed=990))
-    pool = predictor.estimator.candidate_labels(one)
-    assert np.array_equal(pool[:, predictor.estimator.candidates:],
-                          cycles.proposed(one, predictor.estimator.companion_candidates))
+    assert np.array_equal(predictor.estimator.candidate_labels(one),
+                          predictor.estimator.proposed(one, predictor.estimator.candidates))
     task = predictor.task
     inputs = task.validate(task.sample(100, seed=988))
     truth = task.label(inputs, objective="edp")

@@ -528,7 +528,7 @@ def test_top_orders_by_value_then_index():
 
 def test_the_shipped_codesign_models_predict_one_query_as_torch_does(monkeypatch):
     """On 100 sampled queries, one at a time: the same prediction in numpy and in torch,
-    for the cycles model and the EDP model (which carries a companion)."""
+    for the cycles model and the EDP model."""
     task = ac.tasks.get("codesign")
     queries = task.validate(task.sample(100, seed=31))
     rows = [queries.iloc[[i]].reset_index(drop=True) for i in range(len(queries))]
