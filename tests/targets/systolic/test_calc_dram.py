@@ -9,7 +9,7 @@ import airchitect as ac
 from airchitect.targets.systolic.memory.calc_drain import calc_ofmap_drain_cycles
 from airchitect.targets.systolic.geometry import conv_geometry
 from airchitect.targets.systolic.memory.calc_reads import (_band_scans, _dense_replay,
-                                                           _ws_reads_apart)
+                                                           _tap_classes, _ws_reads_apart)
 from airchitect.targets.systolic.scalesim import run_scalesim
 from airchitect.targets.systolic.simulate import REPORT_FIELDS
 
@@ -166,6 +166,25 @@ def test_ws_ifmap_read_block_apart_matches_scalesim():
     ours = ac.systolic.simulate_conv(*(ref[c] for c in CONV), ref["rows"], ref["cols"],
                                      ref["dataflow"], ifmap_kb=1, filter_kb=1, ofmap_kb=64)
     _assert_same(ours, ref)
+
+
+def test_tap_classes_are_the_distinct_first_last_pairs():
+    rng = np.random.default_rng(5)
+    lo = rng.integers(-1, 6, 200)
+    hi = np.where(lo >= 0, lo + rng.integers(0, 3, 200), -1)
+    expected = sorted({int(a) * 9 + int(b) for a, b in zip(lo, hi) if a >= 0})
+    assert _tap_classes(lo, hi, 9).tolist() == expected
+
+
+def test_ws_proof_of_a_filter_as_wide_as_the_image():
+    # 1000 x 30000 ifmap, one channel, a 32 x 30000 filter at stride 1 on R = 1: 969
+    # windows, all inside the image, of 960,000 entries each; a word's reads are at
+    # least 30000 entries (a filter row) apart, past a 500-read block, so the proof
+    # holds and one column fold reads P x WN = 969 x 960,000 words. Its span bound
+    # walks the 63 x 30000 classes of (first, last) taps (0.04 s), not every one of
+    # the 9 x 10^8 pairs of taps along x for each of the 63 (about 40 s before).
+    g = conv_geometry([1000], [30000], [32], [30000], [1], [8], [1], [1], [4], [1])[0]
+    assert _ws_reads_apart(g, 500, np.zeros(0, np.int64)) == 969 * 32 * 30000
 
 
 def _ws_reuse_distance(ih, iw, fh, fw, ch, s, R):

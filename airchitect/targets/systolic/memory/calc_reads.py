@@ -287,43 +287,46 @@ def _kernel_first_last(F, E, S, size):
 
 
 @njit(cache=True)
+def _tap_classes(lo, hi, F):
+    """The distinct ``(first, last)`` tap pairs of the pixels along one axis (those a
+    tap reads), as codes ``first x F + last``, sorted. Work O(size log size)."""
+    codes = np.empty(lo.size, np.int64)
+    n = 0
+    for i in range(lo.size):
+        if lo[i] >= 0:
+            codes[n] = lo[i] * F + hi[i]
+            n += 1
+    return np.unique(codes[:n])
+
+
+@njit(cache=True)
 def _ws_span_bound(g, ky_lo, ky_hi, kx_lo, kx_hi, tap_f, tap_c, slots_out):
     """A bound on :func:`_ws_reads_apart`'s span that needs no pixel: a word's reads
     from its first tap to its last, a run of channels at a time, lie in the row folds
     ``f0 .. f1`` of those taps' entries, so they span at most ``(f1 - f0 + 1) x P x R``
     slots less the edge slots of the whole row folds between. Taken over each class of
-    image pixels (first and last tap along each axis). Work O(FH^2 x FW^2 x (CH / R +
-    2))."""
-    R, P, CH, H, W, FW = g[G_R], g[G_P], g[G_CH], g[G_H], g[G_W], g[G_FW]
+    image pixels (first and last tap along each axis). Work O(classes x (CH / R + 2)),
+    at most ``min(H, FH^2) x min(W, FW^2)`` classes."""
+    R, P, CH, FW = g[G_R], g[G_P], g[G_CH], g[G_FW]
     FH = g[G_WN] // (FW * CH)
-    ry = np.zeros((FH, FH), np.bool_)
-    rx = np.zeros((FW, FW), np.bool_)
-    for iy in range(H):
-        if ky_lo[iy] >= 0:
-            ry[ky_lo[iy], ky_hi[iy]] = True
-    for ix in range(W):
-        if kx_lo[ix] >= 0:
-            rx[kx_lo[ix], kx_hi[ix]] = True
+    ys = _tap_classes(ky_lo, ky_hi, FH)
+    xs = _tap_classes(kx_lo, kx_hi, FW)
     bound = 0
-    for a0 in range(FH):
-        for a1 in range(FH):
-            if not ry[a0, a1]:
-                continue
-            for b0 in range(FW):
-                for b1 in range(FW):
-                    if not rx[b0, b1]:
-                        continue
-                    k0 = a0 * FW + b0
-                    k1 = a1 * FW + b1
-                    f0, c0, f1, c1 = tap_f[k0], tap_c[k0], tap_f[k1], tap_c[k1]
-                    ch = 0
-                    while ch < CH:
-                        k = min(R - c0, R - c1, CH - ch)
-                        out = slots_out[f1] - slots_out[f0 + 1] if f1 > f0 else 0
-                        bound = max(bound, (f1 - f0 + 1) * P * R - out)
-                        ch += k
-                        c0, f0 = _advance(c0, f0, k, R)
-                        c1, f1 = _advance(c1, f1, k, R)
+    for y in ys:
+        a0, a1 = y // FH, y % FH
+        for x in xs:
+            b0, b1 = x // FW, x % FW
+            k0 = a0 * FW + b0
+            k1 = a1 * FW + b1
+            f0, c0, f1, c1 = tap_f[k0], tap_c[k0], tap_f[k1], tap_c[k1]
+            ch = 0
+            while ch < CH:
+                k = min(R - c0, R - c1, CH - ch)
+                out = slots_out[f1] - slots_out[f0 + 1] if f1 > f0 else 0
+                bound = max(bound, (f1 - f0 + 1) * P * R - out)
+                ch += k
+                c0, f0 = _advance(c0, f0, k, R)
+                c1, f1 = _advance(c1, f1, k, R)
     return bound
 
 
@@ -342,8 +345,9 @@ def _ws_reads_apart(g, block, fold_reads):
     indices follow in closed form: row fold, anti-diagonal, entry) less the slots
     past the image's edge in the whole row folds between the two; a bound per class
     of pixels (:func:`_ws_span_bound`) first, the span per pixel only when that
-    bound does not decide. Work O(FH^2 x FW^2 x (CH / R + 2)), then
-    O(H x W x (CH / R + 2)) when needed, plus :func:`_ws_stream_apart`. Writes the
+    bound does not decide. Work O(min(H, FH^2) x min(W, FW^2) x (CH / R + 2)), then
+    O(H x W x (CH / R + 2)) when needed, plus :func:`_ws_stream_apart` (at most two
+    passes of ``R x P`` per output shift: 4 x ``P x WN`` in all). Writes the
     reads of each row fold to ``fold_reads`` (when it has room)."""
     R = g[G_R]
     P, WN, H, W, CH, S, EW, FW = g[G_P], g[G_WN], g[G_H], g[G_W], g[G_CH], g[G_S], g[G_EW], g[G_FW]
@@ -1039,6 +1043,9 @@ def _conv_ifmap_replay(g, block, limit):
     The first fold is listed once (up to :data:`SEQ_MAX` reads): by periods where a
     ws fold's reads mostly repeat output row by output row (:func:`_ws_prev_list`),
     else read by read. Returns ``(-1, -1)`` once more than ``limit`` reads would be walked.
+    The ws proof that every reuse is a block away (:func:`_ws_reads_apart`) runs first;
+    its steps are at most 4 x ``P x WN`` (checked against ``limit`` before) plus about
+    ``4 x (CH / R + 2)`` per ifmap pixel (whose tables ``replay_needs`` counts).
     """
     df = g[G_DF]
     H, W, CH = g[G_H], g[G_W], g[G_CH]
@@ -1228,7 +1235,7 @@ def replay_needs(G, ifmap_kb):
             + np.where(listed, 4 * im2col, 4 * image)  # the list, else a stamp a word
             + np.where(track & (n_rows <= SEQ_MAX), 8 * (n_rows + 1), 0.0)
             + np.where(listed & (df == 1), 8 * (3 * EW * np.minimum(R, sr) + EW), 0.0)
-            + np.where(ws, FH * FH + FW * FW + 24 * (H + W + FH * FW + FH + FW), 0.0))
+            + np.where(ws, 48 * (H + W) + 24 * (FH * FW + FH + FW), 0.0))
     replayed = words >= block
     reads[conv] = np.where(replayed, im2col, 0.0)
     nbytes[conv] = np.where(replayed, need, 0.0)
