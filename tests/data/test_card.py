@@ -22,6 +22,15 @@ def test_a_section_is_added_once_then_replaced():
     assert middle == "# Card\n\n## Schema\n\ncolumns\n\n## Most frequent labels\n\n| a |\n"
 
 
+def test_a_card_written_anew_keeps_the_other_objectives_sections():
+    card_text = "# Card\n\n## This dataset\n\n- rows: 9\n\n## Most frequent labels\n\n| a |\n"
+    edp = "## The `edp`-labelled set (`full-edp`)\n\n- rows: 5\n\n| b |\n"
+    old = card.with_section(card_text, "## The `edp`-labelled set (`full-edp`)", edp)
+    assert card.objective_sections(old) == "\n" + edp
+    assert card_text + card.objective_sections(old) == old
+    assert card.objective_sections(card_text) == ""
+
+
 def test_edp_section_states_the_sets_figures(tmp_path):
     out = tmp_path / "full-edp"
     ac.data.generate("codesign", 12, seed=3, out=out, objective="edp", progress=False)
