@@ -2,7 +2,8 @@
 
     python datasets/card.py TASK [DATASET_DIR]
 
-DATASET_DIR defaults to datasets/<task>/full, else datasets/<task>/sample.
+DATASET_DIR defaults to datasets/<task>/full, else datasets/<task>/sample; one given
+that is not a dataset is an error (exit 2).
 The card gives the schema, the sampling and label definition (the task's
 docstring), the label distribution (top labels and their shares) and the
 generation time recorded in the manifest. A dataset labelled for another
@@ -117,7 +118,7 @@ def with_section(text, heading, section):
 def main():
     task = sys.argv[1]
     path = Path(sys.argv[2]) if len(sys.argv) > 2 else HERE / task / "full"
-    if not (path / "manifest.json").exists():
+    if len(sys.argv) == 2 and not (path / "manifest.json").exists():  # a DATASET_DIR given must be one
         path = HERE / task / "sample"
     readme = HERE / task / "README.md"
     old = readme.read_text() if readme.exists() else ""
@@ -130,4 +131,11 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if not 2 <= len(sys.argv) <= 3:
+        print("usage: python datasets/card.py TASK [DATASET_DIR]", file=sys.stderr)
+        sys.exit(2)
+    try:
+        main()
+    except (OSError, ValueError, KeyError) as err:  # one line, no traceback
+        print(f"card.py: error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -1,6 +1,8 @@
 """datasets/card.py: a set labelled for a second objective gets its own section of the card."""
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import airchitect as ac
@@ -42,3 +44,14 @@ def test_edp_section_states_the_sets_figures(tmp_path):
     assert f"labels used: {frame.label.nunique()} of 28665" in section
     assert f"| {top.index[0]} | " in section and f" | {top.iloc[0]} | " in section
     assert section.count("\n| ") == 2 + min(5, len(top))  # header, rule, at most 5 labels
+
+
+def test_bad_arguments_exit_2_with_one_line_and_write_nothing(tmp_path):
+    readme = ROOT / "datasets" / "codesign" / "README.md"
+    before = readme.read_bytes()
+    for args in ([], ["codesign", str(tmp_path / "none")], ["nosuchtask"]):
+        out = subprocess.run([sys.executable, str(ROOT / "datasets" / "card.py"), *args],
+                             capture_output=True, text=True)
+        assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, (args, out.stderr)
+        assert ("usage:" if not args else "no manifest.json") in out.stderr
+    assert readme.read_bytes() == before
