@@ -335,7 +335,9 @@ def network_pairs(task, inputs, counts, rng, configs=48):
     (the lowest network bounds of cycles and EDP, random ones among the 3000
     lowest cycle bounds, random ones among those with at least ``max_macs / 16``
     PEs and a network cycle bound at most :data:`PAIR_BOUND_RATIO` times the
-    smallest), simulated exactly on every distinct layer.
+    smallest), simulated exactly on every distinct layer. Configurations that
+    :meth:`~airchitect.tasks.codesign.CodesignTask.simulate` refuses on some layer
+    (more than ``USER_ROWS_LIMIT`` demand rows) are not drawn.
 
     Returns ``(features (m, N_NETWORK_FEATURES), targets (m, 2), weights (m,))``:
     targets are ``log2(cycles / max(bound, estimate))`` and ``log2(energy / bound)
@@ -345,10 +347,12 @@ def network_pairs(task, inputs, counts, rng, configs=48):
     counts = np.asarray(counts, dtype=np.float64)
     allowed, b, cyc, energy = network_bounds(task, inputs, counts)
     edp = cyc * energy
-    by_cycles, by_edp = np.argsort(cyc, kind="stable"), np.argsort(edp, kind="stable")
+    ok = task.simulable(inputs, np.broadcast_to(allowed, (len(inputs), allowed.size))).all(axis=0)
+    by_cycles, by_edp = (order[ok[order]] for order in (np.argsort(cyc, kind="stable"),
+                                                         np.argsort(edp, kind="stable")))
     pes = task.space_columns()["pes"][allowed]
     big = np.flatnonzero((pes >= int(inputs["max_macs"].iloc[0]) // 16)
-                         & (cyc <= PAIR_BOUND_RATIO * cyc.min()))
+                         & (cyc <= PAIR_BOUND_RATIO * cyc.min()) & ok)
     quarter = configs // 4
     pick = [by_cycles[:quarter], by_edp[:quarter // 2],
             rng.choice(by_cycles[:3000], size=min(quarter + quarter // 2, by_cycles[:3000].size), replace=False),
@@ -370,6 +374,7 @@ def model_pairs(model, task, inputs, counts, k=16, objectives=("cycles", "edp"))
     counts = np.asarray(counts, dtype=np.float64)
     labels = np.unique(np.concatenate([model.rank(task, inputs, counts, objective, k)["labels"]
                                        for objective in objectives]))
+    labels = labels[task.simulable(inputs, np.broadcast_to(labels, (len(inputs), labels.size))).all(axis=0)]
     grid = np.ascontiguousarray(np.broadcast_to(labels, (len(inputs), labels.size)))
     return _simulated_pairs(task, inputs, counts, grid, task.bounds(inputs, grid))
 

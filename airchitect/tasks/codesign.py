@@ -338,6 +338,17 @@ class CodesignTask(Task):
     _ORDER = ("M", "N", "K", "rows", "cols", "code", "ifmap_words", "filter_words", "ofmap_words",
               "bandwidth")
 
+    def simulable(self, inputs, labels):
+        """Whether :meth:`simulate` accepts configuration ``labels[r, ...]`` for row ``r``
+        (bool, ``labels``' shape): its USER-mode simulation needs at most
+        ``USER_ROWS_LIMIT`` demand rows (folds x rows per fold)."""
+        from airchitect.targets.systolic.simulate import USER_ROWS_LIMIT
+
+        labels = np.asarray(labels, dtype=np.int64)
+        pairs = self._pairs(inputs, labels)
+        flat = [np.broadcast_to(pairs[c], labels.shape) for c in self._ORDER[:6]]
+        return _demand_rows_of(*flat) <= USER_ROWS_LIMIT
+
     def simulate(self, inputs, labels):
         """USER-mode figures of configuration ``labels[r, ...]`` for row ``r``: a dict of
         arrays of ``labels``' shape -- ``total_cycles``, ``dram_words`` (ifmap and filter
@@ -611,13 +622,20 @@ class CodesignTask(Task):
         return out
 
 
+def _demand_rows_of(M, N, K, rows, cols, code):
+    """Demand rows of each pair's USER-mode simulation (float64)."""
+    from airchitect.targets.systolic.geometry import spatial_dims
+    from airchitect.targets.systolic.simulate import _demand_rows
+
+    return _demand_rows(rows, cols, *spatial_dims(M, N, K, code))
+
+
 def _check_demand(M, N, K, rows, cols, code, labels):
     """Refuse pairs whose USER-mode simulation needs more than ``USER_ROWS_LIMIT``
     demand rows (a GEMM far larger than its array: hours of simulation)."""
-    from airchitect.targets.systolic.geometry import spatial_dims
-    from airchitect.targets.systolic.simulate import USER_ROWS_LIMIT, _demand_rows
+    from airchitect.targets.systolic.simulate import USER_ROWS_LIMIT
 
-    demand = _demand_rows(rows, cols, *spatial_dims(M, N, K, code))
+    demand = _demand_rows_of(M, N, K, rows, cols, code)
     if demand.size and demand.max() > USER_ROWS_LIMIT:
         at = int(demand.argmax())
         raise ValueError(

@@ -50,6 +50,27 @@ def test_pairs_targets_and_weights(trained):
     assert np.allclose(per_config.sum(axis=0), 1.0)  # a layer's share of the network's cycles
 
 
+def test_pairs_skip_configurations_past_the_user_mode_limit(trained, monkeypatch):
+    # with the limit lowered to 2,000 demand rows, the 4 x 4 arrays cannot simulate the
+    # 96 x 24 x 50 layer (24 x 6 folds at least); the sampler draws none of them, so its
+    # simulations (which refuse such pairs) all run
+    import importlib
+
+    simulate = importlib.import_module("airchitect.targets.systolic.simulate")
+    task = trained[0]
+    monkeypatch.setattr(simulate, "USER_ROWS_LIMIT", 2000)
+    inputs, counts = layers(task)
+    allowed = np.flatnonzero(task.allowed(inputs.iloc[:1], validated=True)[0])
+    ok = task.simulable(inputs, np.broadcast_to(allowed, (len(inputs), allowed.size))).all(axis=0)
+    assert 0 < ok.sum() < ok.size
+    x, y, w = network_pairs(task, inputs, counts, np.random.default_rng(0), configs=24)
+    assert np.isfinite(y).all() and np.allclose(w.reshape(len(inputs), -1).sum(axis=0), 1.0)
+    rows, cols = (np.exp2(x[:, j]).round() for j in (6, 7))  # log2 rows and cols of each pair
+    assert ((rows * cols) > 16).all()
+    with pytest.raises(ValueError, match="USER_ROWS_LIMIT"):
+        task.simulate(inputs, np.broadcast_to(allowed[~ok][:1], (len(inputs), 1)))
+
+
 def test_model_pairs_are_the_models_own_best_simulated_exactly(trained):
     task, model, _ = trained
     inputs, counts = layers(task, sram_kb=64, bandwidth=1)

@@ -263,6 +263,22 @@ def test_simulations_past_the_user_mode_limit_are_refused_before_any_runs():
     assert task.cost_of(task.validate(pd.DataFrame([fits])), [label])[0] > 64 * 64 * 4096
 
 
+def test_simulable_is_what_simulate_accepts():
+    # 224 x 21664 x 6528 (a synthetic network's layer) on 4 x 16 os: ceil(224 / 4) x
+    # ceil(21664 / 16) folds of 6528 + 2 x 4 + 16 rows = 56 x 1354 x 6552 = 4.97e8 demand
+    # rows, past USER_ROWS_LIMIT = 2e8; on 16 x 16 os: 14 x 1354 x 6576 = 1.25e8, accepted
+    task = ac.tasks.get("codesign")
+    inputs = task.validate(pd.DataFrame([dict(M=224, N=21664, K=6528, max_macs=256, sram_kb=64, bandwidth=1)]))
+    space = task.space()
+    small, big = (int(space.query(f"rows == {r} and cols == 16 and dataflow == 'os'").index[0]) for r in (4, 16))
+    assert 56 * 1354 * 6552 > 2e8 > 14 * 1354 * 6576
+    assert task.simulable(inputs, np.array([[small, big]])).tolist() == [[False, True]]
+    with pytest.raises(ValueError, match=r"needs 4.97e\+08 demand rows"):
+        task.simulate(inputs, np.array([[small]]))
+    mask = task.simulable(inputs, np.arange(task.n_labels)[None, :])
+    assert mask.shape == (1, task.n_labels) and 0 < mask.sum() < task.n_labels
+
+
 @pytest.mark.parametrize("field, value, words", [
     ("M", 0, "M must be integers in [1, 65536]"),
     ("K", 70000, "K must be integers in [1, 65536]"),
