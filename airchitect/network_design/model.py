@@ -212,7 +212,7 @@ class NetworkModel(PairModel):
         return self._figures(network_features(task, inputs, labels, bounds, estimate), bounds, estimate,
                              labels.shape)
 
-    def rank(self, task, inputs, counts, objective="cycles", k=1):
+    def rank(self, task, inputs, counts, objective="cycles", k=1, spread=False):
         """The model's ``k`` best configurations of a network, best first.
 
         Parameters
@@ -224,6 +224,12 @@ class NetworkModel(PairModel):
             Each layer's repeat count.
         objective : {"cycles", "energy", "edp"}
         k : int
+        spread : bool
+            If true, only the ``ceil(k / 2)`` best are taken as ranked; the rest are
+            the best-predicted split of each next array (rows, cols, dataflow) in
+            order of its best prediction, skipping arrays already taken, so that a
+            few exact evaluations do not all go to splits of one array. Still best
+            first by prediction.
 
         Returns
         -------
@@ -268,14 +274,44 @@ class NetworkModel(PairModel):
             found_e.append(counts @ energy)
             scored += idx.size
             cost = _cost(np.concatenate(found_c), np.concatenate(found_e), objective)
-            if cost.size >= k:
-                kth = np.partition(cost, k - 1)[k - 1]
+            kth = _kth_cost(cost, np.concatenate(found_l) // n_splits, k, spread)
         labels, cycles, energy, lower = (np.concatenate(x) for x in (found_l, found_c, found_e, found_b))
         cost = _cost(cycles, energy, objective)
-        best = np.lexsort((labels, cycles, cost))[:k]
+        order = np.lexsort((labels, cycles, cost))
+        best = _spread(order, labels[order] // n_splits, k) if spread else order[:k]
         return {"labels": labels[best], "cycles": cycles[best], "energy": energy[best],
                 "edp": cycles[best] * energy[best], "bound": lower[best], "scored": int(scored),
                 "allowed": int(allowed.size)}
+
+
+def _kth_cost(cost, arrays, k, spread):
+    """The predicted cost past which no configuration can enter :meth:`NetworkModel.rank`'s
+    ``k`` (inf until enough are scored): the ``k``-th least cost, and with ``spread``
+    also the ``k``-th least of the arrays' least costs (their best splits)."""
+    kth = np.partition(cost, k - 1)[k - 1] if cost.size >= k else np.inf
+    if spread and k > 1:
+        least = np.full(arrays.max() + 1, np.inf)
+        np.minimum.at(least, arrays, cost)
+        least = least[np.isfinite(least)]
+        kth = max(kth, np.partition(least, k - 1)[k - 1] if least.size >= k else np.inf)
+    return kth
+
+
+def _spread(order, arrays, k):
+    """Positions in ``order`` (configurations best first, of ``arrays``) of the
+    ``ceil(k / 2)`` best and then the best of each further array, up to ``k`` in all
+    (the next best ones where fewer arrays exist), best first."""
+    top = (k + 1) // 2
+    _, first = np.unique(arrays, return_index=True)
+    first = np.sort(first)
+    taken = np.zeros(order.size, dtype=bool)
+    taken[:top] = True
+    others = first[~np.isin(arrays[first], arrays[:top])][:k - top]
+    taken[others] = True
+    if taken.sum() < min(k, order.size):
+        rest = np.flatnonzero(~taken)[:min(k, order.size) - taken.sum()]
+        taken[rest] = True
+    return order[np.flatnonzero(taken)]
 
 
 def network_bounds(task, inputs, counts):
@@ -423,7 +459,9 @@ def fit_scorer(features, targets, weights, width=256, epochs=30, batch_size=2048
 
 
 def search_with_model(model, task, inputs, counts, *, objective, k=1):
-    """The best of the model's ``k`` best configurations of a network, by exact evaluation.
+    """The best of the model's ``k`` candidates for a network, by exact evaluation:
+    its ``ceil(k / 2)`` best configurations and the best-predicted split of each of
+    its next best arrays (:meth:`NetworkModel.rank` with ``spread=True``).
 
     The candidates are evaluated in the model's order in batches of 1, 2, 4, ...
     network evaluations; a candidate whose network lower bound exceeds the least
@@ -442,7 +480,7 @@ def search_with_model(model, task, inputs, counts, *, objective, k=1):
     if model.task_definition != task.definition():
         raise ValueError("model: the network model was trained for another codesign space "
                          "(task definition differs); train one for this task")
-    ranked = model.rank(task, inputs, counts, objective, k)
+    ranked = model.rank(task, inputs, counts, objective, k, spread=True)
     labels = ranked["labels"]
     parts = []
 
