@@ -5,10 +5,10 @@ For every network (none of them seen in training) under every budget triple
 
 * the exact optimum (branch and bound): its cost, simulations, wall time;
 * the model's prediction alone (``method="model", k=1``: one exact network
-  evaluation to report its cost) and the best of its 16 and 256 best by exact
-  evaluation (``k=16``, ``k=256``; candidates whose network lower bound exceeds
-  the best cost found are not evaluated): % of the exact optimum, network
-  evaluations, wall time;
+  evaluation to report its cost) and the best of its 16 and 256 candidates by
+  exact evaluation (``k=16``, ``k=256``: its ``k / 2`` best, then the best split
+  of each next array; candidates whose network lower bound exceeds the best cost
+  found are not evaluated): % of the exact optimum, network evaluations, wall time;
 * the split-stall estimate alone, nothing learned (cycles only): the
   configuration of least network estimate (``estimate k=1``) and the best of
   its 16 least by exact evaluation (``estimate k=16``), the baseline the

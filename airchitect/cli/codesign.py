@@ -56,7 +56,8 @@ def add_parser(sub):
     p.add_argument("--objective", default="cycles", help="cycles, energy or edp")
     p.add_argument("--dataflow", default="shared", help="shared (one for the network) or per-layer")
     p.add_argument("--k", type=int, default=1,
-                   help="list the k best configurations (--method model: evaluate the model's k best)")
+                   help="list the k best configurations (--method model: evaluate k of the model's "
+                        "candidates: its ceil(k/2) best, then the best split of each next array)")
     p.add_argument("--method", default="exact",
                    help="exact (branch and bound) or model (the learned network model, then k exact "
                         "network evaluations)")

@@ -128,7 +128,7 @@ def test_spread_ranking_is_half_the_best_then_one_split_per_array(trained, objec
     task, model, _ = trained
     inputs, counts = layers(task, sram_kb=64, bandwidth=1)
     every = model.rank(task, inputs, counts, objective, k=task.n_labels)
-    labels, cost = every["labels"], every[objective]
+    labels = every["labels"]
     assert every["scored"] == every["allowed"] == labels.size
     top = (k + 1) // 2
     want = list(labels[:top])
