@@ -127,8 +127,10 @@ def optuna_search(network, *, max_macs, sram_kb, bandwidth, objective="cycles", 
     allowed = np.flatnonzero(s["pes"] <= max_macs)
     if not allowed.size:
         raise ValueError(f"max_macs = {max_macs}: no configuration of the space fits the budget")
+    # a configuration some layer cannot simulate (USER_ROWS_LIMIT) scores inf, as a missing one
+    simulable = task.simulable(inputs, np.broadcast_to(allowed, (len(inputs), allowed.size))).all(axis=0)
     index = {(int(s["rows"][a]), int(s["cols"][a]), int(s["code"][a]), int(s["i"][a]),
-              int(s["j"][a])): int(a) for a in allowed}
+              int(s["j"][a])): int(a) if ok else None for a, ok in zip(allowed, simulable)}
     shapes = sorted({f"{r}x{c}" for r, c, *_ in index})
     flows = sorted({code for _, _, code, _, _ in index})
     splits = sorted({f"{i},{j}" for *_, i, j in index})
@@ -139,7 +141,7 @@ def optuna_search(network, *, max_macs, sram_kb, bandwidth, objective="cycles", 
         code = DATAFLOWS.index(trial.suggest_categorical("dataflow", [DATAFLOWS[c] for c in flows]))
         i, j = map(int, trial.suggest_categorical("split", splits).split(","))
         label = index.get((rows, cols, code, i, j))
-        if label is None:  # a user space may lack a combination
+        if label is None:  # a user space may lack a combination, or a layer cannot simulate it
             return float("inf")
         trial.set_user_attr("label", label)
         return float(network_cost(task, inputs, counts, [label], objective)["cost"][0])

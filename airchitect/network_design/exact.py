@@ -161,6 +161,21 @@ def _bound_values(lb, ex, done):
     return out
 
 
+def _refuse(task, inputs, labels, can):
+    """Stop the search: candidate ``labels`` (one per dataflow) cannot be ruled out by
+    its bound and some layer cannot simulate it (``can``: ``(layers, dataflows)``)."""
+    from airchitect.targets.systolic.simulate import USER_ROWS_LIMIT
+
+    layer, column = np.argwhere(~can)[0]
+    label, s = int(labels[column]), task.space_columns()
+    row = inputs.iloc[layer]
+    raise ValueError(
+        f"codesign: the exact search cannot rule out configuration {label} ({s['rows'][label]} x "
+        f"{s['cols'][label]} {s['dataflow'][label]}) by its bound, and layer M, N, K = {row.M}, {row.N}, "
+        f"{row.K} on it needs more than USER_ROWS_LIMIT = {USER_ROWS_LIMIT:.0e} demand rows to simulate; "
+        f"split that layer, or use method='model' (configurations every layer can simulate)")
+
+
 def search_network(task, inputs, counts, *, objective, per_layer, k=1, max_simulations=MAX_SIMULATIONS):
     """The ``k`` best candidates of a network, exactly; see the module docstring.
 
@@ -196,7 +211,13 @@ def search_network(task, inputs, counts, *, objective, per_layer, k=1, max_simul
     check_entries(n_layers, H * D)
     valid = cand.labels >= 0
     safe = np.where(valid, cand.labels, 0)
-    b = task.bounds(inputs, np.broadcast_to(safe.reshape(1, -1), (n_layers, safe.size)))
+    grid = np.broadcast_to(safe.reshape(1, -1), (n_layers, safe.size))
+    b = task.bounds(inputs, grid)
+    # a candidate some layer of which simulate refuses (USER_ROWS_LIMIT) is never refined:
+    # it must be ruled out by its bound, or the search stops naming the pair
+    can = task.simulable(inputs, grid).reshape(n_layers, H, D) | ~valid[None]
+    blocked = ~can.all(axis=(0, 2))
+    is_final = np.zeros(H, dtype=bool)
     lb, ex = {}, {}
     for name in FIGURES:
         lb[name] = np.where(valid[None], b[name].reshape(n_layers, H, D).astype(np.float64), np.inf)
@@ -218,8 +239,11 @@ def search_network(task, inputs, counts, *, objective, per_layer, k=1, max_simul
         best = [final[h] for h in order[:k] if h in final]
         if len(best) == k and all(h in final for h in order[:k]):
             break
+        stuck = np.flatnonzero(blocked[order[:k]])
+        if stuck.size and is_final[order[:stuck[0]]].all():
+            _refuse(task, inputs, cand.labels[order[stuck[0]]], can[:, order[stuck[0]]])
         # simulate the largest unsimulated layers of the first candidates not yet final
-        open_ = [h for h in order[: k + batch] if h not in final][:batch]
+        open_ = list(order[~is_final[order] & ~blocked[order]][:batch])
         share = w * values["cycles" if objective == "cycles" else "energy"]
         layers_, hw = largest_open_layers(done, share, open_)
         rows = np.repeat(layers_, D)
@@ -243,6 +267,7 @@ def search_network(task, inputs, counts, *, objective, per_layer, k=1, max_simul
                 key = (float(value[slot]), float(figures["cycles"][slot]), float(pes[h]),
                        float(figures["dram_words"][slot]), float(h))
                 pick = choice[:, slot]
+                is_final[h] = True
                 final[h] = (key, {
                     "candidate": int(h), "labels": cand.labels[h][pick],
                     "cycles": figures["cycles"][slot], "energy": figures["energy"][slot],

@@ -316,9 +316,15 @@ def _spread(order, arrays, k):
 
 def network_bounds(task, inputs, counts):
     """``(allowed, bounds, cycles, energy)`` of a network under one budget: the labels
-    its budget allows, the task's per-layer bounds of each (``(layers, allowed)``
-    arrays) and their count-weighted sums (network lower bounds, ``(allowed,)``)."""
+    its budget allows whose every layer :meth:`~airchitect.tasks.codesign.CodesignTask.simulate`
+    accepts (at most ``USER_ROWS_LIMIT`` demand rows; this depends on the array, not the
+    split), the task's per-layer bounds of each (``(layers, allowed)`` arrays) and
+    their count-weighted sums (network lower bounds, ``(allowed,)``)."""
     allowed = np.flatnonzero(task.allowed(inputs.iloc[:1], validated=True)[0])
+    allowed = allowed[task.simulable(inputs, np.broadcast_to(allowed, (len(inputs), allowed.size))).all(axis=0)]
+    if not allowed.size:
+        raise ValueError("codesign: no configuration the budget allows can simulate every layer "
+                         "(USER_ROWS_LIMIT demand rows); raise max_macs or split the GEMMs")
     b = task.bounds(inputs, np.broadcast_to(allowed, (len(inputs), allowed.size)))
     counts = np.asarray(counts, dtype=np.float64)
     return (allowed, b, counts @ b["cycles"].astype(np.float64),
@@ -381,14 +387,12 @@ def network_pairs(task, inputs, counts, rng, configs=48):
     that configuration.
     """
     counts = np.asarray(counts, dtype=np.float64)
-    allowed, b, cyc, energy = network_bounds(task, inputs, counts)
+    allowed, b, cyc, energy = network_bounds(task, inputs, counts)  # simulable configurations only
     edp = cyc * energy
-    ok = task.simulable(inputs, np.broadcast_to(allowed, (len(inputs), allowed.size))).all(axis=0)
-    by_cycles, by_edp = (order[ok[order]] for order in (np.argsort(cyc, kind="stable"),
-                                                         np.argsort(edp, kind="stable")))
+    by_cycles, by_edp = np.argsort(cyc, kind="stable"), np.argsort(edp, kind="stable")
     pes = task.space_columns()["pes"][allowed]
     big = np.flatnonzero((pes >= int(inputs["max_macs"].iloc[0]) // 16)
-                         & (cyc <= PAIR_BOUND_RATIO * cyc.min()) & ok)
+                         & (cyc <= PAIR_BOUND_RATIO * cyc.min()))
     quarter = configs // 4
     pick = [by_cycles[:quarter], by_edp[:quarter // 2],
             rng.choice(by_cycles[:3000], size=min(quarter + quarter // 2, by_cycles[:3000].size), replace=False),

@@ -26,6 +26,33 @@ def test_never_beats_the_exact_optimum_and_scores_its_trials_exactly(sampler):
     assert again["cost"][0] == out["cost"]
 
 
+def test_configurations_past_the_user_mode_limit_score_inf(monkeypatch):
+    # USER_ROWS_LIMIT lowered to the most demand rows any configuration of 16 PEs or more
+    # needs on a layer: the 2 x 2, 2 x 4 and 4 x 2 arrays that need more cannot be
+    # simulated; their trials score inf instead of stopping the search
+    import importlib
+
+    simulate = importlib.import_module("airchitect.targets.systolic.simulate")
+    inputs = TASK.validate(pd.DataFrame({"M": NET["M"], "N": NET["N"], "K": NET["K"], "max_macs": 64,
+                                         "sram_kb": 16, "bandwidth": 2}))
+    s = TASK._space_arrays()
+    labels = np.flatnonzero(s["pes"] <= 64)
+    M, N, K = (inputs[c].to_numpy()[:, None] for c in "MNK")
+    code, rows, cols = s["code"][labels], s["rows"][labels], s["cols"][labels]
+    demand = (np.ceil(np.where(code == 0, M, K) / rows) * np.ceil(np.where(code == 2, M, N) / cols)
+              * (np.choose(code, [K, M, N]) + 2 * rows + cols)).max(axis=0)
+    limit = demand[s["pes"][labels] >= 16].max()
+    monkeypatch.setattr(simulate, "USER_ROWS_LIMIT", limit)
+    blocked = ~TASK.simulable(inputs, np.broadcast_to(labels, (3, labels.size))).all(axis=0)
+    assert blocked.tolist() == (demand > limit).tolist() and blocked.any()
+    assert (s["pes"][labels[blocked]] < 16).all()
+    out = optuna_search(NET, max_macs=64, sram_kb=16, bandwidth=2, sampler="random", n_trials=40, seed=0,
+                        task=TASK)
+    # 40 random trials over 9 shapes draw one of the 3 blocked ones all but surely
+    # (simulating it would raise); the best is one that can simulate
+    assert np.isfinite(out["cost"]) and out["label"] in labels[~blocked].tolist()
+
+
 def test_a_space_of_one_configuration_is_found():
     task = CodesignTask(rows=[4], cols=[4], max_macs=[16], dataflows=["ws"], parts=3)
     assert task.n_labels == 1

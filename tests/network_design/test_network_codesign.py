@@ -426,3 +426,38 @@ def test_memory_bound_is_checked_before_any_work():
                         "K": rng.integers(1, 4000, 700)})
     with pytest.raises(ValueError, match="MAX_ENTRIES"):
         codesign(net, max_macs=65536, sram_kb=512, bandwidth=8)
+
+
+@pytest.mark.parametrize("objective", ["cycles", "edp"])
+def test_configurations_past_the_user_mode_limit_are_ruled_out_or_named(objective, monkeypatch):
+    # USER_ROWS_LIMIT lowered to the optimum's largest demand (folds x rows per fold) of
+    # any layer: the configurations that need more cannot be simulated, their bounds rule
+    # them out, and the search still returns the optimum; one row lower, the optimum
+    # itself cannot be simulated and the search says so instead of returning another
+    import importlib
+
+    from airchitect.network_design.model import network_bounds
+
+    simulate = importlib.import_module("airchitect.targets.systolic.simulate")
+    budget = dict(max_macs=256, sram_kb=32, bandwidth=4)
+    labels, cycles, _ = _shared_best(SMALL, NET, *budget.values(), objective)
+    table = network_layers(pd.DataFrame(NET)).table
+    inputs = SMALL.validate(pd.DataFrame({"M": table.M, "N": table.N, "K": table.K, **budget}))
+    s = SMALL._space_arrays()
+    allowed = np.flatnonzero(s["pes"] <= 256)
+    M, N, K = (inputs[c].to_numpy()[:, None] for c in "MNK")
+    code = s["code"][allowed]
+    sr, sc = np.where(code == 0, M, K), np.where(code == 2, M, N)
+    t = np.choose(code, [K, M, N])
+    demand = (np.ceil(sr / s["rows"][allowed]) * np.ceil(sc / s["cols"][allowed])
+              * (t + 2 * s["rows"][allowed] + s["cols"][allowed])).max(axis=0)
+    limit = demand[allowed == labels[0]][0]
+    assert 0 < (demand > limit).sum() < allowed.size  # some configurations are out
+    monkeypatch.setattr(simulate, "USER_ROWS_LIMIT", limit)
+    got = codesign(NET, objective=objective, task=SMALL, **budget)
+    assert got.cycles == cycles[0]
+    kept = network_bounds(SMALL, inputs, table["count"].to_numpy())[0]
+    assert kept.tolist() == allowed[demand <= limit].tolist()
+    monkeypatch.setattr(simulate, "USER_ROWS_LIMIT", limit - 1)
+    with pytest.raises(ValueError, match=rf"cannot rule out configuration {labels[0]} .* USER_ROWS_LIMIT"):
+        codesign(NET, objective=objective, task=SMALL, **budget)
