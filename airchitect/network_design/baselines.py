@@ -75,6 +75,14 @@ def estimate_choice(task, inputs, counts, k=1):
     return labels[np.lexsort((labels, total))[:k]]
 
 
+def every_layer_simulates(task, inputs, labels):
+    """Whether every layer (row of ``inputs``) can simulate each of ``labels`` (one per
+    candidate, ``(n,)`` bool): :meth:`~airchitect.tasks.codesign.CodesignTask.simulable`
+    on all rows."""
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    return task.simulable(inputs, np.broadcast_to(labels, (len(inputs), labels.size))).all(axis=0)
+
+
 def network_cost(task, inputs, counts, labels, objective):
     """Exact network figures of task ``labels`` (one per candidate): a dict of ``(n,)``
     arrays ``cycles``, ``energy``, ``edp``, ``dram_words`` and ``cost``, and the
@@ -128,7 +136,7 @@ def optuna_search(network, *, max_macs, sram_kb, bandwidth, objective="cycles", 
     if not allowed.size:
         raise ValueError(f"max_macs = {max_macs}: no configuration of the space fits the budget")
     # a configuration some layer cannot simulate (USER_ROWS_LIMIT) scores inf, as a missing one
-    simulable = task.simulable(inputs, np.broadcast_to(allowed, (len(inputs), allowed.size))).all(axis=0)
+    simulable = every_layer_simulates(task, inputs, allowed)
     index = {(int(s["rows"][a]), int(s["cols"][a]), int(s["code"][a]), int(s["i"][a]),
               int(s["j"][a])): int(a) if ok else None for a, ok in zip(allowed, simulable)}
     shapes = sorted({f"{r}x{c}" for r, c, *_ in index})

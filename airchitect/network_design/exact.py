@@ -237,7 +237,7 @@ def search_network(task, inputs, counts, *, objective, per_layer, k=1, max_simul
                 column[h] = value
         order = np.lexsort(keys[::-1])
         best = [final[h] for h in order[:k] if h in final]
-        if len(best) == k and all(h in final for h in order[:k]):
+        if len(best) == k and is_final[order[:k]].all():
             break
         stuck = np.flatnonzero(blocked[order[:k]])
         if stuck.size and is_final[order[:stuck[0]]].all():

@@ -45,7 +45,7 @@ from torch import nn
 
 from airchitect.learn.factorised import N_PAIR_FEATURES, pair_features
 from airchitect.learn.loop import fit_loop
-from airchitect.network_design.baselines import network_cost
+from airchitect.network_design.baselines import every_layer_simulates, network_cost
 from airchitect.tasks.pruning import evaluate_in_order
 
 #: features of a (layer, configuration) pair: the per-workload model's, then the
@@ -321,7 +321,7 @@ def network_bounds(task, inputs, counts):
     split), the task's per-layer bounds of each (``(layers, allowed)`` arrays) and
     their count-weighted sums (network lower bounds, ``(allowed,)``)."""
     allowed = np.flatnonzero(task.allowed(inputs.iloc[:1], validated=True)[0])
-    allowed = allowed[task.simulable(inputs, np.broadcast_to(allowed, (len(inputs), allowed.size))).all(axis=0)]
+    allowed = allowed[every_layer_simulates(task, inputs, allowed)]
     if not allowed.size:
         raise ValueError("codesign: no configuration the budget allows can simulate every layer "
                          "(USER_ROWS_LIMIT demand rows); raise max_macs or split the GEMMs")
@@ -409,12 +409,12 @@ def model_pairs(model, task, inputs, counts, k=16, objectives=("cycles", "edp"))
     These are the configurations where the model's errors cost the most: a
     configuration whose cost it underestimates rises to its top, and training on
     the exact figures of its own top ``k`` corrects that (one round of data
-    aggregation). Returns what :func:`network_pairs` returns.
+    aggregation). :meth:`NetworkModel.rank` proposes only configurations every layer
+    can simulate (:func:`network_bounds`). Returns what :func:`network_pairs` returns.
     """
     counts = np.asarray(counts, dtype=np.float64)
     labels = np.unique(np.concatenate([model.rank(task, inputs, counts, objective, k)["labels"]
                                        for objective in objectives]))
-    labels = labels[task.simulable(inputs, np.broadcast_to(labels, (len(inputs), labels.size))).all(axis=0)]
     grid = np.ascontiguousarray(np.broadcast_to(labels, (len(inputs), labels.size)))
     return _simulated_pairs(task, inputs, counts, grid, task.bounds(inputs, grid))
 
