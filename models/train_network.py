@@ -30,7 +30,7 @@ import airchitect as ac
 from airchitect._files import write_atomic
 from airchitect.network_design.layers import network_layers
 from airchitect.network_design.model import (
-    N_NETWORK_FEATURES, SHIPPED, NetworkModel, fit_scorer, model_pairs, network_pairs, sample_budgets,
+    ESTIMATE_FOLDS, N_NETWORK_FEATURES, SHIPPED, NetworkModel, fit_scorer, model_pairs, network_pairs, sample_budgets,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,7 +122,7 @@ def main(argv=None):
     torch.set_num_threads(2)
     meta_file = DATA.with_suffix(".json")
     wanted = {"networks": args.networks, "configs": args.configs, "seed": SEED, "features": N_NETWORK_FEATURES,
-              "max_network_macs": MAX_NETWORK_MACS, "package_version": ac.__version__}
+              "estimate_folds": ESTIMATE_FOLDS, "max_network_macs": MAX_NETWORK_MACS, "package_version": ac.__version__}
     if DATA.exists() and meta_file.exists() and json.loads(meta_file.read_text()) == wanted:
         pairs = pd.read_parquet(DATA)
     else:
@@ -147,7 +147,8 @@ def main(argv=None):
         scorer = fit(pairs, args, init=scorer.train(), epochs=args.round_epochs)
     training = {"networks": args.networks, "configs": args.configs, "pairs": int(len(pairs)),
                 "epochs": args.epochs, "rounds": args.rounds, "top": args.top,
-                "round_epochs": args.round_epochs, "seed": SEED, "fit_seconds": round(time.perf_counter() - start, 1),
+                "round_epochs": args.round_epochs, "seed": SEED, "estimate_folds": ESTIMATE_FOLDS,
+                "fit_seconds": round(time.perf_counter() - start, 1),
                 "held_out": "every network of ac.workloads.networks()"}
     model = NetworkModel(scorer, task_definition, training)
     model.save(args.out)

@@ -45,7 +45,7 @@ from torch import nn
 
 from airchitect.learn.factorised import N_PAIR_FEATURES, pair_features
 from airchitect.learn.loop import fit_loop
-from airchitect.network_design.baselines import every_layer_simulates, network_cost
+from airchitect.network_design.baselines import ESTIMATE_FOLDS, every_layer_simulates, network_cost
 from airchitect.tasks.pruning import evaluate_in_order
 
 #: features of a (layer, configuration) pair: the per-workload model's, then the
@@ -203,6 +203,8 @@ class NetworkModel(PairModel):
     over a network's layers by their counts (parameters as :class:`PairModel`'s)."""
 
     what = "network co-design model"
+    #: 3: features from estimates walking ESTIMATE_FOLDS folds (2: 128 folds)
+    version = 3
 
     # -- prediction ----------------------------------------------------------------------
     def layer_figures(self, task, inputs, labels, bounds, estimate):
@@ -264,7 +266,7 @@ class NetworkModel(PairModel):
             new = np.unique(idx // n_splits)
             new = new[~known[new]]
             if new.size:
-                estimates[:, new] = task.split_estimate(inputs, arrays[new])
+                estimates[:, new] = task.split_estimate(inputs, arrays[new], ESTIMATE_FOLDS)
                 known[new] = True
             cycles, energy = self.layer_figures(task, inputs, np.ascontiguousarray(labels), sub,
                                                 estimates[:, idx // n_splits, idx % n_splits])
@@ -332,10 +334,11 @@ def network_bounds(task, inputs, counts):
 
 
 def pair_estimates(task, inputs, labels):
-    """Split-stall estimates of configuration ``labels[r, j]`` on layer ``r`` (``labels``' shape)."""
+    """Split-stall estimates of configuration ``labels[r, j]`` on layer ``r`` (``labels``' shape),
+    each walk visiting up to :data:`ESTIMATE_FOLDS` folds."""
     n_splits = task.factors[1]
     arrays, where = np.unique(labels // n_splits, return_inverse=True)
-    table = task.split_estimate(inputs, arrays)
+    table = task.split_estimate(inputs, arrays, ESTIMATE_FOLDS)
     rows = np.arange(len(inputs))[:, None]
     return table[rows, where.reshape(labels.shape), labels % n_splits]
 

@@ -240,7 +240,7 @@ class CodesignTask(Task):
         if self.parts != PARTS:
             raise ValueError(f"task {self.name!r}: {method} needs parts = {PARTS}, got {self.parts}")
 
-    def split_estimate(self, inputs, arrays):
+    def split_estimate(self, inputs, arrays, max_folds=None):
         """Estimated USER-mode cycles of every row on each of ``arrays`` under each split,
         ``(n_rows, len(arrays), n_splits)`` float64.
 
@@ -250,11 +250,14 @@ class CodesignTask(Task):
         its size), one walk per buffer size shared by the splits. Not a bound and
         not exact, but it follows how a split's misses jump with the buffer's set
         size, which no smooth function of the sizes does. ``inputs`` are validated
-        rows; ``arrays`` indexes the first factor of the labels. Needs ``parts = 16``.
+        rows; ``arrays`` indexes the first factor of the labels. Each walk visits at
+        most ``max_folds`` folds that may miss (default
+        :data:`~airchitect.targets.systolic.memory.split_reads.MAX_FOLDS`, 128) and
+        extends the stall's growth linearly past them. Needs ``parts = 16``.
 
-        Work: one walk per buffer and size of each (row, array), at most 128 folds
-        that may miss each (16.5 ms for all 273 arrays of a sampled query, measured
-        with the machine shared).
+        Work: one walk per buffer and size of each (row, array), at most
+        ``max_folds`` folds that may miss each (16.5 ms for all 273 arrays of a
+        sampled query at 128 folds, measured with the machine shared).
         """
         from airchitect.targets.systolic.geometry import gemm_geometry
         from airchitect.targets.systolic.memory import splits as memory_splits
@@ -270,7 +273,8 @@ class CodesignTask(Task):
                           *(np.tile(s[c][first], n) for c in ("rows", "cols", "code")))
         out = memory_splits.split_cycles(G, np.repeat(col["sram_kb"] * WORDS_PER_KB, a),
                                          np.repeat(col["bandwidth"], a), s["i"][:n_splits],
-                                         s["j"][:n_splits], s["k"][:n_splits])
+                                         s["j"][:n_splits], s["k"][:n_splits],
+                                         max_folds or memory_splits.MAX_FOLDS)
         return out.reshape(n, a, n_splits)
 
     def stall_parts(self, inputs, labels, rows=None):

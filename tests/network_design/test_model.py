@@ -255,12 +255,36 @@ def test_cli_method_model_with_the_shipped_model(tmp_path):
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "per-layer" in bad.stderr
 
 
+def test_network_estimates_walk_past_a_large_layers_first_fill():
+    # VGG16's second convolution (50176 x 64 x 576) on a 4 x 32 os array under 4096/512/4,
+    # split 2/11/3 sixteenths: the ifmap buffer stalls only after its first 128 folds, so
+    # the per-workload estimate (128 folds) is the stall-free figure, half the exact
+    # cycles; the network model's walk (ESTIMATE_FOLDS) comes within 0.1% of them
+    task = ac.tasks.get("codesign")
+    inputs = task.validate({"M": [50176], "N": [64], "K": [576], "max_macs": [4096], "sram_kb": [512],
+                            "bandwidth": [4]})
+    space = task.space()
+    label = int(np.flatnonzero((space.rows == 4) & (space.cols == 32) & (space.dataflow == "os")
+                               & (space.i == 2) & (space.j == 11))[0])
+    exact = float(task.simulate(inputs, np.array([[label]]))["total_cycles"][0, 0])
+    short = task.split_estimate(inputs, [label // 105])[0, 0, label % 105]
+    free = task.stall_parts(inputs, np.array([[label]]))["free"][0, 0]
+    assert short == free and exact > 1.9 * free
+    estimate = pair_estimates(task, inputs, np.array([[label]]))[0, 0]
+    assert abs(estimate / exact - 1) < 1e-3
+
+
 @pytest.mark.parametrize("network, budget", [("dlrm", (4096, 512, 4)), ("mobilenetv2", (16384, 1024, 16))])
 def test_shipped_model_predicts_the_exact_optimum_of_held_out_networks(network, budget):
     # real networks the shipped model never saw in training; its first choice alone
-    # is the branch-and-bound optimum here (benchmarks/results/codesign_network_model.md)
+    # costs the branch-and-bound optimum here (benchmarks/results/codesign_network_model.md);
+    # on dlrm it is a split of the optimum's array that ties on cycles, PEs and DRAM words,
+    # with a larger ifmap share than the exact search's tie-break takes, so only the
+    # array is compared
     macs, sram, bw = budget
     exact = ac.codesign(network, max_macs=macs, sram_kb=sram, bandwidth=bw)
     found = ac.codesign(network, max_macs=macs, sram_kb=sram, bandwidth=bw, method="model", k=1)
     assert found.extra["evaluated"] == 1
-    assert found.cycles == exact.cycles and found.config == exact.config
+    assert found.cycles == exact.cycles
+    array = ("rows", "cols", "dataflow")
+    assert [found.config[a] for a in array] == [exact.config[a] for a in array]
