@@ -3,14 +3,15 @@
 A network's cost on one accelerator is the count-weighted sum of its layers'
 costs, so the model is a set model with count-weighted sum pooling: a neural
 scorer corrects, for every (distinct layer, configuration) pair, the ``buffer``
-task's split-stall estimate of the USER-mode cycles
-(:meth:`airchitect.tasks.codesign.CodesignTask.split_estimate`), and predicts
-how far the energy lies above its closed-form lower bound
+task's split-stall estimate of the USER-mode cycles and the energy of the same
+walks' DRAM reads (:meth:`airchitect.tasks.codesign.CodesignTask.split_estimate`
+with ``energy``), each at least its closed-form lower bound
 (:meth:`airchitect.tasks.codesign.CodesignTask.bounds`)::
 
     cycles(l, c) ~ max(bound(l, c), base(l, c) x 2 ** delta(l, c)),
         base(l, c) = max(bound(l, c), estimate(l, c))
-    energy(l, c) ~ bound_energy(l, c) x 2 ** over_energy(l, c)    (over >= 0)
+    energy(l, c) ~ max(bound_energy(l, c), energy_estimate(l, c)) x 2 ** over_energy(l, c)
+        (over >= 0)
     network cycles(c) ~ sum_l count_l x cycles(l, c)
 
 and ``edp`` is the product of the network figures. The estimate walks each
@@ -48,9 +49,12 @@ from airchitect.learn.loop import fit_loop
 from airchitect.network_design.baselines import ESTIMATE_FOLDS, every_layer_simulates, network_cost
 from airchitect.tasks.pruning import evaluate_in_order
 
-#: features of a (layer, configuration) pair: the per-workload model's, then the
-#: split-stall estimate against the cycle bound and on its own (log2)
-N_NETWORK_FEATURES = N_PAIR_FEATURES + 2
+#: features of a (layer, configuration) pair without the energy estimate: the
+#: per-workload model's, then the split-stall estimate against the cycle bound and on
+#: its own (log2); the codesign reranker's first features
+N_ESTIMATE_FEATURES = N_PAIR_FEATURES + 2
+#: the network model's: those and the walks' energy estimate against the energy bound (log2)
+N_NETWORK_FEATURES = N_ESTIMATE_FEATURES + 1
 #: configurations scored at once (their pairs with every distinct layer)
 SCORE_BATCH = 1024
 #: most (layer, configuration) pairs whose features are held at once
@@ -110,17 +114,20 @@ class PairModel:
         self.task_definition = task_definition
         self.training = dict(training or {})
 
-    def _figures(self, features, bounds, estimate, shape):
+    def _figures(self, features, bounds, estimate, shape, energy_estimate=None):
         """Predicted ``(cycles, energy)`` of ``shape`` from the pairs' ``features``, their
         task ``bounds`` and split-stall ``estimate``: ``cycles = max(bound, max(bound,
-        estimate) x 2^delta)`` and ``energy = energy bound x 2^over``."""
+        estimate) x 2^delta)`` and ``energy = max(energy bound, energy_estimate) x 2^over``
+        (the energy bound alone without ``energy_estimate``)."""
         with torch.inference_mode():
             out = self.scorer(torch.as_tensor(features)).numpy()
         out = out.astype(np.float64).reshape(shape + (2,))
         bound = np.maximum(bounds["cycles"], 1).astype(np.float64)
         cycles = np.maximum(bound, np.maximum(bound, estimate) * np.exp2(out[..., 0]))
-        energy = np.asarray(bounds["energy"], dtype=np.float64) * np.exp2(out[..., 1])
-        return cycles, energy
+        energy = np.asarray(bounds["energy"], dtype=np.float64)
+        if energy_estimate is not None:
+            energy = np.maximum(energy, energy_estimate)
+        return cycles, energy * np.exp2(out[..., 1])
 
     # -- persistence ---------------------------------------------------------------------
     @classmethod
@@ -203,16 +210,17 @@ class NetworkModel(PairModel):
     over a network's layers by their counts (parameters as :class:`PairModel`'s)."""
 
     what = "network co-design model"
-    #: 3: features from estimates walking ESTIMATE_FOLDS folds (2: 128 folds)
+    #: 3: cycle and energy estimates walking ESTIMATE_FOLDS folds (2: cycles, 128 folds)
     version = 3
 
     # -- prediction ----------------------------------------------------------------------
-    def layer_figures(self, task, inputs, labels, bounds, estimate):
+    def layer_figures(self, task, inputs, labels, bounds, estimate, energy_estimate):
         """Predicted ``(cycles, energy)`` of configuration ``labels[r, j]`` on layer ``r``,
         each of ``labels``' shape; ``bounds`` are the task's bounds of those pairs and
-        ``estimate`` their split-stall estimates (:func:`pair_estimates`)."""
-        return self._figures(network_features(task, inputs, labels, bounds, estimate), bounds, estimate,
-                             labels.shape)
+        ``estimate``, ``energy_estimate`` the walks' estimates of their cycles and
+        energy (:func:`pair_estimates`)."""
+        features = network_features(task, inputs, labels, bounds, estimate, energy_estimate)
+        return self._figures(features, bounds, estimate, labels.shape, energy_estimate)
 
     def rank(self, task, inputs, counts, objective="cycles", k=1, spread=False):
         """The model's ``k`` best configurations of a network, best first.
@@ -251,6 +259,7 @@ class NetworkModel(PairModel):
         n_splits = task.factors[1]
         arrays = allowed[::n_splits] // n_splits  # allowed holds every split of these arrays
         estimates = np.empty((len(inputs), arrays.size, n_splits))
+        energies = np.empty((len(inputs), arrays.size, n_splits))
         known = np.zeros(arrays.size, dtype=bool)
         bound = {"cycles": net_cycles, "energy": net_energy, "edp": net_cycles * net_energy}[objective]
         order = np.argsort(bound, kind="stable")
@@ -266,10 +275,12 @@ class NetworkModel(PairModel):
             new = np.unique(idx // n_splits)
             new = new[~known[new]]
             if new.size:
-                estimates[:, new] = task.split_estimate(inputs, arrays[new], ESTIMATE_FOLDS)
+                estimates[:, new], energies[:, new] = task.split_estimate(inputs, arrays[new], ESTIMATE_FOLDS,
+                                                                          energy=True)
                 known[new] = True
+            at = (slice(None), idx // n_splits, idx % n_splits)
             cycles, energy = self.layer_figures(task, inputs, np.ascontiguousarray(labels), sub,
-                                                estimates[:, idx // n_splits, idx % n_splits])
+                                                estimates[at], energies[at])
             found_l.append(allowed[idx])
             found_b.append(bound[idx])
             found_c.append(counts @ cycles)
@@ -334,24 +345,31 @@ def network_bounds(task, inputs, counts):
 
 
 def pair_estimates(task, inputs, labels):
-    """Split-stall estimates of configuration ``labels[r, j]`` on layer ``r`` (``labels``' shape),
-    each walk visiting up to :data:`ESTIMATE_FOLDS` folds."""
+    """``(cycles, energy)``: the walks' estimates of configuration ``labels[r, j]`` on
+    layer ``r`` (each of ``labels``' shape; :meth:`~airchitect.tasks.codesign.CodesignTask.split_estimate`
+    with ``energy``), each walk visiting up to :data:`ESTIMATE_FOLDS` folds."""
     n_splits = task.factors[1]
     arrays, where = np.unique(labels // n_splits, return_inverse=True)
-    table = task.split_estimate(inputs, arrays, ESTIMATE_FOLDS)
-    rows = np.arange(len(inputs))[:, None]
-    return table[rows, where.reshape(labels.shape), labels % n_splits]
+    cycles, energy = task.split_estimate(inputs, arrays, ESTIMATE_FOLDS, energy=True)
+    at = (np.arange(len(inputs))[:, None], where.reshape(labels.shape), labels % n_splits)
+    return cycles[at], energy[at]
 
 
-def network_features(task, inputs, labels, bounds, estimate):
+def network_features(task, inputs, labels, bounds, estimate, energy_estimate=None):
     """Features ``(layers x k, N_NETWORK_FEATURES)`` (float32) of the pairs (layer ``r``,
     configuration ``labels[r, j]``): the per-workload model's
     (:func:`airchitect.learn.factorised.pair_features`), then log2 of the
-    estimate over the cycle bound and log2 of the estimate."""
+    estimate over the cycle bound, log2 of the estimate and, with
+    ``energy_estimate``, log2 of it over the energy bound (without it,
+    ``N_ESTIMATE_FEATURES`` features)."""
     est = np.clip(np.asarray(estimate, dtype=np.float64), 1.0, 2.0**62)
     bound = np.maximum(np.asarray(bounds["cycles"], dtype=np.float64), 1.0)
-    extra = np.stack([np.log2(est / bound).ravel(), np.log2(est).ravel()], axis=1)
-    return np.concatenate([pair_features(task, inputs, labels, bounds), extra.astype(np.float32)], axis=1)
+    extra = [np.log2(est / bound).ravel(), np.log2(est).ravel()]
+    if energy_estimate is not None:
+        e_bound = np.maximum(np.asarray(bounds["energy"], dtype=np.float64), 1e-300)
+        extra.append(np.log2(np.maximum(np.asarray(energy_estimate, dtype=np.float64), e_bound) / e_bound).ravel())
+    extra = np.stack(extra, axis=1).astype(np.float32)
+    return np.concatenate([pair_features(task, inputs, labels, bounds), extra], axis=1)
 
 
 def _cost(cycles, energy, objective):
@@ -427,14 +445,16 @@ def _simulated_pairs(task, inputs, counts, labels, bounds):
     (``(layers, k)``, the same ``k`` on every layer), with the task's ``bounds`` of
     those pairs."""
     sim = task.simulate(inputs, labels)
-    estimate = pair_estimates(task, inputs, labels)
+    estimate, energy_estimate = pair_estimates(task, inputs, labels)
     cycles = sim["total_cycles"].astype(np.float64)
     share = counts[:, None] * cycles / np.maximum(counts @ cycles, 1.0)[None, :]
     base = np.maximum(np.maximum(bounds["cycles"], 1), estimate)
     delta = np.log2(np.maximum(cycles, 1) / base)
-    over_e = np.log2(sim["energy_pj"] / np.maximum(np.asarray(bounds["energy"], np.float64), 1e-300))
+    e_base = np.maximum(np.maximum(np.asarray(bounds["energy"], np.float64), 1e-300), energy_estimate)
+    over_e = np.log2(sim["energy_pj"] / e_base)
     targets = np.stack([delta.ravel(), np.maximum(over_e, 0).ravel()], axis=1)
-    return network_features(task, inputs, labels, bounds, estimate), targets.astype(np.float32), share.ravel()
+    features = network_features(task, inputs, labels, bounds, estimate, energy_estimate)
+    return features, targets.astype(np.float32), share.ravel()
 
 
 def fit_scorer(features, targets, weights, width=256, epochs=30, batch_size=2048, learning_rate=2e-3,

@@ -36,11 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from airchitect.learn.factorised import stall_features
-from airchitect.network_design.model import N_NETWORK_FEATURES, PairModel, fit_scorer, network_features
+from airchitect.network_design.model import N_ESTIMATE_FEATURES, PairModel, fit_scorer, network_features
 
 #: features of a pair: the network model's, then log2(1 + stall / stall-free cycles)
 #: of the ifmap, filter and ofmap buffers, of the second largest and of their sum
-N_RERANK_FEATURES = N_NETWORK_FEATURES + 5
+N_RERANK_FEATURES = N_ESTIMATE_FEATURES + 5
 #: candidates of the per-workload model that :func:`airchitect.recommend` reranks
 POOL = 128
 FORMAT = "airchitect-codesign-reranker"

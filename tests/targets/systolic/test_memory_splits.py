@@ -35,6 +35,24 @@ def test_each_walk_equals_the_event_estimate_with_that_buffer_alone(workloads):
             np.testing.assert_array_equal(free + stalls[:, kind, share - 1], est)
 
 
+def test_read_buffers_dram_words_equal_the_exact_simulators(workloads):
+    # a read buffer's DRAM reads do not depend on timing nor on the other buffers:
+    # walked to the end, each size's equal SCALE-Sim's (the exact event model's),
+    # whatever the other two buffers hold; the stalls are those of the walk without
+    _, _, G, sram, bw = workloads
+    stalls, reads = ms.buffer_stalls(G, sram, bw, max_folds=10**9, dram=True)
+    np.testing.assert_array_equal(stalls, ms.buffer_stalls(G, sram, bw, max_folds=10**9))
+    rng = np.random.default_rng(5)
+    for share in range(1, 15):
+        i = np.full(len(G), share)
+        j = rng.integers(1, 16 - share, len(G))  # k = 16 - i - j >= 1
+        words = np.stack([sram * i // 16, sram * j // 16, sram * (16 - i - j) // 16], axis=1)
+        exact = run_geometry(G, words, bw, exact=True)
+        rows = np.arange(len(G))
+        np.testing.assert_array_equal(reads[rows, 0, i - 1], exact["dram_ifmap_reads"])
+        np.testing.assert_array_equal(reads[rows, 1, j - 1], exact["dram_filter_reads"])
+
+
 def test_only_the_needed_stalls_are_walked_and_they_equal_the_full_walks(workloads):
     _, _, G, sram, bw = workloads
     full = ms.buffer_stalls(G, sram, bw)

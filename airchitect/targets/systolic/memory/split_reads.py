@@ -17,7 +17,7 @@ from numba import njit
 from airchitect._math import ceil_div
 from airchitect.targets.systolic.geometry import G_C, G_DF, G_R, fold_grid, fold_span, row_runs
 from airchitect.targets.systolic.memory.events import burst, serve_sets
-from airchitect.targets.systolic.memory.prefetch import operand_layout, position, valid_words
+from airchitect.targets.systolic.memory.prefetch import D_COLS, D_ROWS, operand_layout, position, valid_words
 from airchitect.targets.systolic.memory.read_buffer import read_window
 
 
@@ -260,10 +260,14 @@ def _fold_misses(x, flat, cv, eps, n_lines, n_act, n_pre, start, F, base, last, 
 
 @njit(cache=True, error_model="numpy")
 def read_stalls(g, sram_words, bw, operand, max_folds, out, row, cache, stamp, limit=np.inf, lo=0,
-                hi=SHARES):
+                hi=SHARES, reads=None):
     """Stall cycles of the ifmap (``operand`` 0) or filter (1) read buffer alone
     (the other buffers never stall) at each of its 14 sizes, ``s / 16`` of
-    ``sram_words``, into ``out[row, s - 1]``; estimated.
+    ``sram_words``, into ``out[row, s - 1]``; estimated. With ``reads`` (an array
+    shaped as ``out``), also the words the buffer reads from DRAM at each size,
+    SCALE-Sim's first fill and one request per prefetch the walk serves (exact
+    where the walk covers every fold that may miss; past ``max_folds`` the
+    prefetches grow as in the folds walked since ``max_folds / 2``).
 
     Folds whose sets all lie in the window are skipped in runs; after
     ``max_folds`` folds that may miss, the stall's growth over the second half of
@@ -284,10 +288,16 @@ def read_stalls(g, sram_words, bw, operand, max_folds, out, row, cache, stamp, l
     n_outer, n_inner, per, sr, sc, t = fold_grid(g)
     total = n_outer * n_inner
     sweeps = 2 * n_inner <= max_folds  # stop and measure on whole sweeps
+    n_elems = d[D_ROWS] * d[D_COLS]
     for share in range(lo, hi):
         out[row, share] = 0.0
         words = sram_words * (share + 1) // PARTS
         eps, n_lines, n_act, n_pre = read_window(words, n_valid)
+        active = ceil_div(words, 2)
+        fill = min(ceil_div(active, bw), ceil_div(n_elems, bw)) * bw  # SCALE-Sim's first fill, words
+        per_miss = ceil_div(words - active, bw) * bw  # one prefetch request, words
+        if reads is not None:
+            reads[row, share] = fill
         if n_act == n_lines:
             continue
         F = ceil_div(words - ceil_div(words, 2), bw) + 1  # cycles from one prefetch's end to the next's
@@ -336,6 +346,11 @@ def read_stalls(g, sram_words, bw, operand, max_folds, out, row, cache, stamp, l
         if stall > limit:
             out[row, share] = np.inf
             continue
+        if reads is not None:
+            fetched = float(misses)
+            if f < total and f > since:
+                fetched += (misses - since_misses) * (total - f) / (f - since)
+            reads[row, share] = fill + fetched * per_miss
         if f >= total or f <= since:
             out[row, share] = stall
             continue

@@ -138,13 +138,14 @@ def write_stalls(g, sram_words, bw, max_folds, out, row):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _stalls_of(G, sram_words, bw, max_folds, cache_rows, need, out, first, stop):
+def _stalls_of(G, sram_words, bw, max_folds, cache_rows, need, out, first, stop, reads_out=None):
     """The stalls :func:`buffer_stalls` asks for, of tasks ``first .. stop - 1`` (task
     ``3 n + kind``: GEMM ``n``'s ifmap, filter or ofmap buffer), with one geometry
-    cache. Arguments are plain int64, never literals, so that numba compiles each
-    callee once."""
+    cache (and with ``reads_out``, ``(n, 2, 14)``, the read buffers' DRAM words).
+    Arguments are plain int64, never literals, so that numba compiles each callee once."""
     cache = np.zeros((cache_rows, CACHE_COLUMNS), np.int64)
     stalls = np.zeros((1, SHARES))
+    reads = np.zeros((1, SHARES))
     row = np.int64(0)
     for task in range(first, stop):
         n, kind = task // 3, task % 3
@@ -158,18 +159,23 @@ def _stalls_of(G, sram_words, bw, max_folds, cache_rows, need, out, first, stop)
             continue
         for share in range(SHARES):  # each size is its own walk; the geometry cache is shared
             if need[n, kind, share]:
-                read_stalls(g, sram_words[n], bw[n], kind, max_folds, stalls, row, cache, task + 1, np.inf,
-                            share, share + 1)
+                if reads_out is None:
+                    read_stalls(g, sram_words[n], bw[n], kind, max_folds, stalls, row, cache, task + 1,
+                                np.inf, share, share + 1)
+                else:
+                    read_stalls(g, sram_words[n], bw[n], kind, max_folds, stalls, row, cache, task + 1,
+                                np.inf, share, share + 1, reads)
+                    reads_out[n, kind, share] = reads[0, share]
                 out[n, kind, share] = stalls[0, share]
 
 
 @njit(cache=True, parallel=True, nogil=True, error_model="numpy")
-def _all_stalls(G, sram_words, bw, max_folds, cache_rows, need, out):
+def _all_stalls(G, sram_words, bw, max_folds, cache_rows, need, out, reads_out=None):
     n_tasks = G.shape[0] * 3
     parts = min(64, max(n_tasks, 1))
     for part in prange(parts):  # one geometry cache per part, not per GEMM
         _stalls_of(G, sram_words, bw, max_folds, cache_rows, need, out, part * n_tasks // parts,
-                   (part + 1) * n_tasks // parts)
+                   (part + 1) * n_tasks // parts, reads_out)
 
 
 def _kernel_args(G, sram_words, bandwidth):
@@ -195,8 +201,9 @@ def _cache_rows(G):
     return min(1 << (most - 1).bit_length(), CACHE_ROWS)
 
 
-def buffer_stalls(G, sram_words, bandwidth, max_folds=MAX_FOLDS, need=None):
-    """Estimated stall cycles of each buffer alone at each of its sizes.
+def buffer_stalls(G, sram_words, bandwidth, max_folds=MAX_FOLDS, need=None, dram=False):
+    """Estimated stall cycles of each buffer alone at each of its sizes (with ``dram``,
+    also the read buffers' DRAM words).
 
     Parameters
     ----------
@@ -213,11 +220,20 @@ def buffer_stalls(G, sram_words, bandwidth, max_folds=MAX_FOLDS, need=None):
         size apart, so a few sizes cost a few walks; the write buffer's 14 sizes walk
         together). Default: all.
 
+    dram : bool
+        Also return the words each read buffer reads from DRAM at each size.
+
     Returns
     -------
     numpy.ndarray, (n, 3, 14) float64
         Stall cycles of the ifmap, filter and ofmap buffer holding ``s / 16`` of
         the budget, ``s = 1..14`` (column ``s - 1``).
+    numpy.ndarray, (n, 2, 14) float64, with ``dram``
+        DRAM words read by the ifmap and filter buffer at each size: SCALE-Sim's
+        first fill plus one request per prefetch (a buffer's reads do not depend
+        on the other buffers); exact where the walk reaches the last fold that
+        may miss, extended as the stall is past ``max_folds`` (NaN where ``need``
+        is false).
 
     No checks, like :func:`~airchitect.targets.systolic.memory.events.run_geometry`:
     the buffer task validates its inputs (``Task.split_estimate``).
@@ -227,11 +243,12 @@ def buffer_stalls(G, sram_words, bandwidth, max_folds=MAX_FOLDS, need=None):
         need = np.ones((len(G), 3, SHARES), dtype=np.bool_)
     out = np.full((len(G), 3, SHARES), np.nan)
     args = (G, sram_words, bw, int(max_folds), _cache_rows(G), np.ascontiguousarray(need, np.bool_), out)
+    reads = np.full((len(G), 2, SHARES), np.nan) if dram else None
     if len(G) < SERIAL_GEMMS:  # one thread: the serial walk (numba compiles no parallel loop for it)
-        _stalls_of(*args, 0, 3 * len(G))
+        _stalls_of(*args, 0, 3 * len(G), reads)
     else:
-        _all_stalls(*args)
-    return out
+        _all_stalls(*args, reads)
+    return (out, reads) if dram else out
 
 
 def split_cycles(G, sram_words, bandwidth, i, j, k, max_folds=MAX_FOLDS):
@@ -256,6 +273,18 @@ def split_cycles(G, sram_words, bandwidth, i, j, k, max_folds=MAX_FOLDS):
     with numba_serial_below(len(G), SERIAL_GEMMS):
         _combine(stall_free_cycles(G), stalls, shares, out)
     return out
+
+
+def split_cycles_and_reads(G, sram_words, bandwidth, i, j, k, max_folds=MAX_FOLDS):
+    """:func:`split_cycles` and the words the ifmap and filter buffers read from DRAM
+    under each split, ``(n, L)`` float64 each (:func:`buffer_stalls` with ``dram``:
+    exact where the walks reach the last fold that may miss)."""
+    stalls, reads = buffer_stalls(G, sram_words, bandwidth, max_folds, dram=True)
+    shares = _share_index(i, j, k)
+    out = np.empty((len(stalls), shares.shape[1]))
+    with numba_serial_below(len(G), SERIAL_GEMMS):
+        _combine(stall_free_cycles(G), stalls, shares, out)
+    return out, reads[:, 0, shares[0]] + reads[:, 1, shares[1]]
 
 
 def best_splits(G, sram_words, bandwidth, i, j, k, max_folds=MAX_FOLDS):
