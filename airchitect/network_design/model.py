@@ -251,8 +251,10 @@ class NetworkModel(PairModel):
 
         Work: the task's bounds of every layer and configuration, then batches of
         1024 configurations x layers through the scorer until the bounds prove the
-        rest cannot enter the top ``k``; the split-stall estimates of all of an
-        array's splits are computed when the scan first reaches one of them.
+        rest cannot enter the top ``k``; the cycle and energy estimates of all of an
+        array's splits (walks of up to :data:`ESTIMATE_FOLDS` folds) are computed when
+        the scan first reaches one of them. Memory: two float64 tables of layers x
+        arrays x 105.
         """
         counts = np.asarray(counts, dtype=np.float64)
         allowed, b, net_cycles, net_energy = network_bounds(task, inputs, counts)

@@ -38,7 +38,7 @@ import numpy as np
 from airchitect.learn.factorised import stall_features
 from airchitect.network_design.model import N_ESTIMATE_FEATURES, PairModel, fit_scorer, network_features
 
-#: features of a pair: the network model's, then log2(1 + stall / stall-free cycles)
+#: features of a pair: the network model's but its energy estimate, then log2(1 + stall / stall-free cycles)
 #: of the ifmap, filter and ofmap buffers, of the second largest and of their sum
 N_RERANK_FEATURES = N_ESTIMATE_FEATURES + 5
 #: candidates of the per-workload model that :func:`airchitect.recommend` reranks
