@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from airchitect.targets.systolic.config import DATAFLOWS
+from airchitect.targets.systolic.memory.splits import PARTS as SIXTEENTHS
 
 #: first batch of candidates simulated, and the largest batch
 FIRST_BATCH, MAX_BATCH = 8, 256
@@ -222,6 +223,11 @@ def search_network(task, inputs, counts, *, objective, per_layer, k=1, max_simul
     for name in FIGURES:
         lb[name] = np.where(valid[None], b[name].reshape(n_layers, H, D).astype(np.float64), np.inf)
         ex[name] = np.full((n_layers, H, D), np.inf)
+    if blocked.any() and task.parts == SIXTEENTHS:  # their bounds are all the search will know: walk
+        at = np.nonzero(~can)
+        tight = task.walked_bounds(inputs.iloc[at[0]].reset_index(drop=True), safe[at[1:]])
+        for name in FIGURES:
+            lb[name][at] = np.maximum(lb[name][at], tight[name])
     done = np.zeros((n_layers, H), dtype=bool)
     w = counts.astype(np.float64)[:, None]
     pes, index = cand.pes.astype(np.float64), np.arange(H, dtype=np.float64)

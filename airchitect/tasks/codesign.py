@@ -60,6 +60,7 @@ from airchitect._checks import check_int, check_int_columns
 from airchitect._columns import column_dict
 from airchitect._threads import numba_serial_below
 from airchitect.targets.systolic.config import DATAFLOWS, WORDS_PER_KB, dataflow_codes
+from airchitect.targets.systolic.geometry import spatial_dims
 from airchitect.tasks import codesign_bounds
 from airchitect.tasks.array import ArrayTask, check_max_macs
 from airchitect.tasks.base import checked_sample, Task, tiebroken_argmin
@@ -70,6 +71,8 @@ from airchitect.tasks.identity import variant_version
 PARTS = 16
 #: largest ``M, N, K`` a query may have (every layer of ``ac.workloads.networks()``)
 DIM_HIGH = 65536
+#: most folds :meth:`CodesignTask.walked_bounds` walks for one pair
+WALKED_BOUND_FOLDS = 1 << 22
 #: largest M, N, K the sampler draws (and its smallest)
 SAMPLE_LOW, SAMPLE_HIGH = 8, 512
 #: DRAM bandwidths the sampler draws (words/cycle)
@@ -287,6 +290,75 @@ class CodesignTask(Task):
         pj = codesign_bounds.energy_bound(*gemm, kb, reads + codesign_bounds.ofmap_words(*gemm))
         pj = pj / (1.0 - codesign_bounds.FLOAT_SLACK)
         return cycles.reshape(n, a, n_splits), pj.reshape(n, a, n_splits)
+
+    def walked_bounds(self, inputs, labels, max_folds=WALKED_BOUND_FOLDS):
+        """Lower bounds of pairs (row ``p`` of ``inputs``, configuration ``labels[p]``)
+        tightened by walking their two read buffers to the end: a dict of ``(p,)``
+        arrays ``cycles``, ``dram_words``, ``energy`` (each at least :meth:`bounds`'),
+        and ``walked`` (bool: pairs of at most ``max_folds`` folds, the others keep
+        :meth:`bounds`' values).
+
+        A read buffer's DRAM reads depend only on its size and the order of its reads,
+        so a walk to the end counts SCALE-Sim's prefetches exactly
+        (:func:`~airchitect.targets.systolic.memory.splits.buffer_stalls` with
+        ``dram``). Each prefetch starts at least ``refill + 1`` cycles after the one
+        before (the bound :func:`~airchitect.tasks.codesign_bounds.read_bounds` takes
+        from a lower bound of the prefetches), and the DRAM words are at least those
+        reads plus the ofmap words the array stores. For configurations
+        :meth:`simulate` refuses (``USER_ROWS_LIMIT``), whose bound is all the exact
+        network search knows. Needs ``parts = 16``.
+
+        Work: one walk per distinct (GEMM, array, budget) and buffer size the pairs
+        use (at most 28), each of at most ``max_folds`` folds (default 2^22), a fold
+        a few tens of nanoseconds.
+        """
+        from airchitect.targets.systolic.geometry import gemm_geometry
+        from airchitect.targets.systolic.memory import splits as memory_splits
+
+        self._check_sixteenths("walked_bounds")
+        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+        col = column_dict(inputs, self.input_columns, np.int64)
+        s = self._space_arrays()
+        gemm = tuple(col[c] for c in ("M", "N", "K")) + tuple(s[c][labels] for c in ("rows", "cols", "code"))
+        out = self.bounds(inputs, labels[:, None])
+        out = {name: np.asarray(out[name])[:, 0].astype(np.float64) for name in ("cycles", "dram_words", "energy")}
+        Sr, Sc, _ = spatial_dims(*gemm[:3], gemm[5])
+        folds = -(-Sr // gemm[3]) * -(-Sc // gemm[4])
+        walked = folds <= max_folds
+        out["walked"] = walked
+        if not walked.any():
+            return out
+        at = np.flatnonzero(walked)
+        sram = col["sram_kb"][at] * WORDS_PER_KB
+        bw = col["bandwidth"][at]
+        share = {"i": s["i"][labels[at]] - 1, "j": s["j"][labels[at]] - 1}
+        # one walk per (GEMM, array, budget) and buffer size, shared by the pairs
+        key = np.stack([g[at] for g in gemm] + [sram, bw], axis=1)
+        unique, first, which = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        which = which.reshape(-1)
+        need = np.zeros((len(unique), 3, memory_splits.SHARES), dtype=bool)
+        need[which, 0, share["i"]] = True
+        need[which, 1, share["j"]] = True
+        G = gemm_geometry(*(unique[:, c] for c in range(6)))
+        _, reads = memory_splits.buffer_stalls(G, unique[:, 6], unique[:, 7], int(folds[at].max()) + 1, need,
+                                               dram=True)
+        cycles = out["cycles"][at]
+        dram = codesign_bounds.ofmap_words(*(g[at] for g in gemm)).astype(np.float64)
+        for operand, key in ((0, "i"), (1, "j")):
+            got = reads[which, operand, share[key]]
+            words = sram * (share[key] + 1) // self.parts
+            active = -(-words // 2)
+            fill = -(-active // bw) * bw  # at least SCALE-Sim's first fill
+            refill = -(-(words - active) // bw)
+            misses = np.maximum((got - fill) // (refill * bw), 0)
+            cycles = np.maximum(cycles, np.where(misses > 0, misses * (refill + 1) - 2, 0))
+            dram += got
+        kb = tuple(col["sram_kb"][at] * s[p][labels[at]] // self.parts for p in "ijk")
+        energy = codesign_bounds.energy_bound(*(g[at] for g in gemm), kb, dram)
+        out["cycles"][at] = cycles
+        out["dram_words"][at] = np.maximum(out["dram_words"][at], dram)
+        out["energy"][at] = np.maximum(out["energy"][at], energy)
+        return out
 
     def stall_parts(self, inputs, labels, rows=None):
         """The parts of :meth:`split_estimate` for configuration ``labels[r, j]`` on row

@@ -461,3 +461,41 @@ def test_configurations_past_the_user_mode_limit_are_ruled_out_or_named(objectiv
     monkeypatch.setattr(simulate, "USER_ROWS_LIMIT", limit - 1)
     with pytest.raises(ValueError, match=rf"cannot rule out configuration {labels[0]} .* USER_ROWS_LIMIT"):
         codesign(NET, objective=objective, task=SMALL, **budget)
+
+
+def test_configurations_past_the_user_mode_limit_are_ruled_out_by_walked_bounds(monkeypatch):
+    # gpt2-prefill under 4096 PEs, 512 kB, 4 words/cycle: its 1024 x 50257 x 768 output layer
+    # cannot be simulated on the small arrays (USER_ROWS_LIMIT); with the closed-form bounds
+    # one of them (4 x 32 os) cannot be ruled out and the search stops, with the read
+    # buffers walked to the end every one of them is ruled out and the search is exact
+    from airchitect.network_design.baselines import network_cost, network_inputs
+
+    task = ac.tasks.get("codesign")
+    budget = dict(max_macs=4096, sram_kb=512, bandwidth=4)
+    got = codesign("gpt2-prefill", **budget)
+    inputs, counts = network_inputs(task, "gpt2-prefill", **budget)
+    space = task.space()
+    c = got.config
+    label = int(np.flatnonzero((space.rows == c["rows"]) & (space.cols == c["cols"])
+                               & (space.dataflow == c["dataflow"]) & (space.i * 32 == c["ifmap_kb"])
+                               & (space.j * 32 == c["filter_kb"]))[0])
+    assert network_cost(task, inputs, counts, [label], "cycles")["cycles"][0] == got.cycles
+    allowed = np.flatnonzero(task.allowed(inputs.iloc[:1], validated=True)[0])
+    grid = np.broadcast_to(allowed, (len(inputs), allowed.size))
+    blocked = allowed[~task.simulable(inputs, grid).all(axis=0)]
+    assert blocked.size > 0
+    # the proof: every blocked configuration's network bound, its layers that cannot
+    # simulate bounded by walking, is at least the optimum's cycles
+    grid = np.ascontiguousarray(np.broadcast_to(blocked, (len(inputs), blocked.size)))
+    bound = task.bounds(inputs, grid)["cycles"].astype(float)
+    out = np.argwhere(~task.simulable(inputs, grid))
+    walked = task.walked_bounds(inputs.iloc[out[:, 0]].reset_index(drop=True), grid[out[:, 0], out[:, 1]])
+    assert walked["walked"].all()
+    bound[out[:, 0], out[:, 1]] = walked["cycles"]
+    assert (counts @ bound >= got.cycles).all()
+    plain = lambda self, rows, labels, max_folds=0: {  # noqa: E731  the closed-form bounds alone
+        **{k: np.asarray(v)[:, 0].astype(float) for k, v in self.bounds(rows, np.asarray(labels)[:, None]).items()
+           if k in ("cycles", "dram_words", "energy")}, "walked": np.zeros(len(labels), dtype=bool)}
+    monkeypatch.setattr(CodesignTask, "walked_bounds", plain)
+    with pytest.raises(ValueError, match=r"cannot rule out configuration \d+ \(4 x 32 os\)"):
+        codesign("gpt2-prefill", **budget)

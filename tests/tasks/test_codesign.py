@@ -328,3 +328,31 @@ def test_split_estimate_energy_is_the_simulated_energy_when_walked_to_the_end():
     estimate = energy.reshape(len(inputs), -1)[:, np.searchsorted(arrays, labels // 105) * 105 + labels % 105]
     assert (estimate <= sim * (1 + 1e-12)).all() and (estimate >= sim * 0.99).all()
     assert (task.bounds(inputs, grid)["energy"] <= estimate).all()
+
+
+def test_walked_bounds_are_bounds_and_tighter_than_the_closed_forms():
+    # walked to the end, a read buffer's DRAM reads are SCALE-Sim's: the tightened bounds
+    # stay below the simulated figures, above the closed-form ones, and move the DRAM
+    # words all the way up to the reads; with no fold to walk they are the closed forms
+    task = ac.tasks.get("codesign")
+    inputs = task.validate(task.sample(200, seed=3))
+    rng = np.random.default_rng(0)
+    labels = np.array([rng.choice(np.flatnonzero(a)) for a in task.allowed(inputs, validated=True)])
+    got = task.walked_bounds(inputs, labels)
+    sim = task.simulate(inputs, labels[:, None])
+    closed = task.bounds(inputs, labels[:, None])
+    assert got["walked"].all()
+    for name, key in (("cycles", "total_cycles"), ("dram_words", "dram_words"), ("energy", "energy_pj")):
+        exact, low = sim[key][:, 0].astype(float), np.asarray(closed[name])[:, 0]
+        assert (got[name] <= exact * (1 + 1e-12)).all() and (got[name] >= low).all()
+        assert (got[name] > low * (1 + 1e-9)).sum() >= 40
+    reads = sim["dram_words"][:, 0] - user_mode_totals(
+        inputs.M, inputs.N, inputs.K, *(task.space_columns()[c][labels] for c in ("rows", "cols")),
+        [{"os": 0, "ws": 1, "is": 2}[d] for d in task.space_columns()["dataflow"][labels]],
+        *(inputs.sram_kb.to_numpy() * task.space_columns()[p][labels] // 16 for p in "ijk"),
+        inputs.bandwidth)["dram_ofmap_writes"]
+    ofmap = cb.ofmap_words(inputs.M.to_numpy(), inputs.N.to_numpy(), inputs.K.to_numpy(),
+                           *(task._space_arrays()[c][labels] for c in ("rows", "cols", "code")))
+    np.testing.assert_array_equal(got["dram_words"], reads + ofmap)
+    none = task.walked_bounds(inputs, labels, max_folds=0)
+    assert not none["walked"].any() and np.array_equal(none["cycles"], np.asarray(closed["cycles"])[:, 0])
