@@ -58,6 +58,7 @@ import pandas as pd
 
 from airchitect._checks import check_int, check_int_columns
 from airchitect._columns import column_dict
+from airchitect._math import ceil_div
 from airchitect._threads import numba_serial_below
 from airchitect.targets.systolic.config import DATAFLOWS, WORDS_PER_KB, dataflow_codes
 from airchitect.targets.systolic.geometry import spatial_dims
@@ -323,7 +324,7 @@ class CodesignTask(Task):
         out = self.bounds(inputs, labels[:, None])
         out = {name: np.asarray(out[name])[:, 0].astype(np.float64) for name in ("cycles", "dram_words", "energy")}
         Sr, Sc, _ = spatial_dims(*gemm[:3], gemm[5])
-        folds = -(-Sr // gemm[3]) * -(-Sc // gemm[4])
+        folds = ceil_div(Sr, gemm[3]) * ceil_div(Sc, gemm[4])
         walked = folds <= max_folds
         out["walked"] = walked
         if not walked.any():
@@ -334,7 +335,7 @@ class CodesignTask(Task):
         share = {"i": s["i"][labels[at]] - 1, "j": s["j"][labels[at]] - 1}
         # one walk per (GEMM, array, budget) and buffer size, shared by the pairs
         key = np.stack([g[at] for g in gemm] + [sram, bw], axis=1)
-        unique, first, which = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        unique, which = np.unique(key, axis=0, return_inverse=True)
         which = which.reshape(-1)
         need = np.zeros((len(unique), 3, memory_splits.SHARES), dtype=bool)
         need[which, 0, share["i"]] = True
@@ -344,12 +345,12 @@ class CodesignTask(Task):
                                                dram=True)
         cycles = out["cycles"][at]
         dram = codesign_bounds.ofmap_words(*(g[at] for g in gemm)).astype(np.float64)
-        for operand, key in ((0, "i"), (1, "j")):
-            got = reads[which, operand, share[key]]
-            words = sram * (share[key] + 1) // self.parts
-            active = -(-words // 2)
-            fill = -(-active // bw) * bw  # at least SCALE-Sim's first fill
-            refill = -(-(words - active) // bw)
+        for operand, buffer in ((0, "i"), (1, "j")):
+            got = reads[which, operand, share[buffer]]
+            words = sram * (share[buffer] + 1) // self.parts
+            active = ceil_div(words, 2)
+            fill = ceil_div(active, bw) * bw  # at least SCALE-Sim's first fill
+            refill = ceil_div(words - active, bw)
             misses = np.maximum((got - fill) // (refill * bw), 0)
             cycles = np.maximum(cycles, np.where(misses > 0, misses * (refill + 1) - 2, 0))
             dram += got
