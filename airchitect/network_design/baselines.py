@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from airchitect._checks import check_choice, check_int
+from airchitect.network_design.exact import layer_sum
 
 SAMPLERS = ("random", "tpe", "nsga2", "gp")
 #: most trials of one search (each simulates every distinct layer once)
@@ -100,9 +101,9 @@ def network_cost(task, inputs, counts, labels, objective):
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     sim = task.simulate(inputs, np.broadcast_to(labels, (len(inputs), labels.size)))
     # summed as the exact search sums them: a candidate's figures do not depend on the others'
-    w = np.asarray(counts, dtype=np.float64)[:, None]
-    out = {"cycles": (w * sim["total_cycles"]).sum(0), "energy": (w * sim["energy_pj"]).sum(0),
-           "dram_words": (w * sim["dram_words"]).sum(0),
+    w = np.asarray(counts, dtype=np.float64)
+    out = {"cycles": layer_sum(w, sim["total_cycles"]), "energy": layer_sum(w, sim["energy_pj"]),
+           "dram_words": layer_sum(w, sim["dram_words"]),
            "layer_cycles": sim["total_cycles"], "layer_energy": sim["energy_pj"]}
     out["edp"] = out["energy"] * out["cycles"]
     out["cost"] = out[objective]

@@ -12,7 +12,8 @@ network. The network's figures are count-weighted sums over its distinct GEMMs:
 Lower bounds of every figure are the same sums of the per-layer bounds of
 :meth:`airchitect.tasks.codesign.CodesignTask.bounds` (sums of lower bounds
 bound the sum; the product of two non-negative lower bounds bounds the
-product). Candidates are visited in increasing order of their bound key
+product), tightened by walking the read buffers of the candidates that come
+to the front before they are simulated. Candidates are visited in increasing order of their bound key
 (objective, cycles, PEs, DRAM words, candidate index) and simulated in batches
 (every distinct layer of every candidate of a batch); the search stops when
 every candidate left has a bound key above the ``k``-th best key found. The
@@ -44,6 +45,9 @@ FIGURES = ("cycles", "energy", "dram_words")
 #: most (distinct layer, candidate, dataflow) entries of one search (about 60 bytes each
 #: while it runs: bounds, exact figures, flags), about 1 GB at the limit
 MAX_ENTRIES = 2**24
+#: most (layer, candidate) pairs whose bounds one call of ``walked_bounds`` tightens
+#: (about 700 bytes each while it runs: about 180 MB)
+TIGHTEN_CHUNK = 2**18
 
 
 def check_entries(n_layers, n_candidates, what="the exact search"):
@@ -84,6 +88,12 @@ class Candidates:
             first = np.where(labels >= 0, labels, np.iinfo(np.int64).max).min(axis=1)
             self.labels = labels[np.argsort(first, kind="stable")]
         self.pes = s["pes"][self.labels.max(axis=1)]  # one rows x cols per candidate
+        # candidates of the same array (rows, cols and dataflows) share an id
+        first = self.labels.max(axis=1)
+        keys = np.stack([s["rows"][first], s["cols"][first]]
+                        + [np.where(self.labels[:, d] >= 0, s["code"][self.labels[:, d]], -1)
+                           for d in range(self.labels.shape[1])], 1)
+        self.array = np.unique(keys, axis=0, return_inverse=True)[1].reshape(-1)
 
     def __len__(self):
         return len(self.labels)
@@ -111,9 +121,18 @@ def _combine(per_layer_figures, counts, objective, per_layer):
     else:
         choice = _edp_choice(cyc, en, dram, w[:, 0, 0])
     pick = lambda a: np.take_along_axis(a, choice[:, :, None], axis=2)[:, :, 0]  # noqa: E731
-    figures = {"cycles": (w[:, :, 0] * pick(cyc)).sum(0), "energy": (w[:, :, 0] * pick(en)).sum(0),
-               "dram_words": (w[:, :, 0] * pick(dram)).sum(0)}
+    figures = {"cycles": layer_sum(w[:, 0, 0], pick(cyc)), "energy": layer_sum(w[:, 0, 0], pick(en)),
+               "dram_words": layer_sum(w[:, 0, 0], pick(dram))}
     return figures, choice
+
+
+def layer_sum(counts, values):
+    """``sum(counts[l] x values[l])`` over layers ``l`` of ``values`` ``(n_layers, H)``,
+    added layer by layer: the same floating-point sum whichever candidates share the call."""
+    total = np.zeros(values.shape[1])
+    for count, row in zip(counts, values):
+        total += count * row
+    return total
 
 
 def _edp_choice(cyc, en, dram, counts):
@@ -177,14 +196,38 @@ def _refuse(task, inputs, labels, can):
         f"split that layer, or use method='model' (configurations every layer can simulate)")
 
 
-def search_network(task, inputs, counts, *, objective, per_layer, k=1, max_simulations=MAX_SIMULATIONS):
+def _tighten(task, inputs, safe, valid, lb, layers, hw):
+    """Raise the bounds ``lb`` of pairs (``layers[p]``, candidate ``hw[p]``), every
+    dataflow column of the candidate, to :meth:`CodesignTask.walked_bounds`', in
+    chunks of :data:`TIGHTEN_CHUNK` pairs (a candidate's splits follow each other, so
+    a walk is shared by the pairs of one chunk)."""
+    D = safe.shape[1]
+    rows, cols = np.repeat(layers, D), np.tile(np.arange(D), layers.size)
+    owners = np.repeat(hw, D)
+    ok = valid[owners, cols]
+    rows, cols, owners = rows[ok], cols[ok], owners[ok]
+    for start in range(0, rows.size, TIGHTEN_CHUNK):
+        part = slice(start, start + TIGHTEN_CHUNK)
+        at = (rows[part], owners[part], cols[part])
+        tight = task.walked_bounds(inputs.iloc[at[0]].reset_index(drop=True), safe[at[1:]])
+        for name in FIGURES:
+            lb[name][at] = np.maximum(lb[name][at], tight[name])
+
+
+def search_network(task, inputs, counts, *, objective, per_layer, k=1, max_simulations=MAX_SIMULATIONS,
+                   walk=True):
     """The ``k`` best candidates of a network, exactly; see the module docstring.
 
     Best first with lazy refinement: a candidate's bound is the count-weighted sum
     over layers of the exact figure where that layer was simulated and the
     layer's lower bound elsewhere. The candidates with the smallest bound keys
     get their largest unsimulated layers simulated, in batches, until the
-    ``k`` smallest keys belong to fully simulated candidates.
+    ``k`` smallest keys belong to fully simulated candidates. Before a candidate
+    is first simulated, the bounds of every layer of every candidate of the same
+    array (rows, cols, dataflows) are tightened by walking their read buffers to
+    the end (:meth:`CodesignTask.walked_bounds`; one walk per layer, array and
+    buffer size, shared by the splits), and the order is taken again: most
+    candidates the walks push back are never simulated.
 
     Parameters
     ----------
@@ -199,6 +242,10 @@ def search_network(task, inputs, counts, *, objective, per_layer, k=1, max_simul
         Each layer picks its dataflow (True) or all share the candidate's.
     k : int
         How many of the best candidates to return, in order.
+    walk : bool
+        Tighten bounds by walking (True), or only those of the (layer, candidate)
+        pairs that cannot simulate (False, the search before the walks; for
+        comparisons).
 
     Returns
     -------
@@ -223,11 +270,11 @@ def search_network(task, inputs, counts, *, objective, per_layer, k=1, max_simul
     for name in FIGURES:
         lb[name] = np.where(valid[None], b[name].reshape(n_layers, H, D).astype(np.float64), np.inf)
         ex[name] = np.full((n_layers, H, D), np.inf)
-    if blocked.any() and task.parts == SIXTEENTHS:  # their bounds are all the search will know: walk
-        at = np.nonzero(~can)
-        tight = task.walked_bounds(inputs.iloc[at[0]].reset_index(drop=True), safe[at[1:]])
-        for name in FIGURES:
-            lb[name][at] = np.maximum(lb[name][at], tight[name])
+    # (layer, candidate) pairs whose bounds were tightened by walking (all of them where
+    # the task cannot walk; with walk false, all but the pairs that cannot simulate)
+    walked = np.full((n_layers, H), task.parts != SIXTEENTHS)
+    if not walk:
+        walked |= can.all(axis=2)
     done = np.zeros((n_layers, H), dtype=bool)
     w = counts.astype(np.float64)[:, None]
     pes, index = cand.pes.astype(np.float64), np.arange(H, dtype=np.float64)
@@ -245,11 +292,21 @@ def search_network(task, inputs, counts, *, objective, per_layer, k=1, max_simul
         best = [final[h] for h in order[:k] if h in final]
         if len(best) == k and is_final[order[:k]].all():
             break
+        # the first candidates not yet final: walk their pairs' read buffers first (a bound
+        # closer to the simulation, shared by every split of the same buffer sizes), so that
+        # the candidates the walks push back are never simulated
+        open_ = list(order[~is_final[order] & ~blocked[order]][:batch])
+        front = np.union1d(np.asarray(open_, dtype=np.int64), order[~is_final[order]][:k])
+        if not walked[:, front].all():  # every split of their arrays: the walks are shared
+            front = np.flatnonzero(np.isin(cand.array, cand.array[front]))
+            loose = np.argwhere(~walked[:, front])
+            _tighten(task, inputs, safe, valid, lb, loose[:, 0], front[loose[:, 1]])
+            walked[:, front] = True
+            continue
         stuck = np.flatnonzero(blocked[order[:k]])
         if stuck.size and is_final[order[:stuck[0]]].all():
             _refuse(task, inputs, cand.labels[order[stuck[0]]], can[:, order[stuck[0]]])
         # simulate the largest unsimulated layers of the first candidates not yet final
-        open_ = list(order[~is_final[order] & ~blocked[order]][:batch])
         share = w * values["cycles" if objective == "cycles" else "energy"]
         layers_, hw = largest_open_layers(done, share, open_)
         rows = np.repeat(layers_, D)

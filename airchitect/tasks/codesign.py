@@ -244,6 +244,12 @@ class CodesignTask(Task):
         if self.parts != PARTS:
             raise ValueError(f"task {self.name!r}: {method} needs parts = {PARTS}, got {self.parts}")
 
+    def _split_kb(self, sram_kb, labels):
+        """``(ifmap_kb, filter_kb, ofmap_kb)`` of configurations ``labels`` under
+        ``sram_kb`` (broadcast together)."""
+        s = self._space_arrays()
+        return tuple(sram_kb * s[p][labels] // self.parts for p in "ijk")
+
     def split_estimate(self, inputs, arrays, max_folds=None, energy=False):
         """Estimated USER-mode cycles of every row on each of ``arrays`` under each split,
         ``(n_rows, len(arrays), n_splits)`` float64; with ``energy``, ``(cycles, energy)``,
@@ -287,9 +293,8 @@ class CodesignTask(Task):
         cycles, reads = memory_splits.split_cycles_and_reads(*args)
         gemm = (*(np.repeat(col[c], a)[:, None] for c in ("M", "N", "K")),
                 *(np.tile(s[c][first], n)[:, None] for c in ("rows", "cols", "code")))
-        kb = tuple(np.repeat(col["sram_kb"], a)[:, None] * s[p][:n_splits][None, :] // self.parts for p in "ijk")
-        pj = codesign_bounds.energy_bound(*gemm, kb, reads + codesign_bounds.ofmap_words(*gemm))
-        pj = pj / (1.0 - codesign_bounds.FLOAT_SLACK)
+        kb = self._split_kb(np.repeat(col["sram_kb"], a)[:, None], np.arange(n_splits)[None, :])
+        pj = codesign_bounds.dram_energy(*gemm, kb, reads + codesign_bounds.ofmap_words(*gemm))
         return cycles.reshape(n, a, n_splits), pj.reshape(n, a, n_splits)
 
     def walked_bounds(self, inputs, labels, max_folds=WALKED_BOUND_FOLDS):
@@ -354,7 +359,7 @@ class CodesignTask(Task):
             misses = np.maximum((got - fill) // (refill * bw), 0)
             cycles = np.maximum(cycles, np.where(misses > 0, misses * (refill + 1) - 2, 0))
             dram += got
-        kb = tuple(col["sram_kb"][at] * s[p][labels[at]] // self.parts for p in "ijk")
+        kb = self._split_kb(col["sram_kb"][at], labels[at])
         energy = codesign_bounds.energy_bound(*(g[at] for g in gemm), kb, dram)
         out["cycles"][at] = cycles
         out["dram_words"][at] = np.maximum(out["dram_words"][at], dram)
@@ -517,7 +522,7 @@ class CodesignTask(Task):
         dram = at(ifmap["dram_reads"], i) + at(filt["dram_reads"], j) + at(codesign_bounds.ofmap_words(*gemm))
         if not energy:
             return {"cycles": cycles.reshape(labels.shape), "dram_words": dram.reshape(labels.shape)}
-        kb = tuple(col["sram_kb"][:, :, 0] * s[p][flat] // self.parts for p in "ijk")
+        kb = self._split_kb(col["sram_kb"][:, :, 0], flat)
         energy = codesign_bounds.energy_bound(col["M"][:, :, 0], col["N"][:, :, 0], col["K"][:, :, 0],
                                               s["rows"][flat], s["cols"][flat], s["code"][flat], kb, dram)
         edp = energy * cycles.astype(np.float64) * (1.0 - codesign_bounds.FLOAT_SLACK)

@@ -63,7 +63,7 @@ from airchitect.targets.systolic.geometry import spatial_dims, spatial_dims_one,
 #: other rounding than the cost stays below it
 FLOAT_SLACK = 2.0**-40
 
-__all__ = ["FLOAT_SLACK", "bounds", "compute_cycles", "energy_bound", "label_bounds", "ofmap_words",
+__all__ = ["FLOAT_SLACK", "bounds", "compute_cycles", "dram_energy", "energy_bound", "label_bounds", "ofmap_words",
            "read_bounds", "write_bound"]
 
 
@@ -287,16 +287,21 @@ def write_bound(M, N, K, rows, cols, dataflow_code, words, bandwidth):
     return np.where(L >= 2, np.maximum(drains - 1, 0) * (L - 1), 0)
 
 
-def energy_bound(M, N, K, rows, cols, dataflow_code, kb, dram_words, model=None):
-    """Energy (pJ) of the model with the exact SRAM counts and ``dram_words`` DRAM words,
-    lowered by ``FLOAT_SLACK``: a lower bound where ``dram_words`` is one. ``kb`` is
-    ``(ifmap_kb, filter_kb, ofmap_kb)``."""
+def dram_energy(M, N, K, rows, cols, dataflow_code, kb, dram_words, model=None):
+    """Energy (pJ) of the model with the exact SRAM counts and ``dram_words`` DRAM words:
+    the run's energy where ``dram_words`` are its words. ``kb`` is ``(ifmap_kb,
+    filter_kb, ofmap_kb)``."""
     M, N, K, R, C, code = _i64(M, N, K, rows, cols, dataflow_code)
     Sr, Sc, T = spatial_dims(M, N, K, code)
     ifmap, filt, ofmap, _ = sram_counts(code, R, C, Sr, Sc, T)
-    value = energy_model.layer_energy_pj(M * K * N, (ifmap, filt), kb, ofmap, dram_words,
-                                         model or energy_model.DEFAULT)
-    return value * (1.0 - FLOAT_SLACK)
+    return energy_model.layer_energy_pj(M * K * N, (ifmap, filt), kb, ofmap, dram_words,
+                                        model or energy_model.DEFAULT)
+
+
+def energy_bound(M, N, K, rows, cols, dataflow_code, kb, dram_words, model=None):
+    """:func:`dram_energy` lowered by ``FLOAT_SLACK``: a lower bound where ``dram_words``
+    is one."""
+    return dram_energy(M, N, K, rows, cols, dataflow_code, kb, dram_words, model) * (1.0 - FLOAT_SLACK)
 
 
 def bounds(M, N, K, rows, cols, dataflow_code, ifmap_words, filter_words, ofmap_words_, bandwidth,

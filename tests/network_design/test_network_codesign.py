@@ -105,6 +105,47 @@ def test_full_space_small_network_equals_enumeration():
     assert got.simulations < got.enumeration / 5
 
 
+def test_walked_bounds_keep_the_enumeration_optimum_with_fewer_simulations(monkeypatch):
+    # the full space: the candidates that come to the front get their read buffers walked
+    # before they are simulated; for each objective the three best equal the enumeration's,
+    # tie-break included, and the search without those walks gives the same with more
+    # simulations
+    import airchitect.network_design as network_design
+
+    task = ac.tasks.get("codesign")
+    net = {"M": [196, 49, 784], "N": [64, 128, 32], "K": [288, 576, 27], "count": [2, 1, 1]}
+    budget = dict(max_macs=256, sram_kb=32, bandwidth=2)
+    counts, allowed, sim, s = _enumerate(task, net, *budget.values())
+    cyc, en = counts @ sim["total_cycles"].astype(float), counts @ sim["energy_pj"]
+    dram = counts @ sim["dram_words"].astype(float)
+    search = network_design.search_network
+    columns = ["rows", "cols", "dataflow", "ifmap_kb", "filter_kb", "cycles", "energy_pj"]
+    for objective, cost in (("cycles", cyc), ("energy", en), ("edp", en * cyc)):
+        best = np.lexsort([allowed, dram, s["pes"][allowed], cyc, cost])[:3]
+        got = codesign(net, objective=objective, k=3, **budget)
+        for rank, at in enumerate(best):
+            row, label = got.top.iloc[rank], allowed[at]
+            assert (row.rows, row.cols) == (s["rows"][label], s["cols"][label])
+            assert row.dataflow == task.space().dataflow[label]
+            assert (row.ifmap_kb, row.filter_kb) == (32 * s["i"][label] // 16, 32 * s["j"][label] // 16)
+            assert (row.cycles, row.energy_pj) == (cyc[at], en[at])
+        with monkeypatch.context() as m:
+            m.setattr(network_design, "search_network", lambda *a, **kw: search(*a, **kw, walk=False))
+            plain = codesign(net, objective=objective, k=3, **budget)
+        assert plain.top[columns].equals(got.top[columns])
+        assert got.simulations < plain.simulations
+
+
+def test_walked_bounds_keep_the_per_layer_optimum():
+    # per-layer dataflows for EDP (not separable: the Pareto sums) on the full space
+    task = ac.tasks.get("codesign")
+    net = {"M": [196, 784], "N": [64, 32], "K": [288, 27], "count": [2, 1]}
+    key, cycles, energy = _per_layer_best(task, net, 256, 32, 2, "edp")
+    got = codesign(net, max_macs=256, sram_kb=32, bandwidth=2, objective="edp", dataflow="per-layer")
+    assert got.cost == key[0]
+    assert (got.cycles, got.config["pes"]) == (key[1], key[2])
+
+
 def test_duplicates_are_merged_and_counted():
     net = pd.DataFrame({"layer": ["x", "y", "z"], "M": [64, 64, 8], "N": [32, 32, 8],
                         "K": [16, 16, 8], "count": [2, 3, 1]})
@@ -461,6 +502,30 @@ def test_configurations_past_the_user_mode_limit_are_ruled_out_or_named(objectiv
     monkeypatch.setattr(simulate, "USER_ROWS_LIMIT", limit - 1)
     with pytest.raises(ValueError, match=rf"cannot rule out configuration {labels[0]} .* USER_ROWS_LIMIT"):
         codesign(NET, objective=objective, task=SMALL, **budget)
+
+
+def test_walking_every_layer_of_the_front_candidates_proves_what_the_blocked_pairs_cannot(monkeypatch):
+    # llama2-7b-prefill under 16384 PEs, 1 MB, 16 words/cycle, EDP: with only the pairs that
+    # cannot simulate walked (the 2048 x 32000 x 4096 output layer on small arrays), 16 x 64
+    # os cannot be ruled out and the search stops; with every layer of the candidates that
+    # come to the front walked, it is ruled out and the search returns a simulated optimum
+    import airchitect.network_design as network_design
+    from airchitect.network_design.baselines import network_cost, network_inputs
+
+    task = ac.tasks.get("codesign")
+    budget = dict(max_macs=16384, sram_kb=1024, bandwidth=16)
+    got = codesign("llama2-7b-prefill", objective="edp", **budget)
+    inputs, counts = network_inputs(task, "llama2-7b-prefill", **budget)
+    space, c = task.space(), got.config
+    label = int(np.flatnonzero((space.rows == c["rows"]) & (space.cols == c["cols"])
+                               & (space.dataflow == c["dataflow"]) & (space.i * 64 == c["ifmap_kb"])
+                               & (space.j * 64 == c["filter_kb"]))[0])
+    exact = network_cost(task, inputs, counts, [label], "edp")
+    assert (exact["cycles"][0], exact["energy"][0]) == (got.cycles, got.energy_pj)
+    search = network_design.search_network
+    monkeypatch.setattr(network_design, "search_network", lambda *a, **kw: search(*a, **kw, walk=False))
+    with pytest.raises(ValueError, match=r"cannot rule out configuration \d+ \(16 x 64 os\)"):
+        codesign("llama2-7b-prefill", objective="edp", **budget)
 
 
 def test_configurations_past_the_user_mode_limit_are_ruled_out_by_walked_bounds(monkeypatch):
