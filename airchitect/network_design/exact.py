@@ -196,22 +196,28 @@ def _refuse(task, inputs, labels, can):
         f"split that layer, or use method='model' (configurations every layer can simulate)")
 
 
+def walk_bounds(task, inputs, rows, labels, lb, at):
+    """Raise every bound array of ``lb`` at index ``at`` (a tuple of ``(p,)`` arrays) to
+    :meth:`CodesignTask.walked_bounds`' of the pairs (row ``rows[p]`` of ``inputs``,
+    ``labels[p]``), in chunks of :data:`TIGHTEN_CHUNK` pairs (pairs of one array next to
+    each other share its walks)."""
+    for start in range(0, rows.size, TIGHTEN_CHUNK):
+        part = slice(start, start + TIGHTEN_CHUNK)
+        tight = task.walked_bounds(inputs.iloc[rows[part]].reset_index(drop=True), labels[part])
+        index = tuple(a[part] for a in at)
+        for name, values in lb.items():
+            values[index] = np.maximum(values[index], tight[name])
+
+
 def _tighten(task, inputs, safe, valid, lb, layers, hw):
     """Raise the bounds ``lb`` of pairs (``layers[p]``, candidate ``hw[p]``), every
-    dataflow column of the candidate, to :meth:`CodesignTask.walked_bounds`', in
-    chunks of :data:`TIGHTEN_CHUNK` pairs (a candidate's splits follow each other, so
-    a walk is shared by the pairs of one chunk)."""
+    dataflow column of the candidate, to :meth:`CodesignTask.walked_bounds`'."""
     D = safe.shape[1]
     rows, cols = np.repeat(layers, D), np.tile(np.arange(D), layers.size)
     owners = np.repeat(hw, D)
     ok = valid[owners, cols]
     rows, cols, owners = rows[ok], cols[ok], owners[ok]
-    for start in range(0, rows.size, TIGHTEN_CHUNK):
-        part = slice(start, start + TIGHTEN_CHUNK)
-        at = (rows[part], owners[part], cols[part])
-        tight = task.walked_bounds(inputs.iloc[at[0]].reset_index(drop=True), safe[at[1:]])
-        for name in FIGURES:
-            lb[name][at] = np.maximum(lb[name][at], tight[name])
+    walk_bounds(task, inputs, rows, safe[owners, cols], lb, (rows, owners, cols))
 
 
 def search_network(task, inputs, counts, *, objective, per_layer, k=1, max_simulations=MAX_SIMULATIONS,

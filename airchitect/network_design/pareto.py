@@ -13,7 +13,10 @@ candidates with identical figure vectors keep the first in the candidate order
 :meth:`airchitect.tasks.codesign.CodesignTask.bounds`, summed over the layers
 with their counts, bound a candidate's network figures; a candidate whose
 bounds an already simulated point dominates (or equals, that point coming
-first) cannot be on the front and is never simulated. Candidates left are
+first) cannot be on the front and is never simulated. Before candidates are
+first simulated, the bounds of every undecided candidate on their arrays and SRAM
+totals are tightened by walking the read buffers to the end (as the exact search
+does, :func:`airchitect.network_design.exact.walk_bounds`). Candidates left are
 refined lazily -- the layers with the largest bound shares first, the bound
 of a layer replaced by its exact figure -- a few candidates of every
 (PEs, SRAM) group a round, the groups' best bound energy-delay products first.
@@ -34,7 +37,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from airchitect.network_design.exact import MAX_SIMULATIONS, check_entries, largest_open_layers
+from airchitect.network_design.exact import MAX_SIMULATIONS, check_entries, largest_open_layers, walk_bounds
+from airchitect.targets.systolic.memory.splits import PARTS as SIXTEENTHS
 
 __all__ = ["pareto_front", "sram_ladder"]
 
@@ -151,7 +155,18 @@ def _front_of(points):
                            points["energy"][idx], points["cycles"][idx]])]
 
 
-def pareto_front(task, inputs, counts, *, sram_totals=None, max_simulations=MAX_SIMULATIONS):
+def _tighten(task, per_total, T, label, lb, walked, which):
+    """Raise the bounds ``lb`` of every layer of candidates ``which`` (bool) not yet
+    walked to :meth:`CodesignTask.walked_bounds`', one SRAM total at a time."""
+    layers, cand = np.nonzero(~walked & which[None, :])
+    for t in range(T):
+        m = cand % T == t
+        if m.any():
+            walk_bounds(task, per_total[t], layers[m], label[cand[m]], lb, (layers[m], cand[m]))
+    walked[:, which] = True
+
+
+def pareto_front(task, inputs, counts, *, sram_totals=None, max_simulations=MAX_SIMULATIONS, walk=True):
     """The exact Pareto front of (cycles, energy, PEs, SRAM); see the module docstring.
 
     Parameters
@@ -170,6 +185,11 @@ def pareto_front(task, inputs, counts, *, sram_totals=None, max_simulations=MAX_
         Memory: a few float arrays of ``layers x candidates``
         (candidates = allowed configurations x totals, at most 28,665 x 9 by default),
         at most ``exact.MAX_ENTRIES`` entries (refused past it).
+    walk : bool
+        Before candidates are first simulated, tighten the bounds of every
+        undecided candidate on their arrays and SRAM totals by walking the read
+        buffers (:meth:`CodesignTask.walked_bounds`; tasks with ``parts = 16``).
+        False: the closed-form bounds alone (for comparisons).
 
     Returns
     -------
@@ -217,6 +237,10 @@ def pareto_front(task, inputs, counts, *, sram_totals=None, max_simulations=MAX_
     points = {k: np.zeros(0) for k in ("cycles", "energy", "pes", "sram")}
     points["order"] = np.zeros(0, dtype=np.int64)
     group = np.unique(np.stack([pes, sram], 1), axis=0, return_inverse=True)[1].ravel()
+    # candidates on one array (rows, cols, dataflow) and SRAM total share their walks
+    array = np.unique(np.stack([s["rows"][label], s["cols"][label], s["code"][label], total], 1), axis=0,
+                      return_inverse=True)[1].ravel()
+    walked = np.full((n_layers, N), not walk or task.parts != SIXTEENTHS)
     sims, per_group = 0, FIRST_PER_GROUP
     while True:
         val_c = _sum(w, np.where(done, ex["cycles"], lb["cycles"]))
@@ -236,6 +260,9 @@ def pareto_front(task, inputs, counts, *, sram_totals=None, max_simulations=MAX_
         start = np.r_[0, np.flatnonzero(np.diff(g)) + 1]
         rank = np.arange(ranked.size) - np.repeat(start, np.diff(np.r_[start, ranked.size]))
         chosen = ranked[rank < per_group]
+        if not walked[:, chosen].all():
+            _tighten(task, per_total, T, label, lb, walked, undecided & np.isin(array, array[chosen]))
+            continue
         # their largest unsimulated layers (half of those left, at least one)
         share = w * np.where(done, 0.0, lb["cycles"] / np.maximum(val_c, 1.0)
                              + lb["energy"] / np.maximum(val_e, 1e-300))

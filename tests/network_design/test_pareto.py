@@ -152,6 +152,22 @@ def test_default_task_prunes_most_candidates():
     assert got.pareto.cycles.min() <= got.cycles and got.pareto.energy_pj.min() <= got.energy_pj
 
 
+def test_walked_front_equals_enumeration_on_the_default_task():
+    # parts = 16: the candidates about to be simulated get every layer of every undecided
+    # candidate on their arrays walked first; the front is still the enumeration's, with
+    # fewer simulations than the closed-form bounds alone
+    task = ac.tasks.get("codesign")
+    net = {"M": [196, 784, 49], "N": [64, 32, 128], "K": [288, 27, 576], "count": [2, 1, 1]}
+    rows, counts = _rows(task, net, 256, 64, 2)
+    found = pareto_front(task, rows, counts)
+    assert found["totals"] == [16, 32, 64]
+    cands = _candidates(task, net, 256, found["totals"], 2)
+    assert _key(found["table"]) == _key(_brute_front(cands))
+    plain = pareto_front(task, rows, counts, walk=False)
+    assert plain["table"].equals(found["table"])
+    assert found["simulations"] < plain["simulations"]
+
+
 def test_sram_ladder():
     task = ac.tasks.get("codesign")
     assert sram_ladder(task, 512) == [16, 32, 64, 128, 256, 512]
