@@ -13,8 +13,9 @@ Lower bounds of every figure are the same sums of the per-layer bounds of
 :meth:`airchitect.tasks.codesign.CodesignTask.bounds` (sums of lower bounds
 bound the sum; the product of two non-negative lower bounds bounds the
 product), tightened by walking the read buffers of the candidates that come
-to the front before they are simulated. Candidates are visited in increasing order of their bound key
-(objective, cycles, PEs, DRAM words, candidate index) and simulated in batches
+to the front before they are simulated. Candidates are visited in increasing
+order of their bound key (objective, cycles, PEs, DRAM words, candidate index)
+and simulated in batches
 (every distinct layer of every candidate of a batch); the search stops when
 every candidate left has a bound key above the ``k``-th best key found. The
 result is the exact optimum of the enumeration, tie-break included: fewer
@@ -87,10 +88,10 @@ class Candidates:
             # its first label
             first = np.where(labels >= 0, labels, np.iinfo(np.int64).max).min(axis=1)
             self.labels = labels[np.argsort(first, kind="stable")]
-        self.pes = s["pes"][self.labels.max(axis=1)]  # one rows x cols per candidate
+        some = self.labels.max(axis=1)  # a label of each candidate: one rows x cols
+        self.pes = s["pes"][some]
         # candidates of the same array (rows, cols and dataflows) share an id
-        first = self.labels.max(axis=1)
-        keys = np.stack([s["rows"][first], s["cols"][first]]
+        keys = np.stack([s["rows"][some], s["cols"][some]]
                         + [np.where(self.labels[:, d] >= 0, s["code"][self.labels[:, d]], -1)
                            for d in range(self.labels.shape[1])], 1)
         self.array = np.unique(keys, axis=0, return_inverse=True)[1].reshape(-1)
@@ -288,7 +289,7 @@ def search_network(task, inputs, counts, *, objective, per_layer, k=1, max_simul
     best, sims, batch = [], 0, FIRST_BATCH
     while True:
         values = _bound_values(lb, ex, done)
-        net = {name: (w * values[name]).sum(0) for name in FIGURES}
+        net = {name: layer_sum(counts, values[name]) for name in FIGURES}
         cost = net["energy"] * net["cycles"] if objective == "edp" else net[objective]
         keys = [cost, net["cycles"], pes, net["dram_words"], index]
         for h, (key, _) in final.items():  # fully simulated: the true key

@@ -37,7 +37,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from airchitect.network_design.exact import MAX_SIMULATIONS, check_entries, largest_open_layers, walk_bounds
+from airchitect.network_design.exact import (MAX_SIMULATIONS, check_entries, largest_open_layers, layer_sum,
+                                             walk_bounds)
 from airchitect.targets.systolic.memory.splits import PARTS as SIXTEENTHS
 
 __all__ = ["pareto_front", "sram_ladder"]
@@ -83,12 +84,6 @@ def _check_totals(task, sram_totals, sram_kb):
     if not totals:
         raise ValueError("sram_totals must hold at least one total")
     return sorted(set(totals))
-
-
-def _sum(w, values):
-    """Count-weighted network figures, ``(N,)``, of per-layer values ``(n_layers, N)``;
-    one formula for bounds and exact figures (float rounding is monotone)."""
-    return (w * values).sum(0)
 
 
 def _dominated(lb_c, lb_e, pes, sram, order, pts):
@@ -243,8 +238,9 @@ def pareto_front(task, inputs, counts, *, sram_totals=None, max_simulations=MAX_
     walked = np.full((n_layers, N), not walk or task.parts != SIXTEENTHS)
     sims, per_group = 0, FIRST_PER_GROUP
     while True:
-        val_c = _sum(w, np.where(done, ex["cycles"], lb["cycles"]))
-        val_e = _sum(w, np.where(done, ex["energy"], lb["energy"]))
+        # bounds and simulated figures summed by one formula: float rounding keeps the order
+        val_c = layer_sum(counts, np.where(done, ex["cycles"], lb["cycles"]))
+        val_e = layer_sum(counts, np.where(done, ex["energy"], lb["energy"]))
         open_ = np.flatnonzero(undecided)
         gone = _dominated(val_c[open_], val_e[open_], pes[open_], sram[open_], order[open_], points)
         undecided[open_[gone]] = False
@@ -283,8 +279,8 @@ def pareto_front(task, inputs, counts, *, sram_totals=None, max_simulations=MAX_
         full = chosen[done[:, chosen].all(0)]
         if full.size:
             undecided[full] = False
-            points = {"cycles": np.r_[points["cycles"], _sum(w, ex["cycles"][:, full])],
-                      "energy": np.r_[points["energy"], _sum(w, ex["energy"][:, full])],
+            points = {"cycles": np.r_[points["cycles"], layer_sum(counts, ex["cycles"][:, full])],
+                      "energy": np.r_[points["energy"], layer_sum(counts, ex["energy"][:, full])],
                       "pes": np.r_[points["pes"], pes[full]], "sram": np.r_[points["sram"], sram[full]],
                       "order": np.r_[points["order"], order[full]]}
         per_group = min(2 * per_group, MAX_PER_GROUP)
