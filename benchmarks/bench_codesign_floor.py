@@ -11,7 +11,7 @@ measures, in one run on the queries of ``bench_codesign_model.py`` (sampler seed
   framed (``api._query``), the model's answer for that frame
   (``Predictor.labels_of_validated``), the answer's record (``api._record``), and
   within the answer its candidates alone: every proposal the model carries (trunk,
-  heads, beam search; ``FactorisedClassifier._pool``, in numpy for one query);
+  heads, beam search; ``FactorisedClassifier._pool``, compiled for one query);
 * a floor no implementation of these networks escapes: each of the proposals'
   weight matrices times one vector, back to back (the least memory traffic of
   one query: every weight read once).

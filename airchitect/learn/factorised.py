@@ -300,9 +300,9 @@ class FactorisedClassifier(TorchClassifier):
     bounds of ``candidates`` pairs and scorer passes of those candidates whose
     bound leaves them a chance to rank (17.3 of 48 on average for the shipped
     codesign model and ``k = 1``); calls of fewer than 16 rows
-    (:data:`airchitect.learn.few_rows.FEW_ROWS`) run the nets in numpy, the same
-    float32 operations without torch's dispatch (one shipped codesign prediction in
-    about 2 ms rather than 3); queries run 2048 at a time (:data:`CHUNK_ROWS`), two chunks at once
+    (:data:`airchitect.learn.few_rows.FEW_ROWS`) run the nets compiled, one call a
+    proposal and one a scoring, float32 as torch (one shipped codesign prediction in
+    about 1.4 ms rather than 3); queries run 2048 at a time (:data:`CHUNK_ROWS`), two chunks at once
     when torch has more than one thread. Training simulates
     ``scorer_rows x (candidates + 1)`` pairs.
     """
@@ -520,17 +520,9 @@ class FactorisedClassifier(TorchClassifier):
         return np.concatenate(out_l), np.concatenate(out_p)
 
     def _few_proposals(self, encoder, net, X, k, mask):
-        """:meth:`_proposals` of a few rows, in numpy (:mod:`airchitect.learn.few_rows`)."""
-        w, n_splits = few_rows.weights(net), net.n_splits
+        """:meth:`_proposals` of a few rows, compiled (:mod:`airchitect.learn.few_rows`)."""
         allowed = (self._array_mask(X) if mask is None else mask).numpy()
-        h = few_rows.trunk(w, encoder.transform(X))
-        logp = few_rows.array_log_probs(w, h, allowed)
-        top_a = few_rows.top(logp, min(max(self.beam, 1), net.n_arrays))
-        joint = np.take_along_axis(logp, top_a, axis=1)[:, :, None] + few_rows.split_log_probs(w, h, top_a)
-        joint = joint.reshape(len(X), -1)
-        best = few_rows.top(joint, k)
-        labels = np.take_along_axis(top_a, best // n_splits, axis=1) * n_splits + best % n_splits
-        return labels, np.take_along_axis(joint, best, axis=1)
+        return few_rows.proposals(few_rows.weights(net), encoder.transform(X), allowed, self.beam, k)
 
     def _has_companion(self):
         return getattr(self, "companion_", None) is not None and self.companion_candidates > 0

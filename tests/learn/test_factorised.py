@@ -10,8 +10,8 @@ import torch
 import airchitect as ac
 from airchitect.learn import Predictor, few_rows
 from airchitect.learn.factorised import (
-    N_PAIR_FEATURES, N_STALL_FEATURES, SERIAL_ROWS, FactorisedClassifier, pair_features, proposal_dtype,
-    stall_features,
+    N_PAIR_FEATURES, N_STALL_FEATURES, SERIAL_ROWS, FactorisedClassifier, FactorisedNet, pair_features,
+    proposal_dtype, stall_features,
 )
 
 
@@ -461,7 +461,7 @@ def test_batch_precision_is_saved_and_checked(tmp_path, data, fitted):
         Predictor.load(path)
 
 
-# -- calls of a few rows run in numpy (airchitect.learn.few_rows) ------------------------
+# -- calls of a few rows run compiled (airchitect.learn.few_rows) -----------------------
 def torch_only(monkeypatch):
     """Run every call through torch, as calls of FEW_ROWS rows or more do."""
     monkeypatch.setattr(few_rows, "FEW_ROWS", 0)
@@ -472,16 +472,16 @@ def one_row_calls(est, rows, k):
 
 
 @pytest.mark.parametrize("model", ["fitted", "stall_fitted", "with_companion"])
-def test_a_few_rows_rank_in_numpy_as_in_torch(request, monkeypatch, data, stall_data, model):
-    """One query at a time (numpy): the candidates, their log-probabilities and the ranking
-    of the same query in torch."""
+def test_a_few_rows_rank_compiled_as_in_torch(request, monkeypatch, data, stall_data, model):
+    """One query at a time (compiled): the candidates, their log-probabilities and the
+    ranking of the same query in torch."""
     est = request.getfixturevalue(model)[0] if model != "fitted" else request.getfixturevalue(model)
     inputs = (stall_data if model == "stall_fitted" else data)[1]
     rows = [inputs.iloc[[i]].reset_index(drop=True) for i in range(200, 260)]
-    calls, trunk = [], few_rows.trunk
-    monkeypatch.setattr(few_rows, "trunk", lambda *a: calls.append(1) or trunk(*a))
+    calls, proposals = [], few_rows.proposals
+    monkeypatch.setattr(few_rows, "proposals", lambda *a: calls.append(1) or proposals(*a))
     few = one_row_calls(est, rows, 3)
-    assert len(calls) >= 2 * len(rows)  # numpy ran (pool and top_k, each row)
+    assert len(calls) >= 2 * len(rows)  # the compiled proposal ran (pool and top_k, each row)
     torch_only(monkeypatch)
     for ((labels, logp, repeated), top), ((labels_t, logp_t, repeated_t), top_t) in zip(
             few, one_row_calls(est, rows, 3)):
@@ -491,7 +491,7 @@ def test_a_few_rows_rank_in_numpy_as_in_torch(request, monkeypatch, data, stall_
 
 
 @pytest.mark.parametrize("model", ["fitted", "stall_fitted"])
-def test_the_numpy_scorer_is_the_torch_scorer(request, data, stall_data, model):
+def test_the_compiled_scorer_is_the_torch_scorer(request, data, stall_data, model):
     """Softplus of the raw output (fitted), or the stall estimate plus it, clamped (stall_fitted)."""
     est = request.getfixturevalue(model)
     est = est[0] if isinstance(est, tuple) else est
@@ -506,24 +506,47 @@ def test_the_numpy_scorer_is_the_torch_scorer(request, data, stall_data, model):
     assert np.allclose(out, expected, rtol=0, atol=1e-5)
 
 
-def test_numpy_weights_follow_the_nets_tensors(data, fitted):
+def test_compiled_weights_follow_the_nets_tensors(data, fitted):
     """The arrays are cached, and rebuilt once a tensor changes in place (as training does)."""
     net = copy.deepcopy(fitted.module_)
     x = fitted.encoder_.transform(data[1].iloc[:3])
+    allowed = np.ones((3, net.n_arrays), dtype=bool)
     assert few_rows.weights(net) is few_rows.weights(net)
-    before = few_rows.trunk(few_rows.weights(net), x)
+    labels, before = few_rows.proposals(few_rows.weights(net), x, allowed, 4, 20)
     with torch.no_grad():
         net.inp.weight[:, 0].mul_(-3.0)
-        expected = net.trunk(torch.as_tensor(x)).numpy()
-    after = few_rows.trunk(few_rows.weights(net), x)
-    assert not np.allclose(before, after, atol=1e-3)
-    assert np.allclose(after, expected, rtol=0, atol=1e-5)
+        joint = net(torch.as_tensor(x)).numpy()
+    after = few_rows.proposals(few_rows.weights(net), x, allowed, 4, 20)
+    assert not np.allclose(before, after[1], atol=1e-3)
+    assert np.allclose(after[1], np.take_along_axis(joint, after[0], axis=1), rtol=0, atol=1e-5)
 
 
-def test_top_orders_by_value_then_index():
-    values = np.array([[0.5, 2.0, 2.0, -1.0, 3.0], [1.0, 1.0, 1.0, 1.0, 0.0]], dtype=np.float32)
-    assert few_rows.top(values, 3).tolist() == [[4, 1, 2], [0, 1, 2]]
-    assert few_rows.top(values, 9).tolist() == [[4, 1, 2, 0, 3], [0, 1, 2, 3, 4]]
+def test_compiled_proposals_break_ties_by_the_lower_label():
+    """Equal log-probabilities: the lower array enters the beam first, the lower label ranks
+    first; an array not allowed never enters."""
+    net = FactorisedNet(6, (4, 3), width=8, depth=1, embedding=2, scorer_width=4, n_pair_features=5).eval()
+    with torch.no_grad():
+        for head in (net.array, net.split[2]):
+            head.weight.zero_()
+            head.bias.zero_()
+    x = np.random.default_rng(0).normal(size=(2, 6)).astype(np.float32)
+    allowed = np.array([[True] * 4, [False, True, True, True]])
+    labels, logp = few_rows.proposals(few_rows.weights(net), x, allowed, 2, 5)
+    assert labels.tolist() == [[0, 1, 2, 3, 4], [3, 4, 5, 6, 7]]
+    assert np.allclose(logp[0], np.log(1 / 12), atol=1e-6)
+    assert np.allclose(logp[1], np.log(1 / 9), atol=1e-6)
+
+
+def test_compiled_gelu_is_erf_gelu():
+    """The rational erf: within 3e-7 of the exact GELU over [-12, 12] (torch's float32 GELU: 1.2e-6)."""
+    from scipy.special import erf
+
+    x = np.linspace(-12, 12, 200_001).astype(np.float32)
+    out = x.copy()
+    few_rows._gelu(out)
+    exact = 0.5 * x.astype(np.float64) * (1 + erf(x.astype(np.float64) / np.sqrt(2)))
+    assert np.abs(out - exact).max() < 3e-7
+    assert abs(out[0]) < 1e-7 and out[-1] == np.float32(12)
 
 
 def test_the_shipped_codesign_models_predict_one_query_as_torch_does(monkeypatch):
