@@ -299,7 +299,7 @@ class FactorisedClassifier(TorchClassifier):
     Work: a query costs one trunk pass, ``beam`` split-head passes, the task's
     bounds of ``candidates`` pairs and scorer passes of those candidates whose
     bound leaves them a chance to rank (17.3 of 48 on average for the shipped
-    codesign model and ``k = 1``); calls of fewer than 16 rows
+    codesign model and ``k = 1``); calls of fewer than 6 rows
     (:data:`airchitect.learn.few_rows.FEW_ROWS`) run the nets compiled, one call a
     proposal and one a scoring, float32 as torch (one shipped codesign prediction in
     about 1.4 ms rather than 3); queries run 2048 at a time (:data:`CHUNK_ROWS`), two chunks at once
