@@ -157,9 +157,11 @@ def _first_miss(d, g, n_outer, n_inner, sr, sc, t, operand, eps, n_act, cache, s
     Until then nothing misses. The highest set read never decreases along the
     folds of one sweep (each sweep starts again at the operand's first words) or,
     for operands read once (``once``: os filter, ws filter, is ifmap), along all
-    folds."""
+    folds -- but for the last band's folds (:func:`_last_band`): a narrower band,
+    its sets may end below the band before it, so it is tested on its own."""
     limit = n_outer * n_inner if once else n_inner
-    a, b = 0, limit
+    last = _last_band(limit, n_inner, by)
+    a, b = 0, last
     while a < b:
         mid = (a + b) // 2
         at = _fetch(cache, stamp, mid, mid // n_inner, mid % n_inner, by, d, g, n_inner, sr, sc, t,
@@ -168,14 +170,29 @@ def _first_miss(d, g, n_outer, n_inner, sr, sc, t, operand, eps, n_act, cache, s
             b = mid
         else:
             a = mid + 1
-    return a if a < limit else -1
+    if a < last:
+        return a
+    at = _fetch(cache, stamp, last, last // n_inner, last % n_inner, by, d, g, n_inner, sr, sc, t, operand)
+    return last if _span_sets(_get(cache, at), eps)[1] >= n_act else -1
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _last_band(stop, n_inner, by):
+    """The first of the folds before ``stop`` (the end of a sweep, or of the walk for
+    an operand read once) that read the operand's last band: the last fold (``by``
+    1: a band per inner fold; 0: a fold per band) or the last outer fold's (``by`` 2,
+    os filter: a band per outer fold). Every band but the last is as wide as the
+    array; the last holds what is left, so its sets may end lower than the band
+    before it (in diagonal order, up to the array's width less its own)."""
+    return max(stop - (n_inner if by == 2 else 1), 0)
 
 
 @njit(cache=True, error_model="numpy")
 def _last_quiet(d, g, f, stop, n_inner, sr, sc, t, operand, cache, stamp, by, eps, n_lines,
                 n_act, start):
     """The last fold of ``[f, stop)`` up to which every fold is quiet, given that
-    fold ``f`` is (quietness only ends along a sweep: its sets rise)."""
+    fold ``f`` is (quietness only ends along a sweep, whose sets rise: ``stop``
+    leaves out the last band's folds, :func:`_last_band`)."""
     step = 1
     good = f
     while good + step < stop:
@@ -330,6 +347,8 @@ def read_stalls(g, sram_words, bw, operand, max_folds, out, row, cache, stamp, l
                     f += 1
                     continue
                 stop = total if once else (fc + 1) * n_inner
+                if f < _last_band(stop, n_inner, by):  # the last band may be quiet after folds that are not
+                    stop = _last_band(stop, n_inner, by)
                 f = _last_quiet(d, g, f, stop, n_inner, sr, sc, t, operand, cache, stamp, by, eps, n_lines,
                                 n_act, start) + 1
                 continue
