@@ -2,8 +2,9 @@
 that every shipped ranking model recommends, for 10^4 sampled workloads per task.
 
 The file pins the shipped models' behaviour across refactors of the package
-(``tests/api/test_shipped_labels.py``). Regenerate it only when a model is retrained
-on purpose::
+(``tests/api/test_shipped_labels.py``). Regenerate it only when a model is retrained,
+or the estimate a model ranks by is corrected, on purpose (say which labels moved and
+why in the commit)::
 
     python tests/api/make_shipped_labels.py
 """
