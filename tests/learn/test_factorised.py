@@ -537,6 +537,17 @@ def test_compiled_proposals_break_ties_by_the_lower_label():
     assert np.allclose(logp[1], np.log(1 / 9), atol=1e-6)
 
 
+def test_compiled_proposals_of_a_net_without_residual_blocks():
+    """depth 0: the trunk is the input layer and the norm; the compiled proposal is torch's."""
+    net = FactorisedNet(6, (4, 3), width=8, depth=0, embedding=2, scorer_width=4, n_pair_features=5).eval()
+    x = torch.randn(3, 6, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        joint = net(x).numpy()
+    labels, logp = few_rows.proposals(few_rows.weights(net), x.numpy(), np.ones((3, 4), dtype=bool), 4, 12)
+    assert np.array_equal(np.sort(labels, axis=1), np.tile(np.arange(12), (3, 1)))
+    assert np.allclose(logp, np.take_along_axis(joint, labels, axis=1), rtol=0, atol=1e-5)
+
+
 def test_compiled_gelu_is_erf_gelu():
     """The rational erf: within 3e-7 of the exact GELU over [-12, 12] (torch's float32 GELU: 1.2e-6)."""
     from scipy.special import erf

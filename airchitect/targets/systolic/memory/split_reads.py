@@ -347,8 +347,9 @@ def read_stalls(g, sram_words, bw, operand, max_folds, out, row, cache, stamp, l
                     f += 1
                     continue
                 stop = total if once else (fc + 1) * n_inner
-                if f < _last_band(stop, n_inner, by):  # the last band may be quiet after folds that are not
-                    stop = _last_band(stop, n_inner, by)
+                tail = _last_band(stop, n_inner, by)
+                if f < tail:  # the last band may be quiet after folds that are not
+                    stop = tail
                 f = _last_quiet(d, g, f, stop, n_inner, sr, sc, t, operand, cache, stamp, by, eps, n_lines,
                                 n_act, start) + 1
                 continue
