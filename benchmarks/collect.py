@@ -12,7 +12,7 @@ from airchitect.data.store import write_atomic
 
 HERE = Path(__file__).resolve().parent
 ORDER = ["systolic", "scalesim_files", "calc_dram", "memory", "memory_events", "memory_splits", "codesign",
-         "codesign_network", "codesign_exact_walks", "codesign_exact_walks_edp", "codesign_pareto_walks", "codesign_model", "model_quality", "codesign_floor", "codesign_network_model", "codesign_network_model_edp", "datasets", "predict", "versions", "airchitect_v2", "cim", "cim_schedule",
+         "codesign_network", "codesign_exact_walks", "codesign_exact_walks_edp", "codesign_pareto_walks", "codesign_model", "model_quality", "codesign_floor", "predict_busy", "codesign_network_model", "codesign_network_model_edp", "datasets", "predict", "versions", "airchitect_v2", "cim", "cim_schedule",
          "sve", "sve_compile", "first_call"]
 
 

@@ -29,10 +29,15 @@ import weakref
 import numpy as np
 from numba import njit
 
+from airchitect._threads import blas_one_thread
+
 #: calls of fewer rows than this run here (the shipped codesign models, each path in a
-#: process of its own: 1.1 / 1.9 / 2.4 ms for 1 / 4 / 6 rows here, 1.6-1.8 / 2.1-2.2 /
-#: 2.3-2.5 ms through torch; from 10 rows the scorer's products here wake BLAS's threads
-#: and take 7-9 ms against torch's 2.8-3.1 ms)
+#: process of its own, medians of 60 calls: 1.1-1.3 / 1.3-1.4 / 1.8-1.9 ms for 1 / 2 / 4
+#: rows here, 1.6 / 1.7-1.9 / 2.0-2.2 ms through torch; from 6 rows torch is faster,
+#: 2.3 against 2.5-2.7 ms, and 2.6-2.7 against 3.5-3.8 ms at 10 rows). The products
+#: here run on one BLAS thread (:func:`airchitect._threads.blas_one_thread`): woken
+#: for these small products, BLAS's threads cost more than they save, and on a busy
+#: machine they wait for a core (one EDP query took 24 ms instead of 1.4 ms).
 FEW_ROWS = 6
 
 _CACHE = weakref.WeakKeyDictionary()
@@ -178,8 +183,9 @@ def proposals(w, x, allowed, beam, k):
     heads = (w["array.weight"], w["array.bias"], w["split.first"], w["split.0.bias"], w["split.table"],
              w["split.2.weight"], w["split.2.bias"])
     beam = min(max(int(beam), 1), heads[1].size)
-    return _proposals(np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(allowed, dtype=np.bool_),
-                      beam, int(k), _trunk_weights(w), heads)
+    with blas_one_thread():
+        return _proposals(np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(allowed, dtype=np.bool_),
+                          beam, int(k), _trunk_weights(w), heads)
 
 
 @njit(cache=True, nogil=True)
@@ -202,6 +208,7 @@ def _score(pairs, n_pair_features, mean, std, w0, b0, w2, b2, w4, b4):
 def score(w, pairs, n_pair_features):
     """The scorer's ``log2(cost / bound) >= 0`` of raw pair features ``(m, f)``, as
     ``FactorisedNet.score`` (clamped)."""
-    return _score(np.ascontiguousarray(pairs, dtype=np.float32), n_pair_features, w["pair_mean"], w["pair_std"],
-                  w["scorer.0.weight"], w["scorer.0.bias"], w["scorer.2.weight"], w["scorer.2.bias"],
-                  w["scorer.4.weight"], w["scorer.4.bias"])
+    with blas_one_thread():
+        return _score(np.ascontiguousarray(pairs, dtype=np.float32), n_pair_features, w["pair_mean"],
+                      w["pair_std"], w["scorer.0.weight"], w["scorer.0.bias"], w["scorer.2.weight"],
+                      w["scorer.2.bias"], w["scorer.4.weight"], w["scorer.4.bias"])
