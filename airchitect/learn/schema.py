@@ -24,6 +24,8 @@ less than the minimum of 0``.
 from __future__ import annotations
 
 import json
+import math
+import numbers
 
 import numpy as np
 import torch
@@ -31,6 +33,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from safetensors import SafetensorError, safe_open
 
+from airchitect._checks import check_int
 from airchitect._meta import meta_device
 from airchitect.learn.factorised import PRECISIONS
 from airchitect.tasks import identity
@@ -152,6 +155,44 @@ _PARAMS = {
                 "tie_tolerance": _number("tie_tolerance")},
     "stalls": {"task": _TASK, "objective": _OPTIONAL_TEXT, "max_folds": _integer("max_folds")},
 }
+
+
+def check_params(model, params):
+    """Check a ``model``'s hyper-parameters ``params`` (its ``get_params()``) before it is
+    trained: each bounded one within the range a saved model may hold (:data:`LIMITS`),
+    every other one of the kind the saved model's schema allows; ``task`` and
+    ``objective`` are the task's to check. Raises ``TypeError`` or ``ValueError`` naming
+    the parameter and its allowed values.
+
+    >>> check_params("resmlp", {"width": 0, "depth": 2})
+    Traceback (most recent call last):
+    ...
+    ValueError: model 'resmlp': width must be an integer in [1, 8192], got 0
+    """
+    schema = _PARAMS.get(model, {})
+    for name, value in params.items():
+        if name in ("task", "objective") or name not in schema:
+            continue
+        where = f"model {model!r}: {name}"
+        kinds = schema[name].get("type", ())
+        kinds = kinds if isinstance(kinds, list) else [kinds]
+        if value is None and "null" in kinds:
+            continue
+        if name in LIMITS and "integer" in kinds:
+            check_int(where, value, *LIMITS[name])
+        elif name in LIMITS:
+            low, high = LIMITS[name]
+            allowed = f"{'(' if name in _POSITIVE else '['}{low}, {high}]"
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+                raise TypeError(f"{where} must be a number in {allowed}, got {type(value).__name__} {value!r}")
+            number = float(value)
+            if not (math.isfinite(number) and number <= high
+                    and (number > low if name in _POSITIVE else number >= low)):
+                raise ValueError(f"{where} must be a number in {allowed}, got {value!r}")
+        else:
+            error = best_match(Draft202012Validator(schema[name]).iter_errors(value))
+            if error is not None:
+                raise ValueError(f"{where}: {error.message}")
 
 
 def _encoder(kind):

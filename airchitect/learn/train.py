@@ -13,6 +13,7 @@ from airchitect._checks import check_choice, check_number_array
 from airchitect.data.store import load, manifest_hash, read_manifest
 from airchitect.learn import metrics
 from airchitect.learn.predictor import MODELS, Predictor
+from airchitect.learn.schema import check_params
 
 
 def split(frame, test_size=0.1, seed=0):
@@ -92,6 +93,7 @@ def train(task, dataset, model="resmlp", objective=None, test_size=0.1, seed=0, 
     train_frame, test_frame = split(frame, test_size, seed)
     inputs = task.validate(train_frame[list(task.input_columns)])
     est = MODELS[model](task=task, objective=objective, **params)
+    check_params(model, est.get_params())
     if "seed" in est.get_params():
         est.set_params(seed=seed)
     start = time.perf_counter()

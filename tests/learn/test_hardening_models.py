@@ -403,6 +403,56 @@ def test_broken_pipe_exits_quietly(tmp_path):
     assert "Traceback" not in shell.stderr and "Error" not in shell.stderr
 
 
+# -- hyper-parameters checked before training ----------------------------------------------------
+@pytest.mark.parametrize("model, params, error, words", [
+    ("resmlp", {"epochs": 0}, ValueError, "epochs must be an integer in [1, 1000000], got 0"),
+    ("resmlp", {"epochs": 2.5}, TypeError, "epochs must be an integer in [1, 1000000], got float 2.5"),
+    ("resmlp", {"width": 0}, ValueError, "width must be an integer in [1, 8192], got 0"),
+    ("resmlp", {"learning_rate": 0.0}, ValueError, "learning_rate must be a number in (0, 10], got 0.0"),
+    ("resmlp", {"learning_rate": "x"}, TypeError, "learning_rate must be a number in (0, 10], got str"),
+    ("resmlp", {"weight_decay": float("nan")}, ValueError, "weight_decay must be a number in [0, 10], got nan"),
+    ("airchitect", {"hidden": -3}, ValueError, "hidden must be an integer in [1, 65536], got -3"),
+    ("airchitect", {"batch_size": True}, TypeError, "batch_size must be an integer"),
+    ("ordinal", {"heads": 65}, ValueError, "heads must be an integer in [1, 64], got 65"),
+    ("boosted", {"max_iter": 0}, ValueError, "max_iter must be an integer in [1, 100000], got 0"),
+])
+def test_train_checks_hyper_parameters_naming_them(model, params, error, words):
+    # before any work on the data (the dataset here is not even read for these)
+    with pytest.raises(error) as info:
+        ac.learn.train("array", SAMPLE, model=model, **params)
+    assert str(info.value).startswith(f"model {model!r}: {words}"), str(info.value)
+
+
+@pytest.mark.parametrize("model, params, words", [
+    ("factorised", {"scorer_epochs": 0}, "scorer_epochs must be an integer in [1, 1000000], got 0"),
+    ("factorised", {"batch_precision": "fp8"}, "batch_precision: 'fp8' is not one of"),
+    ("factorised", {"stall_features": "yes"}, "stall_features: 'yes' is not of type 'boolean'"),
+])
+def test_factorised_hyper_parameters_are_checked(model, params, words):
+    codesign = ac.tasks.get("codesign", rows=[4, 8], cols=[4, 8], max_macs=[64], parts=4)
+    frame = codesign.label(codesign.sample(20, seed=5))
+    with pytest.raises((TypeError, ValueError)) as info:
+        ac.learn.train(codesign, frame, model=model, **params)
+    assert str(info.value).startswith(f"model {model!r}: {words}"), str(info.value)
+
+
+def test_every_default_and_shipped_recipe_passes_the_check():
+    from airchitect.learn.schema import check_params
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models"))
+    try:
+        import train as recipes
+    finally:
+        sys.path.pop(0)
+    for model, cls in MODELS.items():
+        check_params(model, cls().get_params())
+    for params in [*recipes.HYPER.values(), *recipes.RANKERS.values()]:
+        params = dict(params)
+        model = params.pop("model")
+        check_params(model, MODELS[model](**params).get_params())
+    check_params("boosted", {"max_leaf_nodes": None})  # an unbounded tree: allowed
+
+
 # -- train --out and save ---------------------------------------------------------------------
 SAMPLE = Path(__file__).resolve().parents[2] / "datasets" / "array" / "sample"
 
