@@ -104,6 +104,7 @@ class Predictor:
         if extra:
             raise ValueError(f"metadata keys must be among {', '.join(METADATA_KEYS)}; got {extra[0]!r}")
         est = self.estimator
+        schema.check_params(self.model_name, est.get_params())  # load would refuse it
         if hasattr(est, "get_state"):
             arrays, state = est.get_state()
             tensors = {k: torch.as_tensor(np.ascontiguousarray(v)) for k, v in arrays.items()}

@@ -300,6 +300,14 @@ def test_save_refuses_metadata_load_would_refuse(tmp_path, trained):
     with pytest.raises(ValueError, match="metadata keys"):
         Predictor(task, est, {"surprise": 1}).save(tmp_path / "m")
     assert not (tmp_path / "m").exists()
+    task, est, _ = trained["resmlp"]
+    est.set_params(width=0)  # as fitted with width 16, but load would refuse the params
+    try:
+        with pytest.raises(ValueError, match=r"model 'resmlp': width must be an integer in \[1, 8192\], got 0"):
+            Predictor(task, est).save(tmp_path / "m")
+    finally:
+        est.set_params(width=16)
+    assert not (tmp_path / "m").exists()
 
 
 # -- the model's task and k ------------------------------------------------------------------
