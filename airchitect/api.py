@@ -76,8 +76,11 @@ def _shipped(task, purpose, objective):
     predictor = _load(shipped_path(built.name, purpose, objective), built.name)
     trained = predictor.estimator.get_params().get("objective") or built.objectives[0]
     if objective is not None and trained != objective:
+        default = _load(shipped_path(built.name, purpose, None), built.name).estimator.get_params()
+        ships = [default.get("objective") or built.objectives[0]]
+        ships += [o for o in built.objectives if o not in ships and _objective_dir(built.name, o)]
         raise ValueError(f"objective: no shipped model of task {built.name!r} for {objective!r} "
-                         f"(shipped: {trained!r}); train one and pass model=DIR")
+                         f"(shipped: {', '.join(map(repr, ships))}); train one and pass model=DIR")
     if built is not predictor.task and built.definition() != predictor.task.definition():
         raise ValueError(f"no shipped model for this variant of task {built.name!r} (params "
                          f"{built.params()}); train one and pass model=DIR")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from airchitect._checks import check_choice, check_number_array
+from airchitect._checks import check_choice, check_int, check_number_array
 from airchitect.data.store import load, manifest_hash, read_manifest
 from airchitect.learn import metrics
 from airchitect.learn.predictor import MODELS, Predictor
@@ -87,6 +87,7 @@ def train(task, dataset, model="resmlp", objective=None, test_size=0.1, seed=0, 
         Hyper-parameters of the model (see its class).
     """
     check_choice("model", model, tuple(MODELS))
+    check_int("seed", seed, 0, 2**32 - 1)  # the split's seed (scikit-learn's range)
     check_number_array("test_size", test_size, 0, 0.9, low_open=True)
     frame, provenance, task = _dataset(dataset, task)
     objective = task.check_objective(objective or provenance.get("objective"))

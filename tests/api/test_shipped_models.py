@@ -100,8 +100,11 @@ def test_codesign_edp_model_is_used_for_edp_and_near_optimal():
     best = ac.recommend("codesign", k=8, objective="edp", **query)
     assert best["cost"] == min(task.cost_of(inputs.iloc[[0] * 8].reset_index(drop=True),
                                             candidates("codesign", predictor, inputs.iloc[[0]], 8, "edp"), "edp"))
-    with pytest.raises(ValueError, match="objective: no shipped model of task 'array'"):
+    with pytest.raises(ValueError, match=r"objective: no shipped model of task 'array' for 'edp' "
+                                         r"\(shipped: 'cycles'\)"):
         ac.predict("array", objective="edp", M=8, N=8, K=8, max_macs=256)
+    with pytest.raises(ValueError, match=r"task 'codesign' for 'energy' \(shipped: 'cycles', 'edp'\)"):
+        ac.predict("codesign", objective="energy", **query)
 
 
 @pytest.mark.parametrize("objective", ["cycles", "edp"])

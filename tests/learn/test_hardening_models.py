@@ -444,6 +444,12 @@ def test_factorised_hyper_parameters_are_checked(model, params, words):
     assert str(info.value).startswith(f"model {model!r}: {words}"), str(info.value)
 
 
+@pytest.mark.parametrize("seed, error", [(-1, ValueError), (2**32, ValueError), ("a", TypeError)])
+def test_train_checks_the_seed(seed, error):
+    with pytest.raises(error, match=r"^seed must be an integer in \[0, 4294967295\], got"):
+        ac.learn.train("array", SAMPLE, model="surrogate", seed=seed)
+
+
 def test_every_default_and_shipped_recipe_passes_the_check():
     from airchitect.learn.schema import check_params
 
