@@ -54,7 +54,6 @@ def torch_one_thread():
     return _one_thread(torch.get_num_threads, torch.set_num_threads, True)
 
 
-
 _local_setters = []
 
 

@@ -89,12 +89,12 @@ def train(task, dataset, model="resmlp", objective=None, test_size=0.1, seed=0, 
     check_choice("model", model, tuple(MODELS))
     check_int("seed", seed, 0, 2**32 - 1)  # the split's seed (scikit-learn's range)
     check_number_array("test_size", test_size, 0, 0.9, low_open=True)
+    check_params(model, MODELS[model](**params).get_params())  # before the dataset is read
     frame, provenance, task = _dataset(dataset, task)
     objective = task.check_objective(objective or provenance.get("objective"))
     train_frame, test_frame = split(frame, test_size, seed)
     inputs = task.validate(train_frame[list(task.input_columns)])
     est = MODELS[model](task=task, objective=objective, **params)
-    check_params(model, est.get_params())
     if "seed" in est.get_params():
         est.set_params(seed=seed)
     start = time.perf_counter()

@@ -425,9 +425,9 @@ def test_broken_pipe_exits_quietly(tmp_path):
     ("boosted", {"max_iter": 0}, ValueError, "max_iter must be an integer in [1, 100000], got 0"),
 ])
 def test_train_checks_hyper_parameters_naming_them(model, params, error, words):
-    # before any work on the data (the dataset here is not even read for these)
+    # before any work: the dataset is not read (here it does not exist)
     with pytest.raises(error) as info:
-        ac.learn.train("array", SAMPLE, model=model, **params)
+        ac.learn.train("array", "/nonexistent/dataset", model=model, **params)
     assert str(info.value).startswith(f"model {model!r}: {words}"), str(info.value)
 
 
