@@ -30,7 +30,8 @@ def _dataset(dataset, task):
     if isinstance(dataset, pd.DataFrame):
         if task is None:
             raise TypeError("task is needed to train on a DataFrame (only a dataset directory records it)")
-        return dataset, {}, get(task)
+        task = get(task)
+        return _checked_frame(dataset, task), {}, task
     path = Path(dataset)
     manifest = read_manifest(path)
     directory = path if path.is_dir() else path.parent
@@ -42,6 +43,21 @@ def _dataset(dataset, task):
         "seed": manifest["arguments"]["seed"],
         "n": manifest["arguments"]["n"],
     }, task
+
+
+def _checked_frame(frame, task):
+    """A labelled DataFrame given to :func:`train`, checked as a dataset's shards are: the
+    task's input columns and ``label`` present, the labels in the task's space, and
+    ``best_cost`` (where given) finite and at least 0. Inputs are checked later, by
+    the task."""
+    missing = [c for c in (*task.input_columns, "label") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"dataset frame: missing column {', '.join(missing)} (a labelled frame holds "
+                         f"the task's input columns {', '.join(task.input_columns)} and label)")
+    task.check_labels(frame["label"].to_numpy(), len(frame), ndim=(1,))
+    if "best_cost" in frame.columns:
+        check_number_array("best_cost", frame["best_cost"].to_numpy(), 0, np.inf)
+    return frame
 
 
 def evaluate(predictor, frame, objective=None):

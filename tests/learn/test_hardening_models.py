@@ -450,6 +450,28 @@ def test_train_checks_the_seed(seed, error):
         ac.learn.train("array", SAMPLE, model="surrogate", seed=seed)
 
 
+@pytest.mark.parametrize("column, value, error, words", [
+    ("label", 273, ValueError, "task 'array': labels must be integers in [0, 273); got 273"),
+    ("label", -1, ValueError, "task 'array': labels must be integers in [0, 273); got -1"),
+    ("best_cost", np.nan, ValueError, "best_cost must be numbers in [0, inf], got nan"),
+    ("best_cost", -2.0, ValueError, "best_cost must be numbers in [0, inf], got -2.0"),
+    ("label", None, ValueError, "dataset frame: missing column label (a labelled frame holds the task's "
+                                "input columns M, N, K, max_macs and label)"),
+])
+def test_a_labelled_frame_is_checked_as_a_dataset_is(column, value, error, words):
+    # before, a label out of the space failed inside torch, and a NaN best cost gave NaN
+    # held-out metrics
+    frame = ac.data.load(SAMPLE)
+    if value is None:
+        frame = frame.drop(columns=[column])
+    else:
+        frame[column] = frame[column].astype(type(value))
+        frame.loc[3, column] = value
+    with pytest.raises(error) as info:
+        ac.learn.train("array", frame, model="surrogate")
+    assert str(info.value) == words
+
+
 def test_every_default_and_shipped_recipe_passes_the_check():
     from airchitect.learn.schema import check_params
 
