@@ -46,10 +46,10 @@ def _dataset(dataset, task):
 
 
 def _checked_frame(frame, task):
-    """A labelled DataFrame given to :func:`train`, checked as a dataset's shards are: the
-    task's input columns and ``label`` present, the labels in the task's space, and
-    ``best_cost`` (where given) finite and at least 0. Inputs are checked later, by
-    the task."""
+    """A labelled DataFrame given to :func:`train` or :func:`evaluate`, checked as a
+    dataset's shards are: the task's input columns and ``label`` present, the labels in
+    the task's space, and ``best_cost`` (where given) finite and at least 0. Inputs are
+    checked later, by the task."""
     missing = [c for c in (*task.input_columns, "label") if c not in frame.columns]
     if missing:
         raise ValueError(f"dataset frame: missing column {', '.join(missing)} (a labelled frame holds "
@@ -66,6 +66,7 @@ def evaluate(predictor, frame, objective=None):
     Costs of predicted configurations come from the task's exact cost model.
     """
     task = predictor.task
+    frame = _checked_frame(frame, task)
     inputs = task.validate(frame[list(task.input_columns)])
     y_pred = predictor.labels_of_validated(inputs)
     best = frame["best_cost"].to_numpy() if "best_cost" in frame else None

@@ -470,6 +470,9 @@ def test_a_labelled_frame_is_checked_as_a_dataset_is(column, value, error, words
     with pytest.raises(error) as info:
         ac.learn.train("array", frame, model="surrogate")
     assert str(info.value) == words
+    with pytest.raises(error) as info:
+        ac.learn.evaluate(ac.api.shipped("array"), frame)
+    assert str(info.value) == words
 
 
 def test_every_default_and_shipped_recipe_passes_the_check():
