@@ -37,8 +37,9 @@ def labels_of(task, query, optimum, predicted, rng):
     return sorted({optimum, predicted, int(rng.choice(fits))})
 
 
-def scalesim_cycles(task, query, label):
-    c = task.config_values(query, [label])
+def scalesim_cycles(query, c):
+    """SCALE-Sim's USER-mode total cycles of ``query`` on configuration ``c``
+    (``task.config_values`` of one label)."""
     row = run_scalesim_layers([("gemm", *(int(query[d].iloc[0]) for d in "MNK"))],
                               int(c["rows"][0]), int(c["cols"][0]), str(c["dataflow"][0]),
                               int(c["ifmap_kb"][0]), int(c["filter_kb"][0]), int(c["ofmap_kb"][0]),
@@ -71,7 +72,7 @@ def main(argv=None):
             if ours * (int(c["rows"][0]) + int(c["cols"][0])) > args.max_trace:
                 skipped += 1
                 continue
-            theirs = scalesim_cycles(task, query, label)
+            theirs = scalesim_cycles(query, c)
             cases += 1
             if ours != theirs:
                 mismatches += 1

@@ -65,8 +65,12 @@ def evaluate(predictor, frame, objective=None):
 
     Costs of predicted configurations come from the task's exact cost model.
     """
+    return _held_out_metrics(predictor, _checked_frame(frame, predictor.task), objective)
+
+
+def _held_out_metrics(predictor, frame, objective):
+    """:func:`evaluate` of a frame already checked (:func:`train`'s held-out part)."""
     task = predictor.task
-    frame = _checked_frame(frame, task)
     inputs = task.validate(frame[list(task.input_columns)])
     y_pred = predictor.labels_of_validated(inputs)
     best = frame["best_cost"].to_numpy() if "best_cost" in frame else None
@@ -128,7 +132,7 @@ def train(task, dataset, model="resmlp", objective=None, test_size=0.1, seed=0, 
     est.fit(inputs, train_frame["label"].to_numpy(), costs=costs)
     fit_s = time.perf_counter() - start
     predictor = Predictor(task, est)
-    held = evaluate(predictor, test_frame, objective)
+    held = _held_out_metrics(predictor, test_frame, objective)  # checked with the dataset
     test_inputs = task.validate(test_frame[list(task.input_columns)])
     held["majority"] = metrics.majority_baseline(
         task, test_inputs, test_frame["label"].to_numpy(), train_frame["label"].to_numpy(), objective
